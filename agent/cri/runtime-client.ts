@@ -1,0 +1,89 @@
+// A small client for the CRI RuntimeService over the node's unix socket.
+// Every call carries a deadline: a runtime that hangs must show up as an
+// error, not as a scan that never ends.
+import * as grpc from '@grpc/grpc-js';
+import { criTarget, loadCriDefinition, RUNTIME_SERVICE } from './proto.ts';
+import type {
+  ListPodSandboxResponse,
+  PodSandboxStatusResponse,
+  StatusResponse,
+  VersionResponse,
+} from './types.ts';
+
+export interface RuntimeClientOptions {
+  /** Per-call deadline in milliseconds. */
+  deadlineMs?: number;
+}
+
+type Unary = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, response?: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+export class CriRuntimeClient {
+  readonly endpoint: string;
+  private readonly client: grpc.Client;
+  private readonly deadlineMs: number;
+
+  constructor(endpoint: string, options: RuntimeClientOptions = {}) {
+    this.endpoint = endpoint;
+    this.deadlineMs = options.deadlineMs ?? 5_000;
+    const pkg = grpc.loadPackageDefinition(loadCriDefinition());
+    const Ctor = lookupService(pkg, RUNTIME_SERVICE);
+    this.client = new Ctor(criTarget(endpoint), grpc.credentials.createInsecure(), {
+      // Big nodes answer ListPodSandbox with megabytes; match the kubelet's 16 MiB.
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      // No 'grpc.keepalive_time_ms': grpc-js then sends no keepalive pings,
+      // which containerd would answer by closing the connection (too_many_pings).
+    });
+  }
+
+  version(): Promise<VersionResponse> {
+    return this.call('Version', { version: 'v1' });
+  }
+
+  status(verbose: boolean): Promise<StatusResponse> {
+    return this.call('Status', { verbose });
+  }
+
+  listPodSandbox(): Promise<ListPodSandboxResponse> {
+    return this.call('ListPodSandbox', {});
+  }
+
+  podSandboxStatus(podSandboxId: string, verbose: boolean): Promise<PodSandboxStatusResponse> {
+    return this.call('PodSandboxStatus', { pod_sandbox_id: podSandboxId, verbose });
+  }
+
+  async stopPodSandbox(podSandboxId: string): Promise<void> {
+    await this.call('StopPodSandbox', { pod_sandbox_id: podSandboxId });
+  }
+
+  async removePodSandbox(podSandboxId: string): Promise<void> {
+    await this.call('RemovePodSandbox', { pod_sandbox_id: podSandboxId });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private call<T>(method: string, request: object): Promise<T> {
+    const fn = (this.client as unknown as Record<string, Unary>)[method];
+    if (fn === undefined) throw new Error(`CRI RuntimeService has no method ${method}`);
+    const deadline = new Date(Date.now() + this.deadlineMs);
+    return new Promise<T>((resolve, reject) => {
+      fn.call(this.client, request, new grpc.Metadata(), { deadline }, (err, response) => {
+        if (err) reject(err);
+        else resolve(response as T);
+      });
+    });
+  }
+}
+
+function lookupService(pkg: grpc.GrpcObject, name: string): grpc.ServiceClientConstructor {
+  let node: unknown = pkg;
+  for (const part of name.split('.')) node = (node as Record<string, unknown>)[part];
+  if (typeof node !== 'function') throw new Error(`${name} not found in the CRI proto`);
+  return node as grpc.ServiceClientConstructor;
+}

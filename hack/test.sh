@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# hack/test.sh unit|integration|e2e|all — the one entry point for tests.
+#   unit:        typecheck, lint, pure tests (no cluster)
+#   integration: against the testbed's real containerd and API server
+#   e2e:         against the testbed's real kubelet and pods
+# Tiers that need the testbed bring it up when it is not running, and take
+# it down again afterwards if (and only if) they brought it up.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$RCA_ROOT"
+tier=${1:-all}
+results=$(mktemp -d); trap 'rm -rf "$results"' EXIT
+started_testbed=
+
+setup_node() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "installing npm packages (npm ci)"
+    npm ci --no-fund --no-audit >/dev/null || die "npm ci failed"
+  fi
+  export PATH="$RCA_ROOT/node_modules/.bin:$PATH"
+  log "node $(node --version)"
+}
+
+# run_tests TIER: node's test runner, spec output to the terminal and TAP
+# to a file so the summary below can add the tiers up.
+run_tests() {
+  local name=$1 glob="test/$1/**/*.test.ts"
+  if [ -z "$(find "test/$name" -name '*.test.ts' 2>/dev/null)" ]; then log "no $name tests yet ($glob)"; return 0; fi
+  log "running $name tests"
+  node --test --test-concurrency=1 --test-timeout=600000 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$results/$name.tap" "$glob"
+}
+
+ensure_testbed() {
+  if [ -f .testbed/testbed.json ] && bash hack/testbed/status.sh >/dev/null 2>&1; then
+    log "using the running testbed"; return 0
+  fi
+  started_testbed=1
+  trap 'status=$?; [ -n "$started_testbed" ] && bash hack/testbed/down.sh || true; rm -rf "$results"; exit $status' EXIT
+  bash hack/testbed/up.sh
+}
+
+# One closing line over every tier that ran, in the "N passed, N failed" form.
+summary() {
+  cat "$results"/*.tap 2>/dev/null | awk '
+    /^# pass / { p += $3 } /^# fail / { f += $3 } /^# skipped / { s += $3 }
+    END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }'
+}
+
+unit() {
+  local r=0
+  log "typecheck"; tsc -p tsconfig.json || r=1
+  log "lint"; eslint --max-warnings 0 . || r=1
+  run_tests unit || r=1
+  return $r
+}
+
+setup_node
+rc=0
+case "$tier" in
+  unit) unit || rc=$? ;;
+  integration) ensure_testbed; run_tests integration || rc=$? ;;
+  e2e) ensure_testbed; run_tests e2e || rc=$? ;;
+  all)
+    unit || rc=$?
+    ensure_testbed
+    run_tests integration || rc=$?
+    run_tests e2e || rc=$?
+    ;;
+  *) die "usage: $0 unit|integration|e2e|all" ;;
+esac
+summary
+exit $rc

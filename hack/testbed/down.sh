@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Stops everything up.sh started (by recorded pid, never by name), removes the
+# pods' sandboxes through CRI first so no shim or pause process lingers,
+# unmounts what the kubelet and containerd mounted, and removes the network
+# bits. Keeps .testbed/logs for a look afterwards.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_root "npm run testbed:down"
+[ -d "$TB" ] || { log "no testbed at $TB"; exit 0; }
+
+# stop NAME: TERM the process group we started, KILL it after 15 s.
+stop() {
+  local name=$1 pid
+  if is_running "$name"; then
+    pid=$(pid_of "$name")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do is_running "$name" || break; sleep 0.5; done
+    if is_running "$name"; then log "$name (pid $pid) ignored SIGTERM; killing"; kill -KILL -- "-$pid" 2>/dev/null || true; fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$PIDS/$name.pid" "$PIDS/$name.match"
+}
+
+# pids_whose_cmdline_has STRING: processes started for our containerd (shims),
+# found by the socket path they were given, which is unique to this testbed.
+pids_whose_cmdline_has() {
+  local p
+  for p in /proc/[0-9]*; do
+    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${p#/proc/}"
+  done
+  true
+}
+
+# The kubelet would restart what we remove, so it goes first.
+stop kube-proxy
+stop kubelet
+if is_running containerd; then
+  timeout 120 "$NODE_BIN" "$RCA_ROOT/test/testbed/remove-sandboxes.ts" "unix://$CONTAINERD_SOCK" >&2 \
+    || log "could not remove every sandbox through CRI; killing what is left"
+fi
+stop cri-proxy
+stop containerd
+for pid in $(pids_whose_cmdline_has "-address $CONTAINERD_SOCK"); do kill -KILL "$pid" 2>/dev/null || true; done
+# Anything still in the kubelet's pod cgroups belongs to a pod of ours.
+for procs in $(find /sys/fs/cgroup/*/kubepods* -name cgroup.procs 2>/dev/null); do
+  while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$procs"
+done
+for d in $(find /sys/fs/cgroup/*/kubepods* -depth -type d 2>/dev/null); do rmdir "$d" 2>/dev/null || true; done
+for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
+
+# Deepest first: the kubelet mounts tmpfs volumes inside its own bind mount.
+grep -F " $TB/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
+  umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "could not unmount $m"
+done
+KUBE_BIN="$RCA_CACHE/tools/kubernetes-$KUBE_VERSION/bin"
+[ -x "$KUBE_BIN/kube-proxy" ] && "$KUBE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
+if [ -f "$TB/ip_forward.orig" ]; then cat "$TB/ip_forward.orig" > /proc/sys/net/ipv4/ip_forward; fi
+
+# rm -rf below must never walk into a mount that is still there.
+! grep -qF " $TB/" /proc/self/mountinfo || die "mounts under $TB remain; not removing its state"
+left=$(for n in "${COMPONENTS[@]}"; do [ -f "$PIDS/$n.pid" ] && echo "$n"; done)
+[ -z "$left" ] || die "still running: $left"
+find "$TB" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+log "testbed down; logs kept in $LOGS"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# oci-image.sh OUT.tar NAME ROOTFS_DIR ENTRYPOINT_JSON [ENV_JSON]
+# Packs a directory as a one-layer OCI image layout tarball that
+# `ctr images import` understands. No registry or Docker engine exists here,
+# so this is how the testbed (and later the chart's e2e) gets images.
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+out=$1 name=$2 rootfs=$3 entrypoint=$4 env=${5:-'["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]'}
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/blobs/sha256"
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+size() { stat -c %s "$1"; }
+blob() { local d; d=$(sha "$1"); mv "$1" "$work/blobs/sha256/$d"; echo "$d"; }
+
+# Fixed owner and mtime so the same input always gives the same digest.
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$rootfs" -cf "$work/layer" .
+layer_size=$(size "$work/layer"); layer=$(blob "$work/layer")
+jq -cn --arg diff "sha256:$layer" --argjson ep "$entrypoint" --argjson env "$env" \
+  '{architecture:"amd64",os:"linux",config:{Entrypoint:$ep,Env:$env},rootfs:{type:"layers",diff_ids:[$diff]}}' > "$work/config"
+config_size=$(size "$work/config"); config=$(blob "$work/config")
+jq -cn --arg c "sha256:$config" --argjson cs "$config_size" --arg l "sha256:$layer" --argjson ls "$layer_size" \
+  '{schemaVersion:2,mediaType:"application/vnd.oci.image.manifest.v1+json",
+    config:{mediaType:"application/vnd.oci.image.config.v1+json",digest:$c,size:$cs},
+    layers:[{mediaType:"application/vnd.oci.image.layer.v1.tar",digest:$l,size:$ls}]}' > "$work/manifest"
+manifest_size=$(size "$work/manifest"); manifest=$(blob "$work/manifest")
+jq -cn --arg m "sha256:$manifest" --argjson ms "$manifest_size" --arg name "$name" \
+  '{schemaVersion:2,manifests:[{mediaType:"application/vnd.oci.image.manifest.v1+json",digest:$m,size:$ms,
+    annotations:{"io.containerd.image.name":$name,"org.opencontainers.image.ref.name":($name|split(":")|last)}}]}' > "$work/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' > "$work/oci-layout"
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work" -cf "$out" oci-layout index.json blobs

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds the Go test tooling from the Go module proxy and caches it by version.
+#   hack/tools.sh kubernetes|helm|all   -> prints the bin directory on stdout
+# The product is TypeScript; these are the real Kubernetes components and
+# tools the tests run against, which only exist as Go source.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+
+ensure_go() {
+  command -v go >/dev/null || apt_install golang-go
+  local have; have=$(go env GOVERSION | sed 's/^go//')
+  # Kubernetes 1.37 needs Go >= 1.26; GOTOOLCHAIN=auto fetches a newer
+  # toolchain through the module proxy when the local one is older.
+  export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+  log "go ${have} (GOTOOLCHAIN=${GOTOOLCHAIN})"
+}
+
+# staging_replaces VERSION: one replace line per k8s.io staging module that
+# k8s.io/kubernetes's own go.mod points at ./staging, mapped to its v0.x release.
+staging_replaces() {
+  local minor_patch="${1#1.}" modfile="$2"
+  sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$modfile" |
+    while read -r m; do echo "replace $m => $m v0.${minor_patch}"; done
+}
+
+build_kubernetes() {
+  local v="$KUBE_VERSION" out="$RCA_CACHE/tools/kubernetes-$KUBE_VERSION"
+  if [ -f "$out/.complete" ]; then echo "$out/bin"; return; fi
+  ensure_go
+  local work="$RCA_CACHE/build/kubernetes-$v"
+  rm -rf "$work" && mkdir -p "$work" "$out/bin"
+  log "building Kubernetes v$v (${KUBE_CMDS[*]}) from the Go module proxy; first time only, ~10-15 min on 2 cores"
+  (
+    cd "$work"
+    printf 'module rcaudit.dev/testbed/kubernetes\n\ngo 1.26.0\n' > go.mod
+    go mod download -json "k8s.io/kubernetes@v$v" > dl.json || die "cannot download k8s.io/kubernetes@v$v"
+    staging_replaces "$v" "$(jq -r .GoMod dl.json)" >> go.mod
+    local pkgs=(); for c in "${KUBE_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@v$v"); done
+    go get "${pkgs[@]}" >get.log 2>&1 || { cat get.log >&2; die "go get of Kubernetes v$v failed"; }
+    local vpkg=k8s.io/component-base/version ldflags
+    ldflags="-s -w -X $vpkg.gitVersion=v$v -X $vpkg.gitMajor=${v%%.*} -X $vpkg.gitMinor=$(echo "$v" | cut -d. -f2)"
+    ldflags+=" -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+    ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=v$v"
+    for c in "${KUBE_CMDS[@]}"; do
+      log "  go build $c"
+      CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/bin/$c" "k8s.io/kubernetes/cmd/$c" \
+        || die "building $c v$v failed (see above)"
+    done
+  ) >&2
+  touch "$out/.complete"
+  echo "$out/bin"
+}
+
+build_helm() {
+  local out="$RCA_CACHE/tools/helm-$HELM_VERSION"
+  if [ -f "$out/.complete" ]; then echo "$out/bin"; return; fi
+  ensure_go
+  log "building helm v$HELM_VERSION from the Go module proxy"
+  GOBIN="$out/bin" CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" >&2 || die "building helm v$HELM_VERSION failed"
+  touch "$out/.complete"
+  echo "$out/bin"
+}
+
+case "${1:-all}" in
+  kubernetes) build_kubernetes ;;
+  helm) build_helm ;;
+  all) build_kubernetes; build_helm ;;
+  *) die "usage: $0 kubernetes|helm|all" ;;
+esac

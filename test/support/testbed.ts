@@ -1,0 +1,60 @@
+// Access to the running testbed (npm run testbed:up) for integration and
+// end-to-end tests: its layout from .testbed/testbed.json, kubectl with the
+// admin kubeconfig, and a CRI client straight to a node's containerd.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
+import { REPO_ROOT } from './versions.ts';
+
+const execFileAsync = promisify(execFile);
+
+export interface TestbedNode {
+  name: string;
+  /** containerd's own socket: the truth, bypassing the kubelet's path. */
+  criEndpoint: string;
+  /** What the kubelet talks to (the handler-blanking proxy). */
+  kubeletCriEndpoint: string;
+  handlers: Record<string, string>;
+  defaultHandler: string;
+}
+
+export interface Testbed {
+  kubernetesVersion: string;
+  kubeconfig: string;
+  binDirs: string[];
+  pauseImage: string;
+  brokenNamespaces: string;
+  nodes: TestbedNode[];
+}
+
+export function loadTestbed(): Testbed {
+  const file = join(REPO_ROOT, '.testbed', 'testbed.json');
+  if (!existsSync(file)) throw new Error(`${file} not found: run npm run testbed:up first`);
+  return JSON.parse(readFileSync(file, 'utf8')) as Testbed;
+}
+
+export function firstNode(testbed: Testbed): TestbedNode {
+  const node = testbed.nodes[0];
+  if (node === undefined) throw new Error('the testbed has no node');
+  return node;
+}
+
+export async function kubectl(testbed: Testbed, args: string[], input?: string): Promise<string> {
+  const env = { ...process.env, KUBECONFIG: testbed.kubeconfig, PATH: [...testbed.binDirs, process.env['PATH']].join(':') };
+  const child = execFileAsync('kubectl', args, { env, maxBuffer: 64 * 1024 * 1024 });
+  if (input !== undefined) {
+    child.child.stdin?.end(input);
+  }
+  const { stdout } = await child;
+  return stdout;
+}
+
+export function criClient(node: TestbedNode): CriRuntimeClient {
+  return new CriRuntimeClient(node.criEndpoint, { deadlineMs: 10_000 });
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+}
