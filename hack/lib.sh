@@ -7,6 +7,9 @@ source "$RCA_ROOT/hack/versions.env"
 RCA_CACHE="${RCA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runtimeclass-audit}"
 TESTBED_DIR="${TESTBED_DIR:-$RCA_ROOT/.testbed}"
 
+# The machine's Go lives outside the default PATH on some images.
+case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) [ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin" ;; esac
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

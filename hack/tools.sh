@@ -5,7 +5,7 @@
 # tools the tests run against, which only exist as Go source.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 ensure_go() {
   command -v go >/dev/null || apt_install golang-go
@@ -26,14 +26,19 @@ staging_replaces() {
 
 build_kubernetes() {
   local v="$KUBE_VERSION" out="$RCA_CACHE/tools/kubernetes-$KUBE_VERSION"
-  if [ -f "$out/.complete" ]; then echo "$out/bin"; return; fi
+  local missing=() c
+  for c in "${KUBE_CMDS[@]}"; do [ -x "$out/bin/$c" ] || missing+=("$c"); done
+  if [ ${#missing[@]} -eq 0 ]; then echo "$out/bin"; return; fi
   ensure_go
   local work="$RCA_CACHE/build/kubernetes-$v"
-  rm -rf "$work" && mkdir -p "$work" "$out/bin"
-  log "building Kubernetes v$v (${KUBE_CMDS[*]}) from the Go module proxy; first time only, ~10-15 min on 2 cores"
+  mkdir -p "$work" "$out/bin"
+  log "building Kubernetes v$v (${missing[*]}) from the Go module proxy; first time only, ~15 min on 2 cores"
   (
     cd "$work"
+    # A module that requires k8s.io/kubernetes and maps each staging module
+    # (./staging/... in its own go.mod) to its published v0.x release.
     printf 'module rcaudit.dev/testbed/kubernetes\n\ngo 1.26.0\n' > go.mod
+    rm -f go.sum
     go mod download -json "k8s.io/kubernetes@v$v" > dl.json || die "cannot download k8s.io/kubernetes@v$v"
     staging_replaces "$v" "$(jq -r .GoMod dl.json)" >> go.mod
     local pkgs=(); for c in "${KUBE_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@v$v"); done
@@ -42,25 +47,25 @@ build_kubernetes() {
     ldflags="-s -w -X $vpkg.gitVersion=v$v -X $vpkg.gitMajor=${v%%.*} -X $vpkg.gitMinor=$(echo "$v" | cut -d. -f2)"
     ldflags+=" -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
     ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=v$v"
-    for c in "${KUBE_CMDS[@]}"; do
+    for c in "${missing[@]}"; do
       log "  go build $c"
-      CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/bin/$c" "k8s.io/kubernetes/cmd/$c" \
+      # Build to a temporary name: an interrupted build never leaves a binary that looks finished.
+      CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/bin/.$c.tmp" "k8s.io/kubernetes/cmd/$c" \
         || die "building $c v$v failed (see above)"
+      mv "$out/bin/.$c.tmp" "$out/bin/$c"
     done
   ) >&2
-  touch "$out/.complete"
   echo "$out/bin"
 }
 
 build_helm() {
   local out="$RCA_CACHE/tools/helm-$HELM_VERSION"
-  if [ -f "$out/.complete" ]; then echo "$out/bin"; return; fi
+  if [ -x "$out/bin/helm" ]; then echo "$out/bin"; return; fi
   ensure_go
   log "building helm v$HELM_VERSION from the Go module proxy"
   GOBIN="$out/bin" CGO_ENABLED=0 go install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" >&2 || die "building helm v$HELM_VERSION failed"
-  touch "$out/.complete"
   echo "$out/bin"
 }
 

@@ -283,27 +283,32 @@ write_summary() {
 JSON
 }
 
-preflight
-mkdir -p "$TB"
-install_packages
-build_tools
-make_pki
-setup_network
-start_etcd
-start_apiserver
-start_control_plane
-start_containerd
-start_cri_proxy
-start_kubelet
-start_kube_proxy
-wait_for "node $NODE_NAME to be Ready" 120 kubelet node_ready
-apply_cluster_objects
-write_summary
-cat >&2 <<MSG
+main() {
+  preflight
+  mkdir -p "$TB"
+  install_packages
+  build_tools
+  make_pki
+  setup_network
+  start_etcd
+  start_apiserver
+  start_control_plane
+  start_containerd
+  start_cri_proxy
+  start_kubelet
+  start_kube_proxy
+  wait_for "node $NODE_NAME to be Ready" 120 kubelet node_ready
+  apply_cluster_objects
+  write_summary
+  cat >&2 <<MSG
 
-testbed up in $((SECONDS - t0))s: Kubernetes v$KUBE_VERSION, node $NODE_NAME Ready
-  export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$KUBE_BIN:$HELM_BIN:\$PATH
-  containerd CRI socket:   unix://$CONTAINERD_SOCK
-  kubelet's CRI endpoint:  unix://$CRI_PROXY_SOCK (blanks the handler in namespaces matching $BROKEN_NAMESPACES)
-  logs: $LOGS/   stop: npm run testbed:down
+  testbed up in $((SECONDS - t0))s: Kubernetes v$KUBE_VERSION, node $NODE_NAME Ready
+    export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$KUBE_BIN:$HELM_BIN:\$PATH
+    containerd CRI socket:   unix://$CONTAINERD_SOCK
+    kubelet's CRI endpoint:  unix://$CRI_PROXY_SOCK (blanks the handler in namespaces matching $BROKEN_NAMESPACES)
+    logs: $LOGS/   stop: npm run testbed:down
 MSG
+}
+
+# Sourcing this file (tests, debugging) defines the steps without running them.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi

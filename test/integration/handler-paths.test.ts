@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodSandbox } from '../../agent/cri/types.ts';
-import { criClient, firstNode, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { createNamespace, criClient, firstNode, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const node = firstNode(testbed);
@@ -49,8 +49,8 @@ async function sandboxOf(uid: string): Promise<{ sandbox: PodSandbox; runtimeTyp
 
 describe(`handler paths on node ${node.name} (Kubernetes ${testbed.kubernetesVersion})`, () => {
   before(async () => {
-    await kubectl(testbed, ['create', 'namespace', honestNs]);
-    await kubectl(testbed, ['create', 'namespace', brokenNs]);
+    await createNamespace(testbed, honestNs);
+    await createNamespace(testbed, brokenNs);
   });
   after(async () => {
     await kubectl(testbed, ['delete', 'namespace', honestNs, brokenNs, '--wait=false']);

@@ -58,3 +58,22 @@ export function criClient(node: TestbedNode): CriRuntimeClient {
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
 }
+
+/** Creates a namespace and waits for its default ServiceAccount, without which no pod is admitted. */
+export async function createNamespace(testbed: Testbed, name: string): Promise<void> {
+  await kubectl(testbed, ['create', 'namespace', name]);
+  await eventually(() => kubectl(testbed, ['get', '-n', name, 'serviceaccount', 'default']), 30_000);
+}
+
+/** Retries `fn` every 250 ms until it resolves or `timeoutMs` passes; then throws its last error. */
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
