@@ -38,7 +38,7 @@ pid_of() { [ -f "$PIDS/$1.pid" ] && cat "$PIDS/$1.pid"; }
 # is_running NAME: our recorded pid is alive and still runs what we started.
 is_running() {
   local pid; pid=$(pid_of "$1") || return 1
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$(cat "$PIDS/$1.match")"
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -q -- "$(cat "$PIDS/$1.match")"
 }
 
 # start NAME MATCH CMD...: runs CMD detached, logging to $LOGS/NAME.log.
@@ -65,6 +65,15 @@ wait_for() {
     [ $SECONDS -lt $deadline ] || { [ -n "$name" ] && tail -n 30 "$LOGS/$name.log" >&2; die "timed out after ${secs}s waiting for $what"; }
     sleep 0.5
   done
+}
+
+# write_config FILE < content: replaces FILE only when the content differs.
+# kube-proxy exits when its config file changes under it, and a second `up`
+# must leave a running testbed alone.
+write_config() {
+  local tmp; tmp=$(mktemp "$1.XXXXXX")
+  cat > "$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
 }
 
 port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }

@@ -14,7 +14,13 @@ stop() {
     pid=$(pid_of "$name")
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 30); do is_running "$name" || break; sleep 0.5; done
-    if is_running "$name"; then log "$name (pid $pid) ignored SIGTERM; killing"; kill -KILL -- "-$pid" 2>/dev/null || true; fi
+    if is_running "$name"; then
+      log "$name (pid $pid) ignored SIGTERM; killing"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      sleep 1
+    fi
+    # Keep the pid file of a process that survived even SIGKILL, so the check below reports it.
+    if is_running "$name"; then log "$name (pid $pid) is still running"; return 0; fi
     log "stopped $name (pid $pid)"
   fi
   rm -f "$PIDS/$name.pid" "$PIDS/$name.match"
@@ -25,7 +31,7 @@ stop() {
 pids_whose_cmdline_has() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "$1" && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -qF -- "$1" && echo "${p#/proc/}"
   done
   true
 }
@@ -48,17 +54,23 @@ for d in $(find /sys/fs/cgroup/*/kubepods* -depth -type d 2>/dev/null); do rmdir
 for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
 
 # Deepest first: the kubelet mounts tmpfs volumes inside its own bind mount.
-grep -F " $TB/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do
+{ grep -F " $TB/" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r | while read -r m; do
   umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "could not unmount $m"
 done
-KUBE_BIN="$RCA_CACHE/tools/kubernetes-$KUBE_VERSION/bin"
-[ -x "$KUBE_BIN/kube-proxy" ] && "$KUBE_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
+# kube-proxy's and the kubelet's iptables chains are all named KUBE-*; drop
+# them and every rule that jumps to them, leaving the machine's own rules.
+for save in iptables-save ip6tables-save; do
+  restore=${save/-save/-restore}
+  command -v "$save" >/dev/null || continue
+  if "$save" | grep -q 'KUBE-'; then "$save" | grep -v 'KUBE-' | "$restore" || log "could not remove KUBE-* rules with $restore"; fi
+done
 ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
 if [ -f "$TB/ip_forward.orig" ]; then cat "$TB/ip_forward.orig" > /proc/sys/net/ipv4/ip_forward; fi
 
 # rm -rf below must never walk into a mount that is still there.
 ! grep -qF " $TB/" /proc/self/mountinfo || die "mounts under $TB remain; not removing its state"
-left=$(for n in "${COMPONENTS[@]}"; do [ -f "$PIDS/$n.pid" ] && echo "$n"; done)
-[ -z "$left" ] || die "still running: $left"
+left=()
+for n in "${COMPONENTS[@]}"; do if [ -f "$PIDS/$n.pid" ]; then left+=("$n"); fi; done
+[ ${#left[@]} -eq 0 ] || die "still running: ${left[*]}"
 find "$TB" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
 log "testbed down; logs kept in $LOGS"

@@ -56,7 +56,7 @@ make_pki() {
 kubeconfig() {
   local file=$1 user=$2 token
   token=$(awk -F, -v u="$user" '$2 == u { print $1 }' "$PKI/tokens.csv")
-  cat > "$file" <<KC
+  write_config "$file" <<KC
 apiVersion: v1
 kind: Config
 clusters:
@@ -89,7 +89,7 @@ setup_network() {
   ip addr show dev "$BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   mkdir -p "$TB/cni/net.d"
-  cat > "$TB/cni/net.d/10-testbed.conflist" <<CNI
+  write_config "$TB/cni/net.d/10-testbed.conflist" <<CNI
 {
   "cniVersion": "0.4.0",
   "name": "rcaudit-testbed",
@@ -153,7 +153,7 @@ start_containerd() {
   # Handlers: runc (the default), kata configured as plain runc (the name
   # promises kata, the runtime is runc: a misconfiguration worth catching),
   # and runc-alt, a second honest handler.
-  cat > "$TB/containerd/config.toml" <<TOML
+  write_config "$TB/containerd/config.toml" <<TOML
 version = 2
 root = "$TB/containerd/root"
 state = "$TB/containerd/state"
@@ -190,7 +190,9 @@ load_pause_image() {
   ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qx "$PAUSE_IMAGE" && return 0
   local work; work=$(mktemp -d)
   mkdir -p "$work/rootfs"
-  gcc -static -Os -o "$work/rootfs/pause" "$RCA_ROOT/test/testbed/images/pause.c" || die "cannot compile the pause image"
+  for prog in pause tcp-probe; do
+    gcc -static -Os -Wall -o "$work/rootfs/$prog" "$RCA_ROOT/test/testbed/images/$prog.c" || die "cannot compile $prog for the pause image"
+  done
   "$RCA_ROOT/hack/testbed/oci-image.sh" "$work/pause.tar" "$PAUSE_IMAGE" "$work/rootfs" '["/pause"]'
   "$RCA_ROOT/hack/testbed/load-image.sh" "$work/pause.tar"
   rm -rf "$work"
@@ -205,7 +207,7 @@ start_cri_proxy() {
 start_kubelet() {
   local dir="$TB/kubelet"
   mkdir -p "$dir/root" "$dir/pod-logs" "$dir/manifests"
-  cat > "$dir/config.yaml" <<YAML
+  write_config "$dir/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://$CRI_PROXY_SOCK
@@ -237,7 +239,7 @@ YAML
 }
 
 start_kube_proxy() {
-  cat > "$TB/kube-proxy.yaml" <<YAML
+  write_config "$TB/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -245,6 +247,7 @@ clientConnection: { kubeconfig: $TB/kubeconfigs/system-kube-proxy.kubeconfig }
 hostnameOverride: $NODE_NAME
 clusterCIDR: $POD_SUBNET
 bindAddress: $NODE_IP
+nodePortAddresses: [primary]
 metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
 healthzBindAddress: 127.0.0.1:$PROXY_HEALTHZ_PORT
 # Leave the machine's conntrack sysctls alone.
