@@ -6,32 +6,53 @@ PIDS="$TB/pids"
 LOGS="$TB/logs"
 PKI="$TB/pki"
 KUBECONFIG_ADMIN="$TB/kubeconfig"
-NODE_NAME="${RCA_NODE_NAME:-rcaudit-node}"
-# The node and the API server live on the CNI bridge's own address: traffic
-# from pods to https://10.96.0.1 then never leaves this machine.
-BRIDGE=rca0
-NODE_IP=10.244.0.1
-POD_SUBNET=10.244.0.0/24
 SERVICE_CIDR=10.96.0.0/16
+CLUSTER_CIDR=10.244.0.0/16
 APISERVER_PORT=6443
 ETCD_CLIENT_PORT=23790
 ETCD_PEER_PORT=23800
 KUBELET_PORT=10250
-KUBELET_HEALTHZ_PORT=10248
 PROXY_METRICS_PORT=10249
 PROXY_HEALTHZ_PORT=10256
 CONTROLLER_MANAGER_PORT=10257
 SCHEDULER_PORT=10259
-CONTAINERD_SOCK="$TB/run/containerd/containerd.sock"
-# The kubelet talks to containerd through the CRI proxy, which blanks the
-# runtime handler for pods in namespaces matching this (the broken path).
-CRI_PROXY_SOCK="$TB/run/cri-proxy.sock"
-BROKEN_NAMESPACES="${RCA_BROKEN_NAMESPACES:-^broken(-.*)?\$}"
 PAUSE_IMAGE=localhost/rcaudit/pause:testbed
 NODE_BIN="$RCA_ROOT/node_modules/.bin/node"
 
+# Two real nodes on this machine, each with its own containerd, CRI proxy,
+# kubelet, bridge, cgroup root and state. Each kubelet talks to its containerd
+# through a CRI proxy that blanks RunPodSandbox's runtime handler for pods in
+# the namespaces its pattern matches: on the first node only "broken-*"
+# namespaces (so one node holds both paths), on the second every pod, like a
+# node running kuscia's kubelet.
+NODES=(rcaudit-node rcaudit-node-2)
+NODE_BROKEN_NAMESPACES=("${RCA_BROKEN_NAMESPACES:-^broken(-.*)?\$}" '.*')
+
+# node_vars I: sets the NODE_* variables of node I (0-based).
+node_vars() {
+  local i=$1
+  NODE_NAME=${NODES[$i]}
+  BROKEN_NAMESPACES=${NODE_BROKEN_NAMESPACES[$i]}
+  # The node lives on its CNI bridge's own address (the first node's is the
+  # API server's too): traffic from pods never leaves this machine.
+  BRIDGE=rca$i
+  NODE_IP=10.244.$i.1
+  POD_SUBNET=10.244.$i.0/24
+  NODE_DIR="$TB/nodes/$NODE_NAME"
+  CONTAINERD_SOCK="$NODE_DIR/run/containerd.sock"
+  CRI_PROXY_SOCK="$NODE_DIR/run/cri-proxy.sock"
+  KUBELET_HEALTHZ_PORT=$((10248 + 100 * i))
+  # Each kubelet gets its own cgroup tree so the two never manage each other's pods.
+  CGROUP_ROOT=/rcaudit/$NODE_NAME
+}
+node_vars 0
+APISERVER_IP=$NODE_IP
+
 # Every process we start, in start order; down.sh stops them in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd cri-proxy kubelet kube-proxy)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+for n in "${NODES[@]}"; do COMPONENTS+=("containerd@$n" "cri-proxy@$n" "kubelet@$n"); done
+COMPONENTS+=(kube-proxy)
+unset n
 
 pid_of() { [ -f "$PIDS/$1.pid" ] && cat "$PIDS/$1.pid"; }
 
@@ -49,8 +70,12 @@ start() {
   mkdir -p "$PIDS" "$LOGS"
   printf '%s' "$match" > "$PIDS/$name.match"
   setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! > "$PIDS/$name.pid"
-  log "started $name (pid $!, log $LOGS/$name.log)"
+  local pid=$!
+  echo "$pid" > "$PIDS/$name.pid"
+  # Until the child has exec'd, its command line is still this script's, and
+  # is_running would call it dead: wait for the exec (or for its death).
+  for _ in $(seq 1 100); do is_running "$name" || ! kill -0 "$pid" 2>/dev/null && break; sleep 0.05; done
+  log "started $name (pid $pid, log $LOGS/$name.log)"
 }
 
 # wait_for WHAT SECONDS CMD...: polls CMD until it succeeds.

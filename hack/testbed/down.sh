@@ -36,21 +36,31 @@ pids_whose_cmdline_has() {
   true
 }
 
-# The kubelet would restart what we remove, so it goes first.
+# kill_cgroup_tree DIR...: kills what is left in a kubelet's pod cgroups (all
+# of it belongs to pods of ours) and removes the cgroups, deepest first.
+kill_cgroup_tree() {
+  local procs pid d
+  for procs in $(find "$@" -name cgroup.procs 2>/dev/null); do
+    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$procs"
+  done
+  for d in $(find "$@" -depth -type d 2>/dev/null); do rmdir "$d" 2>/dev/null || true; done
+}
+
 stop kube-proxy
-stop kubelet
-if is_running containerd; then
-  timeout 120 "$NODE_BIN" "$RCA_ROOT/test/testbed/remove-sandboxes.ts" "unix://$CONTAINERD_SOCK" >&2 \
-    || log "could not remove every sandbox through CRI; killing what is left"
-fi
-stop cri-proxy
-stop containerd
-for pid in $(pids_whose_cmdline_has "-address $CONTAINERD_SOCK"); do kill -KILL "$pid" 2>/dev/null || true; done
-# Anything still in the kubelet's pod cgroups belongs to a pod of ours.
-for procs in $(find /sys/fs/cgroup/*/kubepods* -name cgroup.procs 2>/dev/null); do
-  while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$procs"
+for i in "${!NODES[@]}"; do
+  node_vars "$i"
+  # The kubelet would restart what we remove, so it goes first.
+  stop "kubelet@$NODE_NAME"
+  if is_running "containerd@$NODE_NAME"; then
+    timeout 120 "$NODE_BIN" "$RCA_ROOT/test/testbed/remove-sandboxes.ts" "unix://$CONTAINERD_SOCK" >&2 \
+      || log "could not remove every sandbox of $NODE_NAME through CRI; killing what is left"
+  fi
+  stop "cri-proxy@$NODE_NAME"
+  stop "containerd@$NODE_NAME"
+  for pid in $(pids_whose_cmdline_has "-address $CONTAINERD_SOCK"); do kill -KILL "$pid" 2>/dev/null || true; done
+  kill_cgroup_tree /sys/fs/cgroup/*/"${CGROUP_ROOT#/}"
 done
-for d in $(find /sys/fs/cgroup/*/kubepods* -depth -type d 2>/dev/null); do rmdir "$d" 2>/dev/null || true; done
+kill_cgroup_tree /sys/fs/cgroup/*/rcaudit
 for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
 
 # Deepest first: the kubelet mounts tmpfs volumes inside its own bind mount.
@@ -64,7 +74,10 @@ for save in iptables-save ip6tables-save; do
   command -v "$save" >/dev/null || continue
   if "$save" | grep -q 'KUBE-'; then "$save" | grep -v 'KUBE-' | "$restore" || log "could not remove KUBE-* rules with $restore"; fi
 done
-ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
+for i in "${!NODES[@]}"; do
+  node_vars "$i"
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE"; fi
+done
 if [ -f "$TB/ip_forward.orig" ]; then cat "$TB/ip_forward.orig" > /proc/sys/net/ipv4/ip_forward; fi
 
 # rm -rf below must never walk into a mount that is still there.
@@ -72,5 +85,9 @@ if [ -f "$TB/ip_forward.orig" ]; then cat "$TB/ip_forward.orig" > /proc/sys/net/
 left=()
 for n in "${COMPONENTS[@]}"; do if [ -f "$PIDS/$n.pid" ]; then left+=("$n"); fi; done
 [ ${#left[@]} -eq 0 ] || die "still running: ${left[*]}"
+# Everything we start (and containerd's shims) names a path under $TB on its
+# command line: nothing may be left that does.
+stray=$(pids_whose_cmdline_has "$TB/" | grep -vx "$$" || true)
+[ -z "$stray" ] || die "processes of the testbed are still running: $(echo $stray)"
 find "$TB" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
 log "testbed down; logs kept in $LOGS"

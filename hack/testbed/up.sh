@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# Brings up a one-node Kubernetes cluster from real components on this machine:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd
-# (Debian's), a kubelet and kube-proxy. All state lives under .testbed/.
-# Idempotent: what already runs is left alone. Stop everything with down.sh.
+# Brings up a two-node Kubernetes cluster from real components on this
+# machine: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kube-proxy, and per node a containerd (Debian's), a CRI proxy and a kubelet.
+# All state lives under .testbed/. Idempotent: what already runs is left
+# alone. Stop everything with down.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 t0=$SECONDS
 
 preflight() {
   require_root "npm run testbed:up"
-  [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || die "no cgroup memory controller mounted under /sys/fs/cgroup"
+  [ -d /sys/fs/cgroup/memory ] || die "no cgroup v1 memory controller under /sys/fs/cgroup (the testbed is written for these hybrid-cgroup machines)"
   grep -qw overlay /proc/filesystems || die "the kernel has no overlay filesystem (containerd's snapshotter needs it)"
   [ -e /proc/sys/net/ipv4/ip_forward ] || die "no IPv4 networking in this kernel"
   # A port taken by something that is not ours would make a component die later with a vaguer error.
-  local name port
-  for spec in etcd:$ETCD_CLIENT_PORT etcd:$ETCD_PEER_PORT kube-apiserver:$APISERVER_PORT kubelet:$KUBELET_PORT \
-      kubelet:$KUBELET_HEALTHZ_PORT kube-proxy:$PROXY_METRICS_PORT kube-proxy:$PROXY_HEALTHZ_PORT \
-      kube-controller-manager:$CONTROLLER_MANAGER_PORT kube-scheduler:$SCHEDULER_PORT; do
+  local name port i
+  local specs=(etcd:$ETCD_CLIENT_PORT etcd:$ETCD_PEER_PORT kube-apiserver:$APISERVER_PORT
+    kube-proxy:$PROXY_METRICS_PORT kube-proxy:$PROXY_HEALTHZ_PORT
+    kube-controller-manager:$CONTROLLER_MANAGER_PORT kube-scheduler:$SCHEDULER_PORT)
+  for i in "${!NODES[@]}"; do node_vars "$i"; specs+=("kubelet@$NODE_NAME:$KUBELET_HEALTHZ_PORT"); done
+  for spec in "${specs[@]}"; do
     name=${spec%%:*} port=${spec##*:}
     is_running "$name" || port_free "$port" || die "port $port (for $name) is already in use: $(ss -Hltnp "sport = :$port" | head -1)"
   done
@@ -23,7 +26,7 @@ preflight() {
 
 install_packages() {
   apt_install containerd runc containernetworking-plugins iptables etcd-server jq openssl gcc libc6-dev \
-    iproute2 conntrack ca-certificates
+    iproute2 conntrack ca-certificates curl
   [ -x "$NODE_BIN" ] || (cd "$RCA_ROOT" && npm ci --no-fund --no-audit >/dev/null) || die "npm ci failed"
 }
 
@@ -43,10 +46,10 @@ make_pki() {
     # component still gets its own identity, so RBAC and the Node authorizer apply.
     {
       echo "$(openssl rand -hex 16),admin,admin,system:masters"
-      echo "$(openssl rand -hex 16),system:node:$NODE_NAME,node-$NODE_NAME,system:nodes"
       echo "$(openssl rand -hex 16),system:kube-controller-manager,kube-controller-manager,"
       echo "$(openssl rand -hex 16),system:kube-scheduler,kube-scheduler,"
       echo "$(openssl rand -hex 16),system:kube-proxy,kube-proxy,"
+      for n in "${NODES[@]}"; do echo "$(openssl rand -hex 16),system:node:$n,node-$n,system:nodes"; done
     } > "$PKI/tokens.csv"
     chmod 600 "$PKI/tokens.csv"
   fi
@@ -62,7 +65,7 @@ kind: Config
 clusters:
 - name: testbed
   cluster:
-    server: https://$NODE_IP:$APISERVER_PORT
+    server: https://$APISERVER_IP:$APISERVER_PORT
     certificate-authority: $PKI/apiserver/apiserver.crt
 users:
 - name: $user
@@ -73,31 +76,31 @@ contexts:
   context: {cluster: testbed, user: "$user"}
 current-context: testbed
 KC
-  chmod 600 "$file"
 }
 
-setup_network() {
+setup_host_network() {
   if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then
     [ -f "$TB/ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward > "$TB/ip_forward.orig"
     echo 1 > /proc/sys/net/ipv4/ip_forward
   fi
-  # Create the CNI bridge ourselves so the API server can bind its address
-  # before the first pod exists; the bridge plugin adopts it.
-  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
-    ip link add "$BRIDGE" type bridge
-  fi
+}
+
+# setup_node_network: the current node's bridge, made by us so the API server
+# can bind the first node's address before any pod exists (the bridge plugin adopts it).
+setup_node_network() {
+  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
   ip addr show dev "$BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
-  mkdir -p "$TB/cni/net.d"
-  write_config "$TB/cni/net.d/10-testbed.conflist" <<CNI
+  mkdir -p "$NODE_DIR/cni/net.d"
+  write_config "$NODE_DIR/cni/net.d/10-testbed.conflist" <<CNI
 {
   "cniVersion": "0.4.0",
-  "name": "rcaudit-testbed",
+  "name": "rcaudit-$NODE_NAME",
   "plugins": [
     {
       "type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false, "hairpinMode": true,
       "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$POD_SUBNET", "gateway": "$NODE_IP" }]],
-                "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": "$TB/cni/ipam" }
+                "routes": [{ "dst": "0.0.0.0/0" }], "dataDir": "$NODE_DIR/cni/ipam" }
     },
     { "type": "portmap", "capabilities": { "portMappings": true } }
   ]
@@ -117,7 +120,7 @@ start_apiserver() {
   mkdir -p "$PKI/apiserver"
   start kube-apiserver "--cert-dir=$PKI/apiserver" kube-apiserver \
     --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port="$APISERVER_PORT" \
+    --bind-address="$APISERVER_IP" --advertise-address="$APISERVER_IP" --secure-port="$APISERVER_PORT" \
     --cert-dir="$PKI/apiserver" --token-auth-file="$PKI/tokens.csv" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
     --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
@@ -125,9 +128,9 @@ start_apiserver() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --kubelet-preferred-address-types=InternalIP --profiling=false
   wait_for "the API server's serving certificate" 60 kube-apiserver test -s "$PKI/apiserver/apiserver.crt"
-  for u in admin system:kube-controller-manager system:kube-scheduler system:kube-proxy "system:node:$NODE_NAME"; do
-    kubeconfig "$TB/kubeconfigs/${u//:/-}.kubeconfig" "$u"
-  done
+  local users=(admin system:kube-controller-manager system:kube-scheduler system:kube-proxy) u n
+  for n in "${NODES[@]}"; do users+=("system:node:$n"); done
+  for u in "${users[@]}"; do kubeconfig "$TB/kubeconfigs/${u//:/-}.kubeconfig" "$u"; done
   cp "$TB/kubeconfigs/admin.kubeconfig" "$KUBECONFIG_ADMIN"
   wait_for "the API server to be ready" 120 kube-apiserver kubectl --kubeconfig "$KUBECONFIG_ADMIN" get --raw /readyz
 }
@@ -149,14 +152,14 @@ start_control_plane() {
 }
 
 start_containerd() {
-  mkdir -p "$TB/containerd" "$(dirname "$CONTAINERD_SOCK")"
+  mkdir -p "$NODE_DIR/containerd" "$NODE_DIR/run"
   # Handlers: runc (the default), kata configured as plain runc (the name
   # promises kata, the runtime is runc: a misconfiguration worth catching),
   # and runc-alt, a second honest handler.
-  write_config "$TB/containerd/config.toml" <<TOML
+  write_config "$NODE_DIR/containerd/config.toml" <<TOML
 version = 2
-root = "$TB/containerd/root"
-state = "$TB/containerd/state"
+root = "$NODE_DIR/containerd/root"
+state = "$NODE_DIR/containerd/state"
 [grpc]
   address = "$CONTAINERD_SOCK"
 [ttrpc]
@@ -164,7 +167,7 @@ state = "$TB/containerd/state"
 [debug]
   level = "info"
 [plugins."io.containerd.internal.v1.opt"]
-  path = "$TB/containerd/opt"
+  path = "$NODE_DIR/containerd/opt"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   # This VM refuses to lower oom_score_adj; without this every sandbox fails.
@@ -179,39 +182,61 @@ state = "$TB/containerd/state"
       runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "$TB/cni/net.d"
+    conf_dir = "$NODE_DIR/cni/net.d"
 TOML
-  start containerd "--config $TB/containerd/config.toml" containerd --config "$TB/containerd/config.toml"
-  wait_for "containerd's socket" 30 containerd ctr --address "$CONTAINERD_SOCK" version
+  start "containerd@$NODE_NAME" "--config $NODE_DIR/containerd/config.toml" containerd --config "$NODE_DIR/containerd/config.toml"
+  wait_for "containerd's socket on $NODE_NAME" 30 "containerd@$NODE_NAME" ctr --address "$CONTAINERD_SOCK" version
   load_pause_image
 }
 
 load_pause_image() {
   ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qx "$PAUSE_IMAGE" && return 0
-  local work; work=$(mktemp -d)
-  mkdir -p "$work/rootfs"
-  for prog in pause tcp-probe; do
-    gcc -static -Os -Wall -o "$work/rootfs/$prog" "$RCA_ROOT/test/testbed/images/$prog.c" || die "cannot compile $prog for the pause image"
-  done
-  "$RCA_ROOT/hack/testbed/oci-image.sh" "$work/pause.tar" "$PAUSE_IMAGE" "$work/rootfs" '["/pause"]'
-  "$RCA_ROOT/hack/testbed/load-image.sh" "$work/pause.tar"
-  rm -rf "$work"
+  if [ ! -f "$TB/images/pause.tar" ]; then
+    local work; work=$(mktemp -d)
+    mkdir -p "$work/rootfs" "$TB/images"
+    for prog in pause tcp-probe; do
+      gcc -static -Os -Wall -o "$work/rootfs/$prog" "$RCA_ROOT/test/testbed/images/$prog.c" || die "cannot compile $prog for the pause image"
+    done
+    "$RCA_ROOT/hack/testbed/oci-image.sh" "$TB/images/pause.tar" "$PAUSE_IMAGE" "$work/rootfs" '["/pause"]'
+    rm -rf "$work"
+  fi
+  "$RCA_ROOT/hack/testbed/load-image.sh" --node "$NODE_NAME" "$TB/images/pause.tar"
 }
 
 start_cri_proxy() {
-  start cri-proxy "cri-proxy.ts --listen $CRI_PROXY_SOCK" "$NODE_BIN" "$RCA_ROOT/test/testbed/cri-proxy.ts" \
+  start "cri-proxy@$NODE_NAME" "cri-proxy.ts --listen $CRI_PROXY_SOCK" "$NODE_BIN" "$RCA_ROOT/test/testbed/cri-proxy.ts" \
     --listen "$CRI_PROXY_SOCK" --upstream "$CONTAINERD_SOCK" --blank-namespaces "$BROKEN_NAMESPACES"
-  wait_for "the CRI proxy's socket" 30 cri-proxy test -S "$CRI_PROXY_SOCK"
+  wait_for "the CRI proxy's socket on $NODE_NAME" 30 "cri-proxy@$NODE_NAME" test -S "$CRI_PROXY_SOCK"
+}
+
+# make_cgroup_root: the kubelet wants its cgroup root to exist in every
+# hierarchy; a new cpuset cgroup also needs its CPUs and memory nodes.
+make_cgroup_root() {
+  local h dir parent
+  for h in /sys/fs/cgroup/*/; do
+    [ "$h" = /sys/fs/cgroup/unified/ ] && continue
+    dir=$h${CGROUP_ROOT#/}
+    mkdir -p "$dir"
+    if [ -f "$h/cpuset.cpus" ]; then
+      parent=$(dirname "$dir")
+      [ -s "$parent/cpuset.cpus" ] && [ -n "$(cat "$parent/cpuset.cpus")" ] || cat "$h/cpuset.cpus" > "$parent/cpuset.cpus"
+      [ -n "$(cat "$parent/cpuset.mems")" ] || cat "$h/cpuset.mems" > "$parent/cpuset.mems"
+      [ -n "$(cat "$dir/cpuset.cpus")" ] || cat "$h/cpuset.cpus" > "$dir/cpuset.cpus"
+      [ -n "$(cat "$dir/cpuset.mems")" ] || cat "$h/cpuset.mems" > "$dir/cpuset.mems"
+    fi
+  done
 }
 
 start_kubelet() {
-  local dir="$TB/kubelet"
+  local dir="$NODE_DIR/kubelet"
   mkdir -p "$dir/root" "$dir/pod-logs" "$dir/manifests"
+  make_cgroup_root
   write_config "$dir/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://$CRI_PROXY_SOCK
 cgroupDriver: cgroupfs
+cgroupRoot: $CGROUP_ROOT
 # These machines mount cgroup v1 controllers (hybrid mode).
 failCgroupV1: false
 failSwapOn: false
@@ -233,19 +258,22 @@ evictionHard: { memory.available: "100Mi", nodefs.available: "1%", imagefs.avail
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 YAML
-  start kubelet "--root-dir=$dir/root" kubelet --config="$dir/config.yaml" \
+  start "kubelet@$NODE_NAME" "--root-dir=$dir/root" kubelet --config="$dir/config.yaml" \
     --kubeconfig="$TB/kubeconfigs/system-node-$NODE_NAME.kubeconfig" --root-dir="$dir/root" \
     --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --cert-dir="$dir/pki"
 }
 
+# One kube-proxy serves the whole machine: both nodes share its network
+# namespace, so one set of Service rules reaches pods on either bridge.
 start_kube_proxy() {
+  node_vars 0
   write_config "$TB/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
 clientConnection: { kubeconfig: $TB/kubeconfigs/system-kube-proxy.kubeconfig }
 hostnameOverride: $NODE_NAME
-clusterCIDR: $POD_SUBNET
+clusterCIDR: $CLUSTER_CIDR
 bindAddress: $NODE_IP
 nodePortAddresses: [primary]
 metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
@@ -257,7 +285,7 @@ YAML
 }
 
 node_ready() {
-  [ "$(kubectl --kubeconfig "$KUBECONFIG_ADMIN" get node "$NODE_NAME" \
+  [ "$(kubectl --kubeconfig "$KUBECONFIG_ADMIN" get node "$1" \
     -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
 
@@ -266,24 +294,32 @@ apply_cluster_objects() {
 }
 
 write_summary() {
-  cat > "$TB/testbed.json" <<JSON
-{
-  "kubernetesVersion": "v$KUBE_VERSION",
-  "kubeconfig": "$KUBECONFIG_ADMIN",
-  "binDirs": ["$KUBE_BIN", "$HELM_BIN"],
-  "pauseImage": "$PAUSE_IMAGE",
-  "brokenNamespaces": "$BROKEN_NAMESPACES",
-  "nodes": [
-    {
-      "name": "$NODE_NAME",
-      "criEndpoint": "unix://$CONTAINERD_SOCK",
-      "kubeletCriEndpoint": "unix://$CRI_PROXY_SOCK",
-      "handlers": { "runc": "io.containerd.runc.v2", "kata": "io.containerd.runc.v2", "runc-alt": "io.containerd.runc.v2" },
-      "defaultHandler": "runc"
-    }
-  ]
+  local i nodes=()
+  for i in "${!NODES[@]}"; do
+    node_vars "$i"
+    nodes+=("$(jq -n --arg name "$NODE_NAME" --arg cri "unix://$CONTAINERD_SOCK" --arg kcri "unix://$CRI_PROXY_SOCK" \
+      --arg broken "$BROKEN_NAMESPACES" --arg ip "$NODE_IP" \
+      '{name: $name, ip: $ip, criEndpoint: $cri, kubeletCriEndpoint: $kcri, brokenNamespaces: $broken,
+        defaultHandler: "runc", handlers: {runc: "io.containerd.runc.v2", kata: "io.containerd.runc.v2", "runc-alt": "io.containerd.runc.v2"}}')")
+  done
+  printf '%s\n' "${nodes[@]}" | jq -s --arg v "v$KUBE_VERSION" --arg kc "$KUBECONFIG_ADMIN" --arg kb "$KUBE_BIN" \
+    --arg hb "$HELM_BIN" --arg pause "$PAUSE_IMAGE" \
+    '{kubernetesVersion: $v, kubeconfig: $kc, binDirs: [$kb, $hb], pauseImage: $pause, nodes: .}' > "$TB/testbed.json"
 }
-JSON
+
+print_summary() {
+  {
+    echo
+    echo "testbed up in $((SECONDS - t0))s: Kubernetes v$KUBE_VERSION"
+    echo "  export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$KUBE_BIN:$HELM_BIN:\$PATH"
+    local i
+    for i in "${!NODES[@]}"; do
+      node_vars "$i"
+      echo "  node $NODE_NAME ($NODE_IP): containerd unix://$CONTAINERD_SOCK"
+      echo "    kubelet -> CRI proxy unix://$CRI_PROXY_SOCK, blanks the handler in namespaces matching $BROKEN_NAMESPACES"
+    done
+    echo "  logs: $LOGS/   stop: npm run testbed:down"
+  } >&2
 }
 
 main() {
@@ -292,25 +328,28 @@ main() {
   install_packages
   build_tools
   make_pki
-  setup_network
+  setup_host_network
+  node_vars 0
+  setup_node_network
   start_etcd
   start_apiserver
   start_control_plane
-  start_containerd
-  start_cri_proxy
-  start_kubelet
+  local i
+  for i in "${!NODES[@]}"; do
+    node_vars "$i"
+    setup_node_network
+    start_containerd
+    start_cri_proxy
+    start_kubelet
+  done
   start_kube_proxy
-  wait_for "node $NODE_NAME to be Ready" 120 kubelet node_ready
+  for i in "${!NODES[@]}"; do
+    node_vars "$i"
+    wait_for "node $NODE_NAME to be Ready" 120 "kubelet@$NODE_NAME" node_ready "$NODE_NAME"
+  done
   apply_cluster_objects
   write_summary
-  cat >&2 <<MSG
-
-  testbed up in $((SECONDS - t0))s: Kubernetes v$KUBE_VERSION, node $NODE_NAME Ready
-    export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$KUBE_BIN:$HELM_BIN:\$PATH
-    containerd CRI socket:   unix://$CONTAINERD_SOCK
-    kubelet's CRI endpoint:  unix://$CRI_PROXY_SOCK (blanks the handler in namespaces matching $BROKEN_NAMESPACES)
-    logs: $LOGS/   stop: npm run testbed:down
-MSG
+  print_summary
 }
 
 # Sourcing this file (tests, debugging) defines the steps without running them.

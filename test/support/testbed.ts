@@ -12,10 +12,13 @@ const execFileAsync = promisify(execFile);
 
 export interface TestbedNode {
   name: string;
+  ip: string;
   /** containerd's own socket: the truth, bypassing the kubelet's path. */
   criEndpoint: string;
   /** What the kubelet talks to (the handler-blanking proxy). */
   kubeletCriEndpoint: string;
+  /** The proxy blanks RunPodSandbox's handler for pods in namespaces matching this. */
+  brokenNamespaces: string;
   handlers: Record<string, string>;
   defaultHandler: string;
 }
@@ -25,7 +28,6 @@ export interface Testbed {
   kubeconfig: string;
   binDirs: string[];
   pauseImage: string;
-  brokenNamespaces: string;
   nodes: TestbedNode[];
 }
 
@@ -35,9 +37,10 @@ export function loadTestbed(): Testbed {
   return JSON.parse(readFileSync(file, 'utf8')) as Testbed;
 }
 
-export function firstNode(testbed: Testbed): TestbedNode {
-  const node = testbed.nodes[0];
-  if (node === undefined) throw new Error('the testbed has no node');
+/** The testbed's node number `index` (0: the honest node with "broken-*" namespaces; 1: the node whose kubelet drops every handler). */
+export function testbedNode(testbed: Testbed, index: number): TestbedNode {
+  const node = testbed.nodes[index];
+  if (node === undefined) throw new Error(`the testbed has no node number ${String(index)}`);
   return node;
 }
 

@@ -6,7 +6,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export function pinnedVersion(key: string): string {
   const text = readFileSync(new URL('../../hack/versions.env', import.meta.url), 'utf8');
-  const match = new RegExp(`^${key}=(\\S+)$`, 'm').exec(text);
+  // Lines read KEY=${KEY:-default}: the default is the pinned version.
+  const match = new RegExp(`^${key}=\\$\\{${key}:-([^}]+)\\}$`, 'm').exec(text);
   if (match?.[1] === undefined) throw new Error(`${key} is not set in hack/versions.env`);
   return match[1];
 }
