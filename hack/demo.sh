@@ -19,8 +19,8 @@ k wait --for=condition=Ready --timeout=120s -n broken-payments pod/card-vault >/
 
 echo
 echo "== What the API server says: every pod asked for kata, every pod is Running."
-k get pods -n payments -o custom-columns='NAMESPACE:.metadata.namespace,POD:.metadata.name,RUNTIMECLASS:.spec.runtimeClassName,NODE:.spec.nodeName,PHASE:.status.phase'
-k get pods -n broken-payments --no-headers -o custom-columns='NAMESPACE:.metadata.namespace,POD:.metadata.name,RUNTIMECLASS:.spec.runtimeClassName,NODE:.spec.nodeName,PHASE:.status.phase'
+k get pods -A -o custom-columns='NAMESPACE:.metadata.namespace,POD:.metadata.name,RUNTIMECLASS:.spec.runtimeClassName,NODE:.spec.nodeName,PHASE:.status.phase' \
+  | awk 'NR == 1 || $1 ~ /^(broken-)?payments$/'
 for i in "${!NODES[@]}"; do
   node_vars "$i"
   echo
