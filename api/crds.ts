@@ -1,0 +1,95 @@
+// Builds the CustomResourceDefinitions from the schemas in api/v1alpha1, so
+// the CRD YAML can never say something the TypeScript types do not.
+import { stringify } from 'yaml';
+import { GROUP, VERSION } from './v1alpha1/group.ts';
+import { NODE_SANDBOX_REPORT, nodeSandboxReportSpecSchema } from './v1alpha1/node-sandbox-report.ts';
+
+interface Names {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: readonly string[];
+}
+
+interface PrinterColumn {
+  name: string;
+  type: 'string' | 'integer' | 'boolean' | 'date';
+  jsonPath: string;
+  priority?: number;
+  description?: string;
+}
+
+/**
+ * Our schemas say `additionalProperties: false` so the derived TypeScript
+ * types are closed; a structural CRD schema may not say it, and needs not:
+ * the API server prunes unknown fields, which is the same promise.
+ */
+export function toStructural(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(toStructural);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'additionalProperties' && value === false) continue;
+    out[key] = toStructural(value);
+  }
+  return out;
+}
+
+function clusterScopedCrd(names: Names, spec: object, status: object, columns: PrinterColumn[]): object {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${names.plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: 'Cluster',
+      names: { kind: names.kind, listKind: `${names.kind}List`, plural: names.plural, singular: names.singular, shortNames: [...names.shortNames] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [...columns, { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: toStructural(spec),
+                status,
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function nodeSandboxReportCrd(): object {
+  return clusterScopedCrd(
+    NODE_SANDBOX_REPORT,
+    nodeSandboxReportSpecSchema,
+    {
+      type: 'object',
+      description: 'Written by the operator only: its verdicts for the pods on this node.',
+      'x-kubernetes-preserve-unknown-fields': true,
+    },
+    [
+      { name: 'Runtime', type: 'string', jsonPath: '.spec.runtime.name' },
+      { name: 'Version', type: 'string', jsonPath: '.spec.runtime.version' },
+      { name: 'Reachable', type: 'boolean', jsonPath: '.spec.runtime.reachable' },
+      { name: 'Default', type: 'string', jsonPath: '.spec.runtime.defaultHandler', description: 'The default handler' },
+    ],
+  );
+}
+
+/** Every CRD, as the YAML files in api/crds/ hold them. */
+export function crdFiles(): Map<string, string> {
+  const header = '# Generated from api/v1alpha1 by hack/gen-crds.ts. Do not edit.\n';
+  return new Map([[`${GROUP}_${NODE_SANDBOX_REPORT.plural}.yaml`, header + stringify(nodeSandboxReportCrd(), { lineWidth: 0 })]]);
+}

@@ -1,0 +1,4 @@
+// The API group both the agent and the operator speak.
+export const GROUP = 'rcaudit.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;

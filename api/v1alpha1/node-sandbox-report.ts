@@ -1,0 +1,97 @@
+// NodeSandboxReport: one per node, named after it, owned by the Node object.
+// The agent on that node writes `spec` (what its CRI runtime says of every
+// sandbox); the operator writes `status` (its verdicts). This schema is the
+// one source of truth: the TypeScript types are derived from it and the CRD
+// YAML in api/crds/ is generated from it (hack/gen-crds.ts; a test fails when
+// the committed YAML differs).
+import type { FromSchema } from 'json-schema-to-ts';
+
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const name253 = { type: 'string', maxLength: 253 } as const;
+
+export const runtimeSchema = {
+  type: 'object',
+  description: 'The node\'s CRI runtime, as it describes itself.',
+  required: ['reachable', 'infoFormat', 'handlers'],
+  additionalProperties: false,
+  properties: {
+    endpoint: { type: 'string', maxLength: 1024, description: 'The CRI endpoint the agent talks to.' },
+    name: { type: 'string', maxLength: 128, description: 'Version().runtime_name, e.g. containerd or cri-o.' },
+    version: { type: 'string', maxLength: 128 },
+    apiVersion: { type: 'string', maxLength: 32, description: 'The CRI API version the runtime speaks, e.g. v1.' },
+    reachable: { type: 'boolean', description: 'False while the agent cannot reach the runtime: sandboxes then show the last known state.' },
+    unreachableSince: { ...dateTime, description: 'When the runtime stopped answering (only while unreachable).' },
+    lastError: { type: 'string', maxLength: 1024, description: 'The last CRI error, while unreachable or degraded.' },
+    infoFormat: {
+      type: 'string',
+      enum: ['containerd', 'cri-o', 'unknown'],
+      description: 'How the runtime\'s verbose info was read; "unknown" means handlers and runtime types are not known, never guessed.',
+    },
+    defaultHandler: { type: 'string', maxLength: 253, description: 'The handler that "" resolves to, when the runtime says.' },
+    handlers: {
+      type: 'array',
+      maxItems: 256,
+      description: 'Configured handlers, sorted by name.',
+      items: {
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: {
+          name: name253,
+          runtimeType: { type: 'string', maxLength: 253, description: 'e.g. io.containerd.runc.v2, io.containerd.kata.v2.' },
+        },
+      },
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    },
+  },
+} as const;
+
+export const sandboxSchema = {
+  type: 'object',
+  required: ['id', 'podUID', 'namespace', 'name', 'attempt', 'state', 'createdAt', 'requestedHandler'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', maxLength: 128, description: 'The CRI sandbox id.' },
+    podUID: { type: 'string', maxLength: 64 },
+    namespace: { type: 'string', maxLength: 63 },
+    name: name253,
+    attempt: { type: 'integer', minimum: 0 },
+    state: { type: 'string', enum: ['Ready', 'NotReady'] },
+    createdAt: dateTime,
+    requestedHandler: { type: 'string', maxLength: 253, description: 'The handler the kubelet asked for, verbatim ("" for the default).' },
+    resolvedHandler: { type: 'string', maxLength: 253, description: 'requestedHandler with "" resolved to the runtime\'s default, when known.' },
+    runtimeType: { type: 'string', maxLength: 253, description: 'The runtime type the sandbox really runs with, when the runtime reveals it.' },
+  },
+} as const;
+
+export const nodeSandboxReportSpecSchema = {
+  type: 'object',
+  required: ['nodeName', 'runtime', 'sandboxes'],
+  additionalProperties: false,
+  properties: {
+    nodeName: name253,
+    agentVersion: { type: 'string', maxLength: 64 },
+    runtime: runtimeSchema,
+    sandboxes: {
+      type: 'array',
+      // About 300 bytes each: well inside the 1.5 MB object limit.
+      maxItems: 2000,
+      description: 'Every pod sandbox on the node, sorted by namespace, name, creation time and id.',
+      items: sandboxSchema,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['id'],
+    },
+  },
+} as const;
+
+export type RuntimeDescription = FromSchema<typeof runtimeSchema>;
+export type ReportedSandbox = FromSchema<typeof sandboxSchema>;
+export type NodeSandboxReportSpec = FromSchema<typeof nodeSandboxReportSpecSchema>;
+
+export const NODE_SANDBOX_REPORT = {
+  kind: 'NodeSandboxReport',
+  plural: 'nodesandboxreports',
+  singular: 'nodesandboxreport',
+  shortNames: ['nsr'],
+} as const;
