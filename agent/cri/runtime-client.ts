@@ -13,6 +13,8 @@ import type {
 export interface RuntimeClientOptions {
   /** Per-call deadline in milliseconds. */
   deadlineMs?: number;
+  /** Told of every call: its method, duration, and gRPC status code (0 = OK). */
+  onCall?: (method: string, seconds: number, code: number) => void;
 }
 
 type Unary = (
@@ -26,10 +28,12 @@ export class CriRuntimeClient {
   readonly endpoint: string;
   private readonly client: grpc.Client;
   private readonly deadlineMs: number;
+  private readonly onCall: NonNullable<RuntimeClientOptions['onCall']>;
 
   constructor(endpoint: string, options: RuntimeClientOptions = {}) {
     this.endpoint = endpoint;
     this.deadlineMs = options.deadlineMs ?? 5_000;
+    this.onCall = options.onCall ?? (() => undefined);
     const pkg = grpc.loadPackageDefinition(loadCriDefinition());
     const Ctor = lookupService(pkg, RUNTIME_SERVICE);
     this.client = new Ctor(criTarget(endpoint), grpc.credentials.createInsecure(), {
@@ -37,6 +41,9 @@ export class CriRuntimeClient {
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
       // No 'grpc.keepalive_time_ms': grpc-js then sends no keepalive pings,
       // which containerd would answer by closing the connection (too_many_pings).
+      // A restarted runtime is found again within seconds, not grpc's default 2 minutes.
+      'grpc.initial_reconnect_backoff_ms': 250,
+      'grpc.max_reconnect_backoff_ms': 2_000,
     });
   }
 
@@ -72,8 +79,10 @@ export class CriRuntimeClient {
     const fn = (this.client as unknown as Record<string, Unary>)[method];
     if (fn === undefined) throw new Error(`CRI RuntimeService has no method ${method}`);
     const deadline = new Date(Date.now() + this.deadlineMs);
+    const started = performance.now();
     return new Promise<T>((resolve, reject) => {
       fn.call(this.client, request, new grpc.Metadata(), { deadline }, (err, response) => {
+        this.onCall(method, (performance.now() - started) / 1000, err ? err.code : grpc.status.OK);
         if (err) reject(err);
         else resolve(response as T);
       });

@@ -1,0 +1,184 @@
+// The node agent's loop: scan the CRI runtime, build the report, write it
+// when (and only when) it changed. One pass never throws: a runtime that
+// does not answer becomes "unreachable since ..." in the report, an API
+// server that does not answer is retried on the next pass.
+import type { NodeSandboxReportSpec } from '../api/v1alpha1/node-sandbox-report.ts';
+import type { Logger } from '../observability/logger.ts';
+import { parseRuntimeHandlers } from './cri/runtime-info.ts';
+import type { StatusResponse, VersionResponse } from './cri/types.ts';
+import type { AgentMetrics } from './metrics.ts';
+import { buildReportSpec, canonicalSpec, type RuntimeState } from './report.ts';
+import { SandboxScanner, type SandboxSource, type ScanResult } from './scanner.ts';
+import type { WriteOutcome } from './report-writer.ts';
+
+/** The CRI calls the agent makes. */
+export interface CriRuntime extends SandboxSource {
+  version(): Promise<VersionResponse>;
+  status(verbose: boolean): Promise<StatusResponse>;
+}
+
+/** Where the report goes (ReportWriter). */
+export interface ReportSink {
+  write(spec: NodeSandboxReportSpec): Promise<WriteOutcome>;
+}
+
+export interface AgentOptions {
+  nodeName: string;
+  agentVersion: string;
+  intervalMs: number;
+  /** Re-read the stored report this often even when nothing changed here, to undo edits by others. */
+  resyncMs: number;
+  /** Re-read the runtime's version and handler config this often. */
+  runtimeRefreshMs: number;
+}
+
+export interface AgentDeps {
+  /** The runtime to talk to, or why there is none yet (no socket found). */
+  connect(): { cri: CriRuntime; endpoint: string } | { error: string; endpoint: string };
+  sink: ReportSink;
+  log: Logger;
+  metrics: AgentMetrics;
+  now?: () => number;
+}
+
+export class NodeAgent {
+  private readonly options: AgentOptions;
+  private readonly deps: AgentDeps;
+  private readonly now: () => number;
+  private scanner: SandboxScanner | undefined;
+  private cri: CriRuntime | undefined;
+  private runtime: RuntimeState = { endpoint: '' };
+  private lastScan: ScanResult | undefined;
+  private lastWritten: string | undefined;
+  private lastWriteAt = 0;
+  private lastRuntimeRefresh = 0;
+  private lastTickAt = 0;
+  private healthy = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(options: AgentOptions, deps: AgentDeps) {
+    this.options = options;
+    this.deps = deps;
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Ready once a scan and a report write have both succeeded, and while they still do. */
+  ready(): boolean {
+    return this.healthy;
+  }
+
+  /** Live while passes keep happening (a stuck pass makes this false). */
+  live(): boolean {
+    const limit = Math.max(this.options.intervalMs * 5, 60_000);
+    return this.lastTickAt === 0 || this.now() - this.lastTickAt < limit;
+  }
+
+  start(): void {
+    const loop = (): void => {
+      if (this.stopped) return;
+      this.running = this.tick().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(loop, this.options.intervalMs);
+      });
+    };
+    loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass: scan, build, write if changed. Never throws. */
+  async tick(): Promise<void> {
+    this.lastTickAt = this.now();
+    const scanned = await this.scan();
+    const { spec, malformed } = buildReportSpec({
+      nodeName: this.options.nodeName,
+      agentVersion: this.options.agentVersion,
+      runtime: this.runtime,
+      sandboxes: this.lastScan?.sandboxes ?? [],
+      details: this.lastScan?.details ?? new Map(),
+    });
+    if (malformed > 0) this.deps.log.warn({ malformed }, 'left malformed sandboxes out of the report');
+    this.deps.metrics.countSandboxes(spec);
+    const written = await this.writeIfChanged(spec);
+    this.healthy = scanned && written;
+  }
+
+  private async scan(): Promise<boolean> {
+    try {
+      const cri = this.connect();
+      await this.refreshRuntime(cri);
+      this.scanner ??= new SandboxScanner(cri);
+      this.lastScan = await this.scanner.scan();
+      if (this.runtime.unreachable !== undefined) {
+        this.deps.log.info({ endpoint: this.runtime.endpoint }, 'CRI runtime reachable again');
+        delete this.runtime.unreachable;
+      }
+      this.deps.metrics.runtimeReachable.set(1);
+      this.deps.metrics.lastScan.set(this.now() / 1000);
+      return true;
+    } catch (err) {
+      this.markUnreachable(err instanceof Error ? err.message : String(err));
+      return false;
+    }
+  }
+
+  private connect(): CriRuntime {
+    if (this.cri !== undefined) return this.cri;
+    const connection = this.deps.connect();
+    this.runtime.endpoint = connection.endpoint;
+    if ('error' in connection) throw new Error(connection.error);
+    this.cri = connection.cri;
+    return this.cri;
+  }
+
+  /** Version and handler config: at start, after an outage, and every runtimeRefreshMs. */
+  private async refreshRuntime(cri: CriRuntime): Promise<void> {
+    const due = this.runtime.unreachable !== undefined || this.runtime.version === undefined ||
+      this.now() - this.lastRuntimeRefresh >= this.options.runtimeRefreshMs;
+    if (!due) return;
+    const version = await cri.version();
+    const handlers = parseRuntimeHandlers((await cri.status(true)).info);
+    if (this.runtime.version?.runtime_version !== version.runtime_version || this.runtime.handlers?.infoFormat !== handlers.infoFormat) {
+      this.deps.log.info({ runtime: version.runtime_name, version: version.runtime_version, infoFormat: handlers.infoFormat,
+        defaultHandler: handlers.defaultHandler, problem: handlers.problem }, 'CRI runtime found');
+    }
+    this.runtime.version = version;
+    this.runtime.handlers = handlers;
+    this.lastRuntimeRefresh = this.now();
+  }
+
+  private markUnreachable(error: string): void {
+    this.deps.metrics.runtimeReachable.set(0);
+    if (this.runtime.unreachable !== undefined) return;
+    // The error and the time are those of the first failure, so a lasting
+    // outage is one report write, not one per pass.
+    this.runtime.unreachable = { since: new Date(this.now()), error };
+    this.deps.log.error({ endpoint: this.runtime.endpoint, error }, 'CRI runtime unreachable');
+  }
+
+  private async writeIfChanged(spec: NodeSandboxReportSpec): Promise<boolean> {
+    const canonical = canonicalSpec(spec);
+    const resyncDue = this.now() - this.lastWriteAt >= this.options.resyncMs;
+    if (canonical === this.lastWritten && !resyncDue) return true;
+    try {
+      const outcome = await this.deps.sink.write(spec);
+      if (outcome !== 'unchanged') {
+        this.deps.metrics.reportWrites.inc({ outcome });
+        this.deps.log.info({ outcome, sandboxes: spec.sandboxes.length, reachable: spec.runtime.reachable }, 'report written');
+      }
+      this.lastWritten = canonical;
+      this.lastWriteAt = this.now();
+      return true;
+    } catch (err) {
+      this.deps.metrics.reportWrites.inc({ outcome: 'error' });
+      this.deps.log.error({ error: err instanceof Error ? err.message : String(err) }, 'cannot write the report; retrying next pass');
+      this.lastWritten = undefined;
+      return false;
+    }
+  }
+}

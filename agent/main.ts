@@ -1,0 +1,102 @@
+// runtimeclass-audit agent: one per node (a DaemonSet). Flags are parsed
+// here and nowhere else; the agent gets its clients handed in.
+//   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
+import { KubeConfig } from '@kubernetes/client-node';
+import { Command, InvalidArgumentError } from 'commander';
+import { createLogger } from '../observability/logger.ts';
+import { startHttpServer } from '../observability/http-server.ts';
+import { NodeAgent } from './agent.ts';
+import { DEFAULT_CRI_ENDPOINTS, detectCriEndpoint } from './cri/endpoint.ts';
+import { CriRuntimeClient } from './cri/runtime-client.ts';
+import { AgentMetrics } from './metrics.ts';
+import { ReportWriter } from './report-writer.ts';
+
+const AGENT_VERSION = '0.1.0';
+
+function duration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value);
+  if (match === null) throw new InvalidArgumentError('a duration like 500ms, 2s or 5m');
+  const scale = { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
+  return Number(match[1]) * scale;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a TCP port (0-65535)');
+  return n;
+}
+
+interface Flags {
+  nodeName: string;
+  criEndpoint?: string;
+  interval: number;
+  resync: number;
+  runtimeRefresh: number;
+  criTimeout: number;
+  kubeconfig?: string;
+  listenHost: string;
+  listenPort: number;
+}
+
+function parseFlags(argv: string[]): Flags {
+  const program = new Command('rcaudit-agent')
+    .description('Reports which CRI handler and runtime type every pod sandbox on this node really got.')
+    .requiredOption('--node-name <name>', 'this node\'s name (from the downward API)', process.env['NODE_NAME'])
+    .option('--cri-endpoint <endpoint>', `the CRI socket; default: the first that exists of ${DEFAULT_CRI_ENDPOINTS.join(', ')}`, process.env['CRI_ENDPOINT'])
+    .option('--interval <duration>', 'how often to list the node\'s sandboxes', duration, 2000)
+    .option('--resync <duration>', 'how often to re-check the stored report even when nothing changed', duration, 300_000)
+    .option('--runtime-refresh <duration>', 'how often to re-read the runtime\'s version and handler config', duration, 300_000)
+    .option('--cri-timeout <duration>', 'deadline of each CRI call', duration, 5000)
+    .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
+    .option('--listen-host <host>', 'address for /metrics, /livez, /readyz', '0.0.0.0')
+    .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080)
+    .showHelpAfterError();
+  program.parse(argv);
+  return program.opts<Flags>();
+}
+
+function kubeConfig(file: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (file !== undefined) kc.loadFromFile(file);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv);
+  const log = createLogger('agent');
+  const metrics = new AgentMetrics();
+  const onCall = metrics.observeCri.bind(metrics);
+  const agent = new NodeAgent(
+    { nodeName: flags.nodeName, agentVersion: AGENT_VERSION, intervalMs: flags.interval, resyncMs: flags.resync, runtimeRefreshMs: flags.runtimeRefresh },
+    {
+      connect: () => {
+        const endpoint = flags.criEndpoint ?? detectCriEndpoint();
+        if (endpoint === undefined) {
+          return { endpoint: '', error: `no CRI socket found at any of ${DEFAULT_CRI_ENDPOINTS.join(', ')}; set --cri-endpoint` };
+        }
+        return { endpoint, cri: new CriRuntimeClient(endpoint, { deadlineMs: flags.criTimeout, onCall }) };
+      },
+      sink: new ReportWriter(kubeConfig(flags.kubeconfig), flags.nodeName),
+      log,
+      metrics,
+    },
+  );
+  const server = await startHttpServer(metrics.registry, agent, flags.listenHost, flags.listenPort);
+  log.info({ node: flags.nodeName, endpoint: flags.criEndpoint ?? 'auto-detect', address: server.address() }, 'agent starting');
+  agent.start();
+  const shutdown = (signal: string): void => {
+    log.info({ signal }, 'shutting down');
+    void agent.stop().finally(() => {
+      server.close();
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: 'agent failed to start', error: String(err) })}\n`);
+  process.exit(1);
+});

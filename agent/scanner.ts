@@ -1,0 +1,61 @@
+// One scan of the node's sandboxes. In steady state it is a single
+// ListPodSandbox RPC: a sandbox's handler and runtime type never change, so
+// verbose PodSandboxStatus is asked once per new sandbox and cached by id.
+import * as grpc from '@grpc/grpc-js';
+import { parseSandboxDetail, type SandboxDetail } from './cri/sandbox-info.ts';
+import type { ListPodSandboxResponse, PodSandbox, PodSandboxStatusResponse } from './cri/types.ts';
+
+/** The CRI calls a scan needs (CriRuntimeClient has them). */
+export interface SandboxSource {
+  listPodSandbox(): Promise<ListPodSandboxResponse>;
+  podSandboxStatus(podSandboxId: string, verbose: boolean): Promise<PodSandboxStatusResponse>;
+}
+
+export interface ScanResult {
+  sandboxes: PodSandbox[];
+  details: ReadonlyMap<string, SandboxDetail>;
+  /** RPCs this scan made: 1 + one per sandbox not seen before. */
+  rpcs: number;
+}
+
+export class SandboxScanner {
+  private readonly source: SandboxSource;
+  private readonly concurrency: number;
+  private readonly details = new Map<string, SandboxDetail>();
+
+  constructor(source: SandboxSource, concurrency = 8) {
+    this.source = source;
+    this.concurrency = concurrency;
+  }
+
+  async scan(): Promise<ScanResult> {
+    const { items } = await this.source.listPodSandbox();
+    const live = new Set(items.map((s) => s.id));
+    for (const id of this.details.keys()) if (!live.has(id)) this.details.delete(id);
+    const unseen = items.filter((s) => !this.details.has(s.id));
+    await inBatches(unseen, this.concurrency, (sandbox) => this.learn(sandbox.id));
+    return { sandboxes: items, details: this.details, rpcs: 1 + unseen.length };
+  }
+
+  /** How many sandboxes' details are cached (for tests and metrics). */
+  get cached(): number {
+    return this.details.size;
+  }
+
+  private async learn(id: string): Promise<void> {
+    try {
+      const { info } = await this.source.podSandboxStatus(id, true);
+      this.details.set(id, parseSandboxDetail(info));
+    } catch (err) {
+      // Removed between the list and the status call: it is gone from the
+      // next list too. Any other error: not cached, asked again next scan.
+      if ((err as Partial<grpc.ServiceError>).code !== grpc.status.NOT_FOUND) throw err;
+    }
+  }
+}
+
+async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) {
+    await Promise.all(items.slice(i, i + size).map(fn));
+  }
+}
