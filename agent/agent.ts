@@ -114,6 +114,9 @@ export class NodeAgent {
       await this.refreshRuntime(cri);
       this.scanner ??= new SandboxScanner(cri);
       this.lastScan = await this.scanner.scan();
+      if (this.lastScan.statusErrors > 0) {
+        this.deps.log.warn({ failed: this.lastScan.statusErrors }, 'verbose sandbox status failed; reporting those sandboxes without it, asking again next pass');
+      }
       if (this.runtime.unreachable !== undefined) {
         this.deps.log.info({ endpoint: this.runtime.endpoint }, 'CRI runtime reachable again');
         delete this.runtime.unreachable;

@@ -16,6 +16,8 @@ export interface ScanResult {
   details: ReadonlyMap<string, SandboxDetail>;
   /** RPCs this scan made: 1 + one per sandbox not seen before. */
   rpcs: number;
+  /** Verbose status calls that failed (not cached: asked again next scan). */
+  statusErrors: number;
 }
 
 export class SandboxScanner {
@@ -33,8 +35,11 @@ export class SandboxScanner {
     const live = new Set(items.map((s) => s.id));
     for (const id of this.details.keys()) if (!live.has(id)) this.details.delete(id);
     const unseen = items.filter((s) => !this.details.has(s.id));
-    await inBatches(unseen, this.concurrency, (sandbox) => this.learn(sandbox.id));
-    return { sandboxes: items, details: this.details, rpcs: 1 + unseen.length };
+    let statusErrors = 0;
+    await inBatches(unseen, this.concurrency, async (sandbox) => {
+      if (!(await this.learn(sandbox.id))) statusErrors++;
+    });
+    return { sandboxes: items, details: this.details, rpcs: 1 + unseen.length, statusErrors };
   }
 
   /** How many sandboxes' details are cached (for tests and metrics). */
@@ -42,14 +47,17 @@ export class SandboxScanner {
     return this.details.size;
   }
 
-  private async learn(id: string): Promise<void> {
+  /** Caches the sandbox's detail; false when the runtime failed to say. */
+  private async learn(id: string): Promise<boolean> {
     try {
       const { info } = await this.source.podSandboxStatus(id, true);
       this.details.set(id, parseSandboxDetail(info));
+      return true;
     } catch (err) {
       // Removed between the list and the status call: it is gone from the
-      // next list too. Any other error: not cached, asked again next scan.
-      if ((err as Partial<grpc.ServiceError>).code !== grpc.status.NOT_FOUND) throw err;
+      // next list too. Any other error: not cached, asked again next scan;
+      // the sandbox is still reported, with what the list said.
+      return (err as Partial<grpc.ServiceError>).code === grpc.status.NOT_FOUND;
     }
   }
 }
