@@ -1,0 +1,164 @@
+// The agent against the testbed's real containerd and real API server: the
+// report it writes says, for each pod, the handler its sandbox really got.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { freePort, startNodeScript, type Started } from '../support/processes.ts';
+import { createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+
+const testbed = loadTestbed();
+const node = testbedNode(testbed, 0);
+const honestNs = uniqueName('agent-honest');
+const brokenNs = uniqueName('broken-agent');
+
+async function startAgent(target: TestbedNode, criEndpoint: string, extra: string[] = []): Promise<{ agent: Started; port: number }> {
+  const port = await freePort();
+  const agent = startNodeScript('agent/main.ts', [
+    '--node-name', target.name, '--cri-endpoint', criEndpoint, '--kubeconfig', testbed.kubeconfig,
+    '--interval', '300ms', '--resync', '3s', '--listen-host', '127.0.0.1', '--listen-port', String(port), ...extra,
+  ]);
+  return { agent, port };
+}
+
+async function report(name: string): Promise<{ spec: NodeSandboxReportSpec; metadata: { ownerReferences?: { kind: string; name: string }[] } }> {
+  return JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', name, '-o', 'json'])) as {
+    spec: NodeSandboxReportSpec;
+    metadata: { ownerReferences?: { kind: string; name: string }[] };
+  };
+}
+
+async function sandboxFor(nodeName: string, namespace: string, pod: string): Promise<ReportedSandbox> {
+  return eventually(async () => {
+    const found = (await report(nodeName)).spec.sandboxes.find((s) => s.namespace === namespace && s.name === pod && s.state === 'Ready');
+    assert.ok(found, `no ready sandbox for ${namespace}/${pod} in the report of ${nodeName}`);
+    return found;
+  }, 60_000);
+}
+
+async function runKataPod(namespace: string, name: string, target: TestbedNode): Promise<void> {
+  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name },
+    spec: { nodeName: target.name, runtimeClassName: 'kata', terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }] },
+  }));
+}
+
+async function httpStatus(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${String(port)}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+describe(`agent on ${node.name}`, () => {
+  let agent: Started | undefined;
+  let port = 0;
+
+  before(async () => {
+    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await eventually(() => kubectl(testbed, ['get', 'nodesandboxreports']), 30_000);
+    await createNamespace(testbed, honestNs);
+    await createNamespace(testbed, brokenNs);
+    ({ agent, port } = await startAgent(node, node.criEndpoint));
+  });
+  after(async () => {
+    await agent?.stop();
+    await kubectl(testbed, ['delete', 'namespace', honestNs, brokenNs, '--wait=false']);
+  });
+
+  test('reports the honest and the broken path as containerd saw them', async () => {
+    await runKataPod(honestNs, 'vault', node);
+    await runKataPod(brokenNs, 'vault', node);
+    const honest = await sandboxFor(node.name, honestNs, 'vault');
+    const broken = await sandboxFor(node.name, brokenNs, 'vault');
+    assert.deepEqual(
+      { requested: honest.requestedHandler, resolved: honest.resolvedHandler, type: honest.runtimeType },
+      { requested: 'kata', resolved: 'kata', type: 'io.containerd.runc.v2' },
+    );
+    assert.deepEqual(
+      { requested: broken.requestedHandler, resolved: broken.resolvedHandler, type: broken.runtimeType },
+      { requested: '', resolved: 'runc', type: 'io.containerd.runc.v2' },
+    );
+    const uid = (await kubectl(testbed, ['get', '-n', honestNs, 'pod/vault', '-o', 'jsonpath={.metadata.uid}'])).trim();
+    assert.equal(honest.podUID, uid);
+  });
+
+  test('describes the runtime, and the report is owned by the Node', async () => {
+    const { spec, metadata } = await report(node.name);
+    assert.equal(spec.nodeName, node.name);
+    assert.equal(spec.runtime.name, 'containerd');
+    assert.equal(spec.runtime.reachable, true);
+    assert.equal(spec.runtime.infoFormat, 'containerd');
+    assert.equal(spec.runtime.defaultHandler, 'runc');
+    assert.deepEqual(spec.runtime.handlers, [
+      { name: 'kata', runtimeType: 'io.containerd.runc.v2' },
+      { name: 'runc', runtimeType: 'io.containerd.runc.v2' },
+      { name: 'runc-alt', runtimeType: 'io.containerd.runc.v2' },
+    ]);
+    assert.deepEqual(metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`), [`Node/${node.name}`]);
+  });
+
+  test('a removed sandbox disappears from the report', async () => {
+    const { id } = await sandboxFor(node.name, honestNs, 'vault');
+    await kubectl(testbed, ['delete', '-n', honestNs, 'pod/vault', '--wait=true', '--timeout=60s']);
+    // The kubelet only stops a deleted pod's sandbox; its garbage collector
+    // removes it later. Remove it now, through CRI, as that collector would.
+    const cri = criClient(node);
+    try {
+      await cri.stopPodSandbox(id);
+      await cri.removePodSandbox(id);
+    } finally {
+      cri.close();
+    }
+    await eventually(async () => {
+      assert.equal((await report(node.name)).spec.sandboxes.some((s) => s.id === id), false);
+    }, 30_000);
+  });
+
+  test('a report edited by hand gets its content back', async () => {
+    await kubectl(testbed, ['patch', 'nodesandboxreport', node.name, '--type=merge', '-p', '{"spec":{"sandboxes":[]}}']);
+    await eventually(async () => {
+      assert.ok((await report(node.name)).spec.sandboxes.some((s) => s.namespace === brokenNs), 'restored');
+    }, 30_000);
+  });
+
+  test('serves /readyz, /livez and /metrics', async () => {
+    assert.equal((await httpStatus(port, '/readyz')).status, 200);
+    assert.equal((await httpStatus(port, '/livez')).status, 200);
+    const { body } = await httpStatus(port, '/metrics');
+    assert.match(body, /rcaudit_agent_sandboxes\{handler="runc",runtime_type="io.containerd.runc.v2"\} [1-9]/);
+    assert.match(body, /rcaudit_agent_cri_request_duration_seconds_count\{method="ListPodSandbox"\} [1-9]/);
+    assert.match(body, /rcaudit_agent_runtime_reachable 1/);
+  });
+});
+
+describe('agent whose CRI socket is absent at start', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rca-agent-'));
+  const socket = join(dir, 'late.sock');
+  const target = testbedNode(testbed, 1);
+  let agent: Started | undefined;
+  let proxy: Started | undefined;
+  after(async () => {
+    await agent?.stop();
+    await proxy?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('is not ready and says unreachable, then recovers when the socket appears', async () => {
+    const started = await startAgent(target, `unix://${socket}`);
+    agent = started.agent;
+    await eventually(async () => {
+      const { spec } = await report(target.name);
+      assert.equal(spec.runtime.reachable, false);
+      assert.match(spec.runtime.lastError ?? '', /No connection established|ENOENT|UNAVAILABLE/);
+    }, 30_000);
+    assert.equal((await httpStatus(started.port, '/readyz')).status, 503);
+    assert.match(agent.output(), /CRI runtime unreachable/);
+    // The socket appears: a pass-through to the node's containerd.
+    proxy = startNodeScript('test/testbed/cri-proxy.ts', ['--listen', socket, '--upstream', target.criEndpoint]);
+    await eventually(async () => {
+      assert.equal((await report(target.name)).spec.runtime.reachable, true);
+      assert.equal((await httpStatus(started.port, '/readyz')).status, 200);
+    }, 30_000);
+  });
+});
