@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { freePort, startNodeScript, type Started } from '../support/processes.ts';
-import { createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import { containerd, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const node = testbedNode(testbed, 0);
@@ -160,5 +160,41 @@ describe('agent whose CRI socket is absent at start', () => {
       assert.equal((await report(target.name)).spec.runtime.reachable, true);
       assert.equal((await httpStatus(started.port, '/readyz')).status, 200);
     }, 30_000);
+  });
+});
+
+describe('agent while its containerd restarts', () => {
+  const target = testbedNode(testbed, 1);
+  let agent: Started | undefined;
+  after(async () => {
+    await agent?.stop();
+    // Whatever happened above, leave the node's runtime running.
+    await containerd('start', target);
+  });
+
+  test('reports the outage and recovers by itself, without restarting', async () => {
+    const started = await startAgent(target, target.criEndpoint);
+    agent = started.agent;
+    await eventually(async () => {
+      assert.equal((await report(target.name)).spec.runtime.reachable, true);
+    }, 30_000);
+    const before = (await report(target.name)).spec.sandboxes.length;
+    await containerd('stop', target);
+    await eventually(async () => {
+      const { spec } = await report(target.name);
+      assert.equal(spec.runtime.reachable, false);
+      assert.ok(spec.runtime.unreachableSince !== undefined);
+      assert.equal(spec.sandboxes.length, before, 'the last known sandboxes stay in the report');
+    }, 30_000);
+    assert.equal((await httpStatus(started.port, '/readyz')).status, 503);
+    await containerd('start', target);
+    await eventually(async () => {
+      const { spec } = await report(target.name);
+      assert.equal(spec.runtime.reachable, true);
+      assert.equal(spec.runtime.unreachableSince, undefined);
+      assert.equal((await httpStatus(started.port, '/readyz')).status, 200);
+    }, 30_000);
+    assert.equal(agent.child.exitCode, null, 'the agent never exited');
+    assert.match(agent.output(), /CRI runtime reachable again/);
   });
 });

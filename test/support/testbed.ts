@@ -80,3 +80,8 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs: number): Pr
     }
   }
 }
+
+/** Stops or starts a node's containerd (hack/testbed/containerd.sh). */
+export async function containerd(action: 'stop' | 'start', node: TestbedNode): Promise<void> {
+  await execFileAsync('bash', ['hack/testbed/containerd.sh', action, node.name], { cwd: REPO_ROOT });
+}
