@@ -1,0 +1,79 @@
+// The agent works with its least privileges (api/rbac/agent.yaml) and those
+// privileges are no more than it needs.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startNodeScript, type Started } from '../support/processes.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+
+const testbed = loadTestbed();
+const node = testbedNode(testbed, 0);
+const ns = uniqueName('rcaudit-agent');
+const sa = `system:serviceaccount:${ns}:agent`;
+const dir = mkdtempSync(join(tmpdir(), 'rca-rbac-'));
+
+async function can(verb: string, resource: string, extra: string[] = []): Promise<boolean> {
+  const out = await kubectl(testbed, ['auth', 'can-i', verb, resource, `--as=${sa}`, ...extra]).catch((err: unknown) => {
+    // can-i exits 1 for "no" and prints it on stdout.
+    return (err as { stdout?: string }).stdout ?? '';
+  });
+  return out.trim() === 'yes';
+}
+
+describe('agent RBAC', () => {
+  let agent: Started | undefined;
+  before(async () => {
+    await kubectl(testbed, ['apply', '-f', 'api/crds/', '-f', 'api/rbac/agent.yaml']);
+    await createNamespace(testbed, ns);
+    await kubectl(testbed, ['create', 'serviceaccount', 'agent', '-n', ns]);
+    await kubectl(testbed, ['create', 'clusterrolebinding', ns, '--clusterrole=rcaudit-agent', `--serviceaccount=${ns}:agent`]);
+  });
+  after(async () => {
+    await agent?.stop();
+    await kubectl(testbed, ['delete', 'clusterrolebinding', ns, '--ignore-not-found']);
+    await kubectl(testbed, ['delete', 'namespace', ns, '--wait=false']);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('grants what the agent needs and nothing more', async () => {
+    assert.equal(await can('create', 'nodesandboxreports.rcaudit.dev'), true);
+    assert.equal(await can('update', 'nodesandboxreports.rcaudit.dev'), true);
+    assert.equal(await can('get', 'nodes'), true);
+    const denied: [string, string, string[]?][] = [
+      ['update', 'nodesandboxreports.rcaudit.dev', ['--subresource=status']],
+      ['patch', 'nodesandboxreports.rcaudit.dev'],
+      ['delete', 'nodesandboxreports.rcaudit.dev'],
+      ['list', 'nodesandboxreports.rcaudit.dev'],
+      ['get', 'pods'],
+      ['list', 'pods'],
+      ['get', 'secrets'],
+      ['list', 'nodes'],
+      ['update', 'nodes'],
+    ];
+    for (const [verb, resource, extra] of denied) {
+      assert.equal(await can(verb, resource, extra), false, `${verb} ${resource} ${extra?.join(' ') ?? ''}`);
+    }
+  });
+
+  test('the agent writes its report with only these privileges', async () => {
+    const token = (await kubectl(testbed, ['create', 'token', 'agent', '-n', ns, '--duration=1h'])).trim();
+    const admin = await kubectl(testbed, ['config', 'view', '--raw', '--minify', '-o', 'jsonpath={.clusters[0].cluster}']);
+    const cluster = JSON.parse(admin) as { server: string; 'certificate-authority': string };
+    const kubeconfig = join(dir, 'agent.kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'agent',
+      clusters: [{ name: 'c', cluster }], users: [{ name: 'agent', user: { token } }],
+      contexts: [{ name: 'agent', context: { cluster: 'c', user: 'agent' } }],
+    }));
+    await kubectl(testbed, ['delete', 'nodesandboxreport', node.name, '--ignore-not-found']);
+    agent = startNodeScript('agent/main.ts', ['--node-name', node.name, '--cri-endpoint', node.criEndpoint, '--kubeconfig', kubeconfig,
+      '--interval', '300ms', '--listen-host', '127.0.0.1', '--listen-port', '0']);
+    await eventually(async () => {
+      const out = await kubectl(testbed, ['get', 'nodesandboxreport', node.name, '-o', 'jsonpath={.spec.runtime.reachable}']);
+      assert.equal(out, 'true');
+    }, 30_000);
+    assert.doesNotMatch(agent.output(), /Forbidden|cannot write the report/);
+  });
+});
