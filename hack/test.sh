@@ -8,8 +8,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RCA_ROOT"
 tier=${1:-all}
-results=$(mktemp -d); trap 'rm -rf "$results"' EXIT
-started_testbed=
+source "$RCA_ROOT/hack/testbed/ensure.sh"
+# The test runner's TAP files, for the closing count (down.sh clears them).
+results="$TESTBED_DIR/test-results"
+rm -rf "$results" && mkdir -p "$results"
 
 setup_node() {
   command -v npm >/dev/null || apt_install nodejs npm
@@ -30,15 +32,6 @@ run_tests() {
   node --test --test-concurrency=1 --test-timeout=600000 \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$results/$name.tap" "$glob"
-}
-
-ensure_testbed() {
-  if [ -f .testbed/testbed.json ] && bash hack/testbed/status.sh >/dev/null 2>&1; then
-    log "using the running testbed"; return 0
-  fi
-  started_testbed=1
-  trap 'status=$?; [ -n "$started_testbed" ] && bash hack/testbed/down.sh || true; rm -rf "$results"; exit $status' EXIT
-  bash hack/testbed/up.sh
 }
 
 # One closing line over every tier that ran, in the "N passed, N failed" form.

@@ -257,6 +257,8 @@ serializeImagePulls: false
 evictionHard: { memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%" }
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+# Room for the agent's 250-sandbox tests and benchmarks (host-network pods need no pod IP).
+maxPods: 300
 YAML
   start "kubelet@$NODE_NAME" "--root-dir=$dir/root" kubelet --config="$dir/config.yaml" \
     --kubeconfig="$TB/kubeconfigs/system-node-$NODE_NAME.kubeconfig" --root-dir="$dir/root" \

@@ -1,0 +1,127 @@
+// The agent's cost on a real node, at 10, 100 and 250 sandboxes on the
+// testbed's containerd (real pods through the real kubelet):
+// - CRI RPCs per steady-state scan (must be 1) and scan latency (median, p99),
+//   side by side with the naive agent (verbose status for every sandbox on
+//   every scan) as the ratio to beat;
+// - API writes at steady state (must be 0), from the real agent loop writing
+//   through the real API server;
+// - the agent process's RSS after BENCH_SOAK_SECONDS (default 600) at 250.
+//   node test/bench/agent-scan.bench.ts
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { KubeConfig } from '@kubernetes/client-node';
+import { NodeAgent } from '../../agent/agent.ts';
+import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
+import { AgentMetrics } from '../../agent/metrics.ts';
+import { ReportWriter } from '../../agent/report-writer.ts';
+import { SandboxScanner } from '../../agent/scanner.ts';
+import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { runPausePods } from '../support/pods.ts';
+import { freePort, startNodeScript } from '../support/processes.ts';
+import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+
+const SIZES = [10, 100, 250];
+const SCANS = 100;
+const STEADY_SECONDS = Number(process.env['BENCH_STEADY_SECONDS'] ?? 30);
+const SOAK_SECONDS = Number(process.env['BENCH_SOAK_SECONDS'] ?? 600);
+
+const testbed = loadTestbed();
+const node = testbedNode(testbed, 0);
+const ns = uniqueName('bench-agent');
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+async function timeScans(scan: () => Promise<void>, rpcs: () => number): Promise<{ median: number; p99: number; rpcsPerScan: number }> {
+  await scan(); // warm: the first scan fills caches
+  const before = rpcs();
+  const ms: number[] = [];
+  for (let i = 0; i < SCANS; i++) {
+    const t = performance.now();
+    await scan();
+    ms.push(performance.now() - t);
+  }
+  ms.sort((a, b) => a - b);
+  return { median: percentile(ms, 50), p99: percentile(ms, 99), rpcsPerScan: (rpcs() - before) / SCANS };
+}
+
+async function measureScans(): Promise<{ ours: Awaited<ReturnType<typeof timeScans>>; naive: Awaited<ReturnType<typeof timeScans>> }> {
+  let calls = 0;
+  const cri = new CriRuntimeClient(node.criEndpoint, { onCall: () => { calls++; } });
+  try {
+    const scanner = new SandboxScanner(cri);
+    const ours = await timeScans(async () => { await scanner.scan(); }, () => calls);
+    const naive = await timeScans(async () => {
+      const { items } = await cri.listPodSandbox();
+      for (const s of items) await cri.podSandboxStatus(s.id, true);
+    }, () => calls);
+    return { ours, naive };
+  } finally {
+    cri.close();
+  }
+}
+
+/** The real loop, writing through the real API server, for STEADY_SECONDS after its first write. */
+async function steadyWrites(): Promise<number> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(testbed.kubeconfig);
+  const writer = new ReportWriter(kc, node.name);
+  let writes = 0;
+  const sink = { write: async (spec: NodeSandboxReportSpec) => {
+    const outcome = await writer.write(spec);
+    if (outcome !== 'unchanged') writes++;
+    return outcome;
+  } };
+  const cri = new CriRuntimeClient(node.criEndpoint);
+  const agent = new NodeAgent(
+    { nodeName: node.name, agentVersion: 'bench', intervalMs: 2000, resyncMs: 300_000, runtimeRefreshMs: 300_000 },
+    { connect: () => ({ cri, endpoint: node.criEndpoint }), sink, log: pino({ level: 'silent' }), metrics: new AgentMetrics() },
+  );
+  await agent.tick();
+  writes = 0;
+  agent.start();
+  await new Promise((r) => setTimeout(r, STEADY_SECONDS * 1000));
+  await agent.stop();
+  cri.close();
+  return writes;
+}
+
+async function soakRss(): Promise<number> {
+  const port = await freePort();
+  const agent = startNodeScript('agent/main.ts', ['--node-name', node.name, '--cri-endpoint', node.criEndpoint,
+    '--kubeconfig', testbed.kubeconfig, '--listen-host', '127.0.0.1', '--listen-port', String(port)]);
+  try {
+    await new Promise((r) => setTimeout(r, SOAK_SECONDS * 1000));
+    const pid = agent.child.pid;
+    if (pid === undefined || agent.child.exitCode !== null) throw new Error(`agent exited:\n${agent.output()}`);
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'));
+    return Number(match?.[1] ?? NaN) / 1024;
+  } finally {
+    await agent.stop();
+  }
+}
+
+const f = (n: number): string => n.toFixed(2);
+
+await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+await createNamespace(testbed, ns);
+try {
+  process.stdout.write(`agent scan benchmark on ${node.name} (containerd via CRI), ${String(SCANS)} scans per size, steady state ${String(STEADY_SECONDS)} s\n`);
+  process.stdout.write('sandboxes | ours: RPCs/scan  median ms  p99 ms | naive: RPCs/scan  median ms  p99 ms | naive/ours median | API writes in steady state\n');
+  let have = 0;
+  for (const size of SIZES) {
+    // The node's own sandboxes (other pods) count too; these are the ones we add.
+    await runPausePods(testbed, node, ns, { prefix: 'p', from: have, to: size });
+    have = size;
+    const { ours, naive } = await measureScans();
+    const writes = await steadyWrites();
+    process.stdout.write(`${String(size).padStart(9)} | ${f(ours.rpcsPerScan).padStart(14)}  ${f(ours.median).padStart(9)}  ${f(ours.p99).padStart(6)} | ${f(naive.rpcsPerScan).padStart(15)}  ${f(naive.median).padStart(9)}  ${f(naive.p99).padStart(6)} | ${f(naive.median / ours.median).padStart(17)} | ${String(writes)} in ${String(STEADY_SECONDS)} s (${String(Math.round(writes * 3600 / STEADY_SECONDS))}/h)\n`);
+  }
+  if (SOAK_SECONDS > 0) {
+    const rss = await soakRss();
+    process.stdout.write(`agent process RSS after ${String(SOAK_SECONDS)} s at ${String(have)} added sandboxes: ${f(rss)} MiB\n`);
+  }
+} finally {
+  await kubectl(testbed, ['delete', 'namespace', ns, '--wait=false']);
+}
