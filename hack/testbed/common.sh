@@ -48,7 +48,8 @@ node_vars() {
 node_vars 0
 APISERVER_IP=$NODE_IP
 
-# Every process we start, in start order; down.sh stops them in reverse.
+# Every process we start, in start order: status.sh reports them and down.sh
+# checks that none is left.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 for n in "${NODES[@]}"; do COMPONENTS+=("containerd@$n" "cri-proxy@$n" "kubelet@$n"); done
 COMPONENTS+=(kube-proxy)

@@ -130,6 +130,13 @@ describe(`agent on ${node.name}`, () => {
     assert.match(body, /rcaudit_agent_cri_request_duration_seconds_count\{method="ListPodSandbox"\} [1-9]/);
     assert.match(body, /rcaudit_agent_runtime_reachable 1/);
   });
+
+  test('stops cleanly on SIGTERM', async () => {
+    assert.ok(agent);
+    await agent.stop();
+    assert.equal(agent.child.exitCode, 0);
+    assert.match(agent.output(), /"signal":"SIGTERM".*"msg":"shutting down"/);
+  });
 });
 
 describe('agent whose CRI socket is absent at start', () => {
