@@ -20,6 +20,12 @@ function duration(value: string): number {
   return Number(match[1]) * scale;
 }
 
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive whole number');
+  return n;
+}
+
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a TCP port (0-65535)');
@@ -33,6 +39,7 @@ interface Flags {
   resync: number;
   runtimeRefresh: number;
   criTimeout: number;
+  criMaxMessageBytes: number;
   kubeconfig?: string;
   listenHost: string;
   listenPort: number;
@@ -47,6 +54,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--resync <duration>', 'how often to re-check the stored report even when nothing changed', duration, 300_000)
     .option('--runtime-refresh <duration>', 'how often to re-read the runtime\'s version and handler config', duration, 300_000)
     .option('--cri-timeout <duration>', 'deadline of each CRI call', duration, 5000)
+    .option('--cri-max-message-bytes <bytes>', 'largest CRI answer accepted (the kubelet\'s limit is 16 MiB)', positiveInteger, 16 * 1024 * 1024)
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
     .option('--listen-host <host>', 'address for /metrics, /livez, /readyz', '0.0.0.0')
     .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080)
@@ -75,7 +83,7 @@ async function main(): Promise<void> {
         if (endpoint === undefined) {
           return { endpoint: '', error: `no CRI socket found at any of ${DEFAULT_CRI_ENDPOINTS.join(', ')}; set --cri-endpoint` };
         }
-        return { endpoint, cri: new CriRuntimeClient(endpoint, { deadlineMs: flags.criTimeout, onCall }) };
+        return { endpoint, cri: new CriRuntimeClient(endpoint, { deadlineMs: flags.criTimeout, maxMessageBytes: flags.criMaxMessageBytes, onCall }) };
       },
       sink: new ReportWriter(kubeConfig(flags.kubeconfig), flags.nodeName),
       log,

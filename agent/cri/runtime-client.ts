@@ -13,6 +13,8 @@ import type {
 export interface RuntimeClientOptions {
   /** Per-call deadline in milliseconds. */
   deadlineMs?: number;
+  /** Largest answer accepted; a larger one fails the call with RESOURCE_EXHAUSTED. */
+  maxMessageBytes?: number;
   /** Told of every call: its method, duration, and gRPC status code (0 = OK). */
   onCall?: (method: string, seconds: number, code: number) => void;
 }
@@ -37,8 +39,8 @@ export class CriRuntimeClient {
     const pkg = grpc.loadPackageDefinition(loadCriDefinition());
     const Ctor = lookupService(pkg, RUNTIME_SERVICE);
     this.client = new Ctor(criTarget(endpoint), grpc.credentials.createInsecure(), {
-      // Big nodes answer ListPodSandbox with megabytes; match the kubelet's 16 MiB.
-      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      // Big nodes answer ListPodSandbox with megabytes; the kubelet's own limit is 16 MiB.
+      'grpc.max_receive_message_length': options.maxMessageBytes ?? 16 * 1024 * 1024,
       // No 'grpc.keepalive_time_ms': grpc-js then sends no keepalive pings,
       // which containerd would answer by closing the connection (too_many_pings).
       // A restarted runtime is found again within seconds, not grpc's default 2 minutes.

@@ -38,10 +38,10 @@ async function sandboxFor(nodeName: string, namespace: string, pod: string): Pro
   }, 60_000);
 }
 
-async function runKataPod(namespace: string, name: string, target: TestbedNode): Promise<void> {
+async function runPod(namespace: string, name: string, target: TestbedNode, runtimeClassName: string): Promise<void> {
   await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
     apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name },
-    spec: { nodeName: target.name, runtimeClassName: 'kata', terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }] },
+    spec: { nodeName: target.name, runtimeClassName, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }] },
   }));
 }
 
@@ -67,8 +67,9 @@ describe(`agent on ${node.name}`, () => {
   });
 
   test('reports the honest and the broken path as containerd saw them', async () => {
-    await runKataPod(honestNs, 'vault', node);
-    await runKataPod(brokenNs, 'vault', node);
+    await runPod(honestNs, 'vault', node, 'kata');
+    await runPod(brokenNs, 'vault', node, 'kata');
+    await runPod(honestNs, 'plain-runc', node, 'runc');
     const honest = await sandboxFor(node.name, honestNs, 'vault');
     const broken = await sandboxFor(node.name, brokenNs, 'vault');
     assert.deepEqual(
@@ -78,6 +79,11 @@ describe(`agent on ${node.name}`, () => {
     assert.deepEqual(
       { requested: broken.requestedHandler, resolved: broken.resolvedHandler, type: broken.runtimeType },
       { requested: '', resolved: 'runc', type: 'io.containerd.runc.v2' },
+    );
+    const runc = await sandboxFor(node.name, honestNs, 'plain-runc');
+    assert.deepEqual(
+      { requested: runc.requestedHandler, resolved: runc.resolvedHandler, type: runc.runtimeType },
+      { requested: 'runc', resolved: 'runc', type: 'io.containerd.runc.v2' },
     );
     const uid = (await kubectl(testbed, ['get', '-n', honestNs, 'pod/vault', '-o', 'jsonpath={.metadata.uid}'])).trim();
     assert.equal(honest.podUID, uid);
@@ -203,5 +209,26 @@ describe('agent while its containerd restarts', () => {
     }, 30_000);
     assert.equal(agent.child.exitCode, null, 'the agent never exited');
     assert.match(agent.output(), /CRI runtime reachable again/);
+  });
+});
+
+describe('agent facing a CRI answer over its size limit', () => {
+  let agent: Started | undefined;
+  after(async () => {
+    await agent?.stop();
+  });
+
+  test('says so in the report and stays up, not ready', async () => {
+    // A limit of 256 bytes makes the real containerd's ListPodSandbox answer oversized.
+    const started = await startAgent(node, node.criEndpoint, ['--cri-max-message-bytes', '256']);
+    agent = started.agent;
+    await eventually(async () => {
+      const { spec } = await report(node.name);
+      assert.equal(spec.runtime.reachable, false);
+      assert.match(spec.runtime.lastError ?? '', /RESOURCE_EXHAUSTED/);
+    }, 30_000);
+    assert.equal((await httpStatus(started.port, '/readyz')).status, 503);
+    assert.equal((await httpStatus(started.port, '/livez')).status, 200);
+    assert.equal(agent.child.exitCode, null);
   });
 });
