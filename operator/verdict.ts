@@ -1,0 +1,197 @@
+// The verdict engine: for every audited pod, does its sandbox really run
+// with the handler (and runtime type) its RuntimeClass promised? Pure: the
+// pods, the node's report and the policy in, verdicts out. No I/O.
+import type { NodeSandboxReportSpec, ReportedSandbox } from '../api/v1alpha1/node-sandbox-report.ts';
+
+export type VerdictKind = 'Matched' | 'Mismatched' | 'Unverified';
+
+export type VerdictReason =
+  | 'Matched'
+  | 'HandlerMismatch'
+  | 'RuntimeTypeMismatch'
+  | 'NoSandbox'
+  | 'NoReport'
+  | 'AgentNotReady'
+  | 'RuntimeUnreachable'
+  | 'RuntimeClassNotFound'
+  | 'UnsupportedRuntime'
+  | 'AwaitingSandbox';
+
+/** What the operator keeps of a Pod: only what a verdict needs. */
+export interface AuditedPod {
+  uid: string;
+  namespace: string;
+  name: string;
+  nodeName?: string;
+  runtimeClassName?: string;
+  /**
+   * The RuntimeClass's handler when the pod was first seen (a RuntimeClass
+   * re-created later with another handler must not rewrite history), or
+   * null when the RuntimeClass did not exist then.
+   */
+  expectedHandler?: string | null;
+  /** kubernetes.io/config.mirror: a static pod's mirror, whose sandbox carries the static pod's uid (this value). */
+  mirrorOf?: string;
+  /** When the pod was bound to its node (ms since the epoch). */
+  boundAt?: number;
+}
+
+export interface NodeView {
+  name: string;
+  report?: NodeSandboxReportSpec;
+  /** The node's agent pod is Ready (its report is current). */
+  agentReady: boolean;
+}
+
+export interface AuditPolicy {
+  /** Expected runtime type per handler, e.g. kata -> io.containerd.kata.v2. */
+  expectedRuntimeTypes: Readonly<Record<string, string>>;
+  /** How long a bound pod may have no sandbox before that counts. */
+  gracePeriodMs: number;
+}
+
+export interface ActualSandbox {
+  sandboxId: string;
+  requestedHandler: string;
+  resolvedHandler?: string;
+  runtimeType?: string;
+}
+
+export interface Verdict {
+  kind: VerdictKind;
+  reason: VerdictReason;
+  message: string;
+  expectedHandler?: string;
+  expectedRuntimeType?: string;
+  actual?: ActualSandbox;
+}
+
+const verdict = (kind: VerdictKind, reason: VerdictReason, message: string, extra: Partial<Verdict> = {}): Verdict =>
+  ({ kind, reason, message, ...extra });
+
+/** The sandbox that speaks for a pod: the newest ready one, else the newest. */
+export function currentSandbox(sandboxes: readonly ReportedSandbox[]): ReportedSandbox | undefined {
+  const newestFirst = [...sandboxes].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.attempt - a.attempt);
+  return newestFirst.find((s) => s.state === 'Ready') ?? newestFirst[0];
+}
+
+function actualOf(sandbox: ReportedSandbox): ActualSandbox {
+  return {
+    sandboxId: sandbox.id,
+    requestedHandler: sandbox.requestedHandler,
+    ...(sandbox.resolvedHandler === undefined ? {} : { resolvedHandler: sandbox.resolvedHandler }),
+    ...(sandbox.runtimeType === undefined ? {} : { runtimeType: sandbox.runtimeType }),
+  };
+}
+
+/** The node's report when it can be trusted for its pods, else why not. */
+function trustedReport(node: NodeView | undefined): NodeSandboxReportSpec | Verdict {
+  if (node?.report === undefined) return verdict('Unverified', 'NoReport', 'no sandbox report from this pod\'s node');
+  if (!node.agentReady) return verdict('Unverified', 'AgentNotReady', `the agent on ${node.name} is not ready`);
+  const { runtime } = node.report;
+  if (!runtime.reachable) {
+    return verdict('Unverified', 'RuntimeUnreachable', `the CRI runtime on ${node.name} has not answered since ${runtime.unreachableSince ?? 'an unknown time'}`);
+  }
+  return node.report;
+}
+
+/** The handler the pod should get: its RuntimeClass's, or the node runtime's default for pods without one. */
+function expectedHandlerOf(pod: AuditedPod, report: NodeSandboxReportSpec): { handler: string } | Verdict {
+  if (pod.runtimeClassName === undefined) {
+    const fallback = report.runtime.defaultHandler;
+    return fallback === undefined
+      ? verdict('Unverified', 'UnsupportedRuntime', 'the node\'s runtime does not say which handler is its default')
+      : { handler: fallback };
+  }
+  if (pod.expectedHandler === null || pod.expectedHandler === undefined) {
+    return verdict('Unverified', 'RuntimeClassNotFound', `RuntimeClass ${pod.runtimeClassName} did not exist when the pod was first seen`);
+  }
+  return { handler: pod.expectedHandler };
+}
+
+/** Judges one pod bound to `node`, given the sandboxes its node's report lists for it. */
+export function judgePod(
+  pod: AuditedPod,
+  node: NodeView | undefined,
+  sandboxes: readonly ReportedSandbox[],
+  context: { policy: AuditPolicy; now: number },
+): Verdict {
+  const report = trustedReport(node);
+  if ('kind' in report) return report;
+  const expected = expectedHandlerOf(pod, report);
+  if ('kind' in expected) return expected;
+  const sandbox = currentSandbox(sandboxes);
+  if (sandbox === undefined) {
+    const waited = pod.boundAt === undefined ? 0 : context.now - pod.boundAt;
+    return waited >= context.policy.gracePeriodMs
+      ? verdict('Unverified', 'NoSandbox', `no sandbox on ${report.nodeName} ${String(Math.round(waited / 1000))}s after binding`, { expectedHandler: expected.handler })
+      : verdict('Unverified', 'AwaitingSandbox', 'bound moments ago; its sandbox may not exist yet', { expectedHandler: expected.handler });
+  }
+  return compare(expected.handler, sandbox, context.policy);
+}
+
+function compare(expectedHandler: string, sandbox: ReportedSandbox, policy: AuditPolicy): Verdict {
+  const actual = actualOf(sandbox);
+  const expectedRuntimeType = policy.expectedRuntimeTypes[expectedHandler];
+  const extra = { expectedHandler, actual, ...(expectedRuntimeType === undefined ? {} : { expectedRuntimeType }) };
+  const got = sandbox.resolvedHandler;
+  if (got === undefined) {
+    // "" on a runtime whose default we do not know: never guess.
+    return verdict('Unverified', 'UnsupportedRuntime', 'the sandbox asked for the default handler and the runtime does not say which that is', extra);
+  }
+  if (got !== expectedHandler) {
+    const shown = sandbox.requestedHandler === '' ? `"" (the default, ${got})` : got;
+    return verdict('Mismatched', 'HandlerMismatch', `expected handler ${expectedHandler}, sandbox ${sandbox.id.slice(0, 12)} got ${shown}`, extra);
+  }
+  if (expectedRuntimeType !== undefined && sandbox.runtimeType !== expectedRuntimeType) {
+    return verdict('Mismatched', 'RuntimeTypeMismatch',
+      `handler ${got} runs with runtime type ${sandbox.runtimeType ?? 'unknown'}, expected ${expectedRuntimeType}`, extra);
+  }
+  return verdict('Matched', 'Matched', `sandbox runs with handler ${got}${sandbox.runtimeType === undefined ? '' : ` (${sandbox.runtimeType})`}`, extra);
+}
+
+export interface NodeAudit {
+  /** Verdicts by pod uid, for the pods bound to this node. */
+  verdicts: Map<string, Verdict>;
+  /** Sandboxes that belong to no pod known anywhere: reported, never guessed at. */
+  orphans: ReportedSandbox[];
+  /** Sandboxes naming a pod bound to another node: ignored and counted. */
+  suspicious: ReportedSandbox[];
+}
+
+/**
+ * Judges every pod bound to `node`. `podsElsewhere` maps the uids (and mirror
+ * uids) of pods bound to other nodes, so sandboxes claiming them are told
+ * apart from orphans.
+ */
+export function auditNode(
+  node: NodeView | undefined,
+  podsOnNode: readonly AuditedPod[],
+  podsElsewhere: ReadonlySet<string>,
+  context: { policy: AuditPolicy; now: number },
+): NodeAudit {
+  const byUid = sandboxesByPod(node?.report?.sandboxes ?? []);
+  const verdicts = new Map<string, Verdict>();
+  const claimed = new Set<string>();
+  for (const pod of podsOnNode) {
+    const sandboxUid = pod.mirrorOf ?? pod.uid;
+    claimed.add(sandboxUid);
+    verdicts.set(pod.uid, judgePod(pod, node, byUid.get(sandboxUid) ?? [], context));
+  }
+  const orphans: ReportedSandbox[] = [];
+  const suspicious: ReportedSandbox[] = [];
+  for (const [uid, sandboxes] of byUid) {
+    if (!claimed.has(uid)) (podsElsewhere.has(uid) ? suspicious : orphans).push(...sandboxes);
+  }
+  return { verdicts, orphans, suspicious };
+}
+
+function sandboxesByPod(sandboxes: readonly ReportedSandbox[]): Map<string, ReportedSandbox[]> {
+  const byUid = new Map<string, ReportedSandbox[]>();
+  for (const s of sandboxes) {
+    const list = byUid.get(s.podUID);
+    if (list === undefined) byUid.set(s.podUID, [s]);
+    else list.push(s);
+  }
+  return byUid;
+}
