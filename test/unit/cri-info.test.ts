@@ -1,6 +1,6 @@
 // Parsing what runtimes say in verbose Status / PodSandboxStatus.
 // containerd 1.6.20: captured from the testbed's real containerd
-// (test/fixtures/cri/containerd-1.6.20). containerd 2.x and CRI-O: built from
+// (test/fixtures/cri/containerd-1.6.20). containerd 1.7, 2.x and CRI-O: built from
 // the shapes their source and CRI-O's own tests document (marked below);
 // no such runtime runs on these machines.
 import assert from 'node:assert/strict';
@@ -22,6 +22,15 @@ describe('runtime handlers from verbose Status', () => {
         { name: 'runc', runtimeType: 'io.containerd.runc.v2' },
         { name: 'runc-alt', runtimeType: 'io.containerd.runc.v2' },
       ],
+    });
+  });
+
+  test('containerd 1.7 (built from its CRI config JSON tags): as 1.6, plus sandboxMode', () => {
+    const config = { containerd: { defaultRuntimeName: 'kata', runtimes: { runc: { runtimeType: 'io.containerd.runc.v2', sandboxMode: 'podsandbox' }, kata: { runtimeType: 'io.containerd.kata.v2', sandboxMode: 'podsandbox' } } } };
+    assert.deepEqual(parseRuntimeHandlers({ config: JSON.stringify(config) }), {
+      infoFormat: 'containerd',
+      defaultHandler: 'kata',
+      handlers: [{ name: 'kata', runtimeType: 'io.containerd.kata.v2' }, { name: 'runc', runtimeType: 'io.containerd.runc.v2' }],
     });
   });
 
@@ -76,6 +85,11 @@ describe('sandbox detail from verbose PodSandboxStatus', () => {
     assert.deepEqual(parseSandboxDetail(fixture('pod-sandbox-status-verbose_broken-payments_card-vault.json').info), {
       runtimeType: 'io.containerd.runc.v2',
     });
+  });
+
+  test('containerd 2.x (built): no top-level runtimeHandler key any more, the runtime type is still there', () => {
+    const info = { pid: 42, runtimeType: 'io.containerd.kata.v2', runtimeOptions: null, config: {}, runtimeSpec: {} };
+    assert.deepEqual(parseSandboxDetail({ info: JSON.stringify(info) }), { runtimeType: 'io.containerd.kata.v2' });
   });
 
   test('CRI-O (built from its documented format): the handler comes from the runtime spec annotation', () => {
