@@ -1,0 +1,89 @@
+// De-duplication of the operator's pod events. Reconcile runs again and
+// again for a pod that stays mismatched; the pod must get one event series
+// for it, not a storm: the first sighting creates the Event, later ones only
+// bump its count, and no more often than once per `seriesIntervalMs`. When
+// the mismatch resolves, that is announced once, and the series is closed so
+// a later mismatch starts a new one. Pure bookkeeping: the caller writes.
+
+export interface PodEvent {
+  podUid: string;
+  /** e.g. RuntimeHandlerMismatch, RuntimeHandlerMatched. */
+  reason: string;
+  /** What the event says; a changed message (another actual handler) is another series. */
+  message: string;
+  /** Said once and never repeated (a resolution), rather than a series (a lasting problem). */
+  once?: boolean;
+}
+
+export type EventAction =
+  | { action: 'create' }
+  | { action: 'update'; eventName: string; count: number }
+  | { action: 'skip' };
+
+interface Series {
+  eventName: string;
+  count: number;
+  lastWritten: number;
+}
+
+const keyOf = (e: PodEvent): string => `${e.podUid}\u0000${e.reason}\u0000${e.message}`;
+
+export class EventSeries {
+  private readonly series = new Map<string, Series>();
+  private readonly seriesIntervalMs: number;
+  private readonly maxSeries: number;
+
+  constructor(options: { seriesIntervalMs?: number; maxSeries?: number } = {}) {
+    this.seriesIntervalMs = options.seriesIntervalMs ?? 5 * 60_000;
+    this.maxSeries = options.maxSeries ?? 50_000;
+  }
+
+  get size(): number {
+    return this.series.size;
+  }
+
+  /** What to write for this sighting of `event` at `now`. */
+  decide(event: PodEvent, now: number): EventAction {
+    const existing = this.series.get(keyOf(event));
+    if (existing === undefined) return { action: 'create' };
+    existing.count++;
+    // A series exists only once its first event was written (see written()).
+    if (event.once === true || now - existing.lastWritten < this.seriesIntervalMs) return { action: 'skip' };
+    return { action: 'update', eventName: existing.eventName, count: existing.count };
+  }
+
+  /** The caller wrote the event (created as `eventName`, or updated) at `now`. */
+  written(event: PodEvent, eventName: string, now: number): void {
+    const key = keyOf(event);
+    const existing = this.series.get(key);
+    if (existing === undefined) {
+      this.evictIfFull();
+      this.series.set(key, { eventName, count: 1, lastWritten: now });
+    } else {
+      existing.eventName = eventName;
+      existing.lastWritten = now;
+    }
+  }
+
+  /** Ends every series of the pod but `keep` (its current state). */
+  closeOthers(podUid: string, keep?: PodEvent): void {
+    const kept = keep === undefined ? undefined : keyOf(keep);
+    for (const key of this.series.keys()) {
+      if (key.startsWith(`${podUid}\u0000`) && key !== kept) this.series.delete(key);
+    }
+  }
+
+  /** The pod is gone: forget all its series. */
+  forgetPod(podUid: string): void {
+    this.closeOthers(podUid);
+  }
+
+  // Bounded memory: drop the series written longest ago (a re-sighting then
+  // creates a new Event, which is the lesser evil than unbounded growth).
+  private evictIfFull(): void {
+    if (this.series.size < this.maxSeries) return;
+    let oldest: [string, number] | undefined;
+    for (const [key, s] of this.series) if (oldest === undefined || s.lastWritten < oldest[1]) oldest = [key, s.lastWritten];
+    if (oldest !== undefined) this.series.delete(oldest[0]);
+  }
+}
