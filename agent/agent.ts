@@ -53,6 +53,7 @@ export class NodeAgent {
   private lastWriteAt = 0;
   private lastRuntimeRefresh = 0;
   private lastTickAt = 0;
+  private lastMalformed = 0;
   private healthy = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
@@ -102,7 +103,9 @@ export class NodeAgent {
       sandboxes: this.lastScan?.sandboxes ?? [],
       details: this.lastScan?.details ?? new Map(),
     });
-    if (malformed > 0) this.deps.log.warn({ malformed }, 'left malformed sandboxes out of the report');
+    // Logged when the number changes, not on every pass.
+    if (malformed !== this.lastMalformed && malformed > 0) this.deps.log.warn({ malformed }, 'left malformed sandboxes out of the report');
+    this.lastMalformed = malformed;
     this.deps.metrics.countSandboxes(spec);
     const written = await this.writeIfChanged(spec);
     this.healthy = scanned && written;
