@@ -147,6 +147,18 @@ describe('agent loop', () => {
 });
 
 describe('scanner', () => {
+  test('forgets the details of sandboxes that are gone, and asks again only for new ones', async () => {
+    const cri = new StandInRuntime();
+    const scanner = new SandboxScanner(cri);
+    cri.sandboxes = [sandbox('a'), sandbox('b')];
+    assert.equal((await scanner.scan()).rpcs, 3);
+    cri.sandboxes = [sandbox('b'), sandbox('c')];
+    const second = await scanner.scan();
+    assert.equal(second.rpcs, 2, 'list + c');
+    assert.deepEqual([...second.details.keys()].sort(), ['b', 'c']);
+    assert.equal(scanner.cached, 2);
+  });
+
   test('a sandbox removed between list and status is skipped; other status errors are counted and retried', async () => {
     const cri = new StandInRuntime();
     cri.sandboxes = [sandbox('a')];
