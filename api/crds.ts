@@ -3,6 +3,7 @@
 import { stringify } from 'yaml';
 import { GROUP, VERSION } from './v1alpha1/group.ts';
 import { NODE_SANDBOX_REPORT, nodeSandboxReportSpecSchema } from './v1alpha1/node-sandbox-report.ts';
+import { auditSpecSchema, auditStatusSchema, RUNTIME_CLASS_AUDIT } from './v1alpha1/runtime-class-audit.ts';
 
 interface Names {
   kind: string;
@@ -35,7 +36,16 @@ export function toStructural(schema: unknown): unknown {
   return out;
 }
 
-function clusterScopedCrd(names: Names, spec: object, status: object, columns: PrinterColumn[]): object {
+interface CrdParts {
+  names: Names;
+  spec: object;
+  status: object;
+  columns: PrinterColumn[];
+  /** False where an empty spec is a whole object (every field defaulted). */
+  specRequired: boolean;
+}
+
+function clusterScopedCrd({ names, spec, status, columns, specRequired }: CrdParts): object {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
@@ -54,13 +64,13 @@ function clusterScopedCrd(names: Names, spec: object, status: object, columns: P
           schema: {
             openAPIV3Schema: {
               type: 'object',
-              required: ['spec'],
+              ...(specRequired ? { required: ['spec'] } : {}),
               properties: {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
                 spec: toStructural(spec),
-                status,
+                status: toStructural(status),
               },
             },
           },
@@ -71,25 +81,47 @@ function clusterScopedCrd(names: Names, spec: object, status: object, columns: P
 }
 
 export function nodeSandboxReportCrd(): object {
-  return clusterScopedCrd(
-    NODE_SANDBOX_REPORT,
-    nodeSandboxReportSpecSchema,
-    {
+  return clusterScopedCrd({
+    names: NODE_SANDBOX_REPORT,
+    spec: nodeSandboxReportSpecSchema,
+    status: {
       type: 'object',
       description: 'Written by the operator only: its verdicts for the pods on this node.',
       'x-kubernetes-preserve-unknown-fields': true,
     },
-    [
+    columns: [
       { name: 'Runtime', type: 'string', jsonPath: '.spec.runtime.name' },
       { name: 'Version', type: 'string', jsonPath: '.spec.runtime.version' },
       { name: 'Reachable', type: 'boolean', jsonPath: '.spec.runtime.reachable' },
       { name: 'Default', type: 'string', jsonPath: '.spec.runtime.defaultHandler', description: 'The default handler' },
     ],
-  );
+    specRequired: true,
+  });
+}
+
+export function runtimeClassAuditCrd(): object {
+  const ready = '.status.conditions[?(@.type=="Ready")].status';
+  return clusterScopedCrd({
+    names: RUNTIME_CLASS_AUDIT,
+    spec: { ...auditSpecSchema, description: 'The audit policy.' },
+    status: { ...auditStatusSchema, description: 'Written by the operator only: the cluster-wide result.' },
+    columns: [
+      { name: 'Audited', type: 'integer', jsonPath: '.status.counts.audited', description: 'Pods audited' },
+      { name: 'Mismatched', type: 'integer', jsonPath: '.status.counts.mismatched', description: 'Pods whose sandbox runs with another handler or runtime type' },
+      { name: 'Unverified', type: 'integer', jsonPath: '.status.counts.unverified', description: 'Pods that could not be verified' },
+      { name: 'Nodes', type: 'integer', jsonPath: '.status.counts.nodesReporting', description: 'Nodes with a current report' },
+      { name: 'Ready', type: 'string', jsonPath: ready },
+    ],
+    // `spec: {}` is a whole policy: every field has a default.
+    specRequired: false,
+  });
 }
 
 /** Every CRD, as the YAML files in api/crds/ hold them. */
 export function crdFiles(): Map<string, string> {
   const header = '# Generated from api/v1alpha1 by hack/gen-crds.ts. Do not edit.\n';
-  return new Map([[`${GROUP}_${NODE_SANDBOX_REPORT.plural}.yaml`, header + stringify(nodeSandboxReportCrd(), { lineWidth: 0 })]]);
+  return new Map([
+    [`${GROUP}_${NODE_SANDBOX_REPORT.plural}.yaml`, header + stringify(nodeSandboxReportCrd(), { lineWidth: 0 })],
+    [`${GROUP}_${RUNTIME_CLASS_AUDIT.plural}.yaml`, header + stringify(runtimeClassAuditCrd(), { lineWidth: 0 })],
+  ]);
 }
