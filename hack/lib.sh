@@ -20,7 +20,9 @@ require_root() {
 # apt_install PKG...: installs the Debian packages that are missing, once.
 apt_install() {
   local missing=()
-  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+  # No `cmd | grep -q` in these scripts: under pipefail, grep's early exit can
+  # kill the writer with SIGPIPE and turn a match into a failure.
+  for p in "$@"; do [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *"ok installed"* ]] || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"
   if [ -z "${RCA_APT_UPDATED:-}" ]; then apt-get update -qq || die "apt-get update failed"; export RCA_APT_UPDATED=1; fi

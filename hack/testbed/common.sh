@@ -60,7 +60,8 @@ pid_of() { [ -f "$PIDS/$1.pid" ] && cat "$PIDS/$1.pid"; }
 # is_running NAME: our recorded pid is alive and still runs what we started.
 is_running() {
   local pid; pid=$(pid_of "$1") || return 1
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -q -- "$(cat "$PIDS/$1.match")"
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  [[ "$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline")" == *"$(cat "$PIDS/$1.match")"* ]]
 }
 
 # start NAME MATCH CMD...: runs CMD detached, logging to $LOGS/NAME.log.
@@ -102,4 +103,4 @@ write_config() {
   if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
 }
 
-port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+port_free() { [ -z "$(ss -Hltn "sport = :$1")" ]; }

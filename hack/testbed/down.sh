@@ -31,7 +31,7 @@ stop() {
 pids_whose_cmdline_has() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -qF -- "$1" && echo "${p#/proc/}"
+    [[ "$(tr '\0' ' ' 2>/dev/null < "$p/cmdline")" == *"$1"* ]] && echo "${p#/proc/}"
   done
   true
 }
@@ -72,7 +72,8 @@ done
 for save in iptables-save ip6tables-save; do
   restore=${save/-save/-restore}
   command -v "$save" >/dev/null || continue
-  if "$save" | grep -q 'KUBE-'; then "$save" | grep -v 'KUBE-' | "$restore" || log "could not remove KUBE-* rules with $restore"; fi
+  rules=$("$save")
+  if [[ "$rules" == *KUBE-* ]]; then grep -v 'KUBE-' <<< "$rules" | "$restore" || log "could not remove KUBE-* rules with $restore"; fi
 done
 for i in "${!NODES[@]}"; do
   node_vars "$i"

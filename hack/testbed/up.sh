@@ -89,7 +89,7 @@ setup_host_network() {
 # can bind the first node's address before any pod exists (the bridge plugin adopts it).
 setup_node_network() {
   ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
-  ip addr show dev "$BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/24" dev "$BRIDGE"
+  [[ "$(ip -4 addr show dev "$BRIDGE")" == *"inet $NODE_IP/"* ]] || ip addr add "$NODE_IP/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   mkdir -p "$NODE_DIR/cni/net.d"
   write_config "$NODE_DIR/cni/net.d/10-testbed.conflist" <<CNI
@@ -190,7 +190,8 @@ TOML
 }
 
 load_pause_image() {
-  ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -qx "$PAUSE_IMAGE" && return 0
+  local images; images=$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q)
+  grep -qx "$PAUSE_IMAGE" <<< "$images" && return 0
   if [ ! -f "$TB/images/pause.tar" ]; then
     local work; work=$(mktemp -d)
     mkdir -p "$work/rootfs" "$TB/images"
