@@ -8,8 +8,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 ensure_go() {
-  command -v go >/dev/null || apt_install golang-go
+  command -v go >/dev/null || die "Go is needed to build the test tooling (Go >= 1.21, which fetches the newer toolchain Kubernetes needs by itself); Debian 12's golang-go (1.19) is too old"
   local have; have=$(go env GOVERSION | sed 's/^go//')
+  local minor; minor=$(echo "$have" | cut -d. -f2)
+  [ "${have%%.*}" -gt 1 ] || [ "$minor" -ge 21 ] || die "Go $have is too old to build the test tooling: Go >= 1.21 is needed"
   # Kubernetes 1.37 needs Go >= 1.26; GOTOOLCHAIN=auto fetches a newer
   # toolchain through the module proxy when the local one is older.
   export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" GOFLAGS="${GOFLAGS:-} -buildvcs=false"
