@@ -7,6 +7,7 @@ import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { NodeAgent } from './agent.ts';
 import { DEFAULT_CRI_ENDPOINTS, detectCriEndpoint } from './cri/endpoint.ts';
+import { KUBELET_MAX_MESSAGE_BYTES } from './cri/proto.ts';
 import { CriRuntimeClient } from './cri/runtime-client.ts';
 import { AgentMetrics } from './metrics.ts';
 import { ReportWriter } from './report-writer.ts';
@@ -54,7 +55,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--resync <duration>', 'how often to re-check the stored report even when nothing changed', duration, 300_000)
     .option('--runtime-refresh <duration>', 'how often to re-read the runtime\'s version and handler config', duration, 300_000)
     .option('--cri-timeout <duration>', 'deadline of each CRI call', duration, 5000)
-    .option('--cri-max-message-bytes <bytes>', 'largest CRI answer accepted (the kubelet\'s limit is 16 MiB)', positiveInteger, 16 * 1024 * 1024)
+    .option('--cri-max-message-bytes <bytes>', 'largest CRI answer accepted (the kubelet\'s limit is 16 MiB)', positiveInteger, KUBELET_MAX_MESSAGE_BYTES)
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
     .option('--listen-host <host>', 'address for /metrics, /livez, /readyz', '0.0.0.0')
     .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080)

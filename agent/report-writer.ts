@@ -50,12 +50,6 @@ export class ReportWriter {
     }
   }
 
-  /** The stored spec in canonical form, or undefined when there is no report. */
-  async storedSpec(): Promise<string | undefined> {
-    const stored = await this.read();
-    return stored === undefined ? undefined : canonicalSpec(stored.spec);
-  }
-
   private async writeOnce(spec: NodeSandboxReportSpec, wanted: string): Promise<WriteOutcome> {
     const stored = await this.read();
     const owner = await this.nodeOwner();

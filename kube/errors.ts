@@ -25,11 +25,6 @@ export class KubeApiError extends Error {
     this.reason = reason;
     this.code = code;
   }
-
-  /** Worth retrying later with backoff (the request itself was fine). */
-  get retriable(): boolean {
-    return ['Conflict', 'TooManyRequests', 'ServerError', 'Transport', 'Gone'].includes(this.reason);
-  }
 }
 
 interface StatusBody {

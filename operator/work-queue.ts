@@ -81,11 +81,6 @@ export class WorkQueue {
     return this.queue.length;
   }
 
-  /** Keys waiting for a delay to pass. */
-  get delayedCount(): number {
-    return this.delayed.size;
-  }
-
   add(key: string): void {
     if (this.shuttingDown) return;
     if (this.processing.has(key)) {

@@ -7,8 +7,14 @@ export const CRI_PROTO_PATH = fileURLToPath(new URL('../../proto/runtime/v1/api.
 export const RUNTIME_SERVICE = 'runtime.v1.RuntimeService';
 export const IMAGE_SERVICE = 'runtime.v1.ImageService';
 
+/** The kubelet's own limit on CRI messages; ListPodSandbox on a big node runs to megabytes. */
+export const KUBELET_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+let definition: protoLoader.PackageDefinition | undefined;
+
+/** The parsed proto; parsed once per process (every client and the proxy share it). */
 export function loadCriDefinition(): protoLoader.PackageDefinition {
-  return protoLoader.loadSync(CRI_PROTO_PATH, {
+  definition ??= protoLoader.loadSync(CRI_PROTO_PATH, {
     // Field names exactly as in the proto (runtime_handler), so what we read
     // is what crictl and the CRI docs call it.
     keepCase: true,
@@ -18,6 +24,7 @@ export function loadCriDefinition(): protoLoader.PackageDefinition {
     defaults: true,
     oneofs: true,
   });
+  return definition;
 }
 
 /** "unix:///run/x.sock", "unix:/run/x.sock" or "/run/x.sock" -> grpc-js target. */

@@ -2,7 +2,7 @@
 // Every call carries a deadline: a runtime that hangs must show up as an
 // error, not as a scan that never ends.
 import * as grpc from '@grpc/grpc-js';
-import { criTarget, loadCriDefinition, RUNTIME_SERVICE } from './proto.ts';
+import { criTarget, KUBELET_MAX_MESSAGE_BYTES, loadCriDefinition, RUNTIME_SERVICE } from './proto.ts';
 import type {
   ListPodSandboxResponse,
   PodSandboxStatusResponse,
@@ -39,8 +39,7 @@ export class CriRuntimeClient {
     const pkg = grpc.loadPackageDefinition(loadCriDefinition());
     const Ctor = lookupService(pkg, RUNTIME_SERVICE);
     this.client = new Ctor(criTarget(endpoint), grpc.credentials.createInsecure(), {
-      // Big nodes answer ListPodSandbox with megabytes; the kubelet's own limit is 16 MiB.
-      'grpc.max_receive_message_length': options.maxMessageBytes ?? 16 * 1024 * 1024,
+      'grpc.max_receive_message_length': options.maxMessageBytes ?? KUBELET_MAX_MESSAGE_BYTES,
       // No 'grpc.keepalive_time_ms': grpc-js then sends no keepalive pings,
       // which containerd would answer by closing the connection (too_many_pings).
       // A restarted runtime is found again within seconds, not grpc's default 2 minutes.

@@ -80,6 +80,25 @@ start() {
   log "started $name (pid $pid, log $LOGS/$name.log)"
 }
 
+# stop NAME: TERM the process group we started, KILL it after 15 s.
+stop() {
+  local name=$1 pid
+  if is_running "$name"; then
+    pid=$(pid_of "$name")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do is_running "$name" || break; sleep 0.5; done
+    if is_running "$name"; then
+      log "$name (pid $pid) ignored SIGTERM; killing"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      sleep 1
+    fi
+    # Keep the pid file of a process that survived even SIGKILL, so the check below reports it.
+    if is_running "$name"; then log "$name (pid $pid) is still running"; return 0; fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$PIDS/$name.pid" "$PIDS/$name.match"
+}
+
 # wait_for WHAT SECONDS CMD...: polls CMD until it succeeds.
 wait_for() {
   local what=$1 secs=$2 name=${3:-}; shift 3

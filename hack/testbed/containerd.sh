@@ -11,11 +11,8 @@ node_vars "$index"
 case "$action" in
   stop)
     is_running "containerd@$NODE_NAME" || die "containerd of $NODE_NAME is not running"
-    pid=$(pid_of "containerd@$NODE_NAME")
-    kill -TERM "$pid"
-    for _ in $(seq 1 60); do is_running "containerd@$NODE_NAME" || break; sleep 0.25; done
-    ! is_running "containerd@$NODE_NAME" || die "containerd of $NODE_NAME (pid $pid) did not stop"
-    log "stopped containerd of $NODE_NAME (pid $pid)"
+    stop "containerd@$NODE_NAME"
+    ! is_running "containerd@$NODE_NAME" || die "containerd of $NODE_NAME did not stop"
     ;;
   start) start_containerd ;;
   *) die "usage: $0 stop|start NODE" ;;

@@ -7,25 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require_root "npm run testbed:down"
 [ -d "$TB" ] || { log "no testbed at $TB"; exit 0; }
 
-# stop NAME: TERM the process group we started, KILL it after 15 s.
-stop() {
-  local name=$1 pid
-  if is_running "$name"; then
-    pid=$(pid_of "$name")
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 30); do is_running "$name" || break; sleep 0.5; done
-    if is_running "$name"; then
-      log "$name (pid $pid) ignored SIGTERM; killing"
-      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-      sleep 1
-    fi
-    # Keep the pid file of a process that survived even SIGKILL, so the check below reports it.
-    if is_running "$name"; then log "$name (pid $pid) is still running"; return 0; fi
-    log "stopped $name (pid $pid)"
-  fi
-  rm -f "$PIDS/$name.pid" "$PIDS/$name.match"
-}
-
 # pids_whose_cmdline_has STRING: processes started for our containerd (shims),
 # found by the socket path they were given, which is unique to this testbed.
 pids_whose_cmdline_has() {
@@ -88,7 +69,7 @@ for n in "${COMPONENTS[@]}"; do if [ -f "$PIDS/$n.pid" ]; then left+=("$n"); fi;
 [ ${#left[@]} -eq 0 ] || die "still running: ${left[*]}"
 # Everything we start (and containerd's shims) names a path under $TB on its
 # command line: nothing may be left that does.
-stray=$(pids_whose_cmdline_has "$TB/" | grep -vx "$$" || true)
+stray=$(pids_whose_cmdline_has "$TB/")
 [ -z "$stray" ] || die "processes of the testbed are still running: $(echo $stray)"
 find "$TB" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
 log "testbed down; logs kept in $LOGS"

@@ -302,8 +302,7 @@ write_summary() {
     node_vars "$i"
     nodes+=("$(jq -n --arg name "$NODE_NAME" --arg cri "unix://$CONTAINERD_SOCK" --arg kcri "unix://$CRI_PROXY_SOCK" \
       --arg broken "$BROKEN_NAMESPACES" --arg ip "$NODE_IP" \
-      '{name: $name, ip: $ip, criEndpoint: $cri, kubeletCriEndpoint: $kcri, brokenNamespaces: $broken,
-        defaultHandler: "runc", handlers: {runc: "io.containerd.runc.v2", kata: "io.containerd.runc.v2", "runc-alt": "io.containerd.runc.v2"}}')")
+      '{name: $name, ip: $ip, criEndpoint: $cri, kubeletCriEndpoint: $kcri, brokenNamespaces: $broken}')")
   done
   printf '%s\n' "${nodes[@]}" | jq -s --arg v "v$KUBE_VERSION" --arg kc "$KUBECONFIG_ADMIN" --arg kb "$KUBE_BIN" \
     --arg hb "$HELM_BIN" --arg pause "$PAUSE_IMAGE" \

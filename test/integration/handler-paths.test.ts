@@ -6,6 +6,7 @@
 // pod's sandbox really got.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { parseSandboxDetail } from '../../agent/cri/sandbox-info.ts';
 import type { PodSandbox } from '../../agent/cri/types.ts';
 import { createNamespace, criClient, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
@@ -37,7 +38,7 @@ function podManifest(pod: PodSpec): string {
 }
 
 /** Runs the pod, waits until Ready, and returns what containerd on its node says of its sandbox. */
-async function runPod(pod: PodSpec): Promise<{ sandbox: PodSandbox; runtimeType: unknown }> {
+async function runPod(pod: PodSpec): Promise<{ sandbox: PodSandbox; runtimeType: string | undefined }> {
   await kubectl(testbed, ['apply', '-f', '-'], podManifest(pod));
   await kubectl(testbed, ['wait', '-n', pod.namespace, `pod/${pod.name}`, '--for=condition=Ready', '--timeout=90s']);
   const uid = (await kubectl(testbed, ['get', '-n', pod.namespace, `pod/${pod.name}`, '-o', 'jsonpath={.metadata.uid}'])).trim();
@@ -46,9 +47,8 @@ async function runPod(pod: PodSpec): Promise<{ sandbox: PodSandbox; runtimeType:
     const { items } = await cri.listPodSandbox();
     const sandbox = items.find((s) => s.metadata?.uid === uid && s.state === 'SANDBOX_READY');
     assert.ok(sandbox, `no ready sandbox for pod uid ${uid} among ${String(items.length)} on ${pod.node.name}`);
-    const status = await cri.podSandboxStatus(sandbox.id, true);
-    const info = JSON.parse(status.info['info'] ?? '{}') as { runtimeType?: unknown };
-    return { sandbox, runtimeType: info.runtimeType };
+    const { info } = await cri.podSandboxStatus(sandbox.id, true);
+    return { sandbox, runtimeType: parseSandboxDetail(info).runtimeType };
   } finally {
     cri.close();
   }

@@ -19,8 +19,6 @@ export interface TestbedNode {
   kubeletCriEndpoint: string;
   /** The proxy blanks RunPodSandbox's handler for pods in namespaces matching this. */
   brokenNamespaces: string;
-  handlers: Record<string, string>;
-  defaultHandler: string;
 }
 
 export interface Testbed {

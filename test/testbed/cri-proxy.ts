@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
 import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { criTarget, IMAGE_SERVICE, loadCriDefinition, RUNTIME_SERVICE, socketPath } from '../../agent/cri/proto.ts';
+import { criTarget, IMAGE_SERVICE, KUBELET_MAX_MESSAGE_BYTES, loadCriDefinition, RUNTIME_SERVICE, socketPath } from '../../agent/cri/proto.ts';
 import { handlerBlanker } from './handler-blanking.ts';
 
 const RUN_POD_SANDBOX = `/${RUNTIME_SERVICE}/RunPodSandbox`;
@@ -37,9 +37,9 @@ function main(): void {
   const blank = new RegExp(values['blank-namespaces']);
   const definition = loadCriDefinition();
   const upstream = new grpc.Client(criTarget(values.upstream), grpc.credentials.createInsecure(), {
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.max_receive_message_length': KUBELET_MAX_MESSAGE_BYTES,
   });
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': KUBELET_MAX_MESSAGE_BYTES });
   const rewrite = makeRewrite(definition, blank);
   for (const service of [RUNTIME_SERVICE, IMAGE_SERVICE]) {
     server.addService(forwardingService(definition[service] as protoLoader.ServiceDefinition), forwardingHandlers(

@@ -3,6 +3,7 @@
 // "ground truth" view, like `crictl pods` plus `crictl inspectp`.
 //   node test/testbed/sandboxes.ts CRI_ENDPOINT
 import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
+import { parseSandboxDetail } from '../../agent/cri/sandbox-info.ts';
 
 const endpoint = process.argv[2];
 if (endpoint === undefined) throw new Error('usage: sandboxes.ts CRI_ENDPOINT');
@@ -12,7 +13,7 @@ try {
   const rows = [['NAMESPACE', 'POD', 'STATE', 'HANDLER', 'RUNTIME TYPE']];
   for (const sandbox of items.filter((s) => s.state === 'SANDBOX_READY')) {
     const { info } = await client.podSandboxStatus(sandbox.id, true);
-    const runtimeType = (JSON.parse(info['info'] ?? '{}') as { runtimeType?: string }).runtimeType ?? '?';
+    const runtimeType = parseSandboxDetail(info).runtimeType ?? '?';
     rows.push([
       sandbox.metadata?.namespace ?? '?',
       sandbox.metadata?.name ?? '?',
