@@ -16,9 +16,13 @@ const dir = mkdtempSync(join(tmpdir(), 'rca-rbac-'));
 
 async function can(verb: string, resource: string, extra: string[] = []): Promise<boolean> {
   const out = await kubectl(testbed, ['auth', 'can-i', verb, resource, `--as=${sa}`, ...extra]).catch((err: unknown) => {
-    // can-i exits 1 for "no" and prints it on stdout.
-    return (err as { stdout?: string }).stdout ?? '';
+    // can-i exits 1 for "no" and prints it on stdout; any other failure is
+    // not an answer, and must not pass for a "no".
+    const stdout = (err as { stdout?: string }).stdout ?? '';
+    if (stdout.trim() !== 'no') throw err;
+    return stdout;
   });
+  assert.match(out.trim(), /^(yes|no)$/, `kubectl auth can-i ${verb} ${resource} answered ${out}`);
   return out.trim() === 'yes';
 }
 

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ApiException } from '@kubernetes/client-node';
+import { kubeCall, KubeApiError, toKubeApiError } from '../../kube/errors.ts';
+
+const status = (code: number, reason: string, message: string): ApiException<string> =>
+  new ApiException(code, `HTTP ${String(code)}`, JSON.stringify({ kind: 'Status', reason, message }), {});
+
+test('API server answers become typed errors, by HTTP code and Status reason', () => {
+  const cases: [ApiException<string>, string][] = [
+    [status(404, 'NotFound', 'nodesandboxreports "n1" not found'), 'NotFound'],
+    [status(409, 'Conflict', 'the object has been modified'), 'Conflict'],
+    [status(409, 'AlreadyExists', 'already exists'), 'AlreadyExists'],
+    [status(410, 'Expired', 'too old resource version'), 'Gone'],
+    [status(403, 'Forbidden', 'cannot update resource'), 'Forbidden'],
+    [status(401, 'Unauthorized', 'Unauthorized'), 'Unauthorized'],
+    [status(422, 'Invalid', 'spec.sandboxes[0].state: Unsupported value'), 'Invalid'],
+    [status(429, 'TooManyRequests', 'slow down'), 'TooManyRequests'],
+    [status(503, 'ServiceUnavailable', 'etcd down'), 'ServerError'],
+  ];
+  for (const [exception, reason] of cases) {
+    const err = toKubeApiError(exception, 'update NodeSandboxReport n1');
+    assert.equal(err.reason, reason, String(exception.code));
+    assert.equal(err.code, exception.code);
+    assert.match(err.message, /^update NodeSandboxReport n1: /);
+    assert.equal(err.cause, exception);
+  }
+  assert.match(toKubeApiError(status(404, 'NotFound', 'gone away'), 'get x').message, /NotFound \(HTTP 404\): gone away$/);
+});
+
+test('a body that is not a Status, and errors that never reached the server, still read clearly', () => {
+  assert.match(toKubeApiError(new ApiException(500, 'x', 'upstream connect error', {}), 'get x').message, /ServerError \(HTTP 500\): upstream connect error/);
+  const refused = toKubeApiError(new Error('connect ECONNREFUSED 10.244.0.1:6443'), 'get x');
+  assert.equal(refused.reason, 'Transport');
+  assert.equal(refused.code, undefined);
+  assert.match(refused.message, /ECONNREFUSED/);
+});
+
+test('kubeCall passes results through and rethrows failures translated, once', async () => {
+  assert.equal(await kubeCall('get x', () => Promise.resolve(42)), 42);
+  await assert.rejects(kubeCall('get x', () => Promise.reject(status(409, 'Conflict', 'modified'))), (err: unknown) =>
+    err instanceof KubeApiError && err.reason === 'Conflict');
+  const already = new KubeApiError('Gone', 'get x: Gone');
+  assert.equal(toKubeApiError(already, 'again'), already);
+});
