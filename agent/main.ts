@@ -1,8 +1,8 @@
 // runtimeclass-audit agent: one per node (a DaemonSet). Flags are parsed
 // here and nowhere else; the agent gets its clients handed in.
 //   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
-import { KubeConfig } from '@kubernetes/client-node';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { duration, loadKubeConfig, port, positiveInteger } from '../cli/flags.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { NodeAgent } from './agent.ts';
@@ -13,25 +13,6 @@ import { AgentMetrics } from './metrics.ts';
 import { ReportWriter } from './report-writer.ts';
 
 const AGENT_VERSION = '0.1.0';
-
-function duration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value);
-  if (match === null) throw new InvalidArgumentError('a duration like 500ms, 2s or 5m');
-  const scale = { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
-  return Number(match[1]) * scale;
-}
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive whole number');
-  return n;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a TCP port (0-65535)');
-  return n;
-}
 
 interface Flags {
   nodeName: string;
@@ -64,13 +45,6 @@ function parseFlags(argv: string[]): Flags {
   return program.opts<Flags>();
 }
 
-function kubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (file !== undefined) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  return kc;
-}
-
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv);
   const log = createLogger('agent');
@@ -86,7 +60,7 @@ async function main(): Promise<void> {
         }
         return { endpoint, cri: new CriRuntimeClient(endpoint, { deadlineMs: flags.criTimeout, maxMessageBytes: flags.criMaxMessageBytes, onCall }) };
       },
-      sink: new ReportWriter(kubeConfig(flags.kubeconfig), flags.nodeName),
+      sink: new ReportWriter(loadKubeConfig(flags.kubeconfig), flags.nodeName),
       log,
       metrics,
     },

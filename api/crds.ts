@@ -2,7 +2,7 @@
 // the CRD YAML can never say something the TypeScript types do not.
 import { stringify } from 'yaml';
 import { GROUP, VERSION } from './v1alpha1/group.ts';
-import { NODE_SANDBOX_REPORT, nodeSandboxReportSpecSchema } from './v1alpha1/node-sandbox-report.ts';
+import { NODE_SANDBOX_REPORT, nodeSandboxReportSpecSchema, nodeSandboxReportStatusSchema } from './v1alpha1/node-sandbox-report.ts';
 import { auditSpecSchema, auditStatusSchema, RUNTIME_CLASS_AUDIT } from './v1alpha1/runtime-class-audit.ts';
 
 interface Names {
@@ -84,11 +84,7 @@ export function nodeSandboxReportCrd(): object {
   return clusterScopedCrd({
     names: NODE_SANDBOX_REPORT,
     spec: nodeSandboxReportSpecSchema,
-    status: {
-      type: 'object',
-      description: 'Written by the operator only: its verdicts for the pods on this node.',
-      'x-kubernetes-preserve-unknown-fields': true,
-    },
+    status: nodeSandboxReportStatusSchema,
     columns: [
       { name: 'Runtime', type: 'string', jsonPath: '.spec.runtime.name' },
       { name: 'Version', type: 'string', jsonPath: '.spec.runtime.version' },

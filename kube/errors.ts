@@ -51,14 +51,19 @@ function reasonFor(code: number, status: StatusBody): ApiErrorReason {
   return byCode[code] ?? (code >= 500 ? 'ServerError' : 'Invalid');
 }
 
+/** The error for an HTTP answer with status `code` and body `body` (a Status object, JSON text, or text). */
+export function fromHttpStatus(code: number, body: unknown, what: string): KubeApiError {
+  const status = statusBody(body);
+  const reason = reasonFor(code, status);
+  return new KubeApiError(reason, `${what}: ${reason} (HTTP ${String(code)}): ${status.message ?? ''}`.trim(), code);
+}
+
 /** Turns anything a client-node call threw into a KubeApiError. */
 export function toKubeApiError(err: unknown, what: string): KubeApiError {
   if (err instanceof KubeApiError) return err;
   if (err instanceof ApiException) {
-    const code = (err as ApiException<unknown>).code;
-    const status = statusBody((err as ApiException<unknown>).body);
-    const reason = reasonFor(code, status);
-    return new KubeApiError(reason, `${what}: ${reason} (HTTP ${String(code)}): ${status.message ?? ''}`.trim(), code, { cause: err });
+    const translated = fromHttpStatus((err as ApiException<unknown>).code, (err as ApiException<unknown>).body, what);
+    return new KubeApiError(translated.reason, translated.message, translated.code, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
   return new KubeApiError('Transport', `${what}: ${message}`, undefined, { cause: err });

@@ -124,7 +124,8 @@ export function judgePod(
   if (sandbox === undefined) {
     const waited = pod.boundAt === undefined ? 0 : context.now - pod.boundAt;
     return waited >= context.policy.gracePeriodMs
-      ? verdict('Unverified', 'NoSandbox', `no sandbox on ${report.nodeName} ${String(Math.round(waited / 1000))}s after binding`, { expectedHandler: expected.handler })
+      // The message stays the same pass after pass, so the stored status does not churn.
+      ? verdict('Unverified', 'NoSandbox', `no sandbox on ${report.nodeName} within the grace period of ${String(Math.round(context.policy.gracePeriodMs / 1000))}s`, { expectedHandler: expected.handler })
       : verdict('Unverified', 'AwaitingSandbox', 'bound moments ago; its sandbox may not exist yet', { expectedHandler: expected.handler });
   }
   return compare(expected.handler, sandbox, context.policy);
@@ -151,23 +152,26 @@ function compare(expectedHandler: string, sandbox: ReportedSandbox, policy: Audi
 }
 
 export interface NodeAudit {
-  /** Verdicts by pod uid, for the pods bound to this node. */
+  /** Verdicts by pod uid, for the audited pods bound to this node. */
   verdicts: Map<string, Verdict>;
-  /** Sandboxes that belong to no pod known anywhere: reported, never guessed at. */
+  /** Running sandboxes that belong to no pod known anywhere: reported, never guessed at. */
   orphans: ReportedSandbox[];
   /** Sandboxes naming a pod bound to another node: ignored and counted. */
   suspicious: ReportedSandbox[];
 }
 
 /**
- * Judges every pod bound to `node`. `podsElsewhere` maps the uids (and mirror
- * uids) of pods bound to other nodes, so sandboxes claiming them are told
- * apart from orphans.
+ * Judges every audited pod bound to `node`. `boundNodeOf` tells, for a pod
+ * uid (or a static pod's uid behind its mirror), which node the pod is bound
+ * to, so the sandboxes no audited pod claims are told apart: a pod known on
+ * this node but not audited, a pod bound elsewhere (suspicious), or no pod at
+ * all (an orphan; only running ones count, since a stopped sandbox of a
+ * deleted pod is the kubelet's garbage until it collects it).
  */
 export function auditNode(
   node: NodeView | undefined,
   podsOnNode: readonly AuditedPod[],
-  podsElsewhere: ReadonlySet<string>,
+  boundNodeOf: (uid: string) => string | undefined,
   context: { policy: AuditPolicy; now: number },
 ): NodeAudit {
   const byUid = sandboxesByPod(node?.report?.sandboxes ?? []);
@@ -178,12 +182,19 @@ export function auditNode(
     claimed.add(sandboxUid);
     verdicts.set(pod.uid, judgePod(pod, node, byUid.get(sandboxUid) ?? [], context));
   }
+  for (const uid of claimed) byUid.delete(uid);
+  return { verdicts, ...unclaimed(byUid, node?.name, boundNodeOf) };
+}
+
+function unclaimed(byUid: ReadonlyMap<string, ReportedSandbox[]>, node: string | undefined, boundNodeOf: (uid: string) => string | undefined): Omit<NodeAudit, 'verdicts'> {
   const orphans: ReportedSandbox[] = [];
   const suspicious: ReportedSandbox[] = [];
   for (const [uid, sandboxes] of byUid) {
-    if (!claimed.has(uid)) (podsElsewhere.has(uid) ? suspicious : orphans).push(...sandboxes);
+    const boundTo = boundNodeOf(uid);
+    if (boundTo === undefined) orphans.push(...sandboxes.filter((s) => s.state === 'Ready'));
+    else if (boundTo !== node) suspicious.push(...sandboxes);
   }
-  return { verdicts, orphans, suspicious };
+  return { orphans, suspicious };
 }
 
 function sandboxesByPod(sandboxes: readonly ReportedSandbox[]): Map<string, ReportedSandbox[]> {

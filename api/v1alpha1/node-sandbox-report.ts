@@ -85,9 +85,75 @@ export const nodeSandboxReportSpecSchema = {
   },
 } as const;
 
+const podVerdictSchema = {
+  type: 'object',
+  required: ['uid', 'namespace', 'name', 'verdict', 'reason', 'since'],
+  additionalProperties: false,
+  properties: {
+    uid: { type: 'string', maxLength: 64 },
+    namespace: { type: 'string', maxLength: 63 },
+    name: name253,
+    runtimeClassName: name253,
+    verdict: { type: 'string', enum: ['Matched', 'Mismatched', 'Unverified'] },
+    reason: {
+      type: 'string',
+      enum: ['Matched', 'HandlerMismatch', 'RuntimeTypeMismatch', 'NoSandbox', 'AwaitingSandbox', 'NoReport', 'AgentNotReady',
+        'RuntimeUnreachable', 'RuntimeClassNotFound', 'UnsupportedRuntime'],
+    },
+    expectedHandler: { type: 'string', maxLength: 253, description: 'The handler the pod\'s RuntimeClass named when the operator first saw the pod.' },
+    expectedRuntimeType: { type: 'string', maxLength: 253 },
+    actualHandler: { type: 'string', maxLength: 253, description: 'The sandbox\'s handler, "" resolved to the runtime\'s default.' },
+    actualRuntimeType: { type: 'string', maxLength: 253 },
+    sandboxId: { type: 'string', maxLength: 128 },
+    since: { ...dateTime, description: 'When the pod got this verdict and reason.' },
+  },
+} as const;
+
+const nodeCounts = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['audited', 'matched', 'mismatched', 'unverified', 'orphanSandboxes', 'suspiciousSandboxes'],
+  properties: {
+    audited: { type: 'integer', minimum: 0 },
+    matched: { type: 'integer', minimum: 0 },
+    mismatched: { type: 'integer', minimum: 0 },
+    unverified: { type: 'integer', minimum: 0 },
+    orphanSandboxes: { type: 'integer', minimum: 0, description: 'Running sandboxes that belong to no pod.' },
+    suspiciousSandboxes: { type: 'integer', minimum: 0, description: 'Sandboxes naming a pod bound to another node (ignored).' },
+  },
+} as const;
+
+export const nodeSandboxReportStatusSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Written by the operator only: its verdicts for the pods on this node, per audit.',
+  properties: {
+    observedGeneration: { type: 'integer', minimum: 0, description: 'The report generation (spec) these verdicts were made from.' },
+    audits: {
+      type: 'array',
+      maxItems: 16,
+      items: {
+        type: 'object',
+        required: ['name', 'counts', 'pods'],
+        additionalProperties: false,
+        properties: {
+          name: { ...name253, description: 'The RuntimeClassAudit whose policy gave these verdicts.' },
+          counts: nodeCounts,
+          pods: { type: 'array', maxItems: 2000, items: podVerdictSchema },
+        },
+      },
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    },
+  },
+} as const;
+
 export type RuntimeDescription = FromSchema<typeof runtimeSchema>;
 export type ReportedSandbox = FromSchema<typeof sandboxSchema>;
 export type NodeSandboxReportSpec = FromSchema<typeof nodeSandboxReportSpecSchema>;
+export type NodeSandboxReportStatus = FromSchema<typeof nodeSandboxReportStatusSchema>;
+export type PodVerdictEntry = FromSchema<typeof podVerdictSchema>;
+export type NodeAuditEntry = NonNullable<NodeSandboxReportStatus['audits']>[number];
 
 export const NODE_SANDBOX_REPORT = {
   kind: 'NodeSandboxReport',

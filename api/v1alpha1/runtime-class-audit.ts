@@ -91,6 +91,7 @@ export const auditStatusSchema = {
     counts: {
       type: 'object',
       additionalProperties: false,
+      required: ['audited', 'matched', 'mismatched', 'unverified', 'nodesReporting', 'nodes', 'orphanSandboxes', 'suspiciousSandboxes'],
       properties: {
         audited: count,
         matched: count,

@@ -148,18 +148,23 @@ describe('auditNode', () => {
     const orphan = sandbox({ id: 'orphan', podUID: 'nobody' });
     const foreign = sandbox({ id: 'foreign', podUID: 'uid-elsewhere' });
     const kata = sandbox({ id: 'kata', podUID: 'uid-1' });
-    const r = report([staticSandbox, orphan, foreign, kata]);
+    const stoppedOrphan = sandbox({ id: 'stopped-orphan', podUID: 'gone', state: 'NotReady' });
+    const unaudited = sandbox({ id: 'unaudited', podUID: 'uid-plain', requestedHandler: '', resolvedHandler: 'runc' });
+    const r = report([staticSandbox, orphan, foreign, kata, stoppedOrphan, unaudited]);
     const mirror: AuditedPod = { ...classless, uid: 'mirror-uid', name: 'etcd-n1', mirrorOf: 'static-hash' };
-    const result = auditNode(node(r), [pod(), mirror], new Set(['uid-elsewhere']), { policy, now: NOW });
+    const boundTo = new Map([['uid-elsewhere', 'n2'], ['uid-plain', 'n1']]);
+    const result = auditNode(node(r), [pod(), mirror], (uid) => boundTo.get(uid), { policy, now: NOW });
     assert.equal(result.verdicts.get('uid-1')?.reason, 'Matched');
     assert.equal(result.verdicts.get('mirror-uid')?.reason, 'Matched');
+    assert.equal(result.verdicts.size, 2, 'a pod on the node that is not audited gets no verdict');
+    // A stopped sandbox of a deleted pod is the kubelet's garbage, not an orphan; one of a pod on this node that is not audited is neither.
     assert.deepEqual(result.orphans.map((s) => s.id), ['orphan']);
     assert.deepEqual(result.suspicious.map((s) => s.id), ['foreign']);
   });
 
   test('a report that names a pod bound to another node does not judge that pod', () => {
     const claim = sandbox({ podUID: 'uid-2', requestedHandler: '', resolvedHandler: 'runc' });
-    const result = auditNode(node(report([claim])), [], new Set(['uid-2']), { policy, now: NOW });
+    const result = auditNode(node(report([claim])), [], (uid) => (uid === 'uid-2' ? 'n2' : undefined), { policy, now: NOW });
     assert.equal(result.verdicts.size, 0);
     assert.equal(result.suspicious.length, 1);
   });

@@ -1,0 +1,273 @@
+// List+watch into a local store of trimmed objects (client-go's reflector,
+// small). It survives what a real API server does:
+// - 410 Gone (the watch's resourceVersion was compacted away): relist;
+// - a dropped connection or a server-side timeout: watch again from the last
+//   resourceVersion seen (bookmarks keep it fresh);
+// - a watch that goes silent without closing: a watchdog aborts it;
+// - an API server that is down: retries with jittered exponential backoff,
+//   never a tight loop.
+// Objects are trimmed as they arrive, one list page at a time, and a change
+// that does not alter the trimmed form is dropped before anyone hears of it.
+import { isDeepStrictEqual } from 'node:util';
+import { KubeApiError } from './errors.ts';
+import type { KubeRest } from './rest.ts';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+interface ListAnswer {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: KubeObject[];
+}
+
+export type RestartReason = 'gone' | 'error' | 'silent' | 'closed';
+
+export interface ReflectorOptions<T> {
+  /** Collection path, e.g. /api/v1/pods or /apis/rcaudit.dev/v1alpha1/nodesandboxreports. */
+  path: string;
+  /** Short name for logs and metrics, e.g. "pods". */
+  resource: string;
+  /** The store key of an object (uid, or name). */
+  keyOf: (object: KubeObject) => string | undefined;
+  /** The trimmed form kept in memory. */
+  trim: (object: KubeObject) => T;
+  /** A trimmed object was added (old undefined), changed, or deleted (now undefined). */
+  onChange: (key: string, old: T | undefined, now: T | undefined) => void;
+  onRestart?: (reason: RestartReason, error?: unknown) => void;
+  labelSelector?: string;
+  pageSize?: number;
+  /** Abort a watch that delivered nothing (not even a bookmark) for this long. */
+  watchSilenceMs?: number;
+  /** Server-side watch timeout range; each watch picks at random in it, as client-go does. */
+  watchTimeoutSeconds?: [number, number];
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+/** client-go's reflector backoff: doubling from base to max, each delay stretched by up to 100% at random. */
+export function jitteredBackoff(failures: number, base: number, max: number, random: () => number = Math.random): number {
+  const plain = Math.min(max, base * 2 ** Math.max(0, Math.min(failures - 1, 30)));
+  return plain * (1 + random());
+}
+
+class WatchGone extends Error {}
+
+export class Reflector<T> {
+  readonly store = new Map<string, T>();
+  private readonly options: Required<Omit<ReflectorOptions<T>, 'labelSelector' | 'onRestart'>> & ReflectorOptions<T>;
+  private readonly rest: KubeRest;
+  private running = false;
+  private abortWatch: (() => void) | undefined;
+  private wakeSleeper: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private syncedOnce = false;
+  private readonly syncWaiters: (() => void)[] = [];
+
+  constructor(rest: KubeRest, options: ReflectorOptions<T>) {
+    this.rest = rest;
+    this.options = {
+      pageSize: 500,
+      watchSilenceMs: 90_000,
+      watchTimeoutSeconds: [300, 600],
+      backoff: { baseMs: 800, maxMs: 30_000 },
+      ...options,
+    };
+  }
+
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+
+  /** Starts listing and watching; resolves once the first list is in the store. */
+  start(): Promise<void> {
+    if (!this.running) {
+      this.running = true;
+      this.loop = this.run();
+    }
+    return this.syncedOnce ? Promise.resolve() : new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abortWatch?.();
+    this.wakeSleeper?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let resourceVersion: string | undefined;
+    let failures = 0;
+    while (this.running) {
+      try {
+        resourceVersion ??= await this.relist();
+        const started = Date.now();
+        resourceVersion = await this.watchFrom(resourceVersion);
+        // A watch the server closes at once, again and again, must not spin.
+        failures = Date.now() - started < 1000 ? failures + 1 : 0;
+        if (failures > 0) await this.backOff(failures);
+      } catch (err) {
+        if (isGone(err)) {
+          this.options.onRestart?.('gone', err);
+          resourceVersion = undefined;
+        } else if (this.isRunning()) {
+          failures++;
+          this.options.onRestart?.('error', err);
+          await this.backOff(failures);
+        }
+      }
+    }
+  }
+
+  private isRunning(): boolean {
+    return this.running;
+  }
+
+  private backOff(failures: number): Promise<void> {
+    return this.sleep(jitteredBackoff(failures, this.options.backoff.baseMs, this.options.backoff.maxMs));
+  }
+
+  /** Lists everything, page by page, replaces the store (telling what changed), and returns the list's resourceVersion. */
+  private async relist(): Promise<string> {
+    const fresh = new Map<string, T>();
+    let continueToken: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = await this.rest.request<ListAnswer>('GET', this.options.path, {
+        what: `list ${this.options.resource}`,
+        query: { limit: this.options.pageSize, continue: continueToken, labelSelector: this.options.labelSelector },
+      });
+      this.trimInto(fresh, page.items ?? []);
+      continueToken = page.metadata?.continue === '' ? undefined : page.metadata?.continue;
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    } while (continueToken !== undefined);
+    this.replaceStore(fresh);
+    this.markSynced();
+    return resourceVersion;
+  }
+
+  private trimInto(fresh: Map<string, T>, items: readonly KubeObject[]): void {
+    for (const object of items) {
+      const key = this.options.keyOf(object);
+      if (key !== undefined) fresh.set(key, this.options.trim(object));
+    }
+  }
+
+  /** Replaces the store with a fresh list, telling only what differs. */
+  private replaceStore(fresh: Map<string, T>): void {
+    for (const [key, old] of this.store) {
+      if (!fresh.has(key)) this.apply(key, undefined);
+      else if (isDeepStrictEqual(old, fresh.get(key))) fresh.delete(key);
+    }
+    for (const [key, now] of fresh) this.apply(key, now);
+  }
+
+  /** One watch from `resourceVersion`; resolves with the last resourceVersion seen when it ends normally. */
+  private watchFrom(resourceVersion: string): Promise<string> {
+    const [low, high] = this.options.watchTimeoutSeconds;
+    const timeoutSeconds = Math.floor(low + Math.random() * (high - low));
+    let last = resourceVersion;
+    return new Promise((resolve, reject) => {
+      let silent = false;
+      let controller: AbortController | undefined;
+      let watchdog: NodeJS.Timeout | undefined;
+      const feed = (): void => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => {
+          silent = true;
+          controller?.abort();
+        }, this.options.watchSilenceMs);
+      };
+      const finish = (err: unknown): void => {
+        clearTimeout(watchdog);
+        this.abortWatch = undefined;
+        if (silent) {
+          this.options.onRestart?.('silent');
+          resolve(last);
+        } else if (err instanceof WatchGone) reject(err);
+        else if (err !== null && err !== undefined && this.running) reject(asWatchError(err, this.options.resource));
+        else {
+          if (this.running) this.options.onRestart?.('closed');
+          resolve(last);
+        }
+      };
+      let ended = false;
+      const endOnce = (err: unknown): void => {
+        if (ended) return;
+        ended = true;
+        finish(err);
+      };
+      const watch = this.rest.watch(this.options.path);
+      // Our watchdog, not client-node's 30 s inactivity timer, decides when a
+      // watch is silent (a quiet resource is not a dead connection); its timer
+      // stays as the backstop. The field is TypeScript-private, JavaScript-public.
+      (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = this.options.watchSilenceMs * 2;
+      feed();
+      this.abortWatch = () => controller?.abort();
+      watch
+        .watch(
+          this.options.path,
+          { resourceVersion, allowWatchBookmarks: true, timeoutSeconds, labelSelector: this.options.labelSelector },
+          (type: string, object: KubeObject) => {
+            feed();
+            if (type === 'ERROR') {
+              const code = (object as { code?: number }).code;
+              endOnce(code === 410 ? new WatchGone(`watch ${this.options.resource}: resourceVersion too old`) : new Error(`watch ${this.options.resource}: ${JSON.stringify(object)}`));
+              controller?.abort();
+              return;
+            }
+            last = object.metadata?.resourceVersion ?? last;
+            if (type !== 'BOOKMARK') this.onEvent(type, object);
+          },
+          endOnce,
+        )
+        .then((c) => {
+          controller = c;
+          if (!this.running || ended) c.abort();
+        }, endOnce);
+    });
+  }
+
+  private onEvent(type: string, object: KubeObject): void {
+    const key = this.options.keyOf(object);
+    if (key === undefined) return;
+    this.apply(key, type === 'DELETED' ? undefined : this.options.trim(object));
+  }
+
+  private apply(key: string, now: T | undefined): void {
+    const old = this.store.get(key);
+    if (now === undefined) {
+      if (old === undefined) return;
+      this.store.delete(key);
+    } else {
+      if (old !== undefined && isDeepStrictEqual(old, now)) return;
+      this.store.set(key, now);
+    }
+    this.options.onChange(key, old, now);
+  }
+
+  private markSynced(): void {
+    this.syncedOnce = true;
+    for (const resolve of this.syncWaiters.splice(0)) resolve();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeSleeper = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+const isGone = (err: unknown): boolean => err instanceof WatchGone || (err instanceof KubeApiError && err.reason === 'Gone');
+
+function asWatchError(err: unknown, resource: string): Error {
+  const statusCode = (err as { statusCode?: number }).statusCode;
+  if (statusCode === 410) return new WatchGone(`watch ${resource}: Gone`);
+  return err instanceof Error ? err : new Error(`watch ${resource}: ${String(err)}`);
+}

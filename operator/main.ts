@@ -1,0 +1,124 @@
+// runtimeclass-audit operator (a Deployment; with more than one replica,
+// leader-elected). Flags are parsed here and nowhere else.
+//   node operator/main.ts [--kubeconfig FILE] [--agent-namespace NS] ...
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import { duration, loadKubeConfig, port, positiveInteger } from '../cli/flags.ts';
+import { KubeRest } from '../kube/rest.ts';
+import { createLogger } from '../observability/logger.ts';
+import { startHttpServer } from '../observability/http-server.ts';
+import { AuditController } from './controller.ts';
+import { CLIENT_GO_TIMINGS, LeaderElector } from './leader-election.ts';
+import { OperatorMetrics } from './metrics.ts';
+import { parseEqualitySelector } from './selection.ts';
+
+interface Flags {
+  kubeconfig?: string;
+  namespace: string;
+  leaderElect: boolean;
+  leaseName: string;
+  identity: string;
+  leaseDuration: number;
+  renewDeadline: number;
+  retryPeriod: number;
+  agentNamespace?: string;
+  agentSelector: Record<string, string>;
+  workers: number;
+  resync: number;
+  watchSilence: number;
+  eventSeriesInterval: number;
+  listenHost: string;
+  listenPort: number;
+}
+
+function selector(value: string): Record<string, string> {
+  try {
+    return parseEqualitySelector(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function parseFlags(argv: string[]): Flags {
+  // client-go's identity: the pod's name plus a random suffix, so a restarted pod is a new candidate.
+  const identity = `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
+  const program = new Command('rcaudit-operator')
+    .description('Compares the handler every pod\'s sandbox really got with what its RuntimeClass asks for, and flags the pods that differ.')
+    .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
+    .option('--namespace <ns>', 'namespace of the leader Lease', process.env['POD_NAMESPACE'] ?? 'runtimeclass-audit')
+    .option('--no-leader-elect', 'run without leader election (only ever one replica!)')
+    .option('--lease-name <name>', 'name of the leader Lease', 'runtimeclass-audit-operator')
+    .option('--identity <id>', 'this replica\'s identity in the Lease', identity)
+    .option('--lease-duration <duration>', 'how long a silent leader keeps the lease', duration, CLIENT_GO_TIMINGS.leaseDurationMs)
+    .option('--renew-deadline <duration>', 'how long the leader tries to renew before it stops writing', duration, CLIENT_GO_TIMINGS.renewDeadlineMs)
+    .option('--retry-period <duration>', 'how often the lease is tried or renewed', duration, CLIENT_GO_TIMINGS.retryPeriodMs)
+    .option('--agent-namespace <ns>', 'namespace of the agent pods, whose readiness says whether a report is current; unset: reports are taken as current', process.env['AGENT_NAMESPACE'])
+    .option('--agent-selector <k=v,...>', 'labels of the agent pods', selector, { 'app.kubernetes.io/name': 'runtimeclass-audit', 'app.kubernetes.io/component': 'agent' })
+    .option('--workers <n>', 'reconciles run at once', positiveInteger, 4)
+    .option('--resync <duration>', 'every node and audit is reconciled again this often', duration, 600_000)
+    .option('--watch-silence <duration>', 'a watch that delivers nothing (not even a bookmark) this long is restarted', duration, 90_000)
+    .option('--event-series-interval <duration>', 'a lasting mismatch updates its event series at most this often', duration, 300_000)
+    .option('--listen-host <host>', 'address for /metrics, /livez, /readyz', '0.0.0.0')
+    .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080)
+    .showHelpAfterError();
+  program.parse(argv);
+  return program.opts<Flags>();
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv);
+  const log = createLogger('operator');
+  const metrics = new OperatorMetrics();
+  const rest = new KubeRest(loadKubeConfig(flags.kubeconfig), { observe: metrics.observeRequest.bind(metrics) });
+  const elector = flags.leaderElect
+    ? new LeaderElector(rest, {
+        namespace: flags.namespace, name: flags.leaseName, identity: flags.identity,
+        leaseDurationMs: flags.leaseDuration, renewDeadlineMs: flags.renewDeadline, retryPeriodMs: flags.retryPeriod,
+      }, log)
+    : undefined;
+  const isLeader = (): boolean => elector?.isLeader() ?? true;
+  const controller = new AuditController({
+    instance: flags.identity, workers: flags.workers, resyncMs: flags.resync, watchSilenceMs: flags.watchSilence, eventSeriesIntervalMs: flags.eventSeriesInterval,
+    ...(flags.agentNamespace === undefined ? {} : { agents: { namespace: flags.agentNamespace, matchLabels: flags.agentSelector } }),
+  }, { rest, log, metrics, isLeader });
+  const server = await startHttpServer(metrics.registry, { live: () => true, ready: () => controller.synced }, flags.listenHost, flags.listenPort);
+  log.info({ identity: flags.identity, leaderElection: flags.leaderElect, agentNamespace: flags.agentNamespace ?? null, address: server.address() }, 'operator starting');
+
+  let exiting = false;
+  const exit = (code: number): void => {
+    if (exiting) return;
+    exiting = true;
+    elector?.stop();
+    void controller.stop().finally(() => {
+      server.close();
+      process.exit(code);
+    });
+  };
+  process.once('SIGTERM', () => {
+    log.info({ signal: 'SIGTERM' }, 'shutting down');
+    exit(0);
+  });
+  process.once('SIGINT', () => {
+    exit(0);
+  });
+
+  await controller.start();
+  if (elector === undefined) {
+    metrics.leader.set(1);
+    controller.runWorkers();
+    return;
+  }
+  const outcome = await elector.run(() => {
+    metrics.leader.set(1);
+    controller.runWorkers();
+  });
+  metrics.leader.set(0);
+  // A replica that lost the lease exits rather than limp on; its restart campaigns afresh.
+  if (outcome === 'lost') exit(1);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: 'operator failed', error: String(err) })}\n`);
+  process.exit(1);
+});

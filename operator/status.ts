@@ -1,0 +1,174 @@
+// From verdicts to what the operator writes: each report's status (per audit,
+// one entry per pod) and each audit's status (counts, a bounded sample of
+// mismatches, conditions). Pure functions, table-tested; the controller only
+// compares their output with what is stored and writes the difference.
+import type { NodeAuditEntry, NodeSandboxReportStatus, PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
+import type { RuntimeClassAuditStatus } from '../api/v1alpha1/runtime-class-audit.ts';
+import type { ReportRecord } from './trim.ts';
+import type { AuditedPod, NodeAudit, Verdict } from './verdict.ts';
+
+export const MAX_MISMATCH_SAMPLE = 50;
+
+/** How far a node's report can be trusted. */
+export type NodeState = 'Reporting' | 'NoReport' | 'InvalidReport' | 'AgentNotReady' | 'RuntimeUnreachable';
+
+export type NodeCounts = NodeAuditEntry['counts'];
+
+/** What the audit's status and metrics need of one node: its state, counts and mismatches. */
+export interface NodeSummary {
+  state: NodeState;
+  counts: NodeCounts;
+  /** Pods by "verdict/reason". */
+  reasons: Record<string, number>;
+  mismatches: PodVerdictEntry[];
+}
+
+/** How far a node's report can be trusted, for counts and metrics (verdicts say the same per pod). */
+export function nodeState(report: ReportRecord | undefined, agentReady: boolean): NodeState {
+  if (report === undefined) return 'NoReport';
+  if (report.spec === undefined) return 'InvalidReport';
+  if (!agentReady) return 'AgentNotReady';
+  return report.spec.runtime.reachable ? 'Reporting' : 'RuntimeUnreachable';
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function entryOf(pod: AuditedPod, v: Verdict, since: string): PodVerdictEntry {
+  const entry: PodVerdictEntry = { uid: pod.uid, namespace: pod.namespace, name: pod.name, verdict: v.kind, reason: v.reason, since };
+  const optional: Record<string, string | undefined> = {
+    runtimeClassName: pod.runtimeClassName,
+    expectedHandler: v.expectedHandler,
+    expectedRuntimeType: v.expectedRuntimeType,
+    actualHandler: v.actual?.resolvedHandler ?? v.actual?.requestedHandler,
+    actualRuntimeType: v.actual?.runtimeType,
+    sandboxId: v.actual?.sandboxId,
+  };
+  for (const [key, value] of Object.entries(optional)) if (value !== undefined) Object.assign(entry, { [key]: value });
+  return entry;
+}
+
+/** Whether `a` and `b` say the same about a pod, apart from since. */
+const sameFinding = (a: PodVerdictEntry, b: PodVerdictEntry): boolean =>
+  a.verdict === b.verdict && a.reason === b.reason && a.actualHandler === b.actualHandler && a.actualRuntimeType === b.actualRuntimeType
+  && a.expectedHandler === b.expectedHandler && a.sandboxId === b.sandboxId;
+
+const byPod = (a: PodVerdictEntry, b: PodVerdictEntry): number =>
+  a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.uid.localeCompare(b.uid);
+
+/**
+ * One audit's entry in a node's report status. A pod whose finding did not
+ * change keeps its `since` from `previous`, so an unchanged node gives an
+ * identical entry and nothing is written.
+ */
+export function nodeAuditEntry(
+  audit: string,
+  pods: readonly AuditedPod[],
+  result: NodeAudit,
+  context: { previous: NodeAuditEntry | undefined; now: number },
+): NodeAuditEntry {
+  const before = new Map((context.previous?.pods ?? []).map((e) => [e.uid, e]));
+  const entries: PodVerdictEntry[] = [];
+  const counts: NodeCounts = { audited: 0, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: result.orphans.length, suspiciousSandboxes: result.suspicious.length };
+  for (const pod of pods) {
+    const v = result.verdicts.get(pod.uid);
+    if (v === undefined) continue;
+    const fresh = entryOf(pod, v, iso(context.now));
+    const old = before.get(pod.uid);
+    entries.push(old !== undefined && sameFinding(old, fresh) ? { ...fresh, since: old.since } : fresh);
+    counts.audited++;
+    if (v.kind === 'Matched') counts.matched++;
+    else if (v.kind === 'Mismatched') counts.mismatched++;
+    else counts.unverified++;
+  }
+  return { name: audit, counts, pods: entries.sort(byPod) };
+}
+
+/** A report's whole status: the entries sorted by audit name. */
+export function reportStatus(generation: number, entries: readonly NodeAuditEntry[]): NodeSandboxReportStatus {
+  return { observedGeneration: generation, audits: [...entries].sort((a, b) => a.name.localeCompare(b.name)) };
+}
+
+export function summarize(state: NodeState, entry: NodeAuditEntry): NodeSummary {
+  const reasons: Record<string, number> = {};
+  for (const p of entry.pods) reasons[`${p.verdict}/${p.reason}`] = (reasons[`${p.verdict}/${p.reason}`] ?? 0) + 1;
+  return { state, counts: entry.counts, reasons, mismatches: entry.pods.filter((p) => p.verdict === 'Mismatched') };
+}
+
+/** Pods by "verdict/reason" over every node of an audit. */
+export function reasonTotals(summaries: ReadonlyMap<string, NodeSummary>): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const s of summaries.values()) for (const [key, n] of Object.entries(s.reasons)) totals.set(key, (totals.get(key) ?? 0) + n);
+  return totals;
+}
+
+type Condition = NonNullable<RuntimeClassAuditStatus['conditions']>[number];
+type AuditCounts = NonNullable<RuntimeClassAuditStatus['counts']>;
+type MismatchSample = NonNullable<RuntimeClassAuditStatus['mismatches']>[number];
+
+/** A condition that keeps its lastTransitionTime while its status holds. */
+function condition(wanted: Omit<Condition, 'lastTransitionTime'>, previous: readonly Condition[] | undefined, now: number): Condition {
+  const old = previous?.find((c) => c.type === wanted.type);
+  const lastTransitionTime = old !== undefined && old.status === wanted.status ? old.lastTransitionTime : iso(now);
+  return { ...wanted, lastTransitionTime };
+}
+
+function sampleEntry(node: string, p: PodVerdictEntry): MismatchSample {
+  const entry: MismatchSample = {
+    namespace: p.namespace, pod: p.name, node, expectedHandler: p.expectedHandler ?? '', reason: p.reason === 'RuntimeTypeMismatch' ? 'RuntimeTypeMismatch' : 'HandlerMismatch', since: p.since,
+  };
+  if (p.runtimeClassName !== undefined) entry.runtimeClassName = p.runtimeClassName;
+  if (p.actualHandler !== undefined) entry.actualHandler = p.actualHandler;
+  if (p.actualRuntimeType !== undefined) entry.actualRuntimeType = p.actualRuntimeType;
+  return entry;
+}
+
+function sumCounts(summaries: ReadonlyMap<string, NodeSummary>, nodes: ReadonlySet<string>): AuditCounts {
+  const counts: AuditCounts = { audited: 0, matched: 0, mismatched: 0, unverified: 0, nodesReporting: 0, nodes: nodes.size, orphanSandboxes: 0, suspiciousSandboxes: 0 };
+  for (const [node, s] of summaries) {
+    counts.audited += s.counts.audited;
+    counts.matched += s.counts.matched;
+    counts.mismatched += s.counts.mismatched;
+    counts.unverified += s.counts.unverified;
+    counts.orphanSandboxes += s.counts.orphanSandboxes;
+    counts.suspiciousSandboxes += s.counts.suspiciousSandboxes;
+    if (s.state === 'Reporting' && nodes.has(node)) counts.nodesReporting++;
+  }
+  return counts;
+}
+
+/** The oldest mismatches first (they have waited longest), at most MAX_MISMATCH_SAMPLE. */
+function mismatchSample(summaries: ReadonlyMap<string, NodeSummary>): MismatchSample[] {
+  const all: MismatchSample[] = [];
+  for (const [node, s] of summaries) for (const p of s.mismatches) all.push(sampleEntry(node, p));
+  all.sort((a, b) => a.since.localeCompare(b.since) || a.namespace.localeCompare(b.namespace) || a.pod.localeCompare(b.pod));
+  return all.slice(0, MAX_MISMATCH_SAMPLE);
+}
+
+function readyCondition(counts: AuditCounts, invalid: string | undefined): Omit<Condition, 'lastTransitionTime'> {
+  if (invalid !== undefined) return { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: invalid };
+  const silent = counts.nodes - counts.nodesReporting;
+  if (silent > 0) {
+    return { type: 'Ready', status: 'False', reason: 'NodesNotReporting', message: `${String(silent)} of ${String(counts.nodes)} nodes have no current report; their pods are unverified` };
+  }
+  return { type: 'Ready', status: 'True', reason: 'AllNodesReporting', message: `every node reports; ${String(counts.audited)} pods audited` };
+}
+
+function compliantCondition(counts: AuditCounts): Omit<Condition, 'lastTransitionTime'> {
+  return counts.mismatched > 0
+    ? { type: 'Compliant', status: 'False', reason: 'PodsMismatched', message: `${String(counts.mismatched)} pods run with another handler or runtime type than their RuntimeClass asks for` }
+    : { type: 'Compliant', status: 'True', reason: 'NoMismatches', message: 'no audited pod runs with another handler or runtime type' };
+}
+
+/** The audit's status from every node's summary; `nodes` is the set of Node objects that exist. */
+export function auditStatus(
+  audit: { generation: number; invalid?: string; status?: RuntimeClassAuditStatus },
+  summaries: ReadonlyMap<string, NodeSummary>,
+  nodes: ReadonlySet<string>,
+  now: number,
+): RuntimeClassAuditStatus & { counts: AuditCounts } {
+  const counts = sumCounts(summaries, nodes);
+  const previous = audit.status?.conditions;
+  const conditions = [readyCondition(counts, audit.invalid), compliantCondition(counts)]
+    .map((c) => condition({ ...c, observedGeneration: audit.generation }, previous, now));
+  return { observedGeneration: audit.generation, conditions, counts, mismatches: mismatchSample(summaries) };
+}
