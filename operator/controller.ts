@@ -13,7 +13,7 @@ import { MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PendingWrites } from './pending-writes.ts';
 import { auditKey, ClusterCache, nodeKey, type CacheOptions } from './cluster-cache.ts';
-import { EventRecorder, noticeFor, podConditionFor, writePodCondition } from './flagging.ts';
+import { EventRecorder, gravestPerPod, noticeFor, podConditionFor, writePodCondition, type JudgedAudit } from './flagging.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { done, runWorker, type ReconcileResult } from './reconcile.ts';
 import { auditCovers } from './selection.ts';
@@ -170,17 +170,17 @@ export class AuditController {
     const { report, view, state, pods, exists, known } = this.nodeInputs(name);
     this.setNodeState(name, exists ? state : undefined);
     const previous = new Map((this.reportWrites.get(name, now) ?? report?.status)?.audits?.map((a) => [a.name, a]));
-    const entries: NodeAuditEntry[] = [];
-    const flagged = new Set<string>();
+    const judged: JudgedAudit[] = [];
     for (const audit of this.validAudits()) {
       const before = previous.get(audit.name);
       const entry = this.judge(audit, { view, pods, before, now });
-      entries.push(entry);
+      judged.push({ audit, entry, before });
       this.remember(audit.name, name, known ? summarize(state, entry) : undefined);
       this.setPodMetrics(audit.name, name, entry, before);
-      await this.flag(audit, entry, before, flagged);
       this.queue.add(auditKey(audit.name));
     }
+    await this.flag(judged);
+    const entries = judged.map((j) => j.entry);
     if (report !== undefined) await this.writeReportStatus(name, reportStatus(report.generation, entries.map(capEntry)), report.status);
     return this.untilGraceEnds(pods, entries, now);
   }
@@ -240,22 +240,22 @@ export class AuditController {
     for (const p of before?.pods ?? []) if (!now.has(p.uid)) this.deps.metrics.forgetPod(p.uid, audit);
   }
 
-  /** Events (and, when asked, a pod condition) for the audit's pods; each pod is flagged once per pass, by the first audit that covers it. */
-  private async flag(audit: AuditRecord, entry: NodeAuditEntry, before: NodeAuditEntry | undefined, flagged: Set<string>): Promise<void> {
-    const events = audit.spec.flagging?.events ?? true;
-    const condition = audit.spec.flagging?.podCondition ?? false;
-    if (!events && !condition) return;
-    const previous = new Map((before?.pods ?? []).map((p) => [p.uid, p]));
-    for (const p of entry.pods.filter((x) => !flagged.has(x.uid))) {
-      flagged.add(p.uid);
-      await this.flagPod(p, previous.get(p.uid), { events, condition });
-    }
+  /**
+   * Events, and where an audit asks for it a pod condition, for the node's
+   * pods: once per pod per pass, saying the gravest verdict among the audits
+   * that flag that way (a pod one audit finds mismatched is flagged even if
+   * another, laxer one finds it matched).
+   */
+  private async flag(judged: readonly JudgedAudit[]): Promise<void> {
+    const events = gravestPerPod(judged.filter((j) => j.audit.spec.flagging?.events ?? true));
+    const conditions = gravestPerPod(judged.filter((j) => j.audit.spec.flagging?.podCondition ?? false));
+    for (const { now, before } of events.values()) await this.flagPod(() => this.recordEvent(now, before), now);
+    for (const { now } of conditions.values()) await this.flagPod(() => this.setPodCondition(now), now);
   }
 
-  private async flagPod(p: PodVerdictEntry, before: PodVerdictEntry | undefined, how: { events: boolean; condition: boolean }): Promise<void> {
+  private async flagPod(write: () => Promise<void>, p: PodVerdictEntry): Promise<void> {
     try {
-      if (how.events) await this.recordEvent(p, before);
-      if (how.condition) await this.setPodCondition(p);
+      await write();
     } catch (err) {
       if (err instanceof NotLeader) throw err;
       // One pod that cannot be flagged (its namespace is being deleted, say) must not hold up its node.

@@ -4,7 +4,7 @@
 // (AlreadyExists) and carries on its series instead of starting a storm.
 import { createHash } from 'node:crypto';
 import { POD_CONDITION } from '../api/v1alpha1/group.ts';
-import type { PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
+import type { NodeAuditEntry, PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import { MERGE_PATCH, STRATEGIC_MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
 import { EventSeries, type PodEvent } from './event-series.ts';
@@ -44,6 +44,28 @@ export function noticeFor(now: PodVerdictEntry, before: PodVerdictEntry | undefi
     return { ...base, type: 'Normal', reason: RESOLVED_REASON, once: true, message: `now runs with the expected handler ${describeActual(now)}${sandbox}; it ran with ${describeActual(before)} before` };
   }
   return undefined;
+}
+
+/** One audit's verdicts for a node's pods, and what its previous pass said. */
+export interface JudgedAudit {
+  audit: { spec: { flagging?: { events?: boolean; podCondition?: boolean } } };
+  entry: NodeAuditEntry;
+  before: NodeAuditEntry | undefined;
+}
+
+const gravity = { Matched: 0, Unverified: 1, Mismatched: 2 } as const;
+
+/** Per pod, the gravest verdict any of these audits gives it, with what that audit said before. */
+export function gravestPerPod(judged: readonly JudgedAudit[]): Map<string, { now: PodVerdictEntry; before: PodVerdictEntry | undefined }> {
+  const chosen = new Map<string, { now: PodVerdictEntry; before: PodVerdictEntry | undefined }>();
+  for (const { entry, before } of judged) {
+    const previous = new Map((before?.pods ?? []).map((p) => [p.uid, p]));
+    for (const p of entry.pods) {
+      const current = chosen.get(p.uid);
+      if (current === undefined || gravity[p.verdict] > gravity[current.now.verdict]) chosen.set(p.uid, { now: p, before: previous.get(p.uid) });
+    }
+  }
+  return chosen;
 }
 
 /** The pod condition an audit with `flagging.podCondition` keeps on a pod. */

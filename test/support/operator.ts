@@ -1,0 +1,141 @@
+// Running the operator against the testbed's API server, and the objects
+// its tests need: Nodes with no kubelet behind them (so a test controls what
+// their "agents" say), agent pods whose readiness the test sets as a kubelet
+// would, pods bound to those nodes, and reports written as an agent would.
+import type { ReportedSandbox, NodeSandboxReportSpec, NodeSandboxReportStatus } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { freePort, startNodeScript, type Started } from './processes.ts';
+import { eventually, kubectl, type Testbed } from './testbed.ts';
+
+export interface RunningOperator {
+  process: Started;
+  port: number;
+  /** The /metrics text. */
+  metrics(): Promise<string>;
+}
+
+export async function startOperator(testbed: Testbed, args: string[]): Promise<RunningOperator> {
+  const port = await freePort();
+  const proc = startNodeScript('operator/main.ts', ['--kubeconfig', testbed.kubeconfig, '--listen-host', '127.0.0.1', '--listen-port', String(port), ...args]);
+  const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${String(port)}/metrics`)).text();
+  await eventually(async () => {
+    const res = await fetch(`http://127.0.0.1:${String(port)}/readyz`);
+    if (res.status !== 200) throw new Error(`operator not ready: ${String(res.status)}\n${proc.output()}`);
+  }, 60_000);
+  return { process: proc, port, metrics };
+}
+
+/** The value of the first series of `name` whose labels include all of `labels`; undefined when there is none. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+/** The sum of every series of `name` whose labels include all of `labels`. */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+export async function apply(testbed: Testbed, ...objects: object[]): Promise<void> {
+  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+}
+
+export const fakeNode = (name: string): object => ({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'rcaudit.dev/fake-node': 'true' } } });
+
+export function namespace(name: string, labels: Record<string, string>): object {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
+}
+
+export function pod(namespace: string, name: string, node: string, extra: { runtimeClassName?: string; labels?: Record<string, string> } = {}): object {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { namespace, name, ...(extra.labels === undefined ? {} : { labels: extra.labels }) },
+    spec: {
+      nodeName: node,
+      ...(extra.runtimeClassName === undefined ? {} : { runtimeClassName: extra.runtimeClassName }),
+      automountServiceAccountToken: false,
+      // A fake node has no kubelet: the pod must not hang the namespace's deletion.
+      terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'main', image: 'localhost/rcaudit/pause:testbed' }],
+    },
+  };
+}
+
+export async function podUid(testbed: Testbed, namespace: string, name: string): Promise<string> {
+  return (await kubectl(testbed, ['get', 'pod', '-n', namespace, name, '-o', 'jsonpath={.metadata.uid}'])).trim();
+}
+
+/** Sets a pod's Ready condition, as the kubelet of its node would. */
+export async function setPodReady(testbed: Testbed, namespace: string, name: string, ready: boolean): Promise<void> {
+  const status = ready ? 'True' : 'False';
+  const patch = { status: { phase: 'Running', conditions: [{ type: 'Ready', status, lastTransitionTime: new Date().toISOString() }] } };
+  await kubectl(testbed, ['patch', 'pod', '-n', namespace, name, '--subresource=status', '--type=strategic', '-p', JSON.stringify(patch)]);
+}
+
+export function sandbox(uid: string, over: Partial<ReportedSandbox> & { namespace: string; name: string }): ReportedSandbox {
+  return {
+    id: `sb-${uid.slice(0, 8)}-${String(over.attempt ?? 0)}`, podUID: uid, attempt: 0, state: 'Ready', createdAt: '2026-11-23T10:00:00Z',
+    requestedHandler: 'kata', resolvedHandler: 'kata', runtimeType: 'io.containerd.kata.v2', ...over,
+  };
+}
+
+export function report(node: string, sandboxes: ReportedSandbox[], runtime: Partial<NodeSandboxReportSpec['runtime']> = {}): object {
+  const spec: NodeSandboxReportSpec = {
+    nodeName: node,
+    runtime: {
+      reachable: true, infoFormat: 'containerd', defaultHandler: 'runc',
+      handlers: [{ name: 'kata', runtimeType: 'io.containerd.kata.v2' }, { name: 'runc', runtimeType: 'io.containerd.runc.v2' }],
+      ...runtime,
+    },
+    sandboxes,
+  };
+  return { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'NodeSandboxReport', metadata: { name: node }, spec };
+}
+
+export async function reportStatus(testbed: Testbed, node: string): Promise<NodeSandboxReportStatus | undefined> {
+  const stored = JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', node, '-o', 'json'])) as { status?: NodeSandboxReportStatus };
+  return stored.status;
+}
+
+export interface AuditView {
+  status?: {
+    observedGeneration?: number;
+    counts?: Record<string, number>;
+    conditions?: { type: string; status: string; reason: string }[];
+    mismatches?: { pod: string; namespace: string; expectedHandler: string; actualHandler?: string; reason: string }[];
+  };
+}
+
+export async function auditStatus(testbed: Testbed, name: string): Promise<AuditView['status']> {
+  return (JSON.parse(await kubectl(testbed, ['get', 'runtimeclassaudit', name, '-o', 'json'])) as AuditView).status;
+}
+
+export interface EventView {
+  metadata: { name: string };
+  type: string;
+  reason: string;
+  message: string;
+  count?: number;
+  involvedObject: { name: string; uid?: string };
+}
+
+export async function podEvents(testbed: Testbed, namespace: string, podName: string, reason?: string): Promise<EventView[]> {
+  const list = JSON.parse(await kubectl(testbed, ['get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${podName}`, '-o', 'json'])) as { items: EventView[] };
+  return list.items.filter((e) => reason === undefined || e.reason === reason);
+}
+
+/** Deletes these objects, ignoring those already gone: cleanup must not fail a test. */
+export async function deleteAll(testbed: Testbed, kinds: { kind: string; names: string[]; namespace?: string }[]): Promise<void> {
+  for (const { kind, names, namespace: ns } of kinds) {
+    if (names.length === 0) continue;
+    await kubectl(testbed, ['delete', kind, ...names, '--ignore-not-found', '--wait=false', ...(ns === undefined ? [] : ['-n', ns])]).catch(() => undefined);
+  }
+}
