@@ -25,6 +25,7 @@ interface Flags {
   agentNamespace?: string;
   agentSelector: Record<string, string>;
   workers: number;
+  apiTimeout: number;
   resync: number;
   watchSilence: number;
   eventSeriesInterval: number;
@@ -56,6 +57,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--agent-namespace <ns>', 'namespace of the agent pods, whose readiness says whether a report is current; unset: reports are taken as current', process.env['AGENT_NAMESPACE'])
     .option('--agent-selector <k=v,...>', 'labels of the agent pods', selector, { 'app.kubernetes.io/name': 'runtimeclass-audit', 'app.kubernetes.io/component': 'agent' })
     .option('--workers <n>', 'reconciles run at once', positiveInteger, 4)
+    .option('--api-timeout <duration>', 'deadline of each API request (watches excepted)', duration, 30_000)
     .option('--resync <duration>', 'every node and audit is reconciled again this often', duration, 600_000)
     .option('--watch-silence <duration>', 'a watch that delivers nothing (not even a bookmark) this long is restarted', duration, 90_000)
     .option('--event-series-interval <duration>', 'a lasting mismatch updates its event series at most this often', duration, 300_000)
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv);
   const log = createLogger('operator');
   const metrics = new OperatorMetrics();
-  const rest = new KubeRest(loadKubeConfig(flags.kubeconfig), { observe: metrics.observeRequest.bind(metrics) });
+  const rest = new KubeRest(loadKubeConfig(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) });
   const elector = flags.leaderElect
     ? new LeaderElector(rest, {
         namespace: flags.namespace, name: flags.leaseName, identity: flags.identity,

@@ -9,6 +9,6 @@ case "${1:-}" in
     stop kube-apiserver
     ! is_running kube-apiserver || die "kube-apiserver did not stop"
     ;;
-  start) start_apiserver ;;
+  start) build_tools && start_apiserver ;;
   *) die "usage: $0 stop|start" ;;
 esac

@@ -83,3 +83,22 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs: number): Pr
 export async function containerd(action: 'stop' | 'start', node: TestbedNode): Promise<void> {
   await execFileAsync('bash', ['hack/testbed/containerd.sh', action, node.name], { cwd: REPO_ROOT });
 }
+
+/** Stops or starts the testbed's kube-apiserver (hack/testbed/apiserver.sh). */
+export async function apiserver(action: 'stop' | 'start'): Promise<void> {
+  await execFileAsync('bash', ['hack/testbed/apiserver.sh', action], { cwd: REPO_ROOT });
+}
+
+const ETCD = 'http://127.0.0.1:23790';
+
+/** Compacts etcd up to its current revision, through etcd's own JSON gateway: every older resourceVersion is gone. */
+export async function compactEtcd(): Promise<number> {
+  const post = async (path: string, body: object): Promise<{ header: { revision: string } }> => {
+    const res = await fetch(`${ETCD}${path}`, { method: 'POST', body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`etcd ${path}: HTTP ${String(res.status)} ${await res.text()}`);
+    return (await res.json()) as { header: { revision: string } };
+  };
+  const { header } = await post('/v3/kv/range', { key: Buffer.from('rcaudit-compact').toString('base64') });
+  await post('/v3/kv/compaction', { revision: header.revision, physical: true });
+  return Number(header.revision);
+}

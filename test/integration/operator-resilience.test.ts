@@ -1,0 +1,112 @@
+// The operator's watches against what a real API server does to them: it
+// restarts, it forgets old resourceVersions (410 Gone after etcd compaction),
+// and a connection can go silent without closing. In each case nothing may
+// be lost: a change made meanwhile must still reach the verdicts.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { startFreezableProxy, type FreezableProxy } from '../support/freezable-proxy.ts';
+import {
+  apply, deleteAll, fakeNode, metricSum, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator,
+} from '../support/operator.ts';
+import { apiserver, compactEtcd, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+
+const testbed = loadTestbed();
+const id = uniqueName('opres');
+const ns = `${id}-pods`;
+const node = `${id}-node`;
+const audit = `${id}-audit`;
+const kuscia = { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' };
+
+describe('operator: watches survive a real API server', () => {
+  let operator: RunningOperator | undefined;
+  let proxy: FreezableProxy | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'rcaudit-opres-'));
+  const sandboxes = new Map<string, ReportedSandbox>();
+
+  const uidOf = async (name: string): Promise<string> => podUid(testbed, ns, name);
+  const setSandbox = async (name: string, over: Partial<ReportedSandbox> = {}): Promise<void> => {
+    sandboxes.set(name, sandbox(await uidOf(name), { namespace: ns, name, ...over }));
+    await apply(testbed, report(node, [...sandboxes.values()]));
+  };
+  const reasonOf = async (name: string): Promise<string | undefined> =>
+    (await reportStatus(testbed, node))?.audits?.find((a) => a.name === audit)?.pods.find((p) => p.name === name)?.reason;
+  const becomes = async (name: string, reason: string, timeoutMs = 60_000): Promise<void> => {
+    await eventually(async () => {
+      assert.equal(await reasonOf(name), reason, `${name}\n${operator?.process.output().slice(-3000) ?? ''}`);
+    }, timeoutMs);
+  };
+  const restarts = async (labels: Record<string, string>): Promise<number> => metricSum(await operator?.metrics() ?? '', 'rcaudit_watch_restarts_total', labels);
+
+  before(async () => {
+    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await apply(testbed, namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
+    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);
+    await apply(testbed, pod(ns, 'a', node, { runtimeClassName: 'kata' }), pod(ns, 'b', node, { runtimeClassName: 'kata' }),
+      { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
+    await setSandbox('a', kuscia);
+    await setSandbox('b');
+    proxy = await startFreezableProxy(testbed.kubeconfig, join(dir, 'kubeconfig'));
+    operator = await startOperator({ ...testbed, kubeconfig: proxy.kubeconfig }, ['--no-leader-elect', '--watch-silence', '3s', '--api-timeout', '5s']);
+    await becomes('a', 'HandlerMismatch');
+    await becomes('b', 'Matched');
+  });
+
+  after(async () => {
+    const pid = operator?.process.child.pid;
+    if (pid !== undefined) process.kill(pid, 'SIGCONT');
+    await operator?.process.stop();
+    await proxy?.close();
+    rmSync(dir, { recursive: true, force: true });
+    await deleteAll(testbed, [
+      { kind: 'runtimeclassaudit', names: [audit] }, { kind: 'nodesandboxreport', names: [node] }, { kind: 'namespace', names: [ns] }, { kind: 'node', names: [node] },
+    ]);
+  });
+
+  test('the API server restarts: the operator carries on and sees what changes after', async () => {
+    const errorsBefore = await restarts({ reason: 'error' });
+    await apiserver('stop');
+    await apiserver('start');
+    await setSandbox('b', kuscia);
+    await becomes('b', 'HandlerMismatch');
+    await eventually(async () => {
+      assert.equal((await podEvents(testbed, ns, 'b', 'RuntimeHandlerMismatch')).length, 1);
+    }, 30_000);
+    assert.ok(await restarts({ reason: 'error' }) > errorsBefore, 'the dropped watches were restarted');
+    assert.equal(operator?.process.child.exitCode, null, 'still running');
+  });
+
+  test('410 Gone: etcd compacted and the API server restarted while the operator was frozen; it relists and misses nothing', async () => {
+    const pid = operator?.process.child.pid;
+    assert.ok(pid !== undefined);
+    const goneBefore = await restarts({ reason: 'gone' });
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await setSandbox('a');
+      await apply(testbed, pod(ns, 'c', node, { runtimeClassName: 'kata' }));
+      await setSandbox('c', kuscia);
+      await compactEtcd();
+      // A fresh watch cache starts after the operator's resourceVersions: they are too old now.
+      await apiserver('stop');
+      await apiserver('start');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await becomes('a', 'Matched');
+    await becomes('c', 'HandlerMismatch');
+    assert.ok(await restarts({ reason: 'gone', resource: 'nodesandboxreports' }) > 0, 'reports relisted after 410');
+    assert.ok(await restarts({ reason: 'gone', resource: 'pods' }) > 0, 'pods relisted after 410');
+    assert.ok(await restarts({ reason: 'gone' }) > goneBefore);
+  });
+
+  test('a watch that goes silent without closing is cut by the watchdog and started again', async () => {
+    const silentBefore = await restarts({ reason: 'silent' });
+    proxy?.freeze();
+    await setSandbox('c');
+    await becomes('c', 'Matched', 60_000);
+    assert.ok(await restarts({ reason: 'silent' }) > silentBefore, 'the watchdog cut the frozen watches');
+  });
+});
