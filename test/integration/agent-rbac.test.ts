@@ -1,11 +1,12 @@
 // The agent works with its least privileges (api/rbac/agent.yaml) and those
 // privileges are no more than it needs.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startNodeScript, type Started } from '../support/processes.ts';
+import { canI, serviceAccountKubeconfig } from '../support/rbac.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
@@ -14,17 +15,7 @@ const ns = uniqueName('rcaudit-agent');
 const sa = `system:serviceaccount:${ns}:agent`;
 const dir = mkdtempSync(join(tmpdir(), 'rca-rbac-'));
 
-async function can(verb: string, resource: string, extra: string[] = []): Promise<boolean> {
-  const out = await kubectl(testbed, ['auth', 'can-i', verb, resource, `--as=${sa}`, ...extra]).catch((err: unknown) => {
-    // can-i exits 1 for "no" and prints it on stdout; any other failure is
-    // not an answer, and must not pass for a "no".
-    const stdout = (err as { stdout?: string }).stdout ?? '';
-    if (stdout.trim() !== 'no') throw err;
-    return stdout;
-  });
-  assert.match(out.trim(), /^(yes|no)$/, `kubectl auth can-i ${verb} ${resource} answered ${out}`);
-  return out.trim() === 'yes';
-}
+const can = canI(testbed, sa);
 
 describe('agent RBAC', () => {
   let agent: Started | undefined;
@@ -62,15 +53,7 @@ describe('agent RBAC', () => {
   });
 
   test('the agent writes its report with only these privileges', async () => {
-    const token = (await kubectl(testbed, ['create', 'token', 'agent', '-n', ns, '--duration=1h'])).trim();
-    const admin = await kubectl(testbed, ['config', 'view', '--raw', '--minify', '-o', 'jsonpath={.clusters[0].cluster}']);
-    const cluster = JSON.parse(admin) as { server: string; 'certificate-authority': string };
-    const kubeconfig = join(dir, 'agent.kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'agent',
-      clusters: [{ name: 'c', cluster }], users: [{ name: 'agent', user: { token } }],
-      contexts: [{ name: 'agent', context: { cluster: 'c', user: 'agent' } }],
-    }));
+    const kubeconfig = await serviceAccountKubeconfig(testbed, ns, 'agent', join(dir, 'agent.kubeconfig'));
     await kubectl(testbed, ['delete', 'nodesandboxreport', node.name, '--ignore-not-found']);
     agent = startNodeScript('agent/main.ts', ['--node-name', node.name, '--cri-endpoint', node.criEndpoint, '--kubeconfig', kubeconfig,
       '--interval', '300ms', '--listen-host', '127.0.0.1', '--listen-port', '0']);

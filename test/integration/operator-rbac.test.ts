@@ -1,0 +1,94 @@
+// The operator works with its least privileges (api/rbac/operator.yaml),
+// and those privileges are no more than it needs: above all, it cannot
+// write a report's spec, which is the agent's word.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { apply, deleteAll, fakeNode, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator } from '../support/operator.ts';
+import { canI, serviceAccountKubeconfig } from '../support/rbac.ts';
+import { eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+
+const testbed = loadTestbed();
+const id = uniqueName('oprbac');
+const system = `${id}-system`;
+const ns = `${id}-pods`;
+const node = `${id}-node`;
+const audit = `${id}-audit`;
+const sa = `system:serviceaccount:${system}:operator`;
+const can = canI(testbed, sa);
+const dir = mkdtempSync(join(tmpdir(), 'rca-oprbac-'));
+
+describe('operator RBAC', () => {
+  let operator: RunningOperator | undefined;
+
+  before(async () => {
+    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await apply(testbed, namespace(system, {}), namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
+    await kubectl(testbed, ['apply', '-n', system, '-f', 'api/rbac/operator.yaml']);
+    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', system]), 30_000);
+    await kubectl(testbed, ['create', 'serviceaccount', 'operator', '-n', system]);
+    await kubectl(testbed, ['create', 'clusterrolebinding', id, '--clusterrole=rcaudit-operator', `--serviceaccount=${system}:operator`]);
+    await kubectl(testbed, ['create', 'rolebinding', id, '-n', system, '--role=rcaudit-operator-leader-election', `--serviceaccount=${system}:operator`]);
+  });
+
+  after(async () => {
+    await operator?.process.stop();
+    rmSync(dir, { recursive: true, force: true });
+    await deleteAll(testbed, [
+      { kind: 'clusterrolebinding', names: [id] }, { kind: 'runtimeclassaudit', names: [audit] }, { kind: 'nodesandboxreport', names: [node] },
+      { kind: 'namespace', names: [ns, system] }, { kind: 'node', names: [node] },
+    ]);
+  });
+
+  test('grants what the operator needs and nothing more', async () => {
+    const allowed: [string, string, string[]?][] = [
+      ['watch', 'pods'], ['list', 'nodes'], ['list', 'namespaces'], ['watch', 'runtimeclasses.node.k8s.io'],
+      ['list', 'nodesandboxreports.rcaudit.dev'], ['watch', 'runtimeclassaudits.rcaudit.dev'],
+      ['patch', 'nodesandboxreports.rcaudit.dev', ['--subresource=status']], ['patch', 'runtimeclassaudits.rcaudit.dev', ['--subresource=status']],
+      ['create', 'events', ['-n', ns]], ['patch', 'events', ['-n', ns]],
+      ['update', 'leases.coordination.k8s.io', ['-n', system]], ['create', 'leases.coordination.k8s.io', ['-n', system]],
+    ];
+    for (const [verb, resource, extra] of allowed) assert.equal(await can(verb, resource, extra), true, `${verb} ${resource} ${extra?.join(' ') ?? ''}`);
+    const denied: [string, string, string[]?][] = [
+      // A report's spec is the agent's word.
+      ['update', 'nodesandboxreports.rcaudit.dev'], ['patch', 'nodesandboxreports.rcaudit.dev'], ['create', 'nodesandboxreports.rcaudit.dev'],
+      ['delete', 'nodesandboxreports.rcaudit.dev'], ['update', 'runtimeclassaudits.rcaudit.dev'], ['delete', 'runtimeclassaudits.rcaudit.dev'],
+      ['patch', 'pods'], ['patch', 'pods', ['--subresource=status']], ['delete', 'pods'], ['create', 'pods/eviction'],
+      ['get', 'secrets'], ['list', 'secrets'], ['update', 'nodes'],
+      ['update', 'leases.coordination.k8s.io', ['-n', 'kube-system']], ['delete', 'events', ['-n', ns]],
+    ];
+    for (const [verb, resource, extra] of denied) assert.equal(await can(verb, resource, extra), false, `${verb} ${resource} ${extra?.join(' ') ?? ''}`);
+  });
+
+  test('the opt-in role adds pod status, and only that', async () => {
+    await kubectl(testbed, ['create', 'clusterrolebinding', `${id}-pods`, '--clusterrole=rcaudit-operator-pod-conditions', `--serviceaccount=${system}:operator`]);
+    try {
+      await eventually(async () => {
+        assert.equal(await can('patch', 'pods', ['--subresource=status']), true);
+      }, 10_000);
+      assert.equal(await can('patch', 'pods'), false);
+    } finally {
+      await kubectl(testbed, ['delete', 'clusterrolebinding', `${id}-pods`]);
+    }
+  });
+
+  test('the operator judges, writes status and flags with only these privileges, leader-elected in its namespace', async () => {
+    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);
+    await apply(testbed, pod(ns, 'kata-on-runc', node, { runtimeClassName: 'kata' }),
+      { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
+    const uid = await podUid(testbed, ns, 'kata-on-runc');
+    await apply(testbed, report(node, [sandbox(uid, { namespace: ns, name: 'kata-on-runc', requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' })]));
+    const kubeconfig = await serviceAccountKubeconfig(testbed, system, 'operator', join(dir, 'operator.kubeconfig'));
+    operator = await startOperator({ ...testbed, kubeconfig }, ['--namespace', system]);
+    await eventually(async () => {
+      const entry = (await reportStatus(testbed, node))?.audits?.find((a) => a.name === audit)?.pods[0];
+      assert.equal(entry?.reason, 'HandlerMismatch');
+      assert.equal((await podEvents(testbed, ns, 'kata-on-runc', 'RuntimeHandlerMismatch')).length, 1);
+      const counts = JSON.parse(await kubectl(testbed, ['get', 'audit', audit, '-o', 'jsonpath={.status.counts}'])) as Record<string, number>;
+      assert.equal(counts['mismatched'], 1);
+    }, 30_000);
+    assert.doesNotMatch(operator.process.output(), /Forbidden/);
+  });
+});
