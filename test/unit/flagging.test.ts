@@ -1,0 +1,62 @@
+// What the operator says about a pod, and which audit's verdict it says.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { NodeAuditEntry, PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { gravestPerPod, MISMATCH_REASON, noticeFor, podConditionFor, RESOLVED_REASON } from '../../operator/flagging.ts';
+
+const base: PodVerdictEntry = { uid: 'u1', namespace: 'ns', name: 'vault', runtimeClassName: 'kata', verdict: 'Matched', reason: 'Matched', expectedHandler: 'kata', actualHandler: 'kata', sandboxId: '0123456789abcdef', since: '2026-11-23T10:00:00Z' };
+const kuscia: PodVerdictEntry = { ...base, verdict: 'Mismatched', reason: 'HandlerMismatch', actualHandler: 'runc', actualRuntimeType: 'io.containerd.runc.v2' };
+const wrongType: PodVerdictEntry = { ...base, verdict: 'Mismatched', reason: 'RuntimeTypeMismatch', expectedRuntimeType: 'io.containerd.kata.v2', actualRuntimeType: 'io.containerd.runc.v2' };
+const unverified: PodVerdictEntry = { ...base, verdict: 'Unverified', reason: 'NoReport' };
+
+describe('noticeFor', () => {
+  test('a mismatch is a Warning naming the RuntimeClass, expected and actual', () => {
+    const notice = noticeFor(kuscia, undefined);
+    assert.deepEqual([notice?.type, notice?.reason, notice?.once], ['Warning', MISMATCH_REASON, undefined]);
+    assert.equal(notice?.message, 'RuntimeClass kata expects handler kata, but the pod runs with runc (io.containerd.runc.v2) in sandbox 0123456789ab (HandlerMismatch)');
+  });
+  test('a runtime-type mismatch names the runtime types', () => {
+    assert.match(noticeFor(wrongType, undefined)?.message ?? '', /expects runtime type io\.containerd\.kata\.v2 for handler kata, but the pod runs with kata \(io\.containerd\.runc\.v2\)/);
+  });
+  test('a pod audited without a RuntimeClass says so', () => {
+    const classless: PodVerdictEntry = { uid: kuscia.uid, namespace: 'ns', name: 'vault', verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', since: kuscia.since };
+    assert.match(noticeFor(classless, undefined)?.message ?? '', /^no RuntimeClass expects handler kata/);
+  });
+  test('the end of a mismatch is said once, as Normal, naming what it was', () => {
+    const notice = noticeFor(base, kuscia);
+    assert.deepEqual([notice?.type, notice?.reason, notice?.once], ['Normal', RESOLVED_REASON, true]);
+    assert.match(notice?.message ?? '', /now runs with the expected handler kata in sandbox 0123456789ab; it ran with runc \(io\.containerd\.runc\.v2\) before/);
+  });
+  test('nothing to say of a match that always was, or of an unverified pod', () => {
+    assert.equal(noticeFor(base, base), undefined);
+    assert.equal(noticeFor(base, undefined), undefined);
+    assert.equal(noticeFor(unverified, kuscia), undefined);
+  });
+});
+
+describe('podConditionFor', () => {
+  test('True for matched, False for mismatched, Unknown for unverified; the reason is the verdict\'s', () => {
+    assert.deepEqual([podConditionFor(base).status, podConditionFor(kuscia).status, podConditionFor(unverified).status], ['True', 'False', 'Unknown']);
+    assert.equal(podConditionFor(kuscia).reason, 'HandlerMismatch');
+    assert.equal(podConditionFor(kuscia).message, 'expected handler kata, actual runc (io.containerd.runc.v2)');
+  });
+});
+
+describe('gravestPerPod', () => {
+  const entry = (name: string, pods: PodVerdictEntry[]): NodeAuditEntry => ({ name, counts: { audited: 0, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: 0, suspiciousSandboxes: 0 }, pods });
+  test('a pod a lax audit finds matched and a strict one mismatched is flagged as mismatched, with the strict audit\'s past', () => {
+    const lax = { audit: { spec: {} }, entry: entry('lax', [base]), before: undefined };
+    const strict = { audit: { spec: {} }, entry: entry('strict', [wrongType]), before: entry('strict', [unverified]) };
+    const chosen = gravestPerPod([lax, strict]).get('u1');
+    assert.equal(chosen?.now.reason, 'RuntimeTypeMismatch');
+    assert.equal(chosen.before?.reason, 'NoReport');
+    assert.equal(gravestPerPod([strict, lax]).get('u1')?.now.reason, 'RuntimeTypeMismatch', 'whatever the order');
+  });
+  test('unverified outranks matched; each pod once', () => {
+    const a = { audit: { spec: {} }, entry: entry('a', [base, { ...base, uid: 'u2' }]), before: undefined };
+    const b = { audit: { spec: {} }, entry: entry('b', [unverified]), before: undefined };
+    const chosen = gravestPerPod([a, b]);
+    assert.deepEqual([...chosen.keys()].sort(), ['u1', 'u2']);
+    assert.equal(chosen.get('u1')?.now.verdict, 'Unverified');
+  });
+});
