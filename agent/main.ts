@@ -2,7 +2,7 @@
 // here and nowhere else; the agent gets its clients handed in.
 //   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
 import { Command } from 'commander';
-import { duration, loadKubeConfig, port, positiveInteger } from '../cli/flags.ts';
+import { duration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { NodeAgent } from './agent.ts';
@@ -38,10 +38,8 @@ function parseFlags(argv: string[]): Flags {
     .option('--cri-timeout <duration>', 'deadline of each CRI call', duration, 5000)
     .option('--cri-max-message-bytes <bytes>', 'largest CRI answer accepted (the kubelet\'s limit is 16 MiB)', positiveInteger, KUBELET_MAX_MESSAGE_BYTES)
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
-    .option('--listen-host <host>', 'address for /metrics, /livez, /readyz', '0.0.0.0')
-    .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080)
     .showHelpAfterError();
-  program.parse(argv);
+  withListenFlags(program).parse(argv);
   return program.opts<Flags>();
 }
 

@@ -1,7 +1,7 @@
 // What both processes' command lines share: value parsers for commander and
 // the kubeconfig loader. Flags themselves are declared in each main.
 import { KubeConfig } from '@kubernetes/client-node';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 /** "500ms", "2s", "5m" -> milliseconds. */
 export function duration(value: string): number {
@@ -29,4 +29,11 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   if (file !== undefined) kc.loadFromFile(file);
   else kc.loadFromDefault();
   return kc;
+}
+
+/** The flags of the /metrics, /livez, /readyz server, the same in both processes. */
+export function withListenFlags(program: Command): Command {
+  return program
+    .option('--listen-host <host>', 'address for /metrics, /livez, /readyz', '0.0.0.0')
+    .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080);
 }

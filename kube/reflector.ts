@@ -11,6 +11,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { KubeApiError } from './errors.ts';
 import type { KubeRest } from './rest.ts';
+import { WakeableSleep } from './wakeable-sleep.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -61,7 +62,7 @@ export class Reflector<T> {
   private readonly rest: KubeRest;
   private running = false;
   private abortWatch: (() => void) | undefined;
-  private wakeSleeper: (() => void) | undefined;
+  private readonly sleeper = new WakeableSleep();
   private loop: Promise<void> | undefined;
   private syncedOnce = false;
   private readonly syncWaiters: (() => void)[] = [];
@@ -93,7 +94,7 @@ export class Reflector<T> {
   async stop(): Promise<void> {
     this.running = false;
     this.abortWatch?.();
-    this.wakeSleeper?.();
+    this.sleeper.wake();
     await this.loop;
   }
 
@@ -126,7 +127,7 @@ export class Reflector<T> {
   }
 
   private backOff(failures: number): Promise<void> {
-    return this.sleep(jitteredBackoff(failures, this.options.backoff.baseMs, this.options.backoff.maxMs));
+    return this.sleeper.sleep(jitteredBackoff(failures, this.options.backoff.baseMs, this.options.backoff.maxMs));
   }
 
   /** Lists everything, page by page, replaces the store (telling what changed), and returns the list's resourceVersion. */
@@ -251,16 +252,6 @@ export class Reflector<T> {
   private markSynced(): void {
     this.syncedOnce = true;
     for (const resolve of this.syncWaiters.splice(0)) resolve();
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wakeSleeper = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }
 

@@ -24,6 +24,7 @@ import { WorkQueue } from './work-queue.ts';
 
 /** The report status holds at most this many pods per audit (the schema's bound); counts cover all. */
 const MAX_PODS_PER_ENTRY = 2000;
+const AUDIT_DEBOUNCE_MS = 500;
 
 export interface ControllerOptions extends CacheOptions {
   /** This replica's name, in the Events it writes. */
@@ -177,11 +178,12 @@ export class AuditController {
       judged.push({ audit, entry, before });
       this.remember(audit.name, name, known ? summarize(state, entry) : undefined);
       this.setPodMetrics(audit.name, name, entry, before);
-      this.queue.add(auditKey(audit.name));
+      // Debounced: when many nodes change at once (a cold start), the audit is summed up twice a second, not once per node.
+      this.queue.addAfter(auditKey(audit.name), AUDIT_DEBOUNCE_MS);
     }
     await this.flag(judged);
     const entries = judged.map((j) => j.entry);
-    if (report !== undefined) await this.writeReportStatus(name, reportStatus(report.generation, entries.map(capEntry)), report.status);
+    if (report !== undefined) await this.writeStatus({ kind: NODE_SANDBOX_REPORT, name, pending: this.reportWrites }, reportStatus(report.generation, entries.map(capEntry)), report.status);
     return this.untilGraceEnds(pods, entries, now);
   }
 
@@ -202,18 +204,28 @@ export class AuditController {
     const status = auditStatus({ ...audit, ...(stored === undefined ? {} : { status: stored }) }, summaries, nodes, now);
     const totals = reasonTotals(summaries);
     this.deps.metrics.setAuditCounts(name, totals, { orphan: status.counts.orphanSandboxes, suspicious: status.counts.suspiciousSandboxes });
-    if (isDeepStrictEqual(audit.status, status) || isDeepStrictEqual(this.auditWrites.get(name, now), status)) return done;
+    await this.writeStatus({ kind: RUNTIME_CLASS_AUDIT, name, pending: this.auditWrites }, status, audit.status);
+    return done;
+  }
+
+  /**
+   * Writes an object's status (JSON merge patch on the status subresource),
+   * unless it is what is stored, or what we wrote and the watch has not
+   * brought back yet. An object deleted meanwhile is not an error: its
+   * deletion queues the work again.
+   */
+  private async writeStatus<T>(target: { kind: { kind: string; plural: string }; name: string; pending: PendingWrites<T> }, status: T, stored: T | undefined): Promise<void> {
+    const now = this.now();
+    if (isDeepStrictEqual(stored, status) || isDeepStrictEqual(target.pending.get(target.name, now), status)) return;
     this.mustLead();
     try {
-      await this.deps.rest.request('PATCH', `/apis/${GROUP}/${VERSION}/${RUNTIME_CLASS_AUDIT.plural}/${name}/status`, {
-        what: `patch RuntimeClassAudit ${name} status`, contentType: MERGE_PATCH, body: { status },
+      await this.deps.rest.request('PATCH', `/apis/${GROUP}/${VERSION}/${target.kind.plural}/${target.name}/status`, {
+        what: `patch ${target.kind.kind} ${target.name} status`, contentType: MERGE_PATCH, body: { status },
       });
-      this.auditWrites.wrote(name, status, now);
+      target.pending.wrote(target.name, status, now);
     } catch (err) {
-      if (err instanceof KubeApiError && err.reason === 'NotFound') return done;
-      throw err;
+      if (!(err instanceof KubeApiError && err.reason === 'NotFound')) throw err;
     }
-    return done;
   }
 
   private remember(audit: string, node: string, summary: NodeSummary | undefined): void {
@@ -276,21 +288,6 @@ export class AuditController {
     if (current?.status === wanted.status && current.reason === wanted.reason) return;
     this.mustLead();
     await writePodCondition(this.deps.rest, p, wanted, this.now());
-  }
-
-  private async writeReportStatus(name: string, status: NodeSandboxReportStatus, stored: NodeSandboxReportStatus | undefined): Promise<void> {
-    const now = this.now();
-    if (isDeepStrictEqual(stored, status) || isDeepStrictEqual(this.reportWrites.get(name, now), status)) return;
-    this.mustLead();
-    try {
-      await this.deps.rest.request('PATCH', `/apis/${GROUP}/${VERSION}/${NODE_SANDBOX_REPORT.plural}/${name}/status`, {
-        what: `patch NodeSandboxReport ${name} status`, contentType: MERGE_PATCH, body: { status },
-      });
-      this.reportWrites.wrote(name, status, now);
-    } catch (err) {
-      // The report went away meanwhile: its deletion queues this node again.
-      if (!(err instanceof KubeApiError && err.reason === 'NotFound')) throw err;
-    }
   }
 
   /** Come back when the first pod still within its grace period runs out of it. */

@@ -6,6 +6,7 @@
 // before the loop notices) and is told so, so its process can exit.
 import { KubeApiError } from '../kube/errors.ts';
 import type { KubeRest } from '../kube/rest.ts';
+import { WakeableSleep } from '../kube/wakeable-sleep.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export interface LeaseSpec {
@@ -66,7 +67,7 @@ export class LeaderElector {
   private lastRenew = -Infinity;
   private leading = false;
   private stopped = false;
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new WakeableSleep();
 
   constructor(rest: KubeRest, options: ElectorOptions, log: Logger) {
     this.rest = rest;
@@ -85,13 +86,13 @@ export class LeaderElector {
    * the lease, so the next leader need not wait, and resolves 'stopped').
    */
   async run(onElected: () => void): Promise<'lost' | 'stopped'> {
-    while (!this.stopped && !(await this.tryAcquireOrRenew())) await this.sleep(this.options.retryPeriodMs * (1 + Math.random() * 0.2));
+    while (!this.stopped && !(await this.tryAcquireOrRenew())) await this.sleeper.sleep(this.options.retryPeriodMs * (1 + Math.random() * 0.2));
     if (this.stopped) return 'stopped';
     this.leading = true;
     this.log.info({ lease: `${this.options.namespace}/${this.options.name}`, identity: this.options.identity }, 'became the leader');
     onElected();
     while (!this.isStopped()) {
-      await this.sleep(this.options.retryPeriodMs);
+      await this.sleeper.sleep(this.options.retryPeriodMs);
       if (this.isStopped()) break;
       if (!(await this.tryAcquireOrRenew()) && Date.now() - this.lastRenew >= this.options.renewDeadlineMs) {
         this.leading = false;
@@ -109,7 +110,7 @@ export class LeaderElector {
 
   stop(): void {
     this.stopped = true;
-    this.wake?.();
+    this.sleeper.wake();
   }
 
   private get path(): string {
@@ -181,15 +182,5 @@ export class LeaderElector {
     } catch (err) {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not release the leader lease');
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }

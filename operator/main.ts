@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { duration, loadKubeConfig, port, positiveInteger } from '../cli/flags.ts';
+import { duration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
@@ -61,10 +61,8 @@ function parseFlags(argv: string[]): Flags {
     .option('--resync <duration>', 'every node and audit is reconciled again this often', duration, 600_000)
     .option('--watch-silence <duration>', 'a watch that delivers nothing (not even a bookmark) this long is restarted', duration, 90_000)
     .option('--event-series-interval <duration>', 'a lasting mismatch updates its event series at most this often', duration, 300_000)
-    .option('--listen-host <host>', 'address for /metrics, /livez, /readyz', '0.0.0.0')
-    .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080)
     .showHelpAfterError();
-  program.parse(argv);
+  withListenFlags(program).parse(argv);
   return program.opts<Flags>();
 }
 
@@ -88,11 +86,13 @@ async function main(): Promise<void> {
   log.info({ identity: flags.identity, leaderElection: flags.leaderElect, agentNamespace: flags.agentNamespace ?? null, address: server.address() }, 'operator starting');
 
   let exiting = false;
+  // Resolves when the elector has stopped (and, on SIGTERM, released the lease).
+  let election: Promise<unknown> = Promise.resolve();
   const exit = (code: number): void => {
     if (exiting) return;
     exiting = true;
     elector?.stop();
-    void controller.stop().finally(() => {
+    void Promise.allSettled([controller.stop(), election]).finally(() => {
       server.close();
       process.exit(code);
     });
@@ -111,10 +111,11 @@ async function main(): Promise<void> {
     controller.runWorkers();
     return;
   }
-  const outcome = await elector.run(() => {
+  election = elector.run(() => {
     metrics.leader.set(1);
     controller.runWorkers();
   });
+  const outcome = await election;
   metrics.leader.set(0);
   // A replica that lost the lease exits rather than limp on; its restart campaigns afresh.
   if (outcome === 'lost') exit(1);

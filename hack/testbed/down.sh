@@ -27,6 +27,9 @@ kill_cgroup_tree() {
   for d in $(find "$@" -depth -type d 2>/dev/null); do rmdir "$d" 2>/dev/null || true; done
 }
 
+# The demo's operator and agents (hack/demo.sh), when it started them.
+stop operator
+for i in "${!NODES[@]}"; do node_vars "$i"; stop "agent@$NODE_NAME"; done
 stop kube-proxy
 for i in "${!NODES[@]}"; do
   node_vars "$i"

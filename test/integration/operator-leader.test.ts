@@ -130,4 +130,12 @@ describe('operator: leader election on a Lease', () => {
     assert.match(survivor.process.output(), /lost the leader lease/);
     for (const name of ['a', 'b', 'c']) assert.equal((await podEvents(testbed, ns, name, 'RuntimeHandlerMismatch')).length, 1, `events of ${name}`);
   });
+
+  test('a leader stopped with SIGTERM releases the lease, so the next one need not wait it out', async () => {
+    const leader = await leaderOf(replicas.filter((r) => r.process.child.exitCode === null && r.process.child.signalCode === null));
+    await leader.process.stop();
+    assert.equal(leader.process.child.exitCode, 0);
+    const holder = (await kubectl(testbed, ['get', 'lease', '-n', leaseNs, `${id}-lease`, '-o', 'jsonpath={.spec.holderIdentity}'])).trim();
+    assert.equal(holder, '', 'released');
+  });
 });
