@@ -69,7 +69,8 @@ k get audits
 echo
 echo "== The flagged pods' events"
 k get events -A --field-selector reason=RuntimeHandlerMismatch \
-  -o custom-columns='NAMESPACE:.involvedObject.namespace,POD:.involvedObject.name,TYPE:.type,REASON:.reason,MESSAGE:.message'
+  -o custom-columns='NAMESPACE:.involvedObject.namespace,POD:.involvedObject.name,TYPE:.type,REASON:.reason,MESSAGE:.message' \
+  | awk 'NR == 1 || $1 ~ /^(broken-)?payments$/'
 node_vars 0
 cat <<MSG
 

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { fakeNode, metricSum, report, sandbox, startOperator } from '../support/operator.ts';
+import { fakeNode, metricSum, metricValue, report, sandbox, startOperator } from '../support/operator.ts';
 import { loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const SIZES = (process.env['BENCH_OPERATOR_SIZES'] ?? '1000x30000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
@@ -117,36 +117,35 @@ function watchEvents(): { waitFor: (uid: string) => Promise<number>; stop: () =>
   };
 }
 
-async function benchSize(nodes: number, podCount: number): Promise<void> {
-  const id = uniqueName('bench-op');
-  log(`--- ${String(nodes)} nodes / ${String(podCount)} pods (${id})`);
-  const cluster = await createCluster(id, nodes, podCount);
-  const byNode = new Map<string, BenchPod[]>();
-  for (const p of cluster.pods) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p]);
-  const mismatched = new Set(cluster.pods.filter((p) => p.kuscia).map((p) => p.uid));
-  let t = performance.now();
-  await writeReports(byNode, mismatched);
-  log(`wrote ${String(nodes)} reports in ${(performance.now() - t).toFixed(0)} ms`);
-  const audit = `${id}-audit`;
-  await api.request('POST', '/apis/rcaudit.dev/v1alpha1/runtimeclassaudits', {
-    what: 'create audit', body: { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-bench': id } } } },
-  });
+type Operator = Awaited<ReturnType<typeof startOperator>>;
+const writesOf = (text: string): number => ['PATCH', 'POST', 'PUT'].reduce((sum, verb) => sum + metricSum(text, 'rcaudit_api_requests_total', { verb }), 0);
+const heapMiB = (text: string): number => (metricValue(text, 'nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20;
 
-  t = performance.now();
+/** Starts the operator and waits for the audit to count every pod; prints where the time went. */
+async function coldStart(audit: string, podCount: number): Promise<{ operator: Operator; ms: number }> {
+  const t = performance.now();
   const operator = await startOperator(testbed, ['--no-leader-elect', '--resync', '60m']);
-  const pid = operator.process.child.pid ?? 0;
   while (await auditedCount(audit) < podCount) await sleep(250);
-  const coldStart = performance.now() - t;
-  log(`full audit from a cold start: ${(coldStart / 1000).toFixed(1)} s (${String(podCount)} pods audited, ${String(mismatched.size)} mismatched)`);
+  const ms = performance.now() - t;
+  log(`full audit from a cold start: ${(ms / 1000).toFixed(1)} s (${String(podCount)} pods audited)`);
+  const time = (msg: string): number => Date.parse(new RegExp(`"time":"([^"]+)"[^\\n]*"msg":"${msg}"`).exec(operator.process.output())?.[1] ?? '');
+  log(`  of which listing everything into the cache: ${((time('cache synced') - time('operator starting')) / 1000).toFixed(1)} s`);
+  const text = await operator.metrics();
+  log(`  writes so far: ${String(writesOf(text))} (report and audit status, events); V8 heap in use ${heapMiB(text).toFixed(0)} MiB`);
+  return { operator, ms };
+}
 
-  // Let the first pass's events and status writes finish, then measure the steady state.
+async function steadyRequestsPerSecond(operator: Operator): Promise<number> {
+  // Let the first pass's events and status writes finish first.
   await sleep(10_000);
   const requests = async (): Promise<number> => metricSum(await operator.metrics(), 'rcaudit_api_requests_total');
   const before = await requests();
   await sleep(STEADY_SECONDS * 1000);
-  const steady = (await requests() - before) / STEADY_SECONDS;
-  log(`steady state: ${steady.toFixed(2)} API requests/s over ${String(STEADY_SECONDS)} s; RSS ${rssMiB(pid).toFixed(0)} MiB`);
+  return (await requests() - before) / STEADY_SECONDS;
+}
 
+/** Turns one matched pod per change into a kuscia one, and times each report write to the pod's Warning event. */
+async function changeToEvent(byNode: Map<string, BenchPod[]>, mismatched: Set<string>): Promise<number[]> {
   const events = watchEvents();
   await sleep(1000);
   const latencies: number[] = [];
@@ -165,18 +164,44 @@ async function benchSize(nodes: number, podCount: number): Promise<void> {
     latencies.push(await seen - start);
   }
   events.stop();
-  latencies.sort((a, b) => a - b);
-  log(`report change -> Warning event: median ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms over ${String(latencies.length)} changes`);
-  log(`RSS after the run: ${rssMiB(pid).toFixed(0)} MiB`);
-  process.stdout.write(`| ${String(nodes)} | ${String(podCount)} | ${(coldStart / 1000).toFixed(1)} s | ${percentile(latencies, 50).toFixed(0)} / ${percentile(latencies, 99).toFixed(0)} ms | ${rssMiB(pid).toFixed(0)} MiB | ${steady.toFixed(2)} |\n`);
+  return latencies.sort((a, b) => a - b);
+}
 
-  await operator.process.stop();
-  t = performance.now();
+async function cleanUp(audit: string, cluster: { nodeNames: string[]; namespaces: string[] }): Promise<void> {
+  const t = performance.now();
   await api.request('DELETE', `/apis/rcaudit.dev/v1alpha1/runtimeclassaudits/${audit}`, { what: 'delete audit' });
   await inParallel(cluster.nodeNames, (name) => api.request('DELETE', `/apis/rcaudit.dev/v1alpha1/nodesandboxreports/${name}`, { what: 'delete report' }));
   await inParallel(cluster.namespaces, (ns) => api.request('DELETE', `/api/v1/namespaces/${ns}`, { what: 'delete namespace' }));
   await inParallel(cluster.nodeNames, (name) => api.request('DELETE', `/api/v1/nodes/${name}`, { what: 'delete node' }));
   log(`cleanup requested in ${(performance.now() - t).toFixed(0)} ms (namespaces finish deleting in the background)`);
+}
+
+async function benchSize(nodes: number, podCount: number): Promise<void> {
+  const id = uniqueName('bench-op');
+  log(`--- ${String(nodes)} nodes / ${String(podCount)} pods (${id})`);
+  const cluster = await createCluster(id, nodes, podCount);
+  const byNode = new Map<string, BenchPod[]>();
+  for (const p of cluster.pods) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p]);
+  const mismatched = new Set(cluster.pods.filter((p) => p.kuscia).map((p) => p.uid));
+  const t = performance.now();
+  await writeReports(byNode, mismatched);
+  log(`wrote ${String(nodes)} reports (${String(mismatched.size)} pods on the kuscia path) in ${(performance.now() - t).toFixed(0)} ms`);
+  const audit = `${id}-audit`;
+  await api.request('POST', '/apis/rcaudit.dev/v1alpha1/runtimeclassaudits', {
+    what: 'create audit', body: { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-bench': id } } } },
+  });
+  const { operator, ms } = await coldStart(audit, podCount);
+  const pid = operator.process.child.pid ?? 0;
+  const steady = await steadyRequestsPerSecond(operator);
+  log(`steady state: ${steady.toFixed(2)} API requests/s over ${String(STEADY_SECONDS)} s; RSS ${rssMiB(pid).toFixed(0)} MiB`);
+  const latencies = await changeToEvent(byNode, mismatched);
+  const [median, p99] = [percentile(latencies, 50), percentile(latencies, 99)];
+  log(`report change -> Warning event: median ${median.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms over ${String(latencies.length)} changes`);
+  const rss = rssMiB(pid);
+  log(`RSS after the run: ${rss.toFixed(0)} MiB (V8 heap in use ${heapMiB(await operator.metrics()).toFixed(0)} MiB)`);
+  process.stdout.write(`| ${String(nodes)} | ${String(podCount)} | ${(ms / 1000).toFixed(1)} s | ${median.toFixed(0)} / ${p99.toFixed(0)} ms | ${rss.toFixed(0)} MiB | ${steady.toFixed(2)} |\n`);
+  await operator.process.stop();
+  await cleanUp(audit, cluster);
 }
 
 process.stdout.write('| nodes | pods | full audit, cold start | report change -> event (median / p99) | operator RSS | API requests/s at steady state |\n|---|---|---|---|---|---|\n');
