@@ -102,23 +102,19 @@ export class Reflector<T> {
     let resourceVersion: string | undefined;
     let failures = 0;
     while (this.running) {
+      const started = Date.now();
       try {
         resourceVersion ??= await this.relist();
-        const started = Date.now();
         resourceVersion = await this.watchFrom(resourceVersion);
-        // A watch the server closes at once, again and again, must not spin.
-        failures = Date.now() - started < 1000 ? failures + 1 : 0;
-        if (failures > 0) await this.backOff(failures);
       } catch (err) {
-        if (isGone(err)) {
-          this.options.onRestart?.('gone', err);
-          resourceVersion = undefined;
-        } else if (this.isRunning()) {
-          failures++;
-          this.options.onRestart?.('error', err);
-          await this.backOff(failures);
-        }
+        if (!this.isRunning()) break;
+        const gone = isGone(err);
+        if (gone) resourceVersion = undefined;
+        this.options.onRestart?.(gone ? 'gone' : 'error', err);
       }
+      // A list or watch that ends at once, again and again (closed, Gone, refused), must not spin.
+      failures = Date.now() - started < 1000 ? failures + 1 : 0;
+      if (failures > 0) await this.backOff(failures);
     }
   }
 

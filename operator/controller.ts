@@ -22,8 +22,13 @@ import type { AuditRecord, ReportRecord } from './trim.ts';
 import { auditNode, type AuditedPod, type AuditPolicy, type NodeView } from './verdict.ts';
 import { WorkQueue } from './work-queue.ts';
 
-/** The report status holds at most this many pods per audit (the schema's bound); counts cover all. */
+/**
+ * The report status lists at most this many pods per audit (the schema's
+ * bound), and at most MAX_PODS_PER_STATUS over all audits: an entry is about
+ * 350 bytes and an object must stay well under etcd's 1.5 MB. Counts cover all.
+ */
 const MAX_PODS_PER_ENTRY = 2000;
+const MAX_PODS_PER_STATUS = 3000;
 const AUDIT_DEBOUNCE_MS = 500;
 
 export interface ControllerOptions extends CacheOptions {
@@ -86,7 +91,8 @@ export class AuditController {
       },
       watchRestarted: (resource, reason, error) => {
         deps.metrics.watchRestarted(resource, reason);
-        const level = reason === 'error' ? 'warn' : 'info';
+        // A server-side timeout is routine; the rest is worth a line.
+        const level = reason === 'error' ? 'warn' : reason === 'closed' ? 'debug' : 'info';
         deps.log[level]({ resource, reason, err: error instanceof Error ? error.message : undefined }, 'watch restarted');
       },
       reportGone: (name) => {
@@ -183,7 +189,7 @@ export class AuditController {
     }
     await this.flag(judged);
     const entries = judged.map((j) => j.entry);
-    if (report !== undefined) await this.writeStatus({ kind: NODE_SANDBOX_REPORT, name, pending: this.reportWrites }, reportStatus(report.generation, entries.map(capEntry)), report.status);
+    if (report !== undefined) await this.writeStatus({ kind: NODE_SANDBOX_REPORT, name, pending: this.reportWrites }, reportStatus(report.generation, capEntries(entries)), report.status);
     return this.untilGraceEnds(pods, entries, now);
   }
 
@@ -307,8 +313,12 @@ export class AuditController {
   }
 }
 
-function capEntry(entry: NodeAuditEntry): NodeAuditEntry {
-  return entry.pods.length <= MAX_PODS_PER_ENTRY ? entry : { ...entry, pods: entry.pods.slice(0, MAX_PODS_PER_ENTRY) };
+function capEntries(entries: readonly NodeAuditEntry[]): NodeAuditEntry[] {
+  const cap = Math.min(MAX_PODS_PER_ENTRY, Math.floor(MAX_PODS_PER_STATUS / Math.max(1, entries.length)));
+  // What is left out is what matched: the pods that need a look stay listed.
+  const kept = (pods: readonly PodVerdictEntry[]): PodVerdictEntry[] =>
+    [...pods.filter((p) => p.verdict !== 'Matched'), ...pods.filter((p) => p.verdict === 'Matched')].slice(0, cap);
+  return entries.map((entry) => (entry.pods.length <= cap ? entry : { ...entry, pods: kept(entry.pods) }));
 }
 
 export { nodeKey };
