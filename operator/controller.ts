@@ -12,23 +12,16 @@ import { KubeApiError } from '../kube/errors.ts';
 import { MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PendingWrites } from './pending-writes.ts';
-import { auditKey, ClusterCache, nodeKey, type CacheOptions } from './cluster-cache.ts';
+import { auditKey, ClusterCache, type CacheOptions } from './cluster-cache.ts';
 import { EventRecorder, gravestPerPod, noticeFor, podConditionFor, writePodCondition, type JudgedAudit } from './flagging.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { done, runWorker, type ReconcileResult } from './reconcile.ts';
 import { auditCovers } from './selection.ts';
-import { auditStatus, nodeAuditEntry, nodeState, reasonTotals, reportStatus, summarize, type NodeState, type NodeSummary } from './status.ts';
+import { auditStatus, capEntries, nodeAuditEntry, nodeState, reasonTotals, reportStatus, summarize, type NodeState, type NodeSummary } from './status.ts';
 import type { AuditRecord, ReportRecord } from './trim.ts';
 import { auditNode, type AuditedPod, type AuditPolicy, type NodeView } from './verdict.ts';
 import { WorkQueue } from './work-queue.ts';
 
-/**
- * The report status lists at most this many pods per audit (the schema's
- * bound), and at most MAX_PODS_PER_STATUS over all audits: an entry is about
- * 350 bytes and an object must stay well under etcd's 1.5 MB. Counts cover all.
- */
-const MAX_PODS_PER_ENTRY = 2000;
-const MAX_PODS_PER_STATUS = 3000;
 const AUDIT_DEBOUNCE_MS = 500;
 
 export interface ControllerOptions extends CacheOptions {
@@ -312,13 +305,3 @@ export class AuditController {
     return soonest === Infinity ? done : { kind: 'requeueAfter', ms: Math.max(1000, soonest + 100) };
   }
 }
-
-function capEntries(entries: readonly NodeAuditEntry[]): NodeAuditEntry[] {
-  const cap = Math.min(MAX_PODS_PER_ENTRY, Math.floor(MAX_PODS_PER_STATUS / Math.max(1, entries.length)));
-  // What is left out is what matched: the pods that need a look stay listed.
-  const kept = (pods: readonly PodVerdictEntry[]): PodVerdictEntry[] =>
-    [...pods.filter((p) => p.verdict !== 'Matched'), ...pods.filter((p) => p.verdict === 'Matched')].slice(0, cap);
-  return entries.map((entry) => (entry.pods.length <= cap ? entry : { ...entry, pods: kept(entry.pods) }));
-}
-
-export { nodeKey };

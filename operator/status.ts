@@ -9,6 +9,14 @@ import type { AuditedPod, NodeAudit, Verdict } from './verdict.ts';
 
 export const MAX_MISMATCH_SAMPLE = 50;
 
+/**
+ * The report status lists at most this many pods per audit (the schema's
+ * bound), and at most MAX_PODS_PER_STATUS over all audits: an entry is about
+ * 350 bytes and an object must stay well under etcd's 1.5 MB. Counts cover all.
+ */
+export const MAX_PODS_PER_ENTRY = 2000;
+export const MAX_PODS_PER_STATUS = 3000;
+
 /** How far a node's report can be trusted. */
 export type NodeState = 'Reporting' | 'NoReport' | 'InvalidReport' | 'AgentNotReady' | 'RuntimeUnreachable';
 
@@ -171,4 +179,13 @@ export function auditStatus(
   const conditions = [readyCondition(counts, audit.invalid), compliantCondition(counts)]
     .map((c) => condition({ ...c, observedGeneration: audit.generation }, previous, now));
   return { observedGeneration: audit.generation, conditions, counts, mismatches: mismatchSample(summaries) };
+}
+
+/** Bounds a report's status (see MAX_PODS_PER_STATUS). */
+export function capEntries(entries: readonly NodeAuditEntry[]): NodeAuditEntry[] {
+  const cap = Math.min(MAX_PODS_PER_ENTRY, Math.floor(MAX_PODS_PER_STATUS / Math.max(1, entries.length)));
+  // What is left out is what matched: the pods that need a look stay listed.
+  const kept = (pods: readonly PodVerdictEntry[]): PodVerdictEntry[] =>
+    [...pods.filter((p) => p.verdict !== 'Matched'), ...pods.filter((p) => p.verdict === 'Matched')].slice(0, cap);
+  return entries.map((entry) => (entry.pods.length <= cap ? entry : { ...entry, pods: kept(entry.pods) }));
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeAuditEntry, PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { auditStatus, MAX_MISMATCH_SAMPLE, nodeAuditEntry, nodeState, reasonTotals, summarize, type NodeSummary } from '../../operator/status.ts';
+import { auditStatus, capEntries, MAX_MISMATCH_SAMPLE, MAX_PODS_PER_ENTRY, MAX_PODS_PER_STATUS, nodeAuditEntry, nodeState, reasonTotals, summarize, type NodeSummary } from '../../operator/status.ts';
 import type { ReportRecord } from '../../operator/trim.ts';
 import type { AuditedPod, NodeAudit, Verdict } from '../../operator/verdict.ts';
 
@@ -124,5 +124,26 @@ describe('summarize and reasonTotals', () => {
     assert.deepEqual(s.reasons, { 'Mismatched/HandlerMismatch': 1, 'Unverified/NoReport': 1 });
     assert.deepEqual(s.mismatches.map((p) => p.name), ['x']);
     assert.deepEqual([...reasonTotals(new Map([['n1', s], ['n2', s]]))], [['Mismatched/HandlerMismatch', 2], ['Unverified/NoReport', 2]]);
+  });
+});
+
+describe('capEntries', () => {
+  const many = (n: number, verdict: PodVerdictEntry['verdict']): PodVerdictEntry[] =>
+    Array.from({ length: n }, (_, i) => ({ ...mismatchEntry(i), uid: `${verdict}-${String(i)}`, verdict }));
+  const entry = (name: string, pods: PodVerdictEntry[]): NodeAuditEntry =>
+    ({ name, counts: { audited: pods.length, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: 0, suspiciousSandboxes: 0 }, pods });
+
+  test('a small status is left as it is', () => {
+    const entries = [entry('a', many(10, 'Matched'))];
+    assert.deepEqual(capEntries(entries), entries);
+  });
+  test('a big one is cut, per audit and over all audits, keeping the pods that need a look', () => {
+    const [capped] = capEntries([entry('a', [...many(2500, 'Matched'), ...many(5, 'Mismatched')])]);
+    assert.ok(capped);
+    assert.equal(capped.pods.length, MAX_PODS_PER_ENTRY);
+    assert.equal(capped.pods.filter((p) => p.verdict === 'Mismatched').length, 5);
+    assert.equal(capped.counts.audited, 2505, 'counts still cover every pod');
+    const three = capEntries(['a', 'b', 'c'].map((n) => entry(n, many(1500, 'Matched'))));
+    assert.equal(three.reduce((sum, e) => sum + e.pods.length, 0), MAX_PODS_PER_STATUS);
   });
 });
