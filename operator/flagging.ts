@@ -75,8 +75,9 @@ export function podConditionFor(p: PodVerdictEntry): { status: 'True' | 'False' 
   return { status, reason: p.reason, message };
 }
 
-const eventName = (notice: PodNotice): string =>
-  `${notice.podName}.rca-${createHash('sha256').update(`${notice.podUid}\u0000${notice.reason}\u0000${notice.message}`).digest('hex').slice(0, 16)}`;
+// Derived from what is said, so every replica names the same event the same; within the 253 characters of a name.
+export const eventName = (notice: PodNotice): string =>
+  `${notice.podName.slice(0, 230)}.rca-${createHash('sha256').update(`${notice.podUid}\u0000${notice.reason}\u0000${notice.message}`).digest('hex').slice(0, 16)}`;
 
 // The API server reads MicroTime with exactly six fractional digits.
 const microTime = (ms: number): string => new Date(ms).toISOString().replace(/Z$/, '000Z');

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeAuditEntry, PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { gravestPerPod, MISMATCH_REASON, noticeFor, podConditionFor, RESOLVED_REASON } from '../../operator/flagging.ts';
+import { eventName, gravestPerPod, MISMATCH_REASON, noticeFor, podConditionFor, RESOLVED_REASON } from '../../operator/flagging.ts';
 
 const base: PodVerdictEntry = { uid: 'u1', namespace: 'ns', name: 'vault', runtimeClassName: 'kata', verdict: 'Matched', reason: 'Matched', expectedHandler: 'kata', actualHandler: 'kata', sandboxId: '0123456789abcdef', since: '2026-11-23T10:00:00Z' };
 const kuscia: PodVerdictEntry = { ...base, verdict: 'Mismatched', reason: 'HandlerMismatch', actualHandler: 'runc', actualRuntimeType: 'io.containerd.runc.v2' };
@@ -58,5 +58,16 @@ describe('gravestPerPod', () => {
     const chosen = gravestPerPod([a, b]);
     assert.deepEqual([...chosen.keys()].sort(), ['u1', 'u2']);
     assert.equal(chosen.get('u1')?.now.verdict, 'Unverified');
+  });
+});
+
+describe('eventName', () => {
+  test('the same notice gets the same name on every replica; another notice another; always a valid name', () => {
+    const notice = noticeFor(kuscia, undefined);
+    assert.ok(notice);
+    assert.equal(eventName(notice), eventName({ ...notice }));
+    assert.match(eventName(notice), /^vault\.rca-[0-9a-f]{16}$/);
+    assert.notEqual(eventName(notice), eventName({ ...notice, message: `${notice.message}!` }));
+    assert.ok(eventName({ ...notice, podName: 'p'.repeat(253) }).length <= 253);
   });
 });
