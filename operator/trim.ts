@@ -134,7 +134,8 @@ function generationOf(object: KubeObject): number {
 export function trimReport(object: KubeObject): ReportRecord {
   const name = text(object.metadata?.name) ?? '';
   const record: ReportRecord = { name, generation: generationOf(object) };
-  const spec = structuredClone(object['spec']);
+  // The report schema has no defaults, so validating does not change the object: no copy needed (5,000 of them at scale).
+  const spec = object['spec'];
   if (!validReportSpec(spec)) record.invalid = `spec${problem(validReportSpec)}`;
   else if (spec.nodeName !== name) record.invalid = `spec.nodeName ${spec.nodeName} is not the report's name`;
   else record.spec = spec;
