@@ -85,7 +85,7 @@ export class AuditController {
       watchRestarted: (resource, reason, error) => {
         deps.metrics.watchRestarted(resource, reason);
         // Routine: a server-side timeout, and the watchdog re-watching a quiet resource (the API server sent
-        // no bookmark on a quiet watch within 150 s here). The metric counts them; errors and relists are worth a line.
+        // no bookmark on a quiet watch within 200 s here). The metric counts them; errors and relists are worth a line.
         const level = reason === 'error' ? 'warn' : reason === 'gone' ? 'info' : 'debug';
         deps.log[level]({ resource, reason, err: error instanceof Error ? error.message : undefined }, 'watch restarted');
       },
