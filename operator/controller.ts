@@ -218,12 +218,14 @@ export class AuditController {
     const now = this.now();
     if (isDeepStrictEqual(stored, status) || isDeepStrictEqual(target.pending.get(target.name, now), status)) return;
     this.mustLead();
+    // Pending before the request: the watch can bring the write back before the request's own answer arrives.
+    target.pending.wrote(target.name, status, now);
     try {
       await this.deps.rest.request('PATCH', `/apis/${GROUP}/${VERSION}/${target.kind.plural}/${target.name}/status`, {
         what: `patch ${target.kind.kind} ${target.name} status`, contentType: MERGE_PATCH, body: { status },
       });
-      target.pending.wrote(target.name, status, now);
     } catch (err) {
+      target.pending.forget(target.name);
       if (!(err instanceof KubeApiError && err.reason === 'NotFound')) throw err;
     }
   }
