@@ -26,10 +26,14 @@ interface Series {
   lastWritten: number;
 }
 
-const keyOf = (e: PodEvent): string => `${e.podUid}\u0000${e.reason}\u0000${e.message}`;
+// Within a pod, a series is what is said: its reason and message.
+const keyOf = (e: PodEvent): string => `${e.reason}\u0000${e.message}`;
 
 export class EventSeries {
-  private readonly series = new Map<string, Series>();
+  // By pod first: reconcile asks about every pod on every pass, so finding a
+  // pod's series must not mean scanning everyone's.
+  private readonly byPod = new Map<string, Map<string, Series>>();
+  private count = 0;
   private readonly seriesIntervalMs: number;
   private readonly maxSeries: number;
 
@@ -39,12 +43,12 @@ export class EventSeries {
   }
 
   get size(): number {
-    return this.series.size;
+    return this.count;
   }
 
   /** What to write for this sighting of `event` at `now`. */
   decide(event: PodEvent, now: number): EventAction {
-    const existing = this.series.get(keyOf(event));
+    const existing = this.byPod.get(event.podUid)?.get(keyOf(event));
     if (existing === undefined) return { action: 'create' };
     existing.count++;
     // A series exists only once its first event was written (see written()).
@@ -54,23 +58,31 @@ export class EventSeries {
 
   /** The caller wrote the event (created as `eventName`, or updated) at `now`. */
   written(event: PodEvent, eventName: string, now: number): void {
-    const key = keyOf(event);
-    const existing = this.series.get(key);
-    if (existing === undefined) {
-      this.evictIfFull();
-      this.series.set(key, { eventName, count: 1, lastWritten: now });
-    } else {
+    const existing = this.byPod.get(event.podUid)?.get(keyOf(event));
+    if (existing !== undefined) {
       existing.eventName = eventName;
       existing.lastWritten = now;
+      return;
     }
+    this.evictIfFull();
+    const series = this.byPod.get(event.podUid) ?? new Map<string, Series>();
+    series.set(keyOf(event), { eventName, count: 1, lastWritten: now });
+    this.byPod.set(event.podUid, series);
+    this.count++;
   }
 
   /** Ends every series of the pod but `keep` (its current state). */
   closeOthers(podUid: string, keep?: PodEvent): void {
+    const series = this.byPod.get(podUid);
+    if (series === undefined) return;
     const kept = keep === undefined ? undefined : keyOf(keep);
-    for (const key of this.series.keys()) {
-      if (key.startsWith(`${podUid}\u0000`) && key !== kept) this.series.delete(key);
+    for (const key of series.keys()) {
+      if (key !== kept) {
+        series.delete(key);
+        this.count--;
+      }
     }
+    if (series.size === 0) this.byPod.delete(podUid);
   }
 
   /** The pod is gone: forget all its series. */
@@ -81,9 +93,15 @@ export class EventSeries {
   // Bounded memory: drop the series written longest ago (a re-sighting then
   // creates a new Event, which is the lesser evil than unbounded growth).
   private evictIfFull(): void {
-    if (this.series.size < this.maxSeries) return;
-    let oldest: [string, number] | undefined;
-    for (const [key, s] of this.series) if (oldest === undefined || s.lastWritten < oldest[1]) oldest = [key, s.lastWritten];
-    if (oldest !== undefined) this.series.delete(oldest[0]);
+    if (this.count < this.maxSeries) return;
+    let oldest: { podUid: string; key: string; at: number } | undefined;
+    for (const [podUid, series] of this.byPod) {
+      for (const [key, s] of series) if (oldest === undefined || s.lastWritten < oldest.at) oldest = { podUid, key, at: s.lastWritten };
+    }
+    if (oldest === undefined) return;
+    const series = this.byPod.get(oldest.podUid);
+    series?.delete(oldest.key);
+    this.count--;
+    if (series?.size === 0) this.byPod.delete(oldest.podUid);
   }
 }
