@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { POD_CONDITION } from '../api/v1alpha1/group.ts';
 import type { NodeAuditEntry, PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import { KubeApiError } from '../kube/errors.ts';
+import { microTime } from '../kube/micro-time.ts';
 import { MERGE_PATCH, STRATEGIC_MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
 import { EventSeries, type PodEvent } from './event-series.ts';
 
@@ -78,9 +79,6 @@ export function podConditionFor(p: PodVerdictEntry): { status: 'True' | 'False' 
 // Derived from what is said, so every replica names the same event the same; within the 253 characters of a name.
 export const eventName = (notice: PodNotice): string =>
   `${notice.podName.slice(0, 230)}.rca-${createHash('sha256').update(`${notice.podUid}\u0000${notice.reason}\u0000${notice.message}`).digest('hex').slice(0, 16)}`;
-
-// The API server reads MicroTime with exactly six fractional digits.
-const microTime = (ms: number): string => new Date(ms).toISOString().replace(/Z$/, '000Z');
 
 export type EventOutcome = 'created' | 'updated' | 'adopted' | 'skipped';
 

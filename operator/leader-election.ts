@@ -5,6 +5,7 @@
 // within the deadline stops writing at once (isLeader() turns false even
 // before the loop notices) and is told so, so its process can exit.
 import { KubeApiError } from '../kube/errors.ts';
+import { microTime } from '../kube/micro-time.ts';
 import type { KubeRest } from '../kube/rest.ts';
 import { WakeableSleep } from '../kube/wakeable-sleep.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -49,9 +50,6 @@ export function mayAcquire(observed: Observation | undefined, identity: string, 
   const duration = (observed.spec.leaseDurationSeconds ?? 0) * 1000 || leaseDurationMs;
   return now >= observed.observedAt + duration;
 }
-
-// The API server reads MicroTime with exactly six fractional digits.
-const microTime = (ms: number): string => new Date(ms).toISOString().replace(/Z$/, '000Z');
 
 export interface ElectorOptions extends ElectionTimings {
   namespace: string;
