@@ -18,6 +18,7 @@ import { SandboxScanner } from '../../agent/scanner.ts';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
 import { freePort, startNodeScript } from '../support/processes.ts';
+import { percentile } from '../support/stats.ts';
 import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
 const SIZES = [10, 100, 250];
@@ -28,10 +29,6 @@ const SOAK_SECONDS = Number(process.env['BENCH_SOAK_SECONDS'] ?? 600);
 const testbed = loadTestbed();
 const node = testbedNode(testbed, 0);
 const ns = uniqueName('bench-agent');
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 async function timeScans(scan: () => Promise<void>, rpcs: () => number): Promise<{ median: number; p99: number; rpcsPerScan: number }> {
   await scan(); // warm: the first scan fills caches

@@ -12,6 +12,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { fakeNode, metricSum, metricValue, report, sandbox, startOperator } from '../support/operator.ts';
+import { percentile } from '../support/stats.ts';
 import { loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const SIZES = (process.env['BENCH_OPERATOR_SIZES'] ?? '1000x30000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
@@ -29,10 +30,6 @@ const log = (line: string): void => {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 };
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 /** Runs `work` over `items`, `CONCURRENCY` at a time. */
 async function inParallel<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {

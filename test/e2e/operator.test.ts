@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { auditStatus, metricValue, podEvents, startOperator, type RunningOperator } from '../support/operator.ts';
-import { freePort, startNodeScript, type Started } from '../support/processes.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import { applyPod } from '../support/pods.ts';
+import { startAgent, type Started } from '../support/processes.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1)];
@@ -14,23 +15,6 @@ const id = uniqueName('e2e');
 const honestNs = `${id}-honest`;
 const brokenNs = `broken-${id}`;
 const audit = `${id}-audit`;
-
-async function runPod(namespace: string, name: string, node: TestbedNode): Promise<void> {
-  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name },
-    spec: {
-      nodeName: node.name, runtimeClassName: 'kata', terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
-      containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
-    },
-  }));
-}
-
-async function startAgent(node: TestbedNode): Promise<Started> {
-  return startNodeScript('agent/main.ts', [
-    '--node-name', node.name, '--cri-endpoint', node.criEndpoint, '--kubeconfig', testbed.kubeconfig,
-    '--interval', '1s', '--listen-host', '127.0.0.1', '--listen-port', String(await freePort()),
-  ]);
-}
 
 describe('end to end: the operator flags pods whose kubelet dropped their handler', () => {
   const agents: Started[] = [];
@@ -45,7 +29,7 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
       apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit },
       spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
     }));
-    for (const node of [honestNode, kusciaNode]) agents.push(await startAgent(node));
+    for (const node of [honestNode, kusciaNode]) agents.push((await startAgent(testbed, node, node.criEndpoint, ['--interval', '1s'])).agent);
     operator = await startOperator(testbed, ['--no-leader-elect']);
   });
 
@@ -57,9 +41,9 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
   });
 
   test('kata on the honest path is matched; on the broken path and on the kuscia node it is flagged', async () => {
-    await runPod(honestNs, 'vault', honestNode);
-    await runPod(brokenNs, 'vault', honestNode);
-    await runPod(honestNs, 'on-kuscia', kusciaNode);
+    await applyPod(testbed, { namespace: honestNs, name: 'vault', node: honestNode, runtimeClassName: 'kata' });
+    await applyPod(testbed, { namespace: brokenNs, name: 'vault', node: honestNode, runtimeClassName: 'kata' });
+    await applyPod(testbed, { namespace: honestNs, name: 'on-kuscia', node: kusciaNode, runtimeClassName: 'kata' });
     await kubectl(testbed, ['wait', '-n', honestNs, '--for=condition=Ready', '--timeout=120s', 'pod/vault', 'pod/on-kuscia']);
     await kubectl(testbed, ['wait', '-n', brokenNs, '--for=condition=Ready', '--timeout=120s', 'pod/vault']);
     const readyAt = Date.now();

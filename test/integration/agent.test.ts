@@ -6,22 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { freePort, startNodeScript, type Started } from '../support/processes.ts';
+import { applyPod } from '../support/pods.ts';
+import { startAgent, startNodeScript, type Started } from '../support/processes.ts';
 import { containerd, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
+const startAgentOn = (target: TestbedNode, criEndpoint: string, extra: string[] = []): ReturnType<typeof startAgent> => startAgent(testbed, target, criEndpoint, extra);
+const runPod = (namespace: string, name: string, target: TestbedNode, runtimeClassName: string): Promise<void> => applyPod(testbed, { namespace, name, node: target, runtimeClassName });
 const node = testbedNode(testbed, 0);
 const honestNs = uniqueName('agent-honest');
 const brokenNs = uniqueName('broken-agent');
-
-async function startAgent(target: TestbedNode, criEndpoint: string, extra: string[] = []): Promise<{ agent: Started; port: number }> {
-  const port = await freePort();
-  const agent = startNodeScript('agent/main.ts', [
-    '--node-name', target.name, '--cri-endpoint', criEndpoint, '--kubeconfig', testbed.kubeconfig,
-    '--interval', '300ms', '--resync', '3s', '--listen-host', '127.0.0.1', '--listen-port', String(port), ...extra,
-  ]);
-  return { agent, port };
-}
 
 async function report(name: string): Promise<{ spec: NodeSandboxReportSpec; metadata: { ownerReferences?: { kind: string; name: string }[] } }> {
   return JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', name, '-o', 'json'])) as {
@@ -38,13 +32,6 @@ async function sandboxFor(nodeName: string, namespace: string, pod: string): Pro
   }, 60_000);
 }
 
-async function runPod(namespace: string, name: string, target: TestbedNode, runtimeClassName: string): Promise<void> {
-  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name },
-    spec: { nodeName: target.name, runtimeClassName, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }] },
-  }));
-}
-
 async function httpStatus(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${String(port)}${path}`);
   return { status: res.status, body: await res.text() };
@@ -59,7 +46,7 @@ describe(`agent on ${node.name}`, () => {
     await eventually(() => kubectl(testbed, ['get', 'nodesandboxreports']), 30_000);
     await createNamespace(testbed, honestNs);
     await createNamespace(testbed, brokenNs);
-    ({ agent, port } = await startAgent(node, node.criEndpoint));
+    ({ agent, port } = await startAgentOn(node, node.criEndpoint));
   });
   after(async () => {
     await agent?.stop();
@@ -158,7 +145,7 @@ describe('agent whose CRI socket is absent at start', () => {
   });
 
   test('is not ready and says unreachable, then recovers when the socket appears', async () => {
-    const started = await startAgent(target, `unix://${socket}`);
+    const started = await startAgentOn(target, `unix://${socket}`);
     agent = started.agent;
     await eventually(async () => {
       const { spec } = await report(target.name);
@@ -186,7 +173,7 @@ describe('agent while its containerd restarts', () => {
   });
 
   test('reports the outage and recovers by itself, without restarting', async () => {
-    const started = await startAgent(target, target.criEndpoint);
+    const started = await startAgentOn(target, target.criEndpoint);
     agent = started.agent;
     await eventually(async () => {
       assert.equal((await report(target.name)).spec.runtime.reachable, true);
@@ -220,7 +207,7 @@ describe('agent facing a CRI answer over its size limit', () => {
 
   test('says so in the report and stays up, not ready', async () => {
     // A limit of 256 bytes makes the real containerd's ListPodSandbox answer oversized.
-    const started = await startAgent(node, node.criEndpoint, ['--cri-max-message-bytes', '256']);
+    const started = await startAgentOn(node, node.criEndpoint, ['--cri-max-message-bytes', '256']);
     agent = started.agent;
     await eventually(async () => {
       const { spec } = await report(node.name);

@@ -32,3 +32,14 @@ export async function runPausePods(testbed: Testbed, node: TestbedNode, namespac
   await kubectl(testbed, ['apply', '-f', '-'], pausePods(testbed, node, namespace, names));
   await kubectl(testbed, ['wait', '-n', namespace, '--for=condition=Ready', '--timeout=600s', ...names.map((n) => `pod/${n}`)]);
 }
+
+/** Creates one pause pod bound to `node`, asking for `runtimeClassName`. */
+export async function applyPod(testbed: Testbed, pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName: string }): Promise<void> {
+  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { namespace: pod.namespace, name: pod.name },
+    spec: {
+      nodeName: pod.node.name, runtimeClassName: pod.runtimeClassName, terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
+      containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
+    },
+  }));
+}

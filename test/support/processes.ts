@@ -44,3 +44,13 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Runs the agent for `node` against the testbed (300 ms scans, 3 s resync); `extra` flags come last and win. */
+export async function startAgent(testbed: { kubeconfig: string }, node: { name: string }, criEndpoint: string, extra: string[] = []): Promise<{ agent: Started; port: number }> {
+  const port = await freePort();
+  const agent = startNodeScript('agent/main.ts', [
+    '--node-name', node.name, '--cri-endpoint', criEndpoint, '--kubeconfig', testbed.kubeconfig,
+    '--interval', '300ms', '--resync', '3s', '--listen-host', '127.0.0.1', '--listen-port', String(port), ...extra,
+  ]);
+  return { agent, port };
+}
