@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# oci-image.sh OUT.tar NAME ROOTFS_DIR ENTRYPOINT_JSON [ENV_JSON]
+# oci-image.sh OUT.tar NAME ROOTFS_DIR CONFIG_JSON
 # Packs a directory as a one-layer OCI image layout tarball that
-# `ctr images import` understands. No registry or Docker engine exists here,
-# so this is how the testbed (and later the chart's e2e) gets images.
+# `ctr images import` understands. CONFIG_JSON is the image config's
+# "config" object (Entrypoint, Cmd, Env, User, WorkingDir; PATH is added to
+# Env when missing). No registry or Docker engine exists here, so this is how
+# the testbed's pause image and the product image (hack/image.sh) are made.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-out=$1 name=$2 rootfs=$3 entrypoint=$4 env=${5:-'["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]'}
+[ $# -eq 4 ] || die "usage: $0 OUT.tar NAME ROOTFS_DIR CONFIG_JSON"
+out=$1 name=$2 rootfs=$3 config=$4
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/blobs/sha256"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
@@ -14,8 +17,10 @@ blob() { local d; d=$(sha "$1"); mv "$1" "$work/blobs/sha256/$d"; echo "$d"; }
 # Fixed owner and mtime so the same input always gives the same digest.
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$rootfs" -cf "$work/layer" .
 layer_size=$(size "$work/layer"); layer=$(blob "$work/layer")
-jq -cn --arg diff "sha256:$layer" --argjson ep "$entrypoint" --argjson env "$env" \
-  '{architecture:"amd64",os:"linux",config:{Entrypoint:$ep,Env:$env},rootfs:{type:"layers",diff_ids:[$diff]}}' > "$work/config"
+jq -cn --arg diff "sha256:$layer" --argjson config "$config" \
+  '{architecture:"amd64",os:"linux",
+    config:($config | .Env = ((.Env // []) | if any(startswith("PATH=")) then . else . + ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] end)),
+    rootfs:{type:"layers",diff_ids:[$diff]}}' > "$work/config"
 config_size=$(size "$work/config"); config=$(blob "$work/config")
 jq -cn --arg c "sha256:$config" --argjson cs "$config_size" --arg l "sha256:$layer" --argjson ls "$layer_size" \
   '{schemaVersion:2,mediaType:"application/vnd.oci.image.manifest.v1+json",

@@ -198,7 +198,7 @@ load_pause_image() {
     for prog in pause tcp-probe; do
       gcc -static -Os -Wall -o "$work/rootfs/$prog" "$RCA_ROOT/test/testbed/images/$prog.c" || die "cannot compile $prog for the pause image"
     done
-    "$RCA_ROOT/hack/testbed/oci-image.sh" "$TB/images/pause.tar" "$PAUSE_IMAGE" "$work/rootfs" '["/pause"]'
+    "$RCA_ROOT/hack/testbed/oci-image.sh" "$TB/images/pause.tar" "$PAUSE_IMAGE" "$work/rootfs" '{"Entrypoint":["/pause"]}'
     rm -rf "$work"
   fi
   "$RCA_ROOT/hack/testbed/load-image.sh" --node "$NODE_NAME" "$TB/images/pause.tar"
