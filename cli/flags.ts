@@ -3,11 +3,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { InvalidArgumentError, type Command } from 'commander';
 
-/** "500ms", "2s", "5m" -> milliseconds. */
+/** "500ms", "2s", "5m", "1h" -> milliseconds. (The chart's values.schema.json takes the same form.) */
 export function duration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value);
-  if (match === null) throw new InvalidArgumentError('a duration like 500ms, 2s or 5m');
-  const scale = { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value);
+  if (match === null) throw new InvalidArgumentError('a duration like 500ms, 2s, 5m or 1h');
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
   return Number(match[1]) * scale;
 }
 

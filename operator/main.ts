@@ -8,6 +8,7 @@ import { duration, loadKubeConfig, positiveInteger, withListenFlags } from '../c
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
+import { ensureAuditUntilDone } from './default-audit.ts';
 import { AuditController } from './controller.ts';
 import { CLIENT_GO_TIMINGS, LeaderElector } from './leader-election.ts';
 import { OperatorMetrics } from './metrics.ts';
@@ -29,6 +30,7 @@ interface Flags {
   resync: number;
   watchSilence: number;
   eventSeriesInterval: number;
+  ensureAudit?: string;
   listenHost: string;
   listenPort: number;
 }
@@ -61,6 +63,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--resync <duration>', 'every node and audit is reconciled again this often', duration, 600_000)
     .option('--watch-silence <duration>', 'a watch that delivers nothing (not even a bookmark) this long is restarted', duration, 90_000)
     .option('--event-series-interval <duration>', 'a lasting mismatch updates its event series at most this often', duration, 300_000)
+    .option('--ensure-audit <name>', 'create this RuntimeClassAudit (empty spec: every pod) when it does not exist; never changed after')
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
   return program.opts<Flags>();
@@ -106,15 +109,18 @@ async function main(): Promise<void> {
   });
 
   await controller.start();
-  if (elector === undefined) {
+  const lead = (): void => {
     metrics.leader.set(1);
     controller.runWorkers();
+    if (flags.ensureAudit !== undefined) {
+      void ensureAuditUntilDone(rest, flags.ensureAudit, { retryMs: 30_000, log, stopped: () => exiting || !isLeader() });
+    }
+  };
+  if (elector === undefined) {
+    lead();
     return;
   }
-  election = elector.run(() => {
-    metrics.leader.set(1);
-    controller.runWorkers();
-  });
+  election = elector.run(lead);
   const outcome = await election;
   metrics.leader.set(0);
   // A replica that lost the lease exits rather than limp on; its restart campaigns afresh.
