@@ -113,7 +113,7 @@ export function runtimeClassAuditCrd(): object {
   });
 }
 
-/** Every CRD, as the YAML files in api/crds/ hold them. */
+/** Every CRD, as the YAML files in charts/runtimeclass-audit/files/crds/ hold them. */
 export function crdFiles(): Map<string, string> {
   const header = '# Generated from api/v1alpha1 by hack/gen-crds.ts. Do not edit.\n';
   return new Map([

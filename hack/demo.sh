@@ -42,7 +42,7 @@ runtime type column shows it.)
 MSG
 
 echo "== Starting runtimeclass-audit: an agent per node, the operator, and the audit \"cluster\"."
-k apply -f api/crds/ >/dev/null
+k apply -f charts/runtimeclass-audit/files/crds/ >/dev/null
 k wait --for=condition=Established --timeout=60s crd/nodesandboxreports.rcaudit.dev crd/runtimeclassaudits.rcaudit.dev >/dev/null
 for i in "${!NODES[@]}"; do
   node_vars "$i"

@@ -2,7 +2,7 @@
 // The agent on that node writes `spec` (what its CRI runtime says of every
 // sandbox); the operator writes `status` (its verdicts). This schema is the
 // one source of truth: the TypeScript types are derived from it and the CRD
-// YAML in api/crds/ is generated from it (hack/gen-crds.ts; a test fails when
+// YAML in charts/runtimeclass-audit/files/crds/ is generated from it (hack/gen-crds.ts; a test fails when
 // the committed YAML differs).
 import type { FromSchema } from 'json-schema-to-ts';
 

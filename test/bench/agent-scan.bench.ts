@@ -101,7 +101,7 @@ async function soakRss(): Promise<number> {
 
 const f = (n: number): string => n.toFixed(2);
 
-await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
 await createNamespace(testbed, ns);
 try {
   process.stdout.write(`agent scan benchmark on ${node.name} (containerd via CRI), ${String(SCANS)} scans per size, steady state ${String(STEADY_SECONDS)} s\n`);

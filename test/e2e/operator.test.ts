@@ -21,7 +21,7 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
   let operator: RunningOperator | undefined;
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await createNamespace(testbed, honestNs);
     await createNamespace(testbed, brokenNs);
     for (const ns of [honestNs, brokenNs]) await kubectl(testbed, ['label', 'namespace', ns, `rcaudit-test=${id}`]);

@@ -20,7 +20,7 @@ const can = canI(testbed, sa);
 describe('agent RBAC', () => {
   let agent: Started | undefined;
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/', '-f', 'api/rbac/agent.yaml']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/', '-f', 'api/rbac/agent.yaml']);
     await createNamespace(testbed, ns);
     await kubectl(testbed, ['create', 'serviceaccount', 'agent', '-n', ns]);
     await kubectl(testbed, ['create', 'clusterrolebinding', ns, '--clusterrole=rcaudit-agent', `--serviceaccount=${ns}:agent`]);

@@ -15,7 +15,7 @@ const ns = uniqueName('scale');
 describe(`agent with ${String(COUNT)} sandboxes on ${node.name}`, () => {
   let agent: Started | undefined;
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await createNamespace(testbed, ns);
     const port = await freePort();
     agent = startNodeScript('agent/main.ts', ['--node-name', node.name, '--cri-endpoint', node.criEndpoint, '--kubeconfig', testbed.kubeconfig,

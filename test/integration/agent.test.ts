@@ -42,7 +42,7 @@ describe(`agent on ${node.name}`, () => {
   let port = 0;
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await eventually(() => kubectl(testbed, ['get', 'nodesandboxreports']), 30_000);
     await createNamespace(testbed, honestNs);
     await createNamespace(testbed, brokenNs);

@@ -28,7 +28,7 @@ const report = (sandbox: object): object => ({
 
 describe('CRDs', () => {
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await eventually(() => kubectl(testbed, ['get', 'audits']), 30_000);
   });
   after(async () => {

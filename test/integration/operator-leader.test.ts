@@ -59,7 +59,7 @@ describe('operator: leader election on a Lease', () => {
   }, 30_000);
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(leaseNs, {}), fakeNode(node));
     await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);
     await apply(testbed, { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });

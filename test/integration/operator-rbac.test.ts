@@ -24,7 +24,7 @@ describe('operator RBAC', () => {
   let operator: RunningOperator | undefined;
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(system, {}), namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
     await kubectl(testbed, ['apply', '-n', system, '-f', 'api/rbac/operator.yaml']);
     await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', system]), 30_000);

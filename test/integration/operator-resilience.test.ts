@@ -42,7 +42,7 @@ describe('operator: watches survive a real API server', () => {
   const restarts = async (labels: Record<string, string>): Promise<number> => metricSum(await operator?.metrics() ?? '', 'rcaudit_watch_restarts_total', labels);
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
     await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);
     await apply(testbed, pod(ns, 'a', node, { runtimeClassName: 'kata' }), pod(ns, 'b', node, { runtimeClassName: 'kata' }),

@@ -47,7 +47,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
   const uids = new Map<string, string>();
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'api/crds/']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(agentNs, {}), fakeNode(n1), fakeNode(n2), fakeNode(n3), fakeNode(n4),
       { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: recreated }, handler: 'kata' });
     await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);

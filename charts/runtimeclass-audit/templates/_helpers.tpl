@@ -1,0 +1,88 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "rcaudit.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* <release>-runtimeclass-audit, or the release name alone when it already says so. */}}
+{{- define "rcaudit.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := include "rcaudit.name" . }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "rcaudit.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: runtimeclass-audit
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+
+{{/* Selector labels of one component: include "rcaudit.selectorLabels" (list . "agent") */}}
+{{- define "rcaudit.selectorLabels" -}}
+{{- $ := index . 0 }}
+app.kubernetes.io/name: {{ include "rcaudit.name" $ }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{- define "rcaudit.componentLabels" -}}
+{{ include "rcaudit.labels" (index . 0) }}
+{{ include "rcaudit.selectorLabels" . }}
+{{- end }}
+
+{{- define "rcaudit.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{- define "rcaudit.serviceAccountName" -}}
+{{- $ := index . 0 }}
+{{- $component := index . 1 }}
+{{- $sa := get (get $.Values $component) "serviceAccount" }}
+{{- if $sa.create }}
+{{- default (printf "%s-%s" (include "rcaudit.fullname" $) $component) $sa.name }}
+{{- else }}
+{{- default "default" $sa.name }}
+{{- end }}
+{{- end }}
+
+{{/* The securityContext shared by both containers; the agent adds runAsUser 0 (see agent/daemonset.yaml). */}}
+{{- define "rcaudit.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "rcaudit.probes" -}}
+livenessProbe:
+  httpGet: { path: /livez, port: metrics }
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: 6
+readinessProbe:
+  httpGet: { path: /readyz, port: metrics }
+  periodSeconds: 5
+  timeoutSeconds: 5
+  failureThreshold: 3
+{{- end }}
+
+{{/* Where the agent runs: agent.namespace.name, or the release namespace. */}}
+{{- define "rcaudit.agentNamespace" -}}
+{{- default .Release.Namespace .Values.agent.namespace.name }}
+{{- end }}
