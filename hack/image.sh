@@ -62,6 +62,8 @@ build() {
     '{"User":"65532:65532","WorkingDir":"/app","Entrypoint":["/nodejs/bin/node"],"Cmd":["operator/main.ts"],
       "Env":["NODE_ENV=production","SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"]}'
   mv "$out.tmp" "$out"
+  # Older builds are of no use once a newer one exists.
+  find "$(dirname "$out")" -name 'runtimeclass-audit-*.tar' ! -path "$out" -delete
 }
 
 if [ -f "$out" ]; then

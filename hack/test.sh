@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # hack/test.sh unit|integration|e2e|all — the one entry point for tests.
-#   unit:        typecheck, lint, pure tests (no cluster)
+#   unit:        typecheck, lint, pure tests, and the chart (helm lint and
+#                template, promtool; no cluster)
 #   integration: against the testbed's real containerd and API server
 #   e2e:         against the testbed's real kubelet and pods
 # Tiers that need the testbed bring it up when it is not running, and take

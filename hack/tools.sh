@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Go test tooling from the Go module proxy and caches it by version.
-#   hack/tools.sh kubernetes|helm|all   -> prints the bin directory on stdout
+#   hack/tools.sh kubernetes|helm|prometheus|monitoring-crds|all
+#     -> prints the tool's directory on stdout
 # The product is TypeScript; these are the real Kubernetes components and
-# tools the tests run against, which only exist as Go source.
+# tools the tests run against, which only exist as Go source (or, for
+# Prometheus, as Debian's package).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
@@ -71,9 +73,49 @@ build_helm() {
   echo "$out/bin"
 }
 
+# Debian's prometheus package, unpacked rather than installed: promtool and
+# a Prometheus server for the tests, without a system service (installing
+# the package would start one on port 9090 where systemd runs).
+fetch_prometheus() {
+  local version; version=$(apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ { print $2 }')
+  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    [ -n "${RCA_APT_UPDATED:-}" ] || { apt-get update -qq || die "apt-get update failed"; export RCA_APT_UPDATED=1; }
+    version=$(apt-cache policy prometheus | awk '/Candidate:/ { print $2 }')
+  fi
+  [ -n "$version" ] && [ "$version" != "(none)" ] || die "Debian's package index has no prometheus package"
+  local out="$RCA_CACHE/tools/prometheus-${version//[:+~]/_}"
+  if [ -x "$out/bin/promtool" ] && [ -x "$out/bin/prometheus" ]; then echo "$out/bin"; return; fi
+  log "unpacking Debian's prometheus $version"
+  local work; work=$(mktemp -d)
+  chmod 755 "$work"  # apt fetches as its _apt user
+  (cd "$work" && apt-get download -qq "prometheus=$version" >/dev/null) || { rm -rf "$work"; die "apt-get download prometheus=$version failed"; }
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  mkdir -p "$out/bin"
+  cp "$work/root/usr/bin/prometheus" "$work/root/usr/bin/promtool" "$out/bin/"
+  rm -rf "$work"
+  echo "$out/bin"
+}
+
+# The Prometheus Operator's ServiceMonitor and PrometheusRule CRDs, from its
+# Go module (the chart's optional objects are validated against them).
+fetch_monitoring_crds() {
+  local out="$RCA_CACHE/tools/monitoring-crds-$PROMETHEUS_OPERATOR_VERSION"
+  if [ -s "$out/servicemonitors.yaml" ] && [ -s "$out/prometheusrules.yaml" ]; then echo "$out"; return; fi
+  ensure_go
+  local dir; dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION" | jq -r .Dir) \
+    || die "cannot download github.com/prometheus-operator/prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION"
+  mkdir -p "$out"
+  for kind in servicemonitors prometheusrules; do
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$out/$kind.yaml"
+  done
+  echo "$out"
+}
+
 case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   helm) build_helm ;;
-  all) build_kubernetes; build_helm ;;
-  *) die "usage: $0 kubernetes|helm|all" ;;
+  prometheus) fetch_prometheus ;;
+  monitoring-crds) fetch_monitoring_crds ;;
+  all) build_kubernetes; build_helm; fetch_prometheus; fetch_monitoring_crds ;;
+  *) die "usage: $0 kubernetes|helm|prometheus|monitoring-crds|all" ;;
 esac

@@ -1,12 +1,12 @@
-// The agent works with its least privileges (api/rbac/agent.yaml) and those
-// privileges are no more than it needs.
+// The agent works with its least privileges (the chart's agent ClusterRole)
+// and those privileges are no more than it needs.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startNodeScript, type Started } from '../support/processes.ts';
-import { canI, serviceAccountKubeconfig } from '../support/rbac.ts';
+import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
@@ -20,14 +20,16 @@ const can = canI(testbed, sa);
 describe('agent RBAC', () => {
   let agent: Started | undefined;
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/', '-f', 'api/rbac/agent.yaml']);
+    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await createNamespace(testbed, ns);
+    const { clusterRole } = await applyChartRoles(testbed, 'agent', { release: ns, namespace: ns });
     await kubectl(testbed, ['create', 'serviceaccount', 'agent', '-n', ns]);
-    await kubectl(testbed, ['create', 'clusterrolebinding', ns, '--clusterrole=rcaudit-agent', `--serviceaccount=${ns}:agent`]);
+    await kubectl(testbed, ['create', 'clusterrolebinding', ns, `--clusterrole=${clusterRole}`, `--serviceaccount=${ns}:agent`]);
   });
   after(async () => {
     await agent?.stop();
     await kubectl(testbed, ['delete', 'clusterrolebinding', ns, '--ignore-not-found']);
+    await kubectl(testbed, ['delete', 'clusterrole', `${ns}-runtimeclass-audit-agent`, '--ignore-not-found']);
     await kubectl(testbed, ['delete', 'namespace', ns, '--wait=false']);
     rmSync(dir, { recursive: true, force: true });
   });

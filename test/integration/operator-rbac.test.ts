@@ -1,4 +1,4 @@
-// The operator works with its least privileges (api/rbac/operator.yaml),
+// The operator works with its least privileges (the chart's operator roles),
 // and those privileges are no more than it needs: above all, it cannot
 // write a report's spec, which is the agent's word.
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { apply, deleteAll, fakeNode, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator } from '../support/operator.ts';
-import { canI, serviceAccountKubeconfig } from '../support/rbac.ts';
+import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
 import { eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
@@ -19,6 +19,8 @@ const audit = `${id}-audit`;
 const sa = `system:serviceaccount:${system}:operator`;
 const can = canI(testbed, sa);
 const dir = mkdtempSync(join(tmpdir(), 'rca-oprbac-'));
+// The chart's roles, as `helm install <id> -n <system>` would name them.
+const chart = { release: id, namespace: system };
 
 describe('operator RBAC', () => {
   let operator: RunningOperator | undefined;
@@ -26,18 +28,18 @@ describe('operator RBAC', () => {
   before(async () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(system, {}), namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
-    await kubectl(testbed, ['apply', '-n', system, '-f', 'api/rbac/operator.yaml']);
+    const { clusterRole, role } = await applyChartRoles(testbed, 'operator', chart);
     await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', system]), 30_000);
     await kubectl(testbed, ['create', 'serviceaccount', 'operator', '-n', system]);
-    await kubectl(testbed, ['create', 'clusterrolebinding', id, '--clusterrole=rcaudit-operator', `--serviceaccount=${system}:operator`]);
-    await kubectl(testbed, ['create', 'rolebinding', id, '-n', system, '--role=rcaudit-operator-leader-election', `--serviceaccount=${system}:operator`]);
+    await kubectl(testbed, ['create', 'clusterrolebinding', id, `--clusterrole=${clusterRole}`, `--serviceaccount=${system}:operator`]);
+    await kubectl(testbed, ['create', 'rolebinding', id, '-n', system, `--role=${role ?? ''}`, `--serviceaccount=${system}:operator`]);
   });
 
   after(async () => {
     await operator?.process.stop();
     rmSync(dir, { recursive: true, force: true });
     await deleteAll(testbed, [
-      { kind: 'clusterrolebinding', names: [id] }, { kind: 'runtimeclassaudit', names: [audit] }, { kind: 'nodesandboxreport', names: [node] },
+      { kind: 'clusterrolebinding', names: [id] }, { kind: 'clusterrole', names: [`${id}-runtimeclass-audit-operator`] }, { kind: 'runtimeclassaudit', names: [audit] }, { kind: 'nodesandboxreport', names: [node] },
       { kind: 'namespace', names: [ns, system] }, { kind: 'node', names: [node] },
     ]);
   });
@@ -49,6 +51,8 @@ describe('operator RBAC', () => {
       ['patch', 'nodesandboxreports.rcaudit.dev', ['--subresource=status']], ['patch', 'runtimeclassaudits.rcaudit.dev', ['--subresource=status']],
       ['create', 'events', ['-n', ns]], ['patch', 'events', ['-n', ns]],
       ['update', 'leases.coordination.k8s.io', ['-n', system]], ['create', 'leases.coordination.k8s.io', ['-n', system]],
+      // The default audit (defaultAudit.enabled), created once.
+      ['create', 'runtimeclassaudits.rcaudit.dev'],
     ];
     for (const [verb, resource, extra] of allowed) assert.equal(await can(verb, resource, extra), true, `${verb} ${resource} ${extra?.join(' ') ?? ''}`);
     const denied: [string, string, string[]?][] = [
@@ -62,16 +66,19 @@ describe('operator RBAC', () => {
     for (const [verb, resource, extra] of denied) assert.equal(await can(verb, resource, extra), false, `${verb} ${resource} ${extra?.join(' ') ?? ''}`);
   });
 
-  test('the opt-in role adds pod status, and only that', async () => {
-    await kubectl(testbed, ['create', 'clusterrolebinding', `${id}-pods`, '--clusterrole=rcaudit-operator-pod-conditions', `--serviceaccount=${system}:operator`]);
+  test('operator.podConditions adds pod status, and only that', async () => {
+    await applyChartRoles(testbed, 'operator', chart, { 'operator.podConditions': true });
     try {
       await eventually(async () => {
         assert.equal(await can('patch', 'pods', ['--subresource=status']), true);
       }, 10_000);
       assert.equal(await can('patch', 'pods'), false);
     } finally {
-      await kubectl(testbed, ['delete', 'clusterrolebinding', `${id}-pods`]);
+      await applyChartRoles(testbed, 'operator', chart);
     }
+    await eventually(async () => {
+      assert.equal(await can('patch', 'pods', ['--subresource=status']), false);
+    }, 10_000);
   });
 
   test('the operator judges, writes status and flags with only these privileges, leader-elected in its namespace', async () => {

@@ -2,6 +2,7 @@
 // real API server, and a kubeconfig that acts as that service account.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { render } from './chart.ts';
 import { kubectl, type Testbed } from './testbed.ts';
 
 export type CanI = (verb: string, resource: string, extra?: string[]) => Promise<boolean>;
@@ -30,4 +31,20 @@ export async function serviceAccountKubeconfig(testbed: Testbed, namespace: stri
     contexts: [{ name: account, context: { cluster: 'c', user: account } }],
   }));
   return file;
+}
+
+/**
+ * Applies the chart's ClusterRole (and Role) of `component`, rendered as
+ * release `release` in `namespace` with `values`: the tests grant exactly
+ * what `helm install` grants. Returns their names.
+ */
+export async function applyChartRoles(testbed: Testbed, component: 'agent' | 'operator', scope: { release: string; namespace: string },
+  values: Record<string, unknown> = {}): Promise<{ clusterRole: string; role: string | undefined }> {
+  const roles = (await render(values, scope))
+    .filter((o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && o.metadata.labels?.['app.kubernetes.io/component'] === component);
+  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: roles }));
+  const name = (kind: string): string | undefined => roles.find((o) => o.kind === kind)?.metadata.name;
+  const clusterRole = name('ClusterRole');
+  assert.ok(clusterRole !== undefined, `the chart renders a ClusterRole for the ${component}`);
+  return { clusterRole, role: name('Role') };
 }

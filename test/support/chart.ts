@@ -1,0 +1,74 @@
+// The Helm chart as tests use it: helm (built by hack/tools.sh, cached),
+// `helm template` parsed into objects, and the values that fit the testbed.
+import { execFile, execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import type { Testbed, TestbedNode } from './testbed.ts';
+import { pinnedVersion, REPO_ROOT } from './versions.ts';
+
+const execFileAsync = promisify(execFile);
+
+export const CHART = join(REPO_ROOT, 'charts', 'runtimeclass-audit');
+/** What `helm template` pretends the cluster runs (it has no cluster to ask). */
+export const KUBE_VERSION = pinnedVersion('KUBE_VERSION');
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+const toolDirs = new Map<string, string>();
+/** A test tool's directory from hack/tools.sh, which builds or fetches it once and caches it. */
+export function toolDir(tool: 'helm' | 'prometheus' | 'monitoring-crds'): string {
+  let dir = toolDirs.get(tool);
+  if (dir === undefined) {
+    dir = execFileSync('bash', [join(REPO_ROOT, 'hack', 'tools.sh'), tool], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    toolDirs.set(tool, dir);
+  }
+  return dir;
+}
+
+/** Runs helm; rejects with its stderr in the message when it fails. */
+export async function helm(args: string[], env: Record<string, string> = {}): Promise<string> {
+  try {
+    const { stdout } = await execFileAsync(join(toolDir('helm'), 'helm'), args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new Error(`helm ${args.join(' ')} failed: ${stderr}`, { cause: err });
+  }
+}
+
+/** `--set`/`--set-json` style arguments for a values object. */
+export function valueArgs(values: Record<string, unknown>): string[] {
+  return Object.entries(values).flatMap(([key, value]) => ['--set-json', `${key}=${JSON.stringify(value)}`]);
+}
+
+/** The chart rendered with `values` (dotted keys), as objects. */
+export async function render(values: Record<string, unknown> = {}, options: { release?: string; namespace?: string } = {}): Promise<KubeObject[]> {
+  const out = await helm(['template', options.release ?? 'rcaudit', CHART, '--namespace', options.namespace ?? 'rcaudit',
+    '--kube-version', KUBE_VERSION, ...valueArgs(values)]);
+  return parseAllDocuments(out).map((doc) => doc.toJSON() as KubeObject | null).filter((o): o is KubeObject => o !== null);
+}
+
+export function findObject(objects: KubeObject[], kind: string, name?: string): KubeObject {
+  const found = objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  if (found === undefined) throw new Error(`no ${kind} ${name ?? ''} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  return found;
+}
+
+/** The values that fit the testbed: its image (loaded, never pulled) and each node's containerd socket. */
+export function testbedValues(testbed: Testbed): Record<string, unknown> {
+  const socket = (node: TestbedNode): string => node.criEndpoint.replace(/^unix:\/\//, '');
+  const [first, ...others] = testbed.nodes;
+  if (first === undefined) throw new Error('the testbed has no nodes');
+  // Both nodes share one host's filesystem, so each needs its own socket path: by hostname.
+  return {
+    'image.pullPolicy': 'Never',
+    'agent.criSocket': socket(first),
+    'agent.criSocketByNodeLabel': { key: 'kubernetes.io/hostname', sockets: Object.fromEntries(others.map((n) => [n.name, socket(n)])) },
+  };
+}

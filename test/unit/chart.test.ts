@@ -1,0 +1,280 @@
+// The Helm chart without a cluster: helm lint, the values schema, what the
+// templates render (Pod Security, the socket mount, leader election, RBAC
+// switches, CRDs), the alerts under `promtool test rules` and the dashboard's
+// structure. The same chart installed for real: test/e2e/chart.test.ts.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, describe, test } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { AgentMetrics } from '../../agent/metrics.ts';
+import { OperatorMetrics } from '../../operator/metrics.ts';
+import { CHART, findObject, helm, KUBE_VERSION, render, toolDir, valueArgs, type KubeObject } from '../support/chart.ts';
+import { REPO_ROOT } from '../support/versions.ts';
+
+const execFileAsync = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'rca-chart-'));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Container {
+  name: string;
+  args: string[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  securityContext: Record<string, unknown>;
+  volumeMounts?: { name: string; mountPath: string }[];
+  livenessProbe: { httpGet: { path: string } };
+  readinessProbe: { httpGet: { path: string } };
+}
+interface PodSpec {
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes?: { name: string; hostPath?: { path: string; type: string } }[];
+  tolerations?: unknown[];
+  priorityClassName?: string;
+  affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: unknown[] }[] } } };
+}
+interface Workload extends KubeObject {
+  spec: { replicas?: number; strategy?: { type: string }; template: { spec: PodSpec } };
+}
+const podSpec = (o: KubeObject): PodSpec => (o as Workload).spec.template.spec;
+const container = (o: KubeObject): Container => {
+  const c = podSpec(o).containers[0];
+  assert.ok(c, `${o.kind}/${o.metadata.name} has a container`);
+  return c;
+};
+const everything = {
+  'metrics.serviceMonitor.enabled': true, 'metrics.prometheusRule.enabled': true, 'grafana.dashboard.enabled': true, 'reportPolicy.enabled': true,
+  'agent.namespace': { name: 'rcaudit-agent', create: true }, 'operator.replicas': 2,
+};
+
+describe('helm lint and the values schema', () => {
+  test('the chart lints clean with the defaults and with every feature on', async () => {
+    for (const values of [{}, everything]) {
+      const out = await helm(['lint', '--strict', CHART, '--kube-version', KUBE_VERSION, ...valueArgs(values)]);
+      assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    }
+  });
+
+  test('bad values are refused, naming the value and what is wrong', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ 'agent.criSocket': 'run/containerd.sock' }, /at '\/agent\/criSocket': 'run\/containerd.sock' does not match pattern/],
+      [{ 'operator.replicas': 0 }, /at '\/operator\/replicas': minimum: got 0, want 1/],
+      [{ 'image.pullPolicy': 'Sometimes' }, /at '\/image\/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'/],
+      [{ 'agent.interval': '2 seconds' }, /at '\/agent\/interval'/],
+      [{ 'metrics.port': 80 }, /at '\/metrics\/port': minimum: got 80, want 1,024/],
+      [{ 'agent.criSocketByNodeLabel': { key: 'k', sockets: { a: 'relative' } } }, /at '\/agent\/criSocketByNodeLabel\/sockets\/a'/],
+      [{ 'defaultAudit.name': 'Not_A_Name' }, /at '\/defaultAudit\/name'/],
+      [{ 'agnet': {} }, /additional properties 'agnet' not allowed/],
+      [{ 'metrics.prometheusRule.for': { mismatch: 'soon' } }, /at '\/metrics\/prometheusRule\/for\/mismatch'/],
+    ];
+    for (const [values, message] of cases) {
+      await assert.rejects(render(values), message, JSON.stringify(values));
+    }
+  });
+
+  test('an agent namespace the chart would create must not be the release namespace', async () => {
+    await assert.rejects(render({ 'agent.namespace': { name: 'rcaudit', create: true } }), /agent.namespace.create needs agent.namespace.name, and not the release namespace/);
+    await assert.rejects(render({ 'agent.namespace': { name: '', create: true } }), /agent.namespace.create needs agent.namespace.name/);
+  });
+});
+
+describe('what the chart renders', () => {
+  test('defaults: the operator, one agent DaemonSet, RBAC, metrics Services and the CRDs; nothing that needs the Prometheus Operator', async () => {
+    const kinds = (await render()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    assert.deepEqual(kinds, [
+      'ClusterRole/rcaudit-runtimeclass-audit-agent', 'ClusterRole/rcaudit-runtimeclass-audit-operator',
+      'ClusterRoleBinding/rcaudit-runtimeclass-audit-agent', 'ClusterRoleBinding/rcaudit-runtimeclass-audit-operator',
+      'CustomResourceDefinition/nodesandboxreports.rcaudit.dev', 'CustomResourceDefinition/runtimeclassaudits.rcaudit.dev',
+      'DaemonSet/rcaudit-runtimeclass-audit-agent', 'Deployment/rcaudit-runtimeclass-audit-operator',
+      'Role/rcaudit-runtimeclass-audit-operator-leader-election', 'RoleBinding/rcaudit-runtimeclass-audit-operator-leader-election',
+      'Service/rcaudit-runtimeclass-audit-agent-metrics', 'Service/rcaudit-runtimeclass-audit-operator-metrics',
+      'ServiceAccount/rcaudit-runtimeclass-audit-agent', 'ServiceAccount/rcaudit-runtimeclass-audit-operator',
+    ]);
+  });
+
+  test('the operator meets Pod Security "restricted" and probes /livez and /readyz', async () => {
+    const deployment = findObject(await render(), 'Deployment');
+    const pod = podSpec(deployment);
+    const c = container(deployment);
+    assert.equal(pod.securityContext['runAsNonRoot'], true);
+    assert.deepEqual(pod.securityContext['seccompProfile'], { type: 'RuntimeDefault' });
+    assert.equal(c.securityContext['allowPrivilegeEscalation'], false);
+    assert.equal(c.securityContext['readOnlyRootFilesystem'], true);
+    assert.equal(c.securityContext['runAsNonRoot'], true);
+    assert.deepEqual(c.securityContext['capabilities'], { drop: ['ALL'] });
+    assert.equal(c.livenessProbe.httpGet.path, '/livez');
+    assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+    assert.equal(pod.volumes, undefined, 'the operator mounts nothing');
+    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+    assert.deepEqual([env['POD_NAMESPACE'], env['POD_NAME'], env['AGENT_NAMESPACE']], ['metadata.namespace', 'metadata.name', 'rcaudit']);
+    assert.ok(c.args.includes('--agent-selector=app.kubernetes.io/name=runtimeclass-audit,app.kubernetes.io/instance=rcaudit,app.kubernetes.io/component=agent'));
+  });
+
+  test('one operator replica runs without leader election and is replaced with Recreate; more elect a leader and get a PodDisruptionBudget', async () => {
+    const single = await render();
+    const one = findObject(single, 'Deployment') as Workload;
+    assert.ok(container(one).args.includes('--no-leader-elect'));
+    assert.equal(one.spec.strategy?.type, 'Recreate');
+    assert.equal(single.find((o) => o.kind === 'PodDisruptionBudget'), undefined);
+
+    const ha = await render({ 'operator.replicas': 3 });
+    const three = findObject(ha, 'Deployment') as Workload;
+    assert.equal(three.spec.replicas, 3);
+    assert.ok(!container(three).args.includes('--no-leader-elect'));
+    assert.ok(container(three).args.includes('--lease-name=rcaudit-runtimeclass-audit-operator'));
+    assert.equal(three.spec.strategy, undefined, 'rolling updates: the standby takes over the lease');
+    findObject(ha, 'PodDisruptionBudget');
+  });
+
+  test('the agent mounts the CRI socket file and nothing else of the host, with every capability dropped', async () => {
+    const ds = findObject(await render({ 'agent.criSocket': '/run/crio/crio.sock' }), 'DaemonSet');
+    const pod = podSpec(ds);
+    const c = container(ds);
+    assert.deepEqual(pod.volumes, [{ name: 'cri-socket', hostPath: { path: '/run/crio/crio.sock', type: 'Socket' } }]);
+    assert.deepEqual(c.volumeMounts, [{ name: 'cri-socket', mountPath: '/run/crio/crio.sock' }]);
+    assert.ok(c.args.includes('--cri-endpoint=unix:///run/crio/crio.sock'));
+    assert.equal(c.securityContext['privileged'], false);
+    assert.equal(c.securityContext['allowPrivilegeEscalation'], false);
+    assert.equal(c.securityContext['readOnlyRootFilesystem'], true);
+    assert.deepEqual(c.securityContext['capabilities'], { drop: ['ALL'] });
+    assert.equal(c.securityContext['runAsUser'], 0, 'uid 0 only to open the root-owned socket');
+    assert.deepEqual(c.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+    assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
+    assert.equal(pod.priorityClassName, 'system-node-critical');
+    const hostAccess = ['hostNetwork', 'hostPID', 'hostIPC'].filter((k) => k in pod);
+    assert.deepEqual(hostAccess, []);
+  });
+
+  test('criSocketByNodeLabel: a DaemonSet per socket location, on complementary nodes, ANDed into the user\'s own node affinity', async () => {
+    const userTerm = { matchExpressions: [{ key: 'pool', operator: 'In', values: ['secure'] }] };
+    const objects = await render({
+      'agent.criSocketByNodeLabel': { key: 'example.com/runtime', sockets: { crio: '/run/crio/crio.sock' } },
+      'agent.affinity': { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [userTerm] } } },
+    });
+    const sets = objects.filter((o) => o.kind === 'DaemonSet');
+    assert.deepEqual(sets.map((o) => o.metadata.name), ['rcaudit-runtimeclass-audit-agent', 'rcaudit-runtimeclass-audit-agent-crio']);
+    const terms = sets.map((o) => podSpec(o).affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms);
+    assert.deepEqual(terms[0], [{ matchExpressions: [...userTerm.matchExpressions, { key: 'example.com/runtime', operator: 'NotIn', values: ['crio'] }] }]);
+    assert.deepEqual(terms[1], [{ matchExpressions: [...userTerm.matchExpressions, { key: 'example.com/runtime', operator: 'In', values: ['crio'] }] }]);
+    assert.deepEqual(sets.map((o) => podSpec(o).volumes?.[0]?.hostPath?.path), ['/run/containerd/containerd.sock', '/run/crio/crio.sock']);
+    const selectors = sets.map((o) => JSON.stringify((o as unknown as { spec: { selector: unknown } }).spec.selector));
+    assert.notEqual(selectors[0], selectors[1], 'the two DaemonSets must not claim each other\'s pods');
+  });
+
+  test('the CRDs are the generated ones, kept on uninstall, and left out with crds.install=false', async () => {
+    const crds = (await render()).filter((o) => o.kind === 'CustomResourceDefinition');
+    const files = readdirSync(join(CHART, 'files', 'crds'));
+    assert.equal(crds.length, files.length);
+    for (const file of files) {
+      const generated = parse(readFileSync(join(CHART, 'files', 'crds', file), 'utf8')) as KubeObject;
+      const rendered = findObject(crds, 'CustomResourceDefinition', generated.metadata.name);
+      assert.equal(rendered.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+      assert.deepEqual(rendered['spec'], generated['spec']);
+    }
+    assert.equal((await render({ 'crds.install': false })).filter((o) => o.kind === 'CustomResourceDefinition').length, 0);
+  });
+
+  test('RBAC widens only with the features that need it', async () => {
+    const rules = async (values: Record<string, unknown>): Promise<string[]> => {
+      const role = findObject(await render(values), 'ClusterRole', 'rcaudit-runtimeclass-audit-operator');
+      return (role['rules'] as { resources: string[]; verbs: string[] }[]).flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${v} ${res}`)));
+    };
+    assert.ok((await rules({})).includes('create runtimeclassaudits'));
+    assert.ok(!(await rules({ 'defaultAudit.enabled': false })).includes('create runtimeclassaudits'));
+    assert.ok(!(await rules({})).includes('patch pods/status'));
+    assert.ok((await rules({ 'operator.podConditions': true })).includes('patch pods/status'));
+    const agent = findObject(await render(), 'ClusterRole', 'rcaudit-runtimeclass-audit-agent');
+    assert.deepEqual(agent['rules'], [
+      { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'update'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+    ]);
+  });
+
+  test('monitoring objects come with the labels the Prometheus and Grafana selectors need', async () => {
+    const objects = await render({
+      ...everything,
+      'metrics.serviceMonitor.labels': { release: 'kube-prometheus-stack' }, 'metrics.prometheusRule.labels': { release: 'kube-prometheus-stack' },
+    });
+    const monitors = objects.filter((o) => o.kind === 'ServiceMonitor');
+    assert.deepEqual(monitors.map((o) => [o.metadata.name, o.metadata.namespace, o.metadata.labels?.['release']]), [
+      ['rcaudit-runtimeclass-audit-operator', 'rcaudit', 'kube-prometheus-stack'],
+      ['rcaudit-runtimeclass-audit-agent', 'rcaudit-agent', 'kube-prometheus-stack'],
+    ]);
+    const operatorEndpoint = (monitors[0]?.['spec'] as { endpoints: { honorLabels?: boolean }[] }).endpoints[0];
+    assert.equal(operatorEndpoint?.honorLabels, true, 'the operator\'s namespace/pod labels name the audited pod');
+    assert.equal(findObject(objects, 'PrometheusRule').metadata.labels?.['release'], 'kube-prometheus-stack');
+    const dashboard = findObject(objects, 'ConfigMap', 'rcaudit-runtimeclass-audit-dashboard');
+    assert.equal(dashboard.metadata.labels?.['grafana_dashboard'], '1');
+    const json = (dashboard['data'] as Record<string, string>)['runtimeclass-audit.json'] ?? '';
+    assert.deepEqual(JSON.parse(json), JSON.parse(readFileSync(join(CHART, 'files', 'dashboards', 'runtimeclass-audit.json'), 'utf8')));
+    const ns = findObject(objects, 'Namespace', 'rcaudit-agent');
+    assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
+    assert.equal(findObject(objects, 'DaemonSet').metadata.namespace, 'rcaudit-agent');
+    findObject(objects, 'ValidatingAdmissionPolicy');
+    findObject(objects, 'ValidatingAdmissionPolicyBinding');
+  });
+});
+
+describe('alerts', () => {
+  test('promtool checks the rendered rules and passes test/alerts, which covers every alert', async () => {
+    const rule = findObject(await render({ 'metrics.prometheusRule.enabled': true }), 'PrometheusRule');
+    const groups = (rule['spec'] as { groups: { rules: { alert: string }[] }[] }).groups;
+    writeFileSync(join(dir, 'rules.yaml'), stringify({ groups }));
+    const testFile = join(REPO_ROOT, 'test', 'alerts', 'runtimeclass-audit.test.yaml');
+    copyFileSync(testFile, join(dir, 'alerts.test.yaml'));
+    const check = await execFileAsync(join(toolDir('prometheus'), 'promtool'), ['check', 'rules', 'rules.yaml'], { cwd: dir });
+    assert.match(check.stdout, /SUCCESS: 6 rules found/);
+    const run = await execFileAsync(join(toolDir('prometheus'), 'promtool'), ['test', 'rules', 'alerts.test.yaml'], { cwd: dir }).catch((err: unknown) => {
+      throw new Error(`promtool test rules failed:\n${String((err as { stdout?: string }).stdout)}${String((err as { stderr?: string }).stderr)}`);
+    });
+    assert.match(run.stdout, /SUCCESS/);
+    const tested = new Set([...readFileSync(testFile, 'utf8').matchAll(/alertname: (\w+)/g)].map((m) => m[1]));
+    const alerts = groups.flatMap((g) => g.rules.map((r) => r.alert));
+    assert.deepEqual(alerts.filter((a) => !tested.has(a)), [], 'every alert has a promtool test');
+  });
+});
+
+describe('the Grafana dashboard', () => {
+  interface Target { refId: string; expr: string; datasource: { uid: string } }
+  interface Panel { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; targets?: Target[]; datasource?: { uid: string } }
+  const dashboard = JSON.parse(readFileSync(join(CHART, 'files', 'dashboards', 'runtimeclass-audit.json'), 'utf8')) as {
+    uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: { name: string; type: string }[] };
+  };
+
+  test('is a well-formed Grafana dashboard: unique panel ids, panels inside the 24-column grid, every query on the chosen data source', () => {
+    assert.equal(dashboard.uid, 'runtimeclass-audit');
+    assert.ok(dashboard.schemaVersion >= 36, 'a schema current Grafana versions read without migration');
+    assert.deepEqual(dashboard.templating.list.map((v) => `${v.name}:${v.type}`), ['datasource:datasource', 'operator_job:query', 'agent_job:query']);
+    const ids = dashboard.panels.map((p) => p.id);
+    assert.equal(new Set(ids).size, ids.length);
+    for (const panel of dashboard.panels) {
+      assert.ok(panel.gridPos.x >= 0 && panel.gridPos.x + panel.gridPos.w <= 24 && panel.gridPos.h > 0, `${panel.title}: gridPos`);
+      if (panel.type === 'row') continue;
+      assert.ok(['stat', 'timeseries', 'table'].includes(panel.type), `${panel.title}: type ${panel.type}`);
+      assert.equal(panel.datasource?.uid, '${datasource}', `${panel.title}: data source`);
+      assert.ok(panel.targets !== undefined && panel.targets.length > 0, `${panel.title}: has queries`);
+      for (const target of panel.targets) {
+        assert.equal(target.datasource.uid, '${datasource}', `${panel.title}/${target.refId}`);
+        assert.match(target.expr, /job=~"\$(operator|agent)_job"/, `${panel.title}/${target.refId} selects the chosen job`);
+      }
+    }
+    const titles = dashboard.panels.map((p) => p.title);
+    for (const needed of ['Mismatched pods by namespace', 'Mismatched pods by RuntimeClass', 'Unverified pods', 'Nodes reporting', 'CRI call latency', 'CRI errors', 'Reconcile latency']) {
+      assert.ok(titles.includes(needed), `a panel "${needed}"`);
+    }
+  });
+
+  test('queries only metrics the agent and operator export', async () => {
+    const metrics = [...await new AgentMetrics().registry.getMetricsAsJSON(), ...await new OperatorMetrics().registry.getMetricsAsJSON()];
+    // A histogram is queried by its series' names.
+    const exported = new Set(metrics.flatMap((m) => (String(m.type) === 'histogram' ? ['_bucket', '_sum', '_count'] : ['']).map((suffix) => m.name + suffix)));
+    const used = dashboard.panels.flatMap((p) => p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/\b(rcaudit_[a-z_]+)\b/g)].map((m) => m[1] ?? ''));
+    assert.ok(used.length > 20);
+    assert.deepEqual([...new Set(used)].filter((name) => !exported.has(name)), []);
+  });
+});
