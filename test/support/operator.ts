@@ -110,7 +110,7 @@ export interface AuditView {
     observedGeneration?: number;
     counts?: Record<string, number>;
     conditions?: { type: string; status: string; reason: string }[];
-    mismatches?: { pod: string; namespace: string; expectedHandler: string; actualHandler?: string; reason: string }[];
+    mismatches?: { pod: string; namespace: string; expectedHandler: string; actualHandler?: string; reason: string; since: string }[];
   };
 }
 

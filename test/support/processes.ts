@@ -11,7 +11,12 @@ export interface Started {
 }
 
 export function startNodeScript(script: string, args: string[], env: Record<string, string> = {}): Started {
-  const child = spawn(process.execPath, [script, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startProcess(process.execPath, [script, ...args], env);
+}
+
+/** Starts `command` in the repository's root. */
+export function startProcess(command: string, args: string[], env: Record<string, string> = {}): Started {
+  const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));

@@ -127,7 +127,7 @@ describe('what the chart renders', () => {
     assert.equal(three.spec.replicas, 3);
     assert.ok(!container(three).args.includes('--no-leader-elect'));
     assert.ok(container(three).args.includes('--lease-name=rcaudit-runtimeclass-audit-operator'));
-    assert.equal(three.spec.strategy, undefined, 'rolling updates: the standby takes over the lease');
+    assert.equal(three.spec.strategy?.type, 'RollingUpdate', 'the standby takes over the lease');
     findObject(ha, 'PodDisruptionBudget');
   });
 

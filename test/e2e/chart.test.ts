@@ -1,0 +1,274 @@
+// `helm install` for real, on the testbed: the product image built without
+// Docker (hack/image.sh) and loaded into both nodes' containerd, the chart
+// installed from the repository, agents as a DaemonSet on every node and
+// the operator as a Deployment, real pods on the honest and broken handler
+// paths, a real Prometheus scraping what the ServiceMonitors select and
+// evaluating the PrometheusRule, then `helm upgrade` and `helm uninstall`.
+// It needs the testbed to itself: it first removes any installed release of
+// the chart and the CRDs (with every report and audit).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { CHART, helm, render, testbedValues, toolDir, valueArgs, type KubeObject } from '../support/chart.ts';
+import { auditStatus, podEvents } from '../support/operator.ts';
+import { applyPod } from '../support/pods.ts';
+import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+import { REPO_ROOT } from '../support/versions.ts';
+
+const execFileAsync = promisify(execFile);
+const testbed = loadTestbed();
+const [honestNode, kusciaNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1)];
+const id = uniqueName('chart');
+const release = 'rcaudit';
+const system = `${id}-system`;
+const agentNs = `${id}-agent`;
+const honestNs = `${id}-honest`;
+const brokenNs = `broken-${id}`;
+const audit = `${id}-audit`;
+const fullname = `${release}-runtimeclass-audit`;
+const CRDS = ['nodesandboxreports.rcaudit.dev', 'runtimeclassaudits.rcaudit.dev'];
+
+const k = (args: string[], input?: string): Promise<string> => kubectl(testbed, args, input);
+const helmK = (args: string[]): Promise<string> => helm(args, { KUBECONFIG: testbed.kubeconfig });
+const installValues = {
+  ...testbedValues(testbed),
+  'agent.namespace': { name: agentNs, create: true },
+  'agent.interval': '1s',
+  'operator.replicas': 2,
+  'metrics.serviceMonitor.enabled': true,
+  'metrics.prometheusRule.enabled': true,
+  'grafana.dashboard.enabled': true,
+  'reportPolicy.enabled': true,
+};
+
+interface PodView { metadata: { name: string }; spec: { nodeName: string; containers: { args: string[] }[] }; status: { conditions?: { type: string; status: string }[] } }
+const ready = (p: PodView): boolean => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+async function pods(namespace: string, component: string): Promise<PodView[]> {
+  const out = await k(['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/component=${component}`, '-o', 'json']);
+  return (JSON.parse(out) as { items: PodView[] }).items;
+}
+const asPod = (workload: KubeObject, namespace: string, name: string): string => JSON.stringify({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace },
+  spec: { ...(workload['spec'] as { template: { spec: object } }).template.spec, serviceAccountName: 'default' },
+});
+
+/** After an upgrade: the new operator keeps the first finding (same since), adopts its event series, and flags a new pod. */
+async function stillFlagging(since: string): Promise<void> {
+  await applyPod(testbed, { namespace: brokenNs, name: 'vault-2', node: honestNode, runtimeClassName: 'kata' });
+  await k(['wait', '-n', brokenNs, '--for=condition=Ready', '--timeout=120s', 'pod/vault-2']);
+  await eventually(async () => {
+    assert.equal((await podEvents(testbed, brokenNs, 'vault-2', 'RuntimeHandlerMismatch')).length, 1);
+    const s = await auditStatus(testbed, audit);
+    assert.deepEqual([s?.counts?.['audited'], s?.counts?.['mismatched']], [3, 2]);
+    assert.equal(s?.mismatches?.find((m) => m.pod === 'vault')?.since, since, 'the first finding keeps its time');
+  }, 60_000);
+  assert.equal((await podEvents(testbed, brokenNs, 'vault', 'RuntimeHandlerMismatch')).length, 1, 'no second event for the first pod');
+}
+
+/** The dashboard's queries by panel title (the first of each panel) and refId, with its variables set to "any job" and a 1m rate window. */
+function dashboardQueries(): Map<string, string> {
+  const dashboard = JSON.parse(readFileSync(join(CHART, 'files', 'dashboards', 'runtimeclass-audit.json'), 'utf8')) as
+    { panels: { title: string; targets?: { refId: string; expr: string }[] }[] };
+  const expand = (expr: string): string => expr.replaceAll('$operator_job', '.+').replaceAll('$agent_job', '.+').replaceAll('$__rate_interval', '1m');
+  const queries = new Map<string, string>();
+  for (const panel of dashboard.panels) {
+    for (const target of panel.targets ?? []) queries.set(target.refId === 'A' ? panel.title : `${panel.title}/${target.refId}`, expand(target.expr));
+  }
+  return queries;
+}
+
+describe('helm install, for real: chart, image, alerts', () => {
+  let prometheus: RunningPrometheus | undefined;
+
+  before(async () => {
+    const releases = JSON.parse(await helmK(['list', '--all-namespaces', '--all', '-o', 'json'])) as { name: string; namespace: string; chart: string }[];
+    for (const r of releases.filter((r) => r.chart.startsWith('runtimeclass-audit-'))) {
+      await helmK(['uninstall', r.name, '-n', r.namespace, '--wait', '--timeout', '120s']);
+    }
+    await k(['delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true']);
+    await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+    const monitoring = toolDir('monitoring-crds');
+    await k(['apply', '--server-side', '-f', join(monitoring, 'servicemonitors.yaml'), '-f', join(monitoring, 'prometheusrules.yaml')]);
+    await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
+    await createNamespace(testbed, honestNs);
+    await createNamespace(testbed, brokenNs);
+  });
+
+  after(async () => {
+    await prometheus?.stop();
+    await helmK(['uninstall', release, '-n', system, '--ignore-not-found', '--wait', '--timeout', '120s']).catch(() => undefined);
+    await k(['delete', 'runtimeclassaudit', 'cluster', audit, '--ignore-not-found']).catch(() => undefined);
+    await k(['delete', 'namespace', honestNs, brokenNs, system, agentNs, `${id}-restricted`, `${id}-baseline`, `${id}-privileged`, '--ignore-not-found', '--wait=false']);
+  });
+
+  test('every rendered manifest passes the API server\'s own validation (server-side dry run, unknown fields refused)', async () => {
+    await k(['create', 'namespace', system]);
+    // Dry runs create nothing, so objects cannot land in a namespace the same run "creates": the agent's goes in the release namespace here.
+    const objects = await render({ ...installValues, 'agent.namespace': { name: system, create: false } }, { release, namespace: system });
+    const namespaceObject = (await render(installValues, { release, namespace: system })).filter((o) => o.kind === 'Namespace');
+    const all = [...objects, ...namespaceObject];
+    assert.ok(all.length >= 20, `${String(all.length)} objects`);
+    const out = await k(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: all }));
+    assert.equal(out.trim().split('\n').filter((line) => line.endsWith('(server dry run)')).length, all.length, out);
+  });
+
+  test('Pod Security: the operator\'s pod passes "restricted"; the agent\'s fails "baseline" for its socket mount alone', async () => {
+    const objects = await render(installValues, { release, namespace: system });
+    const deployment = objects.find((o) => o.kind === 'Deployment');
+    const daemonSet = objects.find((o) => o.kind === 'DaemonSet');
+    assert.ok(deployment && daemonSet);
+    for (const level of ['restricted', 'baseline', 'privileged']) {
+      await createNamespace(testbed, `${id}-${level}`);
+      await k(['label', 'namespace', `${id}-${level}`, `pod-security.kubernetes.io/enforce=${level}`]);
+    }
+    const dryRun = (pod: string): Promise<string> => k(['create', '--dry-run=server', '-f', '-'], pod);
+    await dryRun(asPod(deployment, `${id}-restricted`, 'operator'));
+    await assert.rejects(dryRun(asPod(daemonSet, `${id}-baseline`, 'agent')),
+      (err: Error) => /violates PodSecurity "baseline:latest": hostPath volumes \(volume "cri-socket"\)\s*$/.test((err as { stderr?: string }).stderr ?? ''));
+    await dryRun(asPod(daemonSet, `${id}-privileged`, 'agent'));
+  });
+
+  test('helm install: an agent Ready on every node, the operator\'s two replicas Ready and one leading, the default audit created', async () => {
+    const out = await helmK(['install', release, CHART, '-n', system, '--wait', '--timeout', '240s', ...valueArgs(installValues)]);
+    assert.match(out, /STATUS: deployed/);
+    assert.match(out, /kubectl get audits/, 'NOTES.txt says how to see results');
+    // helm --wait may let a DaemonSet through before every pod is Ready.
+    await eventually(async () => {
+      const agents = await pods(agentNs, 'agent');
+      assert.deepEqual(agents.map((p) => p.spec.nodeName).sort(), testbed.nodes.map((n) => n.name).sort());
+      assert.ok(agents.every(ready), 'every agent Ready');
+    }, 60_000);
+    const operators = await pods(system, 'operator');
+    assert.equal(operators.filter(ready).length, 2);
+    const holder = await eventually(async () => {
+      const h = await k(['get', 'lease', `${fullname}-operator`, '-n', system, '-o', 'jsonpath={.spec.holderIdentity}']);
+      assert.ok(operators.some((p) => h.startsWith(`${p.metadata.name}_`)), `holder ${h}`);
+      return h;
+    }, 30_000);
+    assert.ok(holder);
+    await eventually(() => k(['get', 'runtimeclassaudit', 'cluster']), 30_000);
+    // Our own audit, scoped to this test's namespaces, for exact counts.
+    await k(['label', 'namespace', honestNs, brokenNs, `rcaudit-test=${id}`]);
+    await k(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit },
+      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
+    }));
+  });
+
+  test('pods meant for kata: flagged on the broken path, matched on the honest one', async () => {
+    await applyPod(testbed, { namespace: honestNs, name: 'vault', node: honestNode, runtimeClassName: 'kata' });
+    await applyPod(testbed, { namespace: brokenNs, name: 'vault', node: honestNode, runtimeClassName: 'kata' });
+    await k(['wait', '-n', honestNs, '--for=condition=Ready', '--timeout=120s', 'pod/vault']);
+    await k(['wait', '-n', brokenNs, '--for=condition=Ready', '--timeout=120s', 'pod/vault']);
+    const [event] = await eventually(async () => {
+      const events = await podEvents(testbed, brokenNs, 'vault', 'RuntimeHandlerMismatch');
+      assert.equal(events.length, 1);
+      return events;
+    }, 60_000);
+    assert.match(event?.message ?? '', /RuntimeClass kata expects handler kata, but the pod runs with runc/);
+    assert.equal((await podEvents(testbed, honestNs, 'vault', 'RuntimeHandlerMismatch')).length, 0);
+    await eventually(async () => {
+      const s = await auditStatus(testbed, audit);
+      assert.deepEqual([s?.counts?.['audited'], s?.counts?.['matched'], s?.counts?.['mismatched']], [2, 1, 1], JSON.stringify(s?.counts));
+    }, 30_000);
+    const row = (await k(['get', 'audits', audit, '--no-headers'])).trim().split(/\s+/);
+    assert.deepEqual(row.slice(1, 3), ['2', '1'], 'kubectl get audits: audited, mismatched');
+    const cluster = await auditStatus(testbed, 'cluster');
+    assert.ok(cluster?.mismatches?.some((m) => m.namespace === brokenNs && m.pod === 'vault'), 'the default audit flags it too');
+  });
+
+  test('a real Prometheus scrapes what the ServiceMonitors select, and the mismatch alert fires for the pod', async () => {
+    const monitors = (JSON.parse(await k(['get', 'servicemonitors', '-A', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'])) as
+      { items: { metadata: { name: string }; spec: ServiceMonitorSpec }[] }).items;
+    assert.equal(monitors.length, 2);
+    const rule = JSON.parse(await k(['get', 'prometheusrule', fullname, '-n', system, '-o', 'json'])) as { spec: { groups: unknown[] } };
+    prometheus = await startPrometheus(monitors.map((m) => ({ name: m.metadata.name, monitor: m.spec })), rule.spec.groups,
+      (monitor) => resolveTargets(testbed.kubeconfig, monitor, k));
+    const p = prometheus;
+    await eventually(async () => {
+      const up = await p.query(`up{job=~"${fullname}-(agent|operator)-metrics"}`);
+      assert.deepEqual(up.map((s) => `${s.metric['job'] ?? ''}=${s.value[1]}`).sort(),
+        [...testbed.nodes.map(() => `${fullname}-agent-metrics=1`), `${fullname}-operator-metrics=1`, `${fullname}-operator-metrics=1`]);
+    }, 60_000);
+    const alert = await eventually(async () => {
+      const firing = (await p.alerts()).filter((a) => a.labels['alertname'] === 'RuntimeClassAuditPodHandlerMismatch' && a.state === 'firing');
+      const ours = firing.find((a) => a.labels['namespace'] === brokenNs && a.labels['pod'] === 'vault');
+      assert.ok(ours, `firing: ${JSON.stringify(firing.map((a) => a.labels))}; Prometheus said: ${p.process.output()}`);
+      assert.ok(!firing.some((a) => a.labels['namespace'] === honestNs));
+      return ours;
+    }, 60_000);
+    assert.equal(alert.labels['severity'], 'critical');
+    assert.deepEqual([alert.labels['expected_handler'], alert.labels['actual_handler'], alert.labels['node']], ['kata', 'runc', honestNode.name]);
+    assert.match(alert.annotations['description'] ?? '', new RegExp(`Pod ${brokenNs}/vault asks for RuntimeClass kata \\(handler "kata"\\), but its sandbox on node ${honestNode.name} runs with handler "runc"`));
+  });
+
+  test('every dashboard query runs on that Prometheus, and the mismatch panels show the pod', async () => {
+    const p = prometheus;
+    assert.ok(p);
+    const queries = dashboardQueries();
+    // Each one is valid PromQL over series that exist: Prometheus answers every one without error.
+    for (const expr of queries.values()) await p.query(expr);
+    const series = await p.query(queries.get('Mismatched pods by namespace') ?? '');
+    assert.equal(series.find((s) => s.metric['namespace'] === brokenNs)?.value[1], '1');
+    await eventually(async () => {
+      const latency = await p.query(queries.get('CRI call latency') ?? '');
+      assert.ok(latency.some((s) => s.metric['method'] === 'ListPodSandbox'), 'agent CRI latency by method');
+    }, 60_000);
+  });
+
+  test('reportPolicy: an agent\'s pod-bound token writes its own node\'s report, never another node\'s', async () => {
+    const agents = await pods(agentNs, 'agent');
+    const onHonest = agents.find((a) => a.spec.nodeName === honestNode.name);
+    assert.ok(onHonest);
+    const sa = `${fullname}-agent`;
+    const token = (await k(['create', 'token', sa, '-n', agentNs, '--bound-object-kind', 'Pod', '--bound-object-name', onHonest.metadata.name, '--duration=10m'])).trim();
+    const replaceAs = async (tokenOf: string, node: string): Promise<string> =>
+      k(['replace', `--token=${tokenOf}`, '-f', '-'], await k(['get', 'nodesandboxreport', node, '-o', 'json']));
+    assert.match(await replaceAs(token, honestNode.name), /replaced/);
+    await assert.rejects(replaceAs(token, kusciaNode.name),
+      (err: Error) => new RegExp(`an agent on node ${honestNode.name} may write only its own NodeSandboxReport, not ${kusciaNode.name}`).test(String((err as { stderr?: string }).stderr)));
+    const unbound = (await k(['create', 'token', sa, '-n', agentNs, '--duration=10m'])).trim();
+    await assert.rejects(replaceAs(unbound, honestNode.name), (err: Error) => /not bound to a node/.test(String((err as { stderr?: string }).stderr)));
+  });
+
+  test('helm upgrade with changed values keeps working and keeps the results', async () => {
+    const since = (await auditStatus(testbed, audit))?.mismatches?.[0]?.since;
+    assert.ok(since !== undefined);
+    const out = await helmK(['upgrade', release, CHART, '-n', system, '--wait', '--timeout', '240s',
+      ...valueArgs({ ...installValues, 'operator.replicas': 1, 'agent.interval': '2s', 'metrics.prometheusRule.alertLabels': { team: 'platform' } })]);
+    assert.match(out, /STATUS: deployed/);
+    const operators = await eventually(async () => {
+      const now = await pods(system, 'operator');
+      assert.equal(now.length, 1, 'the old replicas are gone');
+      return now;
+    }, 60_000);
+    assert.ok(operators[0]?.spec.containers[0]?.args.includes('--no-leader-elect'));
+    assert.ok((await pods(agentNs, 'agent')).every((p) => p.spec.containers[0]?.args.includes('--interval=2s')));
+    const rule = await k(['get', 'prometheusrule', fullname, '-n', system, '-o', 'jsonpath={.spec.groups[0].rules[0].labels.team}']);
+    assert.equal(rule, 'platform');
+    await stillFlagging(since);
+  });
+
+  test('helm uninstall removes everything but the CRDs, the audits and the agent namespace', async () => {
+    await helmK(['uninstall', release, '-n', system, '--wait', '--timeout', '120s']);
+    const left = async (kind: string, namespace?: string): Promise<string[]> => {
+      const out = await k(['get', kind, ...(namespace === undefined ? [] : ['-n', namespace]), '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']);
+      return out.split('\n').filter((line) => line !== '');
+    };
+    for (const [kind, namespace] of [['daemonsets', agentNs], ['deployments', system], ['services', system], ['services', agentNs], ['serviceaccounts', agentNs],
+      ['roles', system], ['servicemonitors', system], ['prometheusrules', system]] as const) {
+      assert.deepEqual(await left(kind, namespace), [], `${kind} in ${namespace}`);
+    }
+    const clusterScoped = (await k(['get', 'clusterroles,clusterrolebindings,validatingadmissionpolicies', '-o', 'name'])).split('\n').filter((n) => n.includes(fullname));
+    assert.deepEqual(clusterScoped, []);
+    for (const crd of CRDS) await k(['get', 'crd', crd]);
+    const kept = await auditStatus(testbed, audit);
+    assert.equal(kept?.counts?.['mismatched'], 2, 'the audit and its findings are still there');
+    await k(['get', 'runtimeclassaudit', 'cluster']);
+    await k(['get', 'namespace', agentNs]);
+  });
+});
