@@ -50,15 +50,30 @@ unit() {
   return $r
 }
 
+# The testbed's nodes must be the tests' alone: a demo's Helm release (or
+# the plain processes of older demos) would write the same nodes' reports.
+quiesce_testbed() {
+  local kb hb releases r
+  kb=$("$RCA_ROOT/hack/tools.sh" kubernetes) hb=$("$RCA_ROOT/hack/tools.sh" helm)
+  releases=$(KUBECONFIG="$TESTBED_DIR/kubeconfig" "$hb/helm" list -A -o json |
+    jq -r '.[] | select(.chart | startswith("runtimeclass-audit-")) | "\(.namespace)/\(.name)"')
+  for r in $releases; do
+    log "uninstalling Helm release $r (the tests need the testbed's nodes to themselves)"
+    KUBECONFIG="$TESTBED_DIR/kubeconfig" "$hb/helm" uninstall -n "${r%%/*}" "${r#*/}" --wait >/dev/null
+  done
+  ( source "$RCA_ROOT/hack/testbed/common.sh"; stop operator; for n in "${NODES[@]}"; do stop "agent@$n"; done )
+}
+
 setup_node
 rc=0
 case "$tier" in
   unit) unit || rc=$? ;;
-  integration) ensure_testbed; run_tests integration || rc=$? ;;
-  e2e) ensure_testbed; run_tests e2e || rc=$? ;;
+  integration) ensure_testbed; quiesce_testbed; run_tests integration || rc=$? ;;
+  e2e) ensure_testbed; quiesce_testbed; run_tests e2e || rc=$? ;;
   all)
     unit || rc=$?
     ensure_testbed
+    quiesce_testbed
     run_tests integration || rc=$?
     run_tests e2e || rc=$?
     ;;
