@@ -102,6 +102,7 @@ fetch_monitoring_crds() {
   local out="$RCA_CACHE/tools/monitoring-crds-$PROMETHEUS_OPERATOR_VERSION"
   if [ -s "$out/servicemonitors.yaml" ] && [ -s "$out/prometheusrules.yaml" ]; then echo "$out"; return; fi
   ensure_go
+  apt_install jq
   local dir; dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION" | jq -r .Dir) \
     || die "cannot download github.com/prometheus-operator/prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION"
   mkdir -p "$out"
