@@ -101,20 +101,33 @@ export class Reflector<T> {
   private async run(): Promise<void> {
     let resourceVersion: string | undefined;
     let failures = 0;
+    let gone = false;
     while (this.running) {
       const started = Date.now();
-      try {
-        resourceVersion ??= await this.relist();
-        resourceVersion = await this.watchFrom(resourceVersion);
-      } catch (err) {
-        if (!this.isRunning()) break;
-        const gone = isGone(err);
-        if (gone) resourceVersion = undefined;
-        this.options.onRestart?.(gone ? 'gone' : 'error', err);
-      }
+      const goneBefore = gone;
+      ({ resourceVersion, gone } = await this.listAndWatch(resourceVersion));
+      if (!this.isRunning()) break;
       // A list or watch that ends at once, again and again (closed, Gone, refused), must not spin.
       failures = Date.now() - started < 1000 ? failures + 1 : 0;
-      if (failures > 0) await this.backOff(failures);
+      // But a 410 is answered by relisting at once: after an outage the
+      // failures have piled up, and their backoff (up to a minute) would
+      // leave the cache that much staler. Only a Gone right after a Gone waits.
+      const relistNow = gone && !goneBefore;
+      if (failures > 0 && !relistNow) await this.backOff(failures);
+    }
+  }
+
+  /** One round: a relist when there is no resourceVersion to resume from, then a watch; says where to resume and whether it ended in 410 Gone. */
+  private async listAndWatch(from: string | undefined): Promise<{ resourceVersion: string | undefined; gone: boolean }> {
+    let resourceVersion = from;
+    try {
+      resourceVersion ??= await this.relist();
+      return { resourceVersion: await this.watchFrom(resourceVersion), gone: false };
+    } catch (err) {
+      if (!this.isRunning()) return { resourceVersion, gone: false };
+      const gone = isGone(err);
+      this.options.onRestart?.(gone ? 'gone' : 'error', err);
+      return { resourceVersion: gone ? undefined : resourceVersion, gone };
     }
   }
 
@@ -175,6 +188,11 @@ export class Reflector<T> {
         watchdog = setTimeout(() => {
           silent = true;
           controller?.abort();
+          // Before the answer's headers there is no controller to abort (a
+          // starting API server can hold a watch request unanswered for
+          // long): end this attempt anyway; the answer, if it ever comes,
+          // is aborted on arrival.
+          endOnce(undefined);
         }, this.options.watchSilenceMs);
       };
       const finish = (err: unknown): void => {
