@@ -53,8 +53,8 @@ unit() {
 # The testbed's nodes must be the tests' alone: a demo's Helm release (or
 # the plain processes of older demos) would write the same nodes' reports.
 quiesce_testbed() {
-  local kb hb releases r
-  kb=$("$RCA_ROOT/hack/tools.sh" kubernetes) hb=$("$RCA_ROOT/hack/tools.sh" helm)
+  local hb releases r
+  hb=$("$RCA_ROOT/hack/tools.sh" helm)
   releases=$(KUBECONFIG="$TESTBED_DIR/kubeconfig" "$hb/helm" list -A -o json |
     jq -r '.[] | select(.chart | startswith("runtimeclass-audit-")) | "\(.namespace)/\(.name)"')
   for r in $releases; do

@@ -4,15 +4,16 @@
 // the operator as a Deployment, real pods on the honest and broken handler
 // paths, a real Prometheus scraping what the ServiceMonitors select and
 // evaluating the PrometheusRule, then `helm upgrade` and `helm uninstall`.
-// It needs the testbed to itself: it first removes any installed release of
-// the chart and the CRDs (with every report and audit).
+// It needs the testbed to itself: hack/test.sh uninstalls any release of the
+// chart before the tiers run, and this test deletes the CRDs (with every
+// report and audit) so that its install creates them.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { CHART, helm, render, testbedValues, toolDir, valueArgs, type KubeObject } from '../support/chart.ts';
+import { CHART, helm, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
 import { auditStatus, podEvents } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
@@ -51,7 +52,7 @@ async function pods(namespace: string, component: string): Promise<PodView[]> {
   const out = await k(['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/component=${component}`, '-o', 'json']);
   return (JSON.parse(out) as { items: PodView[] }).items;
 }
-const asPod = (workload: KubeObject, namespace: string, name: string): string => JSON.stringify({
+const asPod = (workload: Manifest, namespace: string, name: string): string => JSON.stringify({
   apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace },
   spec: { ...(workload['spec'] as { template: { spec: object } }).template.spec, serviceAccountName: 'default' },
 });
@@ -69,26 +70,18 @@ async function stillFlagging(since: string): Promise<void> {
   assert.equal((await podEvents(testbed, brokenNs, 'vault', 'RuntimeHandlerMismatch')).length, 1, 'no second event for the first pod');
 }
 
-/** The dashboard's queries by panel title (the first of each panel) and refId, with its variables set to "any job" and a 1m rate window. */
-function dashboardQueries(): Map<string, string> {
+/** The dashboard's queries, with its variables set to "any job" and a 1m rate window. */
+function dashboardQueries(): { panel: string; expr: string }[] {
   const dashboard = JSON.parse(readFileSync(join(CHART, 'files', 'dashboards', 'runtimeclass-audit.json'), 'utf8')) as
-    { panels: { title: string; targets?: { refId: string; expr: string }[] }[] };
+    { panels: { title: string; targets?: { expr: string }[] }[] };
   const expand = (expr: string): string => expr.replaceAll('$operator_job', '.+').replaceAll('$agent_job', '.+').replaceAll('$__rate_interval', '1m');
-  const queries = new Map<string, string>();
-  for (const panel of dashboard.panels) {
-    for (const target of panel.targets ?? []) queries.set(target.refId === 'A' ? panel.title : `${panel.title}/${target.refId}`, expand(target.expr));
-  }
-  return queries;
+  return dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((t) => ({ panel: panel.title, expr: expand(t.expr) })));
 }
 
 describe('helm install, for real: chart, image, alerts', () => {
   let prometheus: RunningPrometheus | undefined;
 
   before(async () => {
-    const releases = JSON.parse(await helmK(['list', '--all-namespaces', '--all', '-o', 'json'])) as { name: string; namespace: string; chart: string }[];
-    for (const r of releases.filter((r) => r.chart.startsWith('runtimeclass-audit-'))) {
-      await helmK(['uninstall', r.name, '-n', r.namespace, '--wait', '--timeout', '120s']);
-    }
     await k(['delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true']);
     await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
     const monitoring = toolDir('monitoring-crds');
@@ -210,12 +203,20 @@ describe('helm install, for real: chart, image, alerts', () => {
     const p = prometheus;
     assert.ok(p);
     const queries = dashboardQueries();
-    // Each one is valid PromQL over series that exist: Prometheus answers every one without error.
-    for (const expr of queries.values()) await p.query(expr);
-    const series = await p.query(queries.get('Mismatched pods by namespace') ?? '');
+    const first = (panel: string): string => queries.find((q) => q.panel === panel)?.expr ?? '';
+    // Every query is valid PromQL (Prometheus answers each without error), and every panel shows
+    // something once its rates have two samples, but for those whose series only exist after
+    // a failure: no pod here is unverified and no CRI call fails.
+    const mayBeEmpty = new Set(['Unverified pods by reason', 'CRI errors']);
+    await eventually(async () => {
+      const shown = new Map<string, boolean>();
+      for (const { panel, expr } of queries) shown.set(panel, (shown.get(panel) ?? false) || (await p.query(expr)).length > 0);
+      assert.deepEqual([...shown].filter(([panel, any]) => !any && !mayBeEmpty.has(panel)), []);
+    }, 60_000);
+    const series = await p.query(first('Mismatched pods by namespace'));
     assert.equal(series.find((s) => s.metric['namespace'] === brokenNs)?.value[1], '1');
     await eventually(async () => {
-      const latency = await p.query(queries.get('CRI call latency') ?? '');
+      const latency = await p.query(first('CRI call latency'));
       assert.ok(latency.some((s) => s.metric['method'] === 'ListPodSandbox'), 'agent CRI latency by method');
     }, 60_000);
   });
@@ -238,6 +239,8 @@ describe('helm install, for real: chart, image, alerts', () => {
   test('helm upgrade with changed values keeps working and keeps the results', async () => {
     const since = (await auditStatus(testbed, audit))?.mismatches?.[0]?.since;
     assert.ok(since !== undefined);
+    // The default audit is the user's once created: the new operator's --ensure-audit must leave this edit alone.
+    await k(['patch', 'runtimeclassaudit', 'cluster', '--type=merge', '-p', '{"spec":{"gracePeriodSeconds":300}}']);
     const out = await helmK(['upgrade', release, CHART, '-n', system, '--wait', '--timeout', '240s',
       ...valueArgs({ ...installValues, 'operator.replicas': 1, 'agent.interval': '2s', 'metrics.prometheusRule.alertLabels': { team: 'platform' } })]);
     assert.match(out, /STATUS: deployed/);
@@ -251,20 +254,24 @@ describe('helm install, for real: chart, image, alerts', () => {
     const rule = await k(['get', 'prometheusrule', fullname, '-n', system, '-o', 'jsonpath={.spec.groups[0].rules[0].labels.team}']);
     assert.equal(rule, 'platform');
     await stillFlagging(since);
+    assert.equal(await k(['get', 'runtimeclassaudit', 'cluster', '-o', 'jsonpath={.spec.gracePeriodSeconds}']), '300');
   });
 
   test('helm uninstall removes everything but the CRDs, the audits and the agent namespace', async () => {
-    await helmK(['uninstall', release, '-n', system, '--wait', '--timeout', '120s']);
-    const left = async (kind: string, namespace?: string): Promise<string[]> => {
-      const out = await k(['get', kind, ...(namespace === undefined ? [] : ['-n', namespace]), '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']);
+    const ofRelease = async (kind: string, namespace: string): Promise<string[]> => {
+      const out = await k(['get', kind, '-n', namespace, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']);
       return out.split('\n').filter((line) => line !== '');
     };
-    for (const [kind, namespace] of [['daemonsets', agentNs], ['deployments', system], ['services', system], ['services', agentNs], ['serviceaccounts', agentNs],
-      ['roles', system], ['servicemonitors', system], ['prometheusrules', system]] as const) {
-      assert.deepEqual(await left(kind, namespace), [], `${kind} in ${namespace}`);
-    }
-    const clusterScoped = (await k(['get', 'clusterroles,clusterrolebindings,validatingadmissionpolicies', '-o', 'name'])).split('\n').filter((n) => n.includes(fullname));
-    assert.deepEqual(clusterScoped, []);
+    const clusterScoped = async (): Promise<string[]> =>
+      (await k(['get', 'clusterroles,clusterrolebindings,validatingadmissionpolicies', '-o', 'name'])).split('\n').filter((n) => n.includes(fullname));
+    const kinds = [['daemonsets', agentNs], ['deployments', system], ['services', system], ['services', agentNs], ['serviceaccounts', agentNs],
+      ['roles', system], ['servicemonitors', system], ['prometheusrules', system]] as const;
+    // Each query finds the release's objects before, so "none after" means they went.
+    for (const [kind, namespace] of kinds) assert.notDeepEqual(await ofRelease(kind, namespace), [], `${kind} in ${namespace} before`);
+    assert.equal((await clusterScoped()).length, 5, 'two ClusterRoles, two bindings, the policy');
+    await helmK(['uninstall', release, '-n', system, '--wait', '--timeout', '120s']);
+    for (const [kind, namespace] of kinds) assert.deepEqual(await ofRelease(kind, namespace), [], `${kind} in ${namespace}`);
+    assert.deepEqual(await clusterScoped(), []);
     for (const crd of CRDS) await k(['get', 'crd', crd]);
     const kept = await auditStatus(testbed, audit);
     assert.equal(kept?.counts?.['mismatched'], 2, 'the audit and its findings are still there');

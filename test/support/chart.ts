@@ -13,7 +13,8 @@ export const CHART = join(REPO_ROOT, 'charts', 'runtimeclass-audit');
 /** What `helm template` pretends the cluster runs (it has no cluster to ask). */
 export const KUBE_VERSION = pinnedVersion('KUBE_VERSION');
 
-export interface KubeObject {
+/** One object of the rendered chart (unlike kube/reflector.ts's KubeObject, what a template writes always has these). */
+export interface Manifest {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
@@ -48,13 +49,13 @@ export function valueArgs(values: Record<string, unknown>): string[] {
 }
 
 /** The chart rendered with `values` (dotted keys), as objects. */
-export async function render(values: Record<string, unknown> = {}, options: { release?: string; namespace?: string } = {}): Promise<KubeObject[]> {
+export async function render(values: Record<string, unknown> = {}, options: { release?: string; namespace?: string } = {}): Promise<Manifest[]> {
   const out = await helm(['template', options.release ?? 'rcaudit', CHART, '--namespace', options.namespace ?? 'rcaudit',
     '--kube-version', KUBE_VERSION, ...valueArgs(values)]);
-  return parseAllDocuments(out).map((doc) => doc.toJSON() as KubeObject | null).filter((o): o is KubeObject => o !== null);
+  return parseAllDocuments(out).map((doc) => doc.toJSON() as Manifest | null).filter((o): o is Manifest => o !== null);
 }
 
-export function findObject(objects: KubeObject[], kind: string, name?: string): KubeObject {
+export function findObject(objects: Manifest[], kind: string, name?: string): Manifest {
   const found = objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   if (found === undefined) throw new Error(`no ${kind} ${name ?? ''} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found;

@@ -60,7 +60,6 @@ function sliceTargets(slice: EndpointSlice, portName: string): object[] {
 }
 
 export interface RunningPrometheus {
-  url: string;
   process: Started;
   query(expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]>;
   alerts(): Promise<{ labels: Record<string, string>; annotations: Record<string, string>; state: string }[]>;
@@ -122,7 +121,6 @@ export async function startPrometheus(jobs: MonitorJob[], groups: unknown[], dis
     if (!res.ok) throw new Error(`Prometheus not ready: ${String(res.status)}; its output:\n${process.output()}`);
   }, 60_000);
   return {
-    url,
     process,
     query: async (expr) => (await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
     alerts: async () => (await api<{ alerts: { labels: Record<string, string>; annotations: Record<string, string>; state: string }[] }>('/api/v1/alerts')).alerts,

@@ -12,7 +12,7 @@ import { after, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { AgentMetrics } from '../../agent/metrics.ts';
 import { OperatorMetrics } from '../../operator/metrics.ts';
-import { CHART, findObject, helm, KUBE_VERSION, render, toolDir, valueArgs, type KubeObject } from '../support/chart.ts';
+import { CHART, findObject, helm, KUBE_VERSION, render, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
 import { REPO_ROOT } from '../support/versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -38,11 +38,11 @@ interface PodSpec {
   priorityClassName?: string;
   affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: unknown[] }[] } } };
 }
-interface Workload extends KubeObject {
+interface Workload extends Manifest {
   spec: { replicas?: number; strategy?: { type: string }; template: { spec: PodSpec } };
 }
-const podSpec = (o: KubeObject): PodSpec => (o as Workload).spec.template.spec;
-const container = (o: KubeObject): Container => {
+const podSpec = (o: Manifest): PodSpec => (o as Workload).spec.template.spec;
+const container = (o: Manifest): Container => {
   const c = podSpec(o).containers[0];
   assert.ok(c, `${o.kind}/${o.metadata.name} has a container`);
   return c;
@@ -171,7 +171,7 @@ describe('what the chart renders', () => {
     const files = readdirSync(join(CHART, 'files', 'crds'));
     assert.equal(crds.length, files.length);
     for (const file of files) {
-      const generated = parse(readFileSync(join(CHART, 'files', 'crds', file), 'utf8')) as KubeObject;
+      const generated = parse(readFileSync(join(CHART, 'files', 'crds', file), 'utf8')) as Manifest;
       const rendered = findObject(crds, 'CustomResourceDefinition', generated.metadata.name);
       assert.equal(rendered.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
       assert.deepEqual(rendered['spec'], generated['spec']);

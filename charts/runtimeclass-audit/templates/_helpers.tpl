@@ -18,11 +18,14 @@
 {{- end }}
 {{- end }}
 
+{{/* Every object's labels: `-l app.kubernetes.io/instance=<release>` finds all of a release's. */}}
 {{- define "rcaudit.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: runtimeclass-audit
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/name: {{ include "rcaudit.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/* Selector labels of one component: include "rcaudit.selectorLabels" (list . "agent") */}}
@@ -35,7 +38,7 @@ app.kubernetes.io/component: {{ index . 1 }}
 
 {{- define "rcaudit.componentLabels" -}}
 {{ include "rcaudit.labels" (index . 0) }}
-{{ include "rcaudit.selectorLabels" . }}
+app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
 {{- define "rcaudit.image" -}}
