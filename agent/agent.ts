@@ -10,6 +10,10 @@ import type { AgentMetrics } from './metrics.ts';
 import { buildReportSpec, canonicalSpec, type RuntimeState } from './report.ts';
 import { SandboxScanner, type SandboxSource, type ScanResult } from './scanner.ts';
 import type { WriteOutcome } from './report-writer.ts';
+import { jitteredBackoff } from '../kube/backoff.ts';
+
+/** The longest wait between report writes while the API server refuses them. */
+const WRITE_BACKOFF_MAX_MS = 30_000;
 
 /** The CRI calls the agent makes. */
 export interface CriRuntime extends SandboxSource {
@@ -54,6 +58,7 @@ export class NodeAgent {
   private lastRuntimeRefresh = 0;
   private lastTickAt = 0;
   private lastMalformed = 0;
+  private writeFailures: { count: number; since?: number; retryAt: number } = { count: 0, retryAt: 0 };
   private healthy = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
@@ -65,7 +70,12 @@ export class NodeAgent {
     this.now = deps.now ?? Date.now;
   }
 
-  /** Ready once a scan and a report write have both succeeded, and while they still do. */
+  /**
+   * Ready while the node's report is current: the last pass wrote it (or
+   * found it already said what it must). A runtime that does not answer
+   * does not make the agent unready: its report then says so, truthfully,
+   * and the operator can tell "runtime unreachable" from "no agent".
+   */
   ready(): boolean {
     return this.healthy;
   }
@@ -95,7 +105,7 @@ export class NodeAgent {
   /** One pass: scan, build, write if changed. Never throws. */
   async tick(): Promise<void> {
     this.lastTickAt = this.now();
-    const scanned = await this.scan();
+    await this.scan();
     const { spec, malformed } = buildReportSpec({
       nodeName: this.options.nodeName,
       agentVersion: this.options.agentVersion,
@@ -107,11 +117,10 @@ export class NodeAgent {
     if (malformed !== this.lastMalformed && malformed > 0) this.deps.log.warn({ malformed }, 'left malformed sandboxes out of the report');
     this.lastMalformed = malformed;
     this.deps.metrics.countSandboxes(spec);
-    const written = await this.writeIfChanged(spec);
-    this.healthy = scanned && written;
+    this.healthy = await this.writeIfChanged(spec);
   }
 
-  private async scan(): Promise<boolean> {
+  private async scan(): Promise<void> {
     try {
       const cri = this.connect();
       await this.refreshRuntime(cri);
@@ -126,10 +135,8 @@ export class NodeAgent {
       }
       this.deps.metrics.runtimeReachable.set(1);
       this.deps.metrics.lastScan.set(this.now() / 1000);
-      return true;
     } catch (err) {
       this.markUnreachable(err instanceof Error ? err.message : String(err));
-      return false;
     }
   }
 
@@ -167,24 +174,44 @@ export class NodeAgent {
     this.deps.log.error({ endpoint: this.runtime.endpoint, error }, 'CRI runtime unreachable');
   }
 
+  /** Writes the report if it changed (or a resync is due); true when the stored report is current. */
   private async writeIfChanged(spec: NodeSandboxReportSpec): Promise<boolean> {
     const canonical = canonicalSpec(spec);
     const resyncDue = this.now() - this.lastWriteAt >= this.options.resyncMs;
     if (canonical === this.lastWritten && !resyncDue) return true;
+    // After a failed write, wait out the backoff: every node's agent retrying
+    // every pass would hammer an API server that is coming back up.
+    if (this.now() < this.writeFailures.retryAt) return false;
     try {
       const outcome = await this.deps.sink.write(spec);
       if (outcome !== 'unchanged') {
         this.deps.metrics.reportWrites.inc({ outcome });
         this.deps.log.info({ outcome, sandboxes: spec.sandboxes.length, reachable: spec.runtime.reachable }, 'report written');
       }
+      this.wroteAgain();
       this.lastWritten = canonical;
       this.lastWriteAt = this.now();
       return true;
     } catch (err) {
       this.deps.metrics.reportWrites.inc({ outcome: 'error' });
-      this.deps.log.error({ error: err instanceof Error ? err.message : String(err) }, 'cannot write the report; retrying next pass');
+      this.writeFailed(err instanceof Error ? err.message : String(err));
       this.lastWritten = undefined;
       return false;
     }
+  }
+
+  /** Backs the next write off; logged once per outage (its first error), then at debug. */
+  private writeFailed(error: string): void {
+    const failures = this.writeFailures.count + 1;
+    const delay = jitteredBackoff(failures, this.options.intervalMs, WRITE_BACKOFF_MAX_MS);
+    this.writeFailures = { count: failures, since: this.writeFailures.since ?? this.now(), retryAt: this.now() + delay };
+    const level = failures === 1 ? 'error' : 'debug';
+    this.deps.log[level]({ error, failures, retryInMs: Math.round(delay) }, `cannot write the report; retrying with backoff (up to ${String(WRITE_BACKOFF_MAX_MS / 1000)} s)`);
+  }
+
+  private wroteAgain(): void {
+    const { count, since } = this.writeFailures;
+    if (count > 0) this.deps.log.info({ failures: count, seconds: Math.round((this.now() - (since ?? this.now())) / 1000) }, 'report written again');
+    this.writeFailures = { count: 0, retryAt: 0 };
   }
 }

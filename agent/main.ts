@@ -2,7 +2,7 @@
 // here and nowhere else; the agent gets its clients handed in.
 //   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
 import { Command } from 'commander';
-import { duration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { boundedDuration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { NodeAgent } from './agent.ts';
@@ -32,10 +32,10 @@ function parseFlags(argv: string[]): Flags {
     .description('Reports which CRI handler and runtime type every pod sandbox on this node really got.')
     .requiredOption('--node-name <name>', 'this node\'s name (from the downward API)', process.env['NODE_NAME'])
     .option('--cri-endpoint <endpoint>', `the CRI socket; default: the first that exists of ${DEFAULT_CRI_ENDPOINTS.join(', ')}`, process.env['CRI_ENDPOINT'])
-    .option('--interval <duration>', 'how often to list the node\'s sandboxes', duration, 2000)
-    .option('--resync <duration>', 'how often to re-check the stored report even when nothing changed', duration, 300_000)
-    .option('--runtime-refresh <duration>', 'how often to re-read the runtime\'s version and handler config', duration, 300_000)
-    .option('--cri-timeout <duration>', 'deadline of each CRI call', duration, 5000)
+    .option('--interval <duration>', 'how often to list the node\'s sandboxes', boundedDuration('interval'), 2000)
+    .option('--resync <duration>', 'how often to re-check the stored report even when nothing changed', boundedDuration('resync'), 300_000)
+    .option('--runtime-refresh <duration>', 'how often to re-read the runtime\'s version and handler config', boundedDuration('runtime-refresh'), 300_000)
+    .option('--cri-timeout <duration>', 'deadline of each CRI call', boundedDuration('cri-timeout'), 5000)
     .option('--cri-max-message-bytes <bytes>', 'largest CRI answer accepted (the kubelet\'s limit is 16 MiB)', positiveInteger, KUBELET_MAX_MESSAGE_BYTES)
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
     .showHelpAfterError();

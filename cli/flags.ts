@@ -11,6 +11,39 @@ export function duration(value: string): number {
   return Number(match[1]) * scale;
 }
 
+/**
+ * The sane range of every duration flag of both processes. Nothing may be
+ * 0 (a scan or an event write on every turn of the loop), and nothing may
+ * reach Node's timer limit (2^31-1 ms, about 24.8 days), past which a timer
+ * fires after 1 ms. The chart checks its values against the same ranges
+ * (templates/_helpers.tpl, rcaudit.duration; a unit test compares them).
+ */
+export const DURATION_BOUNDS = {
+  // agent
+  'interval': ['100ms', '10m'],
+  'resync': ['1s', '24h'],
+  'runtime-refresh': ['1s', '24h'],
+  'cri-timeout': ['100ms', '5m'],
+  // operator
+  'operator-resync': ['10s', '24h'],
+  'event-series-interval': ['1s', '24h'],
+  'api-timeout': ['1s', '10m'],
+  'watch-silence': ['1s', '1h'],
+  'lease-duration': ['1s', '5m'],
+  'renew-deadline': ['1s', '5m'],
+  'retry-period': ['100ms', '1m'],
+} as const satisfies Record<string, readonly [string, string]>;
+
+/** A commander parser for a duration within `bounds`; the error names the value and the range (commander adds the flag). */
+export function boundedDuration(bounds: keyof typeof DURATION_BOUNDS): (value: string) => number {
+  const [min, max] = DURATION_BOUNDS[bounds];
+  return (value) => {
+    const ms = duration(value);
+    if (ms < duration(min) || ms > duration(max)) throw new InvalidArgumentError(`${value} is out of range: a duration from ${min} to ${max}`);
+    return ms;
+  };
+}
+
 export function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive whole number');

@@ -11,6 +11,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { KubeApiError } from './errors.ts';
 import type { KubeRest } from './rest.ts';
+import { jitteredBackoff } from './backoff.ts';
 import { WakeableSleep } from './wakeable-sleep.ts';
 
 export interface KubeObject {
@@ -39,6 +40,8 @@ export interface ReflectorOptions<T> {
   /** A trimmed object was added (old undefined), changed, or deleted (now undefined). */
   onChange: (key: string, old: T | undefined, now: T | undefined) => void;
   onRestart?: (reason: RestartReason, error?: unknown) => void;
+  /** Told when list and watch start failing (with the first error), and when they work again. */
+  onHealth?: (healthy: boolean, error?: unknown) => void;
   labelSelector?: string;
   pageSize?: number;
   /** Abort a watch that delivered nothing (not even a bookmark) for this long. */
@@ -48,23 +51,19 @@ export interface ReflectorOptions<T> {
   backoff?: { baseMs: number; maxMs: number };
 }
 
-/** client-go's reflector backoff: doubling from base to max, each delay stretched by up to 100% at random. */
-export function jitteredBackoff(failures: number, base: number, max: number, random: () => number = Math.random): number {
-  const plain = Math.min(max, base * 2 ** Math.max(0, Math.min(failures - 1, 30)));
-  return plain * (1 + random());
-}
-
 class WatchGone extends Error {}
 
 export class Reflector<T> {
   readonly store = new Map<string, T>();
-  private readonly options: Required<Omit<ReflectorOptions<T>, 'labelSelector' | 'onRestart'>> & ReflectorOptions<T>;
+  private readonly options: Required<Omit<ReflectorOptions<T>, 'labelSelector' | 'onRestart' | 'onHealth'>> & ReflectorOptions<T>;
   private readonly rest: KubeRest;
   private running = false;
   private abortWatch: (() => void) | undefined;
   private readonly sleeper = new WakeableSleep();
   private loop: Promise<void> | undefined;
   private syncedOnce = false;
+  /** Whether the last list or watch failed and none has worked since. */
+  private failing = false;
   private readonly syncWaiters: (() => void)[] = [];
 
   constructor(rest: KubeRest, options: ReflectorOptions<T>) {
@@ -105,30 +104,44 @@ export class Reflector<T> {
     while (this.running) {
       const started = Date.now();
       const goneBefore = gone;
-      ({ resourceVersion, gone } = await this.listAndWatch(resourceVersion));
+      const round = await this.listAndWatch(resourceVersion);
+      ({ resourceVersion, gone } = round);
       if (!this.isRunning()) break;
-      // A list or watch that ends at once, again and again (closed, Gone, refused), must not spin.
-      failures = Date.now() - started < 1000 ? failures + 1 : 0;
+      failures = nextFailures(failures, { failed: round.failed, quick: Date.now() - started < 1000, progressed: round.progressed });
       // But a 410 is answered by relisting at once: after an outage the
-      // failures have piled up, and their backoff (up to a minute) would
-      // leave the cache that much staler. Only a Gone right after a Gone waits.
+      // failures have piled up, and their backoff (up to 30 s) would leave
+      // the cache that much staler. Only a Gone right after a Gone waits.
       const relistNow = gone && !goneBefore;
       if (failures > 0 && !relistNow) await this.backOff(failures);
     }
   }
 
-  /** One round: a relist when there is no resourceVersion to resume from, then a watch; says where to resume and whether it ended in 410 Gone. */
-  private async listAndWatch(from: string | undefined): Promise<{ resourceVersion: string | undefined; gone: boolean }> {
+  /**
+   * One round: a relist when there is no resourceVersion to resume from,
+   * then a watch; says where to resume, whether it failed (and with 410
+   * Gone), and whether the server answered at all.
+   */
+  private async listAndWatch(from: string | undefined): Promise<{ resourceVersion: string | undefined; gone: boolean; failed: boolean; progressed: boolean }> {
     let resourceVersion = from;
+    let progressed = false;
     try {
       resourceVersion ??= await this.relist();
-      return { resourceVersion: await this.watchFrom(resourceVersion), gone: false };
+      progressed = true;
+      return { resourceVersion: await this.watchFrom(resourceVersion, () => (progressed = true)), gone: false, failed: false, progressed };
     } catch (err) {
-      if (!this.isRunning()) return { resourceVersion, gone: false };
+      if (!this.isRunning()) return { resourceVersion, gone: false, failed: false, progressed };
       const gone = isGone(err);
       this.options.onRestart?.(gone ? 'gone' : 'error', err);
-      return { resourceVersion: gone ? undefined : resourceVersion, gone };
+      // A 410 is the server answering: it is not down.
+      if (!gone) this.setHealth(false, err);
+      return { resourceVersion: gone ? undefined : resourceVersion, gone, failed: true, progressed };
     }
+  }
+
+  private setHealth(healthy: boolean, error?: unknown): void {
+    if (this.failing === !healthy) return;
+    this.failing = !healthy;
+    this.options.onHealth?.(healthy, error);
   }
 
   private isRunning(): boolean {
@@ -155,6 +168,7 @@ export class Reflector<T> {
     } while (continueToken !== undefined);
     this.replaceStore(fresh);
     this.markSynced();
+    this.setHealth(true);
     return resourceVersion;
   }
 
@@ -174,8 +188,8 @@ export class Reflector<T> {
     for (const [key, now] of fresh) this.apply(key, now);
   }
 
-  /** One watch from `resourceVersion`; resolves with the last resourceVersion seen when it ends normally. */
-  private watchFrom(resourceVersion: string): Promise<string> {
+  /** One watch from `resourceVersion`; resolves with the last resourceVersion seen when it ends normally. `accepted` is called once the server answers it. */
+  private watchFrom(resourceVersion: string, accepted: () => void): Promise<string> {
     const [low, high] = this.options.watchTimeoutSeconds;
     const timeoutSeconds = Math.floor(low + Math.random() * (high - low));
     let last = resourceVersion;
@@ -240,7 +254,12 @@ export class Reflector<T> {
         )
         .then((c) => {
           controller = c;
-          if (!this.running || ended) c.abort();
+          if (!this.running || ended) {
+            c.abort();
+            return;
+          }
+          accepted();
+          this.setHealth(true);
         }, endOnce);
     });
   }
@@ -267,6 +286,21 @@ export class Reflector<T> {
     this.syncedOnce = true;
     for (const resolve of this.syncWaiters.splice(0)) resolve();
   }
+}
+
+/**
+ * The failure count after a round, which sets the next backoff. Only a
+ * round in which the server answered (a list came back, a watch was
+ * accepted) and that lasted ends a run of failures; one that failed after
+ * such an answer starts a new run. A round that ends at once, again and
+ * again (closed, Gone, refused), or gets no answer at all (the API server
+ * down, or holding the request until the watchdog cuts it), keeps adding
+ * up, however long each attempt took.
+ */
+export function nextFailures(failures: number, round: { failed: boolean; quick: boolean; progressed: boolean }): number {
+  if (round.quick) return failures + 1;
+  if (!round.progressed) return failures + 1;
+  return round.failed ? 1 : 0;
 }
 
 const isGone = (err: unknown): boolean => err instanceof WatchGone || (err instanceof KubeApiError && err.reason === 'Gone');

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { duration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { boundedDuration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
@@ -53,16 +53,16 @@ function parseFlags(argv: string[]): Flags {
     .option('--no-leader-elect', 'run without leader election (only ever one replica!)')
     .option('--lease-name <name>', 'name of the leader Lease', 'runtimeclass-audit-operator')
     .option('--identity <id>', 'this replica\'s identity in the Lease', identity)
-    .option('--lease-duration <duration>', 'how long a silent leader keeps the lease', duration, CLIENT_GO_TIMINGS.leaseDurationMs)
-    .option('--renew-deadline <duration>', 'how long the leader tries to renew before it stops writing', duration, CLIENT_GO_TIMINGS.renewDeadlineMs)
-    .option('--retry-period <duration>', 'how often the lease is tried or renewed', duration, CLIENT_GO_TIMINGS.retryPeriodMs)
+    .option('--lease-duration <duration>', 'how long a silent leader keeps the lease', boundedDuration('lease-duration'), CLIENT_GO_TIMINGS.leaseDurationMs)
+    .option('--renew-deadline <duration>', 'how long the leader tries to renew before it stops writing', boundedDuration('renew-deadline'), CLIENT_GO_TIMINGS.renewDeadlineMs)
+    .option('--retry-period <duration>', 'how often the lease is tried or renewed', boundedDuration('retry-period'), CLIENT_GO_TIMINGS.retryPeriodMs)
     .option('--agent-namespace <ns>', 'namespace of the agent pods, whose readiness says whether a report is current; unset: reports are taken as current', process.env['AGENT_NAMESPACE'])
     .option('--agent-selector <k=v,...>', 'labels of the agent pods', selector, { 'app.kubernetes.io/name': 'runtimeclass-audit', 'app.kubernetes.io/component': 'agent' })
     .option('--workers <n>', 'reconciles run at once', positiveInteger, 4)
-    .option('--api-timeout <duration>', 'deadline of each API request (watches excepted)', duration, 30_000)
-    .option('--resync <duration>', 'every node and audit is reconciled again this often', duration, 600_000)
-    .option('--watch-silence <duration>', 'a watch that delivers nothing (not even a bookmark) this long is restarted', duration, 90_000)
-    .option('--event-series-interval <duration>', 'a lasting mismatch updates its event series at most this often', duration, 300_000)
+    .option('--api-timeout <duration>', 'deadline of each API request (watches excepted)', boundedDuration('api-timeout'), 30_000)
+    .option('--resync <duration>', 'every node and audit is reconciled again this often', boundedDuration('operator-resync'), 600_000)
+    .option('--watch-silence <duration>', 'a watch that delivers nothing (not even a bookmark) this long is restarted', boundedDuration('watch-silence'), 90_000)
+    .option('--event-series-interval <duration>', 'a lasting mismatch writes its event again at most this often (keep it under the API server\'s --event-ttl, 1h by default, or the event expires in between)', boundedDuration('event-series-interval'), 1_800_000)
     .option('--ensure-audit <name>', 'create this RuntimeClassAudit (empty spec: every pod) when it does not exist; never changed after')
     .showHelpAfterError();
   withListenFlags(program).parse(argv);

@@ -49,10 +49,13 @@ function sandbox(id: string): PodSandbox {
 function setup() {
   const cri = new StandInRuntime();
   const writes: NodeSandboxReportSpec[] = [];
+  /** When each write was tried, failed ones included. */
+  const attempts: number[] = [];
   let failWrites = false;
   let clock = 1_000_000;
   const sink = {
     write: (spec: NodeSandboxReportSpec): Promise<WriteOutcome> => {
+      attempts.push(clock);
       if (failWrites) return Promise.reject(new Error('API server unreachable'));
       writes.push(spec);
       return Promise.resolve('updated');
@@ -62,7 +65,7 @@ function setup() {
     { nodeName: 'n1', agentVersion: 't', intervalMs: 2000, resyncMs: 300_000, runtimeRefreshMs: 300_000 },
     { connect: () => ({ cri, endpoint: 'unix:///x.sock' }), sink, log: pino({ level: 'silent' }), metrics: new AgentMetrics(), now: () => clock },
   );
-  return { cri, writes, agent, advance: (ms: number) => (clock += ms), failWrites: (v: boolean) => (failWrites = v) };
+  return { cri, writes, attempts, agent, advance: (ms: number) => (clock += ms), failWrites: (v: boolean) => (failWrites = v) };
 }
 
 describe('agent loop', () => {
@@ -112,7 +115,7 @@ describe('agent loop', () => {
     assert.equal(outage.runtime.unreachableSince, new Date(1_002_000).toISOString());
     assert.match(outage.runtime.lastError ?? '', /UNAVAILABLE/);
     assert.deepEqual(outage.sandboxes.map((s) => s.id), ['a']);
-    assert.equal(agent.ready(), false);
+    assert.ok(agent.ready(), 'its report is current: it says the runtime does not answer');
     cri.down = false;
     cri.calls = [];
     await agent.tick();
@@ -121,13 +124,22 @@ describe('agent loop', () => {
     assert.ok(agent.ready());
   });
 
-  test('an API failure is retried on the next pass and makes the agent unready meanwhile', async () => {
-    const { cri, writes, agent, failWrites } = setup();
+  test('an API failure makes the agent unready, and its retries back off (jittered, doubling from the interval, up to 30 s)', async () => {
+    const { cri, writes, attempts, agent, advance, failWrites } = setup();
     cri.sandboxes = [sandbox('a')];
     failWrites(true);
-    await agent.tick();
-    assert.equal(agent.ready(), false);
+    // Two minutes of 2 s passes against an API server that refuses every write.
+    for (let t = 0; t <= 120_000; t += 2000) {
+      await agent.tick();
+      assert.equal(agent.ready(), false);
+      advance(2000);
+    }
+    assert.ok(attempts.length >= 5 && attempts.length <= 10, `${String(attempts.length)} tries in 2 minutes, not 61`);
+    const gaps = attempts.slice(1).map((a, i) => a - (attempts[i] ?? 0));
+    assert.ok(gaps.every((g) => g <= 32_000), `no wait past the 30 s cap (and one pass): ${gaps.join(', ')}`);
+    assert.ok(gaps.some((g) => g > 2000), `the waits grow: ${gaps.join(', ')}`);
     failWrites(false);
+    advance(30_000);
     await agent.tick();
     assert.equal(writes.length, 1);
     assert.ok(agent.ready());

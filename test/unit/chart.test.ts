@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { AgentMetrics } from '../../agent/metrics.ts';
+import { DURATION_BOUNDS, duration } from '../../cli/flags.ts';
 import { OperatorMetrics } from '../../operator/metrics.ts';
 import { CHART, findObject, helm, KUBE_VERSION, render, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
 import { REPO_ROOT } from '../support/versions.ts';
@@ -26,7 +27,7 @@ interface Container {
   args: string[];
   env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   securityContext: Record<string, unknown>;
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   livenessProbe: { httpGet: { path: string } };
   readinessProbe: { httpGet: { path: string } };
 }
@@ -74,6 +75,24 @@ describe('helm lint and the values schema', () => {
     ];
     for (const [values, message] of cases) {
       await assert.rejects(render(values), message, JSON.stringify(values));
+    }
+  });
+
+  test('every duration has the range its flag has: the bounds pass, past them the value is refused, naming it', async () => {
+    // chart value -> the flag it becomes (cli/flags.ts DURATION_BOUNDS)
+    const values: [string, keyof typeof DURATION_BOUNDS][] = [
+      ['agent.interval', 'interval'], ['agent.criTimeout', 'cri-timeout'],
+      ['operator.resync', 'operator-resync'], ['operator.eventSeriesInterval', 'event-series-interval'], ['operator.apiTimeout', 'api-timeout'],
+    ];
+    for (const [value, flag] of values) {
+      const [min, max] = DURATION_BOUNDS[flag];
+      await render({ [value]: min });
+      await render({ [value]: max });
+      const below = `${String(duration(min) / 2)}ms`;
+      const above = `${String(duration(max) / 3_600_000 + 1)}h`;
+      for (const bad of [below, above, '0s']) {
+        await assert.rejects(render({ [value]: bad }), new RegExp(`${value.replace('.', '\\.')}: ${bad} is out of range: a duration from ${min} to ${max}`), `${value}=${bad}`);
+      }
     }
   });
 
@@ -131,12 +150,12 @@ describe('what the chart renders', () => {
     findObject(ha, 'PodDisruptionBudget');
   });
 
-  test('the agent mounts the CRI socket file and nothing else of the host, with every capability dropped', async () => {
+  test('the agent mounts the CRI socket\'s directory read-only (a restarted runtime\'s new socket shows there) and nothing else of the host, with every capability dropped', async () => {
     const ds = findObject(await render({ 'agent.criSocket': '/run/crio/crio.sock' }), 'DaemonSet');
     const pod = podSpec(ds);
     const c = container(ds);
-    assert.deepEqual(pod.volumes, [{ name: 'cri-socket', hostPath: { path: '/run/crio/crio.sock', type: 'Socket' } }]);
-    assert.deepEqual(c.volumeMounts, [{ name: 'cri-socket', mountPath: '/run/crio/crio.sock' }]);
+    assert.deepEqual(pod.volumes, [{ name: 'cri-socket-dir', hostPath: { path: '/run/crio', type: 'DirectoryOrCreate' } }]);
+    assert.deepEqual(c.volumeMounts, [{ name: 'cri-socket-dir', mountPath: '/run/crio', readOnly: true }]);
     assert.ok(c.args.includes('--cri-endpoint=unix:///run/crio/crio.sock'));
     assert.equal(c.securityContext['privileged'], false);
     assert.equal(c.securityContext['allowPrivilegeEscalation'], false);
@@ -161,7 +180,8 @@ describe('what the chart renders', () => {
     const terms = sets.map((o) => podSpec(o).affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms);
     assert.deepEqual(terms[0], [{ matchExpressions: [...userTerm.matchExpressions, { key: 'example.com/runtime', operator: 'NotIn', values: ['crio'] }] }]);
     assert.deepEqual(terms[1], [{ matchExpressions: [...userTerm.matchExpressions, { key: 'example.com/runtime', operator: 'In', values: ['crio'] }] }]);
-    assert.deepEqual(sets.map((o) => podSpec(o).volumes?.[0]?.hostPath?.path), ['/run/containerd/containerd.sock', '/run/crio/crio.sock']);
+    assert.deepEqual(sets.map((o) => podSpec(o).volumes?.[0]?.hostPath?.path), ['/run/containerd', '/run/crio']);
+    assert.deepEqual(sets.map((o) => container(o).args.find((a) => a.startsWith('--cri-endpoint='))), ['--cri-endpoint=unix:///run/containerd/containerd.sock', '--cri-endpoint=unix:///run/crio/crio.sock']);
     const selectors = sets.map((o) => JSON.stringify((o as unknown as { spec: { selector: unknown } }).spec.selector));
     assert.notEqual(selectors[0], selectors[1], 'the two DaemonSets must not claim each other\'s pods');
   });

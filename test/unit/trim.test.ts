@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { resourceOf } from '../../kube/rest.ts';
-import { jitteredBackoff } from '../../kube/reflector.ts';
+import { jitteredBackoff } from '../../kube/backoff.ts';
 import { trimAudit, trimPod, trimReport } from '../../operator/trim.ts';
 
 const agents = { namespace: 'rcaudit', matchLabels: { app: 'agent' } };
@@ -84,10 +84,12 @@ describe('API paths and retry delays', () => {
     assert.equal(resourceOf('/apis/rcaudit.dev/v1alpha1/nodesandboxreports/n1/status'), 'nodesandboxreports/status');
     assert.equal(resourceOf('/apis/coordination.k8s.io/v1/namespaces/x/leases/l'), 'leases');
   });
-  test('jittered backoff doubles from the base to the cap, stretched by up to 100%', () => {
+  test('jittered backoff doubles from the base to the cap, stretched by up to 100%, never past the cap', () => {
     assert.equal(jitteredBackoff(1, 800, 30_000, () => 0), 800);
     assert.equal(jitteredBackoff(3, 800, 30_000, () => 0), 3200);
     assert.equal(jitteredBackoff(50, 800, 30_000, () => 0), 30_000);
     assert.equal(jitteredBackoff(2, 800, 30_000, () => 0.5), 2400);
+    assert.equal(jitteredBackoff(6, 800, 30_000, () => 0.99), 30_000, '25.6 s stretched would pass 30 s');
+    assert.equal(jitteredBackoff(50, 800, 30_000, () => 0.99), 30_000);
   });
 });

@@ -89,3 +89,29 @@ readinessProbe:
 {{- define "rcaudit.agentNamespace" -}}
 {{- default .Release.Namespace .Values.agent.namespace.name }}
 {{- end }}
+
+{{/*
+A duration value, checked against its range; the operator's and agent's
+flags have the same ranges (cli/flags.ts DURATION_BOUNDS; a unit test
+compares them). Renders the value:
+  include "rcaudit.duration" (list "agent.interval" .Values.agent.interval "100ms" "10m")
+*/}}
+{{- define "rcaudit.duration" -}}
+{{- $path := index . 0 }}
+{{- $value := index . 1 | toString }}
+{{- $min := index . 2 }}
+{{- $max := index . 3 }}
+{{- $ms := include "rcaudit.durationMs" $value | float64 }}
+{{- if or (lt $ms (include "rcaudit.durationMs" $min | float64)) (gt $ms (include "rcaudit.durationMs" $max | float64)) }}
+{{- fail (printf "%s: %s is out of range: a duration from %s to %s" $path $value $min $max) }}
+{{- end }}
+{{- $value }}
+{{- end }}
+
+{{/* "500ms", "2s", "5m", "1h" -> milliseconds (values.schema.json has already checked the form). */}}
+{{- define "rcaudit.durationMs" -}}
+{{- $form := "^([0-9]+(?:\\.[0-9]+)?)(ms|s|m|h)$" }}
+{{- $number := regexReplaceAll $form . "${1}" | float64 }}
+{{- $unit := regexReplaceAll $form . "${2}" }}
+{{- mulf $number (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit) }}
+{{- end }}
