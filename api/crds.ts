@@ -89,7 +89,14 @@ export function nodeSandboxReportCrd(): object {
       { name: 'Runtime', type: 'string', jsonPath: '.spec.runtime.name' },
       { name: 'Version', type: 'string', jsonPath: '.spec.runtime.version' },
       { name: 'Reachable', type: 'boolean', jsonPath: '.spec.runtime.reachable' },
-      { name: 'Default', type: 'string', jsonPath: '.spec.runtime.defaultHandler', description: 'The default handler' },
+      { name: 'Sandboxes', type: 'integer', jsonPath: '.status.counts.sandboxes', description: 'Sandboxes the runtime reports' },
+      { name: 'Matched', type: 'integer', jsonPath: '.status.counts.matched', description: 'Audited pods whose sandbox runs as expected' },
+      { name: 'Mismatched', type: 'integer', jsonPath: '.status.counts.mismatched', description: 'Audited pods whose sandbox runs with another handler or runtime type' },
+      { name: 'Unverified', type: 'integer', jsonPath: '.status.counts.unverified', description: 'Audited pods that could not be verified' },
+      { name: 'Default', type: 'string', jsonPath: '.spec.runtime.defaultHandler', priority: 1, description: 'The handler "" resolves to' },
+      { name: 'Unreachable Since', type: 'date', jsonPath: '.spec.runtime.unreachableSince', priority: 1 },
+      { name: 'Agent', type: 'string', jsonPath: '.spec.agentVersion', priority: 1, description: 'The agent\'s version' },
+      { name: 'Endpoint', type: 'string', jsonPath: '.spec.runtime.endpoint', priority: 1, description: 'The CRI endpoint' },
     ],
     specRequired: true,
   });
@@ -97,6 +104,7 @@ export function nodeSandboxReportCrd(): object {
 
 export function runtimeClassAuditCrd(): object {
   const ready = '.status.conditions[?(@.type=="Ready")].status';
+  const compliant = '.status.conditions[?(@.type=="Compliant")].status';
   return clusterScopedCrd({
     names: RUNTIME_CLASS_AUDIT,
     spec: { ...auditSpecSchema, description: 'The audit policy.' },
@@ -107,6 +115,11 @@ export function runtimeClassAuditCrd(): object {
       { name: 'Unverified', type: 'integer', jsonPath: '.status.counts.unverified', description: 'Pods that could not be verified' },
       { name: 'Nodes', type: 'integer', jsonPath: '.status.counts.nodesReporting', description: 'Nodes with a current report' },
       { name: 'Ready', type: 'string', jsonPath: ready },
+      { name: 'Matched', type: 'integer', jsonPath: '.status.counts.matched', priority: 1, description: 'Pods whose sandbox runs as expected' },
+      { name: 'Nodes Total', type: 'integer', jsonPath: '.status.counts.nodes', priority: 1, description: 'Node objects' },
+      { name: 'Orphans', type: 'integer', jsonPath: '.status.counts.orphanSandboxes', priority: 1, description: 'Running sandboxes of no pod' },
+      { name: 'Suspicious', type: 'integer', jsonPath: '.status.counts.suspiciousSandboxes', priority: 1, description: 'Sandboxes naming a pod bound to another node' },
+      { name: 'Compliant', type: 'string', jsonPath: compliant, priority: 1 },
     ],
     // `spec: {}` is a whole policy: every field has a default.
     specRequired: false,

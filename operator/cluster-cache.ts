@@ -6,12 +6,12 @@
 // reads this cache, never the event.
 import { isDeepStrictEqual } from 'node:util';
 import { GROUP, VERSION } from '../api/v1alpha1/group.ts';
-import { NODE_SANDBOX_REPORT } from '../api/v1alpha1/node-sandbox-report.ts';
+import { NODE_SANDBOX_REPORT, type PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import { RUNTIME_CLASS_AUDIT } from '../api/v1alpha1/runtime-class-audit.ts';
-import { Reflector, type KubeObject, type RestartReason } from '../kube/reflector.ts';
+import { Reflector, type KubeObject, type ReflectorOptions, type RestartReason } from '../kube/reflector.ts';
 import type { KubeRest } from '../kube/rest.ts';
 import type { Logger } from '../observability/logger.ts';
-import { trimAudit, trimNamespace, trimPod, trimReport, trimRuntimeClass, type AgentPodSelector, type AuditRecord, type PodRecord, type ReportRecord } from './trim.ts';
+import { trimAudit, trimNamespace, trimNode, trimPod, trimReport, trimRuntimeClass, type AgentPodSelector, type AuditRecord, type PodRecord, type ReportRecord } from './trim.ts';
 import type { AuditedPod } from './verdict.ts';
 
 export const nodeKey = (name: string): string => `node/${name}`;
@@ -32,6 +32,8 @@ export interface CacheHooks {
   /** A report is gone (a re-created one starts with no status). */
   reportGone: (name: string) => void;
   watchRestarted: (resource: string, reason: RestartReason, error?: unknown) => void;
+  /** A resource's list and watch started failing, or work again. */
+  apiHealth: (resource: string, healthy: boolean, error?: unknown) => void;
   /** Our own status writes come back through the watch: these tell them apart from others' edits. */
   isOwnReportStatus: (report: ReportRecord) => boolean;
   isOwnAuditStatus: (audit: AuditRecord) => boolean;
@@ -61,6 +63,12 @@ function auditedPod(pod: PodRecord, expectedHandler: string | null | undefined):
   return audited;
 }
 
+/** The handler a stored verdict says its pod expected, when it was about the same RuntimeClass (an Unverified one holds it in lastVerified). */
+function expectedIn(entry: PodVerdictEntry | undefined, runtimeClassName: string | undefined): string | undefined {
+  if (entry === undefined || entry.runtimeClassName !== runtimeClassName) return undefined;
+  return entry.expectedHandler ?? entry.lastVerified?.expectedHandler;
+}
+
 function sameApartFromStatus<T extends { status?: unknown }>(old: T | undefined, now: T): boolean {
   return old !== undefined && isDeepStrictEqual({ ...old, status: undefined }, { ...now, status: undefined });
 }
@@ -68,7 +76,7 @@ function sameApartFromStatus<T extends { status?: unknown }>(old: T | undefined,
 export class ClusterCache {
   readonly runtimeClasses: Reflector<{ handler: string }>;
   readonly namespaces: Reflector<Record<string, string>>;
-  readonly nodes: Reflector<true>;
+  readonly nodes: Reflector<{ uid: string }>;
   readonly audits: Reflector<AuditRecord>;
   readonly reports: Reflector<ReportRecord>;
   readonly pods: Reflector<PodRecord>;
@@ -84,12 +92,15 @@ export class ClusterCache {
     this.hooks = hooks;
     this.log = log;
     this.agentsWatched = options.agents !== undefined;
-    const common = (resource: string): { resource: string; watchSilenceMs: number; pageSize: number; onRestart: (reason: RestartReason, error?: unknown) => void } => ({
+    const common = (resource: string): Pick<ReflectorOptions<unknown>, 'resource' | 'watchSilenceMs' | 'pageSize' | 'onRestart' | 'onHealth'> => ({
       resource,
       watchSilenceMs: options.watchSilenceMs,
       pageSize: options.pageSize ?? 500,
       onRestart: (reason, error) => {
         hooks.watchRestarted(resource, reason, error);
+      },
+      onHealth: (healthy, error) => {
+        hooks.apiHealth(resource, healthy, error);
       },
     });
     const crPath = (plural: string): string => `/apis/${GROUP}/${VERSION}/${plural}`;
@@ -106,7 +117,7 @@ export class ClusterCache {
       },
     });
     this.nodes = new Reflector(rest, {
-      ...common('nodes'), path: '/api/v1/nodes', keyOf: byName, trim: () => true as const,
+      ...common('nodes'), path: '/api/v1/nodes', keyOf: byName, trim: trimNode,
       onChange: (name) => {
         hooks.enqueue(nodeKey(name));
         this.enqueueAudits();
@@ -205,8 +216,8 @@ export class ClusterCache {
   private storedExpectation(pod: PodRecord): string | undefined {
     const status = pod.nodeName === undefined ? undefined : this.reports.store.get(pod.nodeName)?.status;
     for (const audit of status?.audits ?? []) {
-      const entry = audit.pods.find((p) => p.uid === pod.uid);
-      if (entry?.expectedHandler !== undefined && entry.runtimeClassName === pod.runtimeClassName) return entry.expectedHandler;
+      const expected = expectedIn(audit.pods.find((p) => p.uid === pod.uid), pod.runtimeClassName);
+      if (expected !== undefined) return expected;
     }
     return undefined;
   }

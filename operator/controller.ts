@@ -8,16 +8,19 @@ import { isDeepStrictEqual } from 'node:util';
 import { GROUP, VERSION } from '../api/v1alpha1/group.ts';
 import { NODE_SANDBOX_REPORT, type NodeAuditEntry, type NodeSandboxReportStatus, type PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import { RUNTIME_CLASS_AUDIT, type RuntimeClassAuditStatus } from '../api/v1alpha1/runtime-class-audit.ts';
+import { ApiOutageLog } from '../kube/api-outage.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import { MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
 import type { Logger } from '../observability/logger.ts';
 import { PendingWrites } from './pending-writes.ts';
 import { auditKey, ClusterCache, type CacheOptions } from './cluster-cache.ts';
-import { EventRecorder, gravestPerPod, noticeFor, podConditionFor, writePodCondition, type JudgedAudit } from './flagging.ts';
+import { EventRecorder, gravestPerPod, heldNotice, noticeFor, podConditionFor, writePodCondition, type GravestVerdict, type JudgedAudit } from './flagging.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { done, runWorker, type ReconcileResult } from './reconcile.ts';
 import { auditCovers } from './selection.ts';
-import { auditStatus, capEntries, nodeAuditEntry, nodeState, reasonTotals, reportStatus, summarize, type NodeState, type NodeSummary } from './status.ts';
+import {
+  auditStatus, capEntries, ignoredReport, nodeAuditEntry, nodeState, reasonTotals, reportStatus, summarize, type IgnoredReportReason, type NodeState, type NodeSummary,
+} from './status.ts';
 import type { AuditRecord, ReportRecord } from './trim.ts';
 import { auditNode, type AuditedPod, type AuditPolicy, type NodeView } from './verdict.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -61,6 +64,8 @@ export class AuditController {
   private readonly nodeStates = new Map<string, NodeState>();
   private readonly reportWrites = new PendingWrites<NodeSandboxReportStatus>();
   private readonly auditWrites = new PendingWrites<RuntimeClassAuditStatus>();
+  /** Reports ignored at their node's last reconcile, by node name: logged when that changes. */
+  private readonly ignoredReports = new Map<string, IgnoredReportReason>();
   private workers: Promise<void>[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
 
@@ -68,6 +73,7 @@ export class AuditController {
     this.options = options;
     this.deps = deps;
     this.now = deps.now ?? Date.now;
+    const outages = new ApiOutageLog(deps.log);
     this.recorder = new EventRecorder(deps.rest, { instance: options.instance, ...(options.eventSeriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.eventSeriesIntervalMs }) });
     this.cache = new ClusterCache(deps.rest, options, {
       enqueue: (key) => {
@@ -85,9 +91,12 @@ export class AuditController {
       watchRestarted: (resource, reason, error) => {
         deps.metrics.watchRestarted(resource, reason);
         // Routine: a server-side timeout, and the watchdog re-watching a quiet resource (the API server sent
-        // no bookmark on a quiet watch within 200 s here). The metric counts them; errors and relists are worth a line.
-        const level = reason === 'error' ? 'warn' : reason === 'gone' ? 'info' : 'debug';
-        deps.log[level]({ resource, reason, err: error instanceof Error ? error.message : undefined }, 'watch restarted');
+        // no bookmark on a quiet watch within 200 s here). Errors are said once per outage (apiHealth); the metric counts every one.
+        deps.log[reason === 'gone' ? 'info' : 'debug']({ resource, reason, err: error instanceof Error ? error.message : undefined }, 'watch restarted');
+      },
+      apiHealth: (resource, healthy, error) => {
+        if (healthy) outages.recovered(resource);
+        else outages.failed(resource, error, 'list and watch back off from 0.8 s, doubling, jittered, up to 30 s');
       },
       reportGone: (name) => {
         this.reportWrites.forget(name);
@@ -95,6 +104,17 @@ export class AuditController {
       isOwnReportStatus: (r) => this.reportWrites.arrived(r.name, r.status),
       isOwnAuditStatus: (a) => this.auditWrites.arrived(a.name, a.status),
     }, deps.log);
+    deps.metrics.countIgnoredReportsWith(() => this.ignoredReportCounts());
+  }
+
+  /** Reports every audit ignores, by reason, as the cache has them now. */
+  private ignoredReportCounts(): Map<IgnoredReportReason, number> {
+    const counts = new Map<IgnoredReportReason, number>();
+    for (const report of this.cache.reports.store.values()) {
+      const reason = ignoredReport(report, this.cache.nodes.store.get(report.name)?.uid);
+      if (reason !== undefined) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    }
+    return counts;
   }
 
   /** Fills the cache; resolves once every resource is listed. */
@@ -154,16 +174,34 @@ export class AuditController {
     return [...this.cache.audits.store.values()].filter((a) => a.invalid === undefined).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** What reconcile knows of a node: its report as the verdict engine reads it, its state, its pods. */
+  /** What reconcile knows of a node: its report as the verdict engine reads it (none when it is ignored), its state, its pods. */
   private nodeInputs(name: string): { report: ReportRecord | undefined; view: NodeView | undefined; state: NodeState; pods: AuditedPod[]; exists: boolean; known: boolean } {
-    const report = this.cache.reports.store.get(name);
+    const stored = this.cache.reports.store.get(name);
+    const node = this.cache.nodes.store.get(name);
+    const ignored = stored === undefined ? undefined : ignoredReport(stored, node?.uid);
+    this.noteIgnored(name, ignored);
+    const report = ignored === undefined ? stored : undefined;
     const agentReady = this.cache.agentReady(name);
     const view: NodeView | undefined = report?.spec === undefined ? undefined : { name, report: report.spec, agentReady };
     const pods = this.cache.podsOn(name);
-    const exists = this.cache.nodes.store.has(name);
-    // A node nobody speaks of any more drops out of the counts.
-    const known = exists || pods.length > 0 || report !== undefined;
-    return { report, view, state: nodeState(report, agentReady), pods, exists, known };
+    const exists = node !== undefined;
+    // A node nobody speaks of any more drops out of the counts; a report alone does not make a node.
+    const known = exists || pods.length > 0;
+    return { report, view, state: ignored === undefined ? nodeState(report, agentReady) : 'InvalidReport', pods, exists, known };
+  }
+
+  /** Logs a report that starts or stops being ignored, once per change, with its node's name. */
+  private noteIgnored(name: string, reason: IgnoredReportReason | undefined): void {
+    const was = this.ignoredReports.get(name);
+    if (was === reason) return;
+    if (reason === undefined) {
+      this.ignoredReports.delete(name);
+      this.deps.log.info({ node: name, was }, 'report no longer ignored');
+      return;
+    }
+    this.ignoredReports.set(name, reason);
+    const why = reason === 'NoSuchNode' ? 'no Node of that name exists' : 'it is not owned by the current Node of that name';
+    this.deps.log.warn({ node: name, reason }, `report ignored by every audit: ${why}`);
   }
 
   private async reconcileNode(name: string): Promise<ReconcileResult> {
@@ -183,8 +221,13 @@ export class AuditController {
     }
     await this.flag(judged);
     const entries = judged.map((j) => j.entry);
-    if (report !== undefined) await this.writeStatus({ kind: NODE_SANDBOX_REPORT, name, pending: this.reportWrites }, reportStatus(report.generation, capEntries(entries)), report.status);
+    if (report !== undefined) await this.writeReportStatus(report, entries);
     return this.untilGraceEnds(pods, entries, now);
+  }
+
+  private async writeReportStatus(report: ReportRecord, entries: readonly NodeAuditEntry[]): Promise<void> {
+    const status = reportStatus(report.generation, capEntries(entries), report.spec?.sandboxes.length ?? 0);
+    await this.writeStatus({ kind: NODE_SANDBOX_REPORT, name: report.name, pending: this.reportWrites }, status, report.status);
   }
 
   /** One audit's verdicts for the pods of one node. */
@@ -263,7 +306,7 @@ export class AuditController {
   private async flag(judged: readonly JudgedAudit[]): Promise<void> {
     const events = gravestPerPod(judged.filter((j) => j.audit.spec.flagging?.events ?? true));
     const conditions = gravestPerPod(judged.filter((j) => j.audit.spec.flagging?.podCondition ?? false));
-    for (const { now, before } of events.values()) await this.flagPod(() => this.recordEvent(now, before), now);
+    for (const verdict of events.values()) await this.flagPod(() => this.recordEvent(verdict), verdict.now);
     for (const { now } of conditions.values()) await this.flagPod(() => this.setPodCondition(now), now);
   }
 
@@ -277,10 +320,10 @@ export class AuditController {
     }
   }
 
-  private async recordEvent(p: PodVerdictEntry, before: PodVerdictEntry | undefined): Promise<void> {
-    const notice = noticeFor(p, before);
+  private async recordEvent({ now: p, before, audit }: GravestVerdict): Promise<void> {
+    const notice = noticeFor(p, before, audit);
     if (notice !== undefined) this.mustLead();
-    const outcome = await this.recorder.record(p.uid, notice, this.now());
+    const outcome = await this.recorder.record(p.uid, notice, this.now(), heldNotice(p, audit));
     if (outcome !== 'skipped' && notice !== undefined) this.deps.metrics.events.inc({ reason: notice.reason, action: outcome });
   }
 

@@ -1,9 +1,12 @@
 // De-duplication of the operator's pod events. Reconcile runs again and
 // again for a pod that stays mismatched; the pod must get one event series
-// for it, not a storm: the first sighting creates the Event, later ones only
-// bump its count, and no more often than once per `seriesIntervalMs`. When
-// the mismatch resolves, that is announced once, and the series is closed so
-// a later mismatch starts a new one. Pure bookkeeping: the caller writes.
+// for it, not a storm: the first sighting creates the Event, and while it
+// lasts the Event is written again (its count bumped, its lastTimestamp
+// moved) at most once per `seriesIntervalMs`, however often reconcile looks.
+// So `count` is the number of writes, one per interval the mismatch lasted,
+// and a steady mismatch costs one write per interval whatever else happens
+// on its node. When the mismatch resolves, that is announced once, and the
+// series is closed. Pure bookkeeping: the caller writes.
 
 export interface PodEvent {
   podUid: string;
@@ -38,7 +41,7 @@ export class EventSeries {
   private readonly maxSeries: number;
 
   constructor(options: { seriesIntervalMs?: number; maxSeries?: number } = {}) {
-    this.seriesIntervalMs = options.seriesIntervalMs ?? 5 * 60_000;
+    this.seriesIntervalMs = options.seriesIntervalMs ?? 30 * 60_000;
     this.maxSeries = options.maxSeries ?? 50_000;
   }
 
@@ -50,23 +53,25 @@ export class EventSeries {
   decide(event: PodEvent, now: number): EventAction {
     const existing = this.byPod.get(event.podUid)?.get(keyOf(event));
     if (existing === undefined) return { action: 'create' };
-    existing.count++;
     // A series exists only once its first event was written (see written()).
     if (event.once === true || now - existing.lastWritten < this.seriesIntervalMs) return { action: 'skip' };
-    return { action: 'update', eventName: existing.eventName, count: existing.count };
+    return { action: 'update', eventName: existing.eventName, count: existing.count + 1 };
   }
 
-  /** The caller wrote the event (created as `eventName`, or updated) at `now`. */
-  written(event: PodEvent, eventName: string, now: number): void {
+  /**
+   * The Event `eventName` now says `count` as of `at`: the caller created
+   * it (count 1), updated it, or found it already written (by an earlier
+   * leader, or this process before a restart) and adopts its series.
+   */
+  written(event: PodEvent, eventName: string, state: { count: number; at: number }): void {
     const existing = this.byPod.get(event.podUid)?.get(keyOf(event));
     if (existing !== undefined) {
-      existing.eventName = eventName;
-      existing.lastWritten = now;
+      Object.assign(existing, { eventName, count: state.count, lastWritten: state.at });
       return;
     }
     this.evictIfFull();
     const series = this.byPod.get(event.podUid) ?? new Map<string, Series>();
-    series.set(keyOf(event), { eventName, count: 1, lastWritten: now });
+    series.set(keyOf(event), { eventName, count: state.count, lastWritten: state.at });
     this.byPod.set(event.podUid, series);
     this.count++;
   }

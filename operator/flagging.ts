@@ -9,6 +9,7 @@ import { KubeApiError } from '../kube/errors.ts';
 import { microTime } from '../kube/micro-time.ts';
 import { MERGE_PATCH, STRATEGIC_MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
 import { EventSeries, type PodEvent } from './event-series.ts';
+import { lastVerifiedOf, VERDICT_GRAVITY } from './status.ts';
 
 export const MISMATCH_REASON = 'RuntimeHandlerMismatch';
 export const RESOLVED_REASON = 'RuntimeHandlerMatched';
@@ -19,51 +20,81 @@ export interface PodNotice extends PodEvent {
   podName: string;
 }
 
-function describeActual(p: PodVerdictEntry): string {
+type Said = Pick<PodVerdictEntry, 'reason' | 'expectedHandler' | 'expectedRuntimeType' | 'actualHandler' | 'actualRuntimeType'>;
+
+function describeActual(p: Said): string {
   const handler = p.actualHandler ?? 'unknown';
   return p.actualRuntimeType === undefined ? handler : `${handler} (${p.actualRuntimeType})`;
 }
 
-function mismatchMessage(p: PodVerdictEntry, sandbox: string): string {
-  const expected = p.reason === 'RuntimeTypeMismatch'
-    ? `runtime type ${p.expectedRuntimeType ?? 'unknown'} for handler ${p.expectedHandler ?? ''}`
-    : `handler ${p.expectedHandler ?? 'unknown'}`;
-  const runtimeClass = p.runtimeClassName === undefined ? 'no RuntimeClass' : `RuntimeClass ${p.runtimeClassName}`;
-  return `${runtimeClass} expects ${expected}, but the pod runs with ${describeActual(p)}${sandbox} (${p.reason})`;
+/**
+ * Says whose expectation was missed: the handler comes from the pod's
+ * RuntimeClass (or the runtime's default, for a pod without one); a runtime
+ * type comes from the audit's policy. No sandbox id: a re-created sandbox
+ * with the same handler is the same finding, so the same Event.
+ */
+function mismatchMessage(runtimeClassName: string | undefined, p: Said, audit: string): string {
+  if (p.reason === 'RuntimeTypeMismatch') {
+    return `audit ${audit} expects runtime type ${p.expectedRuntimeType ?? 'unknown'} for handler ${p.expectedHandler ?? ''}, but the pod runs with ${describeActual(p)} (${p.reason})`;
+  }
+  const whose = runtimeClassName === undefined ? 'the node runtime\'s default (the pod names no RuntimeClass) is handler' : `RuntimeClass ${runtimeClassName} expects handler`;
+  return `${whose} ${p.expectedHandler ?? 'unknown'}, but the pod runs with ${describeActual(p)} (${p.reason})`;
+}
+
+/** Why a mismatch ended: the pod's sandbox changed, or only what was expected of it (the audit's policy, say). */
+function resolutionMessage(now: Said, was: Said): string {
+  if (now.actualHandler === was.actualHandler && now.actualRuntimeType === was.actualRuntimeType) {
+    const expected = now.expectedRuntimeType === undefined ? `handler ${now.expectedHandler ?? 'unknown'}` : `handler ${now.expectedHandler ?? 'unknown'} with runtime type ${now.expectedRuntimeType}`;
+    return `no longer mismatched because the expectation changed: it is now ${expected}, and the pod runs with ${describeActual(now)}, as before`;
+  }
+  return `now runs with the expected handler ${describeActual(now)}; it ran with ${describeActual(was)} before`;
 }
 
 /**
- * What to tell about a pod now, given what its node's status said before:
- * a Warning while it is mismatched; one Normal event when a mismatch ends
- * with a match; nothing otherwise.
+ * What to tell about a pod now, given what its node's status said before
+ * (in `audit`): a Warning while it is mismatched; one Normal event when a
+ * mismatch ends with a match, even across an Unverified spell; nothing
+ * otherwise.
  */
-export function noticeFor(now: PodVerdictEntry, before: PodVerdictEntry | undefined): PodNotice | undefined {
+export function noticeFor(now: PodVerdictEntry, before: PodVerdictEntry | undefined, audit: string): PodNotice | undefined {
   const base = { podUid: now.uid, namespace: now.namespace, podName: now.name };
-  const sandbox = now.sandboxId === undefined ? '' : ` in sandbox ${now.sandboxId.slice(0, 12)}`;
-  if (now.verdict === 'Mismatched') return { ...base, type: 'Warning', reason: MISMATCH_REASON, message: mismatchMessage(now, sandbox) };
-  if (now.verdict === 'Matched' && before?.verdict === 'Mismatched') {
-    return { ...base, type: 'Normal', reason: RESOLVED_REASON, once: true, message: `now runs with the expected handler ${describeActual(now)}${sandbox}; it ran with ${describeActual(before)} before` };
+  if (now.verdict === 'Mismatched') return { ...base, type: 'Warning', reason: MISMATCH_REASON, message: mismatchMessage(now.runtimeClassName, now, audit) };
+  const was = lastVerifiedOf(before);
+  if (now.verdict === 'Matched' && was?.verdict === 'Mismatched') {
+    return { ...base, type: 'Normal', reason: RESOLVED_REASON, once: true, message: resolutionMessage(now, was) };
   }
   return undefined;
 }
 
+/** While a mismatched pod is Unverified: the Warning it had, so its series is held open (not written) and resumes if it is seen again. */
+export function heldNotice(now: PodVerdictEntry, audit: string): PodNotice | undefined {
+  const held = now.verdict === 'Unverified' ? now.lastVerified : undefined;
+  if (held?.verdict !== 'Mismatched') return undefined;
+  return { podUid: now.uid, namespace: now.namespace, podName: now.name, type: 'Warning', reason: MISMATCH_REASON, message: mismatchMessage(now.runtimeClassName, held, audit) };
+}
+
 /** One audit's verdicts for a node's pods, and what its previous pass said. */
 export interface JudgedAudit {
-  audit: { spec: { flagging?: { events?: boolean; podCondition?: boolean } } };
+  audit: { name: string; spec: { flagging?: { events?: boolean; podCondition?: boolean } } };
   entry: NodeAuditEntry;
   before: NodeAuditEntry | undefined;
 }
 
-const gravity = { Matched: 0, Unverified: 1, Mismatched: 2 } as const;
+export interface GravestVerdict {
+  now: PodVerdictEntry;
+  before: PodVerdictEntry | undefined;
+  /** The audit that gave it. */
+  audit: string;
+}
 
 /** Per pod, the gravest verdict any of these audits gives it, with what that audit said before. */
-export function gravestPerPod(judged: readonly JudgedAudit[]): Map<string, { now: PodVerdictEntry; before: PodVerdictEntry | undefined }> {
-  const chosen = new Map<string, { now: PodVerdictEntry; before: PodVerdictEntry | undefined }>();
-  for (const { entry, before } of judged) {
+export function gravestPerPod(judged: readonly JudgedAudit[]): Map<string, GravestVerdict> {
+  const chosen = new Map<string, GravestVerdict>();
+  for (const { audit, entry, before } of judged) {
     const previous = new Map((before?.pods ?? []).map((p) => [p.uid, p]));
     for (const p of entry.pods) {
       const current = chosen.get(p.uid);
-      if (current === undefined || gravity[p.verdict] > gravity[current.now.verdict]) chosen.set(p.uid, { now: p, before: previous.get(p.uid) });
+      if (current === undefined || VERDICT_GRAVITY[p.verdict] > VERDICT_GRAVITY[current.now.verdict]) chosen.set(p.uid, { now: p, before: previous.get(p.uid), audit: audit.name });
     }
   }
   return chosen;
@@ -93,31 +124,44 @@ export class EventRecorder {
     this.series = new EventSeries(options.seriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.seriesIntervalMs });
   }
 
-  /** Records `notice` (or, with none, ends the pod's series). */
-  async record(podUid: string, notice: PodNotice | undefined, now: number): Promise<EventOutcome> {
-    this.series.closeOthers(podUid, notice);
+  /**
+   * Records `notice`. With none, ends the pod's series, but for `held`: the
+   * Warning of a mismatched pod that is Unverified for now, kept open so
+   * that it resumes (same Event, same count) if the mismatch is seen again.
+   */
+  async record(podUid: string, notice: PodNotice | undefined, now: number, held?: PodNotice): Promise<EventOutcome> {
+    this.series.closeOthers(podUid, notice ?? held);
     if (notice === undefined) return 'skipped';
     const decision = this.series.decide(notice, now);
     if (decision.action === 'skip') return 'skipped';
-    const name = decision.action === 'create' ? eventName(notice) : decision.eventName;
-    const path = `/api/v1/namespaces/${notice.namespace}/events`;
     if (decision.action === 'update') {
-      await this.rest.request('PATCH', `${path}/${name}`, {
+      const name = decision.eventName;
+      await this.rest.request('PATCH', `/api/v1/namespaces/${notice.namespace}/events/${name}`, {
         what: `patch Event ${notice.namespace}/${name}`, contentType: MERGE_PATCH, body: { count: decision.count, lastTimestamp: new Date(now).toISOString() },
       });
-      this.series.written(notice, name, now);
+      this.series.written(notice, name, { count: decision.count, at: now });
       return 'updated';
     }
-    const outcome = await this.create(notice, name, now);
-    this.series.written(notice, name, now);
-    return outcome;
+    const name = eventName(notice);
+    if (await this.create(notice, name, now)) {
+      this.series.written(notice, name, { count: 1, at: now });
+      return 'created';
+    }
+    // Already written by another leader, or by this one before a restart:
+    // carry its series on from what it says, so its count goes on and its
+    // next write waits out the interval from its last one.
+    const stored = await this.rest.request<{ count?: number; lastTimestamp?: string }>('GET', `/api/v1/namespaces/${notice.namespace}/events/${name}`, { what: `get Event ${notice.namespace}/${name}` });
+    const at = Date.parse(stored.lastTimestamp ?? '');
+    this.series.written(notice, name, { count: stored.count ?? 1, at: Number.isNaN(at) ? now : at });
+    return 'adopted';
   }
 
   forgetPod(podUid: string): void {
     this.series.forgetPod(podUid);
   }
 
-  private async create(notice: PodNotice, name: string, now: number): Promise<EventOutcome> {
+  /** Creates the Event; false when it already exists. */
+  private async create(notice: PodNotice, name: string, now: number): Promise<boolean> {
     const timestamp = new Date(now).toISOString();
     const body = {
       apiVersion: 'v1',
@@ -138,10 +182,9 @@ export class EventRecorder {
     };
     try {
       await this.rest.request('POST', `/api/v1/namespaces/${notice.namespace}/events`, { what: `create Event ${notice.namespace}/${name}`, body });
-      return 'created';
+      return true;
     } catch (err) {
-      // Another leader (or this one before a restart) already said it: carry its series on.
-      if (err instanceof KubeApiError && err.reason === 'AlreadyExists') return 'adopted';
+      if (err instanceof KubeApiError && err.reason === 'AlreadyExists') return false;
       throw err;
     }
   }

@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { CountedVerb } from '../kube/rest.ts';
 import type { RestartReason } from '../kube/reflector.ts';
-import type { NodeState } from './status.ts';
+import { IGNORED_REPORT_REASONS, type IgnoredReportReason, type NodeState } from './status.ts';
 
 const MISMATCH_LABELS = ['audit', 'namespace', 'pod', 'uid', 'node', 'runtime_class', 'expected_handler', 'actual_handler', 'actual_runtime_type', 'reason'] as const;
 type MismatchLabels = Record<(typeof MISMATCH_LABELS)[number], string>;
@@ -84,11 +84,27 @@ export class OperatorMetrics {
     help: '1 while this replica holds the leader lease and writes, else 0.',
     registers: [this.registry],
   });
+  /** Counted from the cache when Prometheus scrapes (see countIgnoredReportsWith). */
+  readonly ignoredReports = new Gauge({
+    name: 'rcaudit_ignored_reports',
+    help: 'NodeSandboxReports every audit ignores, by reason (NoSuchNode: named after no Node; NotOwnedByNode: not owned by the current Node of that name).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const reason of IGNORED_REPORT_REASONS) this.ignoredReports.set({ reason }, this.ignoredReportCounts().get(reason) ?? 0);
+    },
+  });
+  private ignoredReportCounts: () => ReadonlyMap<IgnoredReportReason, number> = () => new Map();
   private readonly mismatchSeries = new Map<string, MismatchLabels>();
   private readonly auditCounts = new Map<string, { verdict: string; reason: string }[]>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where the ignored reports are counted at scrape time. */
+  countIgnoredReportsWith(counts: () => ReadonlyMap<IgnoredReportReason, number>): void {
+    this.ignoredReportCounts = counts;
   }
 
   observeRequest(verb: CountedVerb, resource: string, code: number): void {

@@ -2,7 +2,7 @@
 // one entry per pod) and each audit's status (counts, a bounded sample of
 // mismatches, conditions). Pure functions, table-tested; the controller only
 // compares their output with what is stored and writes the difference.
-import type { NodeAuditEntry, NodeSandboxReportStatus, PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
+import type { LastVerified, NodeAuditEntry, NodeSandboxReportStatus, PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeClassAuditStatus } from '../api/v1alpha1/runtime-class-audit.ts';
 import type { ReportRecord } from './trim.ts';
 import type { AuditedPod, NodeAudit, Verdict } from './verdict.ts';
@@ -21,6 +21,7 @@ export const MAX_PODS_PER_STATUS = 3000;
 export type NodeState = 'Reporting' | 'NoReport' | 'InvalidReport' | 'AgentNotReady' | 'RuntimeUnreachable';
 
 export type NodeCounts = NodeAuditEntry['counts'];
+export type ReportCounts = NonNullable<NodeSandboxReportStatus['counts']>;
 
 /** What the audit's status and metrics need of one node: its state, counts and mismatches. */
 export interface NodeSummary {
@@ -29,6 +30,22 @@ export interface NodeSummary {
   /** Pods by "verdict/reason". */
   reasons: Record<string, number>;
   mismatches: PodVerdictEntry[];
+}
+
+/** Why a report is not listened to at all. */
+export type IgnoredReportReason = 'NoSuchNode' | 'NotOwnedByNode';
+export const IGNORED_REPORT_REASONS: readonly IgnoredReportReason[] = ['NoSuchNode', 'NotOwnedByNode'];
+
+/**
+ * A report speaks for its node only while a Node of its name exists and owns
+ * it, as the agent writes it. One named after no Node (made by hand), or
+ * owned by an earlier Node of that name (deleted and re-created, its report
+ * not yet collected), is ignored by every audit: no verdicts, no orphan
+ * sandboxes, no status.
+ */
+export function ignoredReport(report: Pick<ReportRecord, 'nodeOwnerUid'>, nodeUid: string | undefined): IgnoredReportReason | undefined {
+  if (nodeUid === undefined) return 'NoSuchNode';
+  return report.nodeOwnerUid === nodeUid ? undefined : 'NotOwnedByNode';
 }
 
 /** How far a node's report can be trusted, for counts and metrics (verdicts say the same per pod). */
@@ -55,10 +72,41 @@ function entryOf(pod: AuditedPod, v: Verdict, since: string): PodVerdictEntry {
   return entry;
 }
 
-/** Whether `a` and `b` say the same about a pod, apart from since. */
-const sameFinding = (a: PodVerdictEntry, b: PodVerdictEntry): boolean =>
-  a.verdict === b.verdict && a.reason === b.reason && a.actualHandler === b.actualHandler && a.actualRuntimeType === b.actualRuntimeType
-  && a.expectedHandler === b.expectedHandler && a.sandboxId === b.sandboxId;
+/** What a finding is: the verdict and what was expected and seen. Not the sandbox: a re-created sandbox with the same handler is the same finding. */
+type Finding = Pick<PodVerdictEntry, 'verdict' | 'reason' | 'expectedHandler' | 'expectedRuntimeType' | 'actualHandler' | 'actualRuntimeType'>;
+
+const sameFinding = (a: Finding, b: Finding): boolean =>
+  a.verdict === b.verdict && a.reason === b.reason && a.expectedHandler === b.expectedHandler && a.expectedRuntimeType === b.expectedRuntimeType
+  && a.actualHandler === b.actualHandler && a.actualRuntimeType === b.actualRuntimeType;
+
+/** What a stored entry says the pod was last verified to be: the entry itself, or what an Unverified entry holds. */
+export function lastVerifiedOf(entry: PodVerdictEntry | undefined): LastVerified | undefined {
+  if (entry === undefined) return undefined;
+  if (entry.verdict === 'Unverified') return entry.lastVerified;
+  const held: LastVerified = { verdict: entry.verdict, reason: entry.reason === 'Matched' || entry.reason === 'RuntimeTypeMismatch' ? entry.reason : 'HandlerMismatch', since: entry.since };
+  const optional = { expectedHandler: entry.expectedHandler, expectedRuntimeType: entry.expectedRuntimeType, actualHandler: entry.actualHandler, actualRuntimeType: entry.actualRuntimeType };
+  for (const [key, value] of Object.entries(optional)) if (value !== undefined) Object.assign(held, { [key]: value });
+  return held;
+}
+
+/**
+ * The finding-continuity rule. A Matched or Mismatched finding ends only
+ * when the pod is gone, its verdict changes, or its expected or actual
+ * handler or runtime type changes. An Unverified spell in between (agent
+ * restarted or rolled, runtime or API server down, operator reinstalled)
+ * does not end it: the Unverified entry holds it as `lastVerified`, and when
+ * the same finding is seen again it keeps its first `since`. A re-created
+ * sandbox with the same handler is the same finding. An Unverified entry
+ * keeps its own `since` while its reason stays the same.
+ */
+export function continueFinding(fresh: PodVerdictEntry, before: PodVerdictEntry | undefined): PodVerdictEntry {
+  const held = lastVerifiedOf(before);
+  if (fresh.verdict === 'Unverified') {
+    const since = before !== undefined && sameFinding(before, fresh) ? before.since : fresh.since;
+    return held === undefined ? { ...fresh, since } : { ...fresh, since, lastVerified: held };
+  }
+  return held !== undefined && sameFinding(held, fresh) ? { ...fresh, since: held.since } : fresh;
+}
 
 const byPod = (a: PodVerdictEntry, b: PodVerdictEntry): number =>
   a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.uid.localeCompare(b.uid);
@@ -80,9 +128,7 @@ export function nodeAuditEntry(
   for (const pod of pods) {
     const v = result.verdicts.get(pod.uid);
     if (v === undefined) continue;
-    const fresh = entryOf(pod, v, iso(context.now));
-    const old = before.get(pod.uid);
-    entries.push(old !== undefined && sameFinding(old, fresh) ? { ...fresh, since: old.since } : fresh);
+    entries.push(continueFinding(entryOf(pod, v, iso(context.now)), before.get(pod.uid)));
     counts.audited++;
     if (v.kind === 'Matched') counts.matched++;
     else if (v.kind === 'Mismatched') counts.mismatched++;
@@ -91,9 +137,26 @@ export function nodeAuditEntry(
   return { name: audit, counts, pods: entries.sort(byPod) };
 }
 
-/** A report's whole status: the entries sorted by audit name. */
-export function reportStatus(generation: number, entries: readonly NodeAuditEntry[]): NodeSandboxReportStatus {
-  return { observedGeneration: generation, audits: [...entries].sort((a, b) => a.name.localeCompare(b.name)) };
+/** How grave a verdict is, when several audits judge one pod. */
+export const VERDICT_GRAVITY = { Matched: 0, Unverified: 1, Mismatched: 2 } as const;
+
+/** Per pod, the gravest verdict any audit gives it: the node's counts at a glance. */
+export function nodeCounts(entries: readonly NodeAuditEntry[], sandboxes: number): ReportCounts {
+  const gravest = new Map<string, PodVerdictEntry['verdict']>();
+  for (const entry of entries) {
+    for (const p of entry.pods) {
+      const seen = gravest.get(p.uid);
+      if (seen === undefined || VERDICT_GRAVITY[p.verdict] > VERDICT_GRAVITY[seen]) gravest.set(p.uid, p.verdict);
+    }
+  }
+  const counts: ReportCounts = { sandboxes, audited: gravest.size, matched: 0, mismatched: 0, unverified: 0 };
+  for (const verdict of gravest.values()) counts[verdict === 'Matched' ? 'matched' : verdict === 'Mismatched' ? 'mismatched' : 'unverified']++;
+  return counts;
+}
+
+/** A report's whole status: the node's counts, and the entries sorted by audit name. */
+export function reportStatus(generation: number, entries: readonly NodeAuditEntry[], sandboxes: number): NodeSandboxReportStatus {
+  return { observedGeneration: generation, counts: nodeCounts(entries, sandboxes), audits: [...entries].sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
 export function summarize(state: NodeState, entry: NodeAuditEntry): NodeSummary {

@@ -38,6 +38,8 @@ export interface PodRecord {
 export interface ReportRecord {
   name: string;
   generation: number;
+  /** The uid of the Node that owns the report (the agent sets it), if any. */
+  nodeOwnerUid?: string;
   spec?: NodeSandboxReportSpec;
   /** Why the spec is not usable, when it is not. */
   invalid?: string;
@@ -118,6 +120,11 @@ export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined
   return record;
 }
 
+/** What is kept of a Node: its uid, which a report's owner must name. */
+export function trimNode(object: KubeObject): { uid: string } {
+  return { uid: text(object.metadata?.uid) ?? '' };
+}
+
 export function trimRuntimeClass(object: KubeObject): { handler: string } {
   return { handler: typeof object['handler'] === 'string' ? object['handler'] : '' };
 }
@@ -131,9 +138,18 @@ function generationOf(object: KubeObject): number {
   return typeof generation === 'number' ? generation : 0;
 }
 
+/** The uid of the Node named `name` among the object's owners. */
+function nodeOwnerUidOf(object: KubeObject, name: string): string | undefined {
+  const owners = object.metadata?.['ownerReferences'];
+  const node = Array.isArray(owners) ? owners.map(fields).find((o) => o['kind'] === 'Node' && o['apiVersion'] === 'v1' && o['name'] === name) : undefined;
+  return text(node?.['uid']);
+}
+
 export function trimReport(object: KubeObject): ReportRecord {
   const name = text(object.metadata?.name) ?? '';
   const record: ReportRecord = { name, generation: generationOf(object) };
+  const nodeOwnerUid = nodeOwnerUidOf(object, name);
+  if (nodeOwnerUid !== undefined) record.nodeOwnerUid = nodeOwnerUid;
   // The report schema has no defaults, so validating does not change the object: no copy needed (5,000 of them at scale).
   const spec = object['spec'];
   if (!validReportSpec(spec)) record.invalid = `spec${problem(validReportSpec)}`;

@@ -117,7 +117,8 @@ export function judgePod(
   context: { policy: AuditPolicy; now: number },
 ): Verdict {
   const report = trustedReport(node);
-  if ('kind' in report) return report;
+  // Not judged now, but what the pod expects is known: keep saying it.
+  if ('kind' in report) return typeof pod.expectedHandler === 'string' ? { ...report, expectedHandler: pod.expectedHandler } : report;
   const expected = expectedHandlerOf(pod, report);
   if ('kind' in expected) return expected;
   const sandbox = currentSandbox(sandboxes);

@@ -85,6 +85,27 @@ export const nodeSandboxReportSpecSchema = {
   },
 } as const;
 
+/**
+ * What a pod was last verified to be (Matched or Mismatched), kept while it
+ * is Unverified: an agent restart, a runtime outage or a reinstall does not
+ * end a finding, so when the same finding is seen again it keeps its since.
+ */
+const lastVerifiedSchema = {
+  type: 'object',
+  required: ['verdict', 'reason', 'since'],
+  additionalProperties: false,
+  description: 'While the pod is Unverified: what it was last verified to be, and since when.',
+  properties: {
+    verdict: { type: 'string', enum: ['Matched', 'Mismatched'] },
+    reason: { type: 'string', enum: ['Matched', 'HandlerMismatch', 'RuntimeTypeMismatch'] },
+    expectedHandler: { type: 'string', maxLength: 253 },
+    expectedRuntimeType: { type: 'string', maxLength: 253 },
+    actualHandler: { type: 'string', maxLength: 253 },
+    actualRuntimeType: { type: 'string', maxLength: 253 },
+    since: dateTime,
+  },
+} as const;
+
 const podVerdictSchema = {
   type: 'object',
   required: ['uid', 'namespace', 'name', 'verdict', 'reason', 'since'],
@@ -105,7 +126,11 @@ const podVerdictSchema = {
     actualHandler: { type: 'string', maxLength: 253, description: 'The sandbox\'s handler, "" resolved to the runtime\'s default.' },
     actualRuntimeType: { type: 'string', maxLength: 253 },
     sandboxId: { type: 'string', maxLength: 128 },
-    since: { ...dateTime, description: 'When the pod got this verdict and reason.' },
+    since: {
+      ...dateTime,
+      description: 'When this finding began. A Matched or Mismatched finding lasts until the pod is gone, its verdict changes, or its expected or actual handler or runtime type changes; an Unverified spell in between does not end it.',
+    },
+    lastVerified: lastVerifiedSchema,
   },
 } as const;
 
@@ -129,6 +154,19 @@ export const nodeSandboxReportStatusSchema = {
   description: 'Written by the operator only: its verdicts for the pods on this node, per audit.',
   properties: {
     observedGeneration: { type: 'integer', minimum: 0, description: 'The report generation (spec) these verdicts were made from.' },
+    counts: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['sandboxes', 'audited', 'matched', 'mismatched', 'unverified'],
+      description: 'The node at a glance (kubectl get nsr): its sandboxes, and its audited pods by their gravest verdict over all audits.',
+      properties: {
+        sandboxes: { type: 'integer', minimum: 0 },
+        audited: { type: 'integer', minimum: 0 },
+        matched: { type: 'integer', minimum: 0 },
+        mismatched: { type: 'integer', minimum: 0 },
+        unverified: { type: 'integer', minimum: 0 },
+      },
+    },
     audits: {
       type: 'array',
       maxItems: 16,
@@ -153,6 +191,7 @@ export type ReportedSandbox = FromSchema<typeof sandboxSchema>;
 export type NodeSandboxReportSpec = FromSchema<typeof nodeSandboxReportSpecSchema>;
 export type NodeSandboxReportStatus = FromSchema<typeof nodeSandboxReportStatusSchema>;
 export type PodVerdictEntry = FromSchema<typeof podVerdictSchema>;
+export type LastVerified = FromSchema<typeof lastVerifiedSchema>;
 export type NodeAuditEntry = NonNullable<NodeSandboxReportStatus['audits']>[number];
 
 export const NODE_SANDBOX_REPORT = {

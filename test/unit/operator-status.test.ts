@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeAuditEntry, PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { auditStatus, capEntries, MAX_MISMATCH_SAMPLE, MAX_PODS_PER_ENTRY, MAX_PODS_PER_STATUS, nodeAuditEntry, nodeState, reasonTotals, summarize, type NodeSummary } from '../../operator/status.ts';
+import {
+  auditStatus, capEntries, ignoredReport, MAX_MISMATCH_SAMPLE, MAX_PODS_PER_ENTRY, MAX_PODS_PER_STATUS, nodeAuditEntry, nodeCounts, nodeState, reasonTotals, summarize, type NodeSummary,
+} from '../../operator/status.ts';
 import type { ReportRecord } from '../../operator/trim.ts';
 import type { AuditedPod, NodeAudit, Verdict } from '../../operator/verdict.ts';
 
@@ -145,5 +147,24 @@ describe('capEntries', () => {
     assert.equal(capped.counts.audited, 2505, 'counts still cover every pod');
     const three = capEntries(['a', 'b', 'c'].map((n) => entry(n, many(1500, 'Matched'))));
     assert.equal(three.reduce((sum, e) => sum + e.pods.length, 0), MAX_PODS_PER_STATUS);
+  });
+});
+
+describe('ignoredReport', () => {
+  test('a report speaks for its node only while a Node of its name exists and owns it', () => {
+    assert.equal(ignoredReport({ nodeOwnerUid: 'uid-1' }, 'uid-1'), undefined);
+    assert.equal(ignoredReport({ nodeOwnerUid: 'uid-1' }, undefined), 'NoSuchNode');
+    assert.equal(ignoredReport({}, undefined), 'NoSuchNode');
+    assert.equal(ignoredReport({ nodeOwnerUid: 'uid-1' }, 'uid-2'), 'NotOwnedByNode', 'the node was deleted and re-created');
+    assert.equal(ignoredReport({}, 'uid-1'), 'NotOwnedByNode', 'made by hand, not by an agent');
+  });
+});
+
+describe('nodeCounts', () => {
+  test('each pod once, with its gravest verdict over all audits, beside the node\'s sandboxes', () => {
+    const strict = nodeAuditEntry('strict', [pod('a'), pod('b')], audited([[pod('a'), mismatched], [pod('b'), noReport]]), { previous: undefined, now: T0 });
+    const lax = nodeAuditEntry('lax', [pod('a'), pod('b'), pod('c')], audited([[pod('a'), matched], [pod('b'), matched], [pod('c'), matched]]), { previous: undefined, now: T0 });
+    assert.deepEqual(nodeCounts([strict, lax], 7), { sandboxes: 7, audited: 3, matched: 1, mismatched: 1, unverified: 1 });
+    assert.deepEqual(nodeCounts([], 0), { sandboxes: 0, audited: 0, matched: 0, mismatched: 0, unverified: 0 });
   });
 });
