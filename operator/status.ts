@@ -52,8 +52,9 @@ export function ignoredReport(report: Pick<ReportRecord, 'nodeOwnerUid'>, nodeUi
 export function nodeState(report: ReportRecord | undefined, agentReady: boolean): NodeState {
   if (report === undefined) return 'NoReport';
   if (report.spec === undefined) return 'InvalidReport';
-  if (!agentReady) return 'AgentNotReady';
-  return report.spec.runtime.reachable ? 'Reporting' : 'RuntimeUnreachable';
+  // In the verdicts' order (verdict.ts trustedReport).
+  if (!report.spec.runtime.reachable) return 'RuntimeUnreachable';
+  return agentReady ? 'Reporting' : 'AgentNotReady';
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();

@@ -84,14 +84,21 @@ function actualOf(sandbox: ReportedSandbox): ActualSandbox {
   };
 }
 
-/** The node's report when it can be trusted for its pods, else why not. */
+/**
+ * The node's report when it can be trusted for its pods, else why not. A
+ * report saying the runtime does not answer is believed first, even while
+ * the agent's pod reads not Ready: when a runtime is down the kubelet
+ * reports its node NotReady, and the node controller then marks every pod
+ * on it not Ready, the agent's too. The agent's last word is the more
+ * precise reason.
+ */
 function trustedReport(node: NodeView | undefined): NodeSandboxReportSpec | Verdict {
   if (node?.report === undefined) return verdict('Unverified', 'NoReport', 'no sandbox report from this pod\'s node');
-  if (!node.agentReady) return verdict('Unverified', 'AgentNotReady', `the agent on ${node.name} is not ready`);
   const { runtime } = node.report;
   if (!runtime.reachable) {
     return verdict('Unverified', 'RuntimeUnreachable', `the CRI runtime on ${node.name} has not answered since ${runtime.unreachableSince ?? 'an unknown time'}`);
   }
+  if (!node.agentReady) return verdict('Unverified', 'AgentNotReady', `the agent on ${node.name} is not ready`);
   return node.report;
 }
 

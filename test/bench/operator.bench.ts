@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { fakeNode, metricSum, metricValue, report, sandbox, startOperator } from '../support/operator.ts';
+import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox, startOperator } from '../support/operator.ts';
 import { percentile } from '../support/stats.ts';
 import { loadTestbed, uniqueName } from '../support/testbed.ts';
 
@@ -61,7 +61,10 @@ async function createCluster(id: string, nodes: number, pods: number): Promise<{
   const nodeNames = Array.from({ length: nodes }, (_, i) => `${id}-n${String(i)}`);
   const namespaces = Array.from({ length: Math.ceil(pods / PODS_PER_NAMESPACE) }, (_, i) => `${id}-ns${String(i)}`);
   let t = performance.now();
-  await inParallel(nodeNames, (name) => api.request('POST', '/api/v1/nodes', { what: 'create node', body: fakeNode(name) }));
+  await inParallel(nodeNames, async (name) => {
+    const node = await api.request<{ metadata: { uid: string } }>('POST', '/api/v1/nodes', { what: 'create node', body: fakeNode(name) });
+    nodeUids.set(name, node.metadata.uid);
+  });
   await inParallel(namespaces, (name) => api.request('POST', '/api/v1/namespaces', { what: 'create namespace', body: { metadata: { name, labels: { 'rcaudit-bench': id } } } }));
   for (const ns of namespaces) await defaultServiceAccount(ns);
   log(`created ${String(nodes)} nodes and ${String(namespaces.length)} namespaces in ${(performance.now() - t).toFixed(0)} ms`);
@@ -83,9 +86,16 @@ function sandboxOf(p: BenchPod, mismatched: boolean): ReportedSandbox {
   return sandbox(p.uid, { namespace: p.namespace, name: p.name, ...(mismatched ? { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' } : {}) });
 }
 
+/** Node uids by name: each report is owned by its Node, as an agent writes it (the operator ignores others). */
+const nodeUids = new Map<string, string>();
+const ownedReport = (node: string, sandboxes: ReportedSandbox[], resourceVersion?: string): object => {
+  const body = report(node, sandboxes) as { metadata: object };
+  return { ...body, metadata: { name: node, ownerReferences: [nodeOwner(node, nodeUids.get(node) ?? '')], ...(resourceVersion === undefined ? {} : { resourceVersion }) } };
+};
+
 async function writeReports(byNode: Map<string, BenchPod[]>, mismatchedUids: ReadonlySet<string>): Promise<void> {
   await inParallel([...byNode], ([node, pods]) =>
-    api.request('POST', '/apis/rcaudit.dev/v1alpha1/nodesandboxreports', { what: 'create report', body: report(node, pods.map((p) => sandboxOf(p, mismatchedUids.has(p.uid)))) }));
+    api.request('POST', '/apis/rcaudit.dev/v1alpha1/nodesandboxreports', { what: 'create report', body: ownedReport(node, pods.map((p) => sandboxOf(p, mismatchedUids.has(p.uid)))) }));
 }
 
 async function auditedCount(audit: string): Promise<number> {
@@ -154,7 +164,7 @@ async function changeToEvent(byNode: Map<string, BenchPod[]>, mismatched: Set<st
     if (victim === undefined) continue;
     mismatched.add(victim.uid);
     const stored = await api.request<{ metadata: { resourceVersion: string } }>('GET', `/apis/rcaudit.dev/v1alpha1/nodesandboxreports/${node}`, { what: 'get report' });
-    const body = { ...report(node, pods.map((p) => sandboxOf(p, mismatched.has(p.uid)))), metadata: { name: node, resourceVersion: stored.metadata.resourceVersion } };
+    const body = ownedReport(node, pods.map((p) => sandboxOf(p, mismatched.has(p.uid))), stored.metadata.resourceVersion);
     const seen = events.waitFor(victim.uid);
     const start = performance.now();
     await api.request('PUT', `/apis/rcaudit.dev/v1alpha1/nodesandboxreports/${node}`, { what: 'update report', body });

@@ -144,7 +144,7 @@ describe('agent whose CRI socket is absent at start', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('is not ready and says unreachable, then recovers when the socket appears', async () => {
+  test('says unreachable, and is ready (its report is current and says so), then recovers when the socket appears', async () => {
     const started = await startAgentOn(target, `unix://${socket}`);
     agent = started.agent;
     await eventually(async () => {
@@ -152,7 +152,7 @@ describe('agent whose CRI socket is absent at start', () => {
       assert.equal(spec.runtime.reachable, false);
       assert.match(spec.runtime.lastError ?? '', /No connection established|ENOENT|UNAVAILABLE/);
     }, 30_000);
-    assert.equal((await httpStatus(started.port, '/readyz')).status, 503);
+    assert.equal((await httpStatus(started.port, '/readyz')).status, 200, 'ready: the operator must read "runtime unreachable", not "no agent"');
     assert.match(agent.output(), /CRI runtime unreachable/);
     // The socket appears: a pass-through to the node's containerd.
     proxy = startNodeScript('test/testbed/cri-proxy.ts', ['--listen', socket, '--upstream', target.criEndpoint]);
@@ -190,7 +190,7 @@ describe('agent while its containerd restarts', () => {
       assert.ok(spec.runtime.unreachableSince !== undefined);
       assert.ok(spec.sandboxes.some((s) => s.id === ours.id), 'the last known sandboxes stay in the report');
     }, 30_000);
-    assert.equal((await httpStatus(started.port, '/readyz')).status, 503);
+    assert.equal((await httpStatus(started.port, '/readyz')).status, 200, 'its report is current: it says the runtime is unreachable');
     await containerd('start', target);
     await eventually(async () => {
       const { spec } = await report(target.name);
@@ -209,7 +209,7 @@ describe('agent facing a CRI answer over its size limit', () => {
     await agent?.stop();
   });
 
-  test('says so in the report and stays up, not ready', async () => {
+  test('says so in the report and stays up and ready (its report is current)', async () => {
     // A limit of 256 bytes makes the real containerd's ListPodSandbox answer oversized.
     const started = await startAgentOn(node, node.criEndpoint, ['--cri-max-message-bytes', '256']);
     agent = started.agent;
@@ -218,7 +218,7 @@ describe('agent facing a CRI answer over its size limit', () => {
       assert.equal(spec.runtime.reachable, false);
       assert.match(spec.runtime.lastError ?? '', /RESOURCE_EXHAUSTED/);
     }, 30_000);
-    assert.equal((await httpStatus(started.port, '/readyz')).status, 503);
+    assert.equal((await httpStatus(started.port, '/readyz')).status, 200);
     assert.equal((await httpStatus(started.port, '/livez')).status, 200);
     assert.equal(agent.child.exitCode, null);
   });

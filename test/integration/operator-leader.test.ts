@@ -8,7 +8,7 @@ import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts'
 import {
   apply, deleteAll, fakeNode, metricSum, metricValue, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator,
 } from '../support/operator.ts';
-import { eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const id = uniqueName('opha');
@@ -61,7 +61,7 @@ describe('operator: leader election on a Lease', () => {
   before(async () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(leaseNs, {}), fakeNode(node));
-    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);
+    await defaultServiceAccount(testbed, ns);
     await apply(testbed, { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
     await addMismatchedPod('a');
     const args = ['--namespace', leaseNs, '--lease-name', `${id}-lease`, '--lease-duration', `${String(LEASE_SECONDS)}s`, '--renew-deadline', '3s', '--retry-period', '500ms'];

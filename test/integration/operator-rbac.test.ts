@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { apply, deleteAll, fakeNode, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator } from '../support/operator.ts';
 import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
-import { eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const id = uniqueName('oprbac');
@@ -29,7 +29,7 @@ describe('operator RBAC', () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(system, {}), namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
     const { clusterRole, role } = await applyChartRoles(testbed, 'operator', chart);
-    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', system]), 30_000);
+    await defaultServiceAccount(testbed, system);
     await kubectl(testbed, ['create', 'serviceaccount', 'operator', '-n', system]);
     await kubectl(testbed, ['create', 'clusterrolebinding', id, `--clusterrole=${clusterRole}`, `--serviceaccount=${system}:operator`]);
     await kubectl(testbed, ['create', 'rolebinding', id, '-n', system, `--role=${role ?? ''}`, `--serviceaccount=${system}:operator`]);
@@ -82,7 +82,7 @@ describe('operator RBAC', () => {
   });
 
   test('the operator judges, writes status and flags with only these privileges, leader-elected in its namespace', async () => {
-    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);
+    await defaultServiceAccount(testbed, ns);
     await apply(testbed, pod(ns, 'kata-on-runc', node, { runtimeClassName: 'kata' }),
       { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
     const uid = await podUid(testbed, ns, 'kata-on-runc');

@@ -12,7 +12,7 @@ import { startFreezableProxy, type FreezableProxy } from '../support/freezable-p
 import {
   apply, deleteAll, fakeNode, metricSum, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator,
 } from '../support/operator.ts';
-import { apiserver, compactEtcd, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { apiserver, compactEtcd, defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const id = uniqueName('opres');
@@ -44,7 +44,7 @@ describe('operator: watches survive a real API server', () => {
   before(async () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
-    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);
+    await defaultServiceAccount(testbed, ns);
     await apply(testbed, pod(ns, 'a', node, { runtimeClassName: 'kata' }), pod(ns, 'b', node, { runtimeClassName: 'kata' }),
       { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
     await setSandbox('a', kuscia);
@@ -66,16 +66,31 @@ describe('operator: watches survive a real API server', () => {
     ]);
   });
 
-  test('the API server restarts: the operator carries on and sees what changes after', async () => {
+  test('the API server restarts: the operator backs off, says so once, carries on and sees what changes after', async () => {
     const errorsBefore = await restarts({ reason: 'error' });
+    const logBefore = operator?.process.output().length ?? 0;
+    const down = Date.now();
     await apiserver('stop');
     await apiserver('start');
+    const outageSeconds = (Date.now() - down) / 1000;
     await setSandbox('b', kuscia);
     await becomes('b', 'HandlerMismatch');
     await eventually(async () => {
       assert.equal((await podEvents(testbed, ns, 'b', 'RuntimeHandlerMismatch')).length, 1);
     }, 30_000);
-    assert.ok(await restarts({ reason: 'error' }) > errorsBefore, 'the dropped watches were restarted');
+    const retries = await restarts({ reason: 'error' }) - errorsBefore;
+    assert.ok(retries > 0, 'the dropped watches were restarted');
+    // Six resources, each backing off 0.8 s, 1.6 s, 3.2 s ... up to 30 s: a handful of tries each, not one a second.
+    const bound = 6 * (Math.ceil(Math.log2(outageSeconds / 0.8 + 1)) + 1 + Math.ceil(outageSeconds / 30));
+    process.stdout.write(`# API server down ${outageSeconds.toFixed(1)} s: ${String(retries)} watch retries over 6 resources (bound ${String(bound)})\n`);
+    assert.ok(retries <= bound, `${String(retries)} retries in ${outageSeconds.toFixed(1)} s`);
+    await eventually(() => {
+      const log = (operator?.process.output() ?? '').slice(logBefore).split('\n');
+      assert.equal(log.filter((l) => l.includes('API server requests failing')).length, 1, 'said once when it began');
+      assert.equal(log.filter((l) => l.includes('API server requests work again')).length, 1, 'said once when it ended');
+      assert.deepEqual(log.filter((l) => l.includes('"level":40') && l.includes('watch restarted')), [], 'no warning per retry');
+      return Promise.resolve();
+    }, 30_000);
     assert.equal(operator?.process.child.exitCode, null, 'still running');
   });
 

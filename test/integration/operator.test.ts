@@ -1,7 +1,7 @@
 // The operator against the testbed's real API server. Nodes here are Node
 // objects with no kubelet: the test plays their agents, writing reports and
 // setting the agent pods' readiness exactly as an agent and a kubelet would,
-// so every verdict of DESIGN.md can be staged on demand.
+// so every verdict can be staged on demand.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
@@ -9,7 +9,7 @@ import {
   apply, auditStatus, deleteAll, fakeNode, metricSum, metricValue, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, setPodReady, startOperator,
   type RunningOperator,
 } from '../support/operator.ts';
-import { eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const id = uniqueName('op');
@@ -42,6 +42,13 @@ async function verdictBecomes(node: string, podName: string, reason: string, tim
   }, timeoutMs);
 }
 
+/** The reasons the operator gave, in order, for ignoring `node`'s report: one line per change, naming the node. */
+function ignoredReasonsLogged(output: string, node: string): string[] {
+  return output.split('\n')
+    .filter((l) => l.includes(`"node":"${node}"`) && l.includes('report ignored by every audit'))
+    .map((l) => /"reason":"(\w+)"/.exec(l)?.[1] ?? '?');
+}
+
 describe('operator: verdicts, status, events and metrics on the real API server', () => {
   let operator: RunningOperator | undefined;
   const uids = new Map<string, string>();
@@ -50,8 +57,8 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(agentNs, {}), fakeNode(n1), fakeNode(n2), fakeNode(n3), fakeNode(n4),
       { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: recreated }, handler: 'kata' });
-    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', ns]), 30_000);
-    await eventually(() => kubectl(testbed, ['get', 'serviceaccount', 'default', '-n', agentNs]), 30_000);
+    await defaultServiceAccount(testbed, ns);
+    await defaultServiceAccount(testbed, agentNs);
     // One agent pod per node; the one on n2 is not Ready.
     await apply(testbed, ...[n1, n2, n3, n4].map((n, i) => pod(agentNs, `agent-${String(i + 1)}`, n, { labels: agentLabels })));
     for (const [i, ready] of [true, false, true, true].entries()) await setPodReady(testbed, agentNs, `agent-${String(i + 1)}`, ready);
@@ -107,7 +114,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     ]);
   });
 
-  test('every verdict of DESIGN.md, in the report status of the pod\'s node', async () => {
+  test('every verdict, in the report status of the pod\'s node', async () => {
     assert.equal((await verdictBecomes(n1, 'matched', 'Matched')).verdict, 'Matched');
     const kuscia = await verdictBecomes(n1, 'kuscia', 'HandlerMismatch');
     assert.deepEqual([kuscia.verdict, kuscia.expectedHandler, kuscia.actualHandler], ['Mismatched', 'kata', 'runc']);
@@ -191,6 +198,53 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     assert.equal(later?.metadata.name, first?.metadata.name);
   });
 
+  test('under churn elsewhere on its node, a lasting mismatch costs one event write per series interval and no other write', async () => {
+    const text = async (): Promise<string> => await operator?.metrics() ?? '';
+    const writes = (t: string): number => ['PATCH', 'POST', 'PUT'].reduce((sum, verb) => sum + metricSum(t, 'rcaudit_api_requests_total', { verb }), 0);
+    const eventWrites = (t: string): number => metricSum(t, 'rcaudit_events_total', { reason: 'RuntimeHandlerMismatch' });
+    const passes = (t: string): number => metricValue(t, 'rcaudit_reconcile_duration_seconds_count', { kind: 'node' }) ?? 0;
+    const countOf = async (pod: string): Promise<number> => (await podEvents(testbed, ns, pod, 'RuntimeHandlerMismatch'))[0]?.count ?? 0;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const before = await text();
+    const counts = [await countOf('kuscia'), await countOf('wrong-type')];
+    const started = Date.now();
+    // Churn: the namespace's labels change every 300 ms, so every node is reconciled again and again.
+    for (let i = 0; i < 20; i++) {
+      await touch(ns);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const after = await text();
+    const intervals = Math.ceil((Date.now() - started) / 2000);
+    assert.ok(passes(after) - passes(before) >= 20, `${String(passes(after) - passes(before))} node passes under churn`);
+    const written = eventWrites(after) - eventWrites(before);
+    // Two lasting mismatches (kuscia, wrong-type): at most one write each per 2 s interval.
+    assert.ok(written <= 2 * intervals, `${String(written)} event writes in ${String(intervals)} intervals`);
+    assert.equal(writes(after) - writes(before), written, 'no write but the event series');
+    for (const [i, pod] of ['kuscia', 'wrong-type'].entries()) {
+      const grew = await countOf(pod) - (counts[i] ?? 0);
+      assert.ok(grew >= 1 && grew <= intervals, `${pod}: count grew by ${String(grew)} (one per write, not per pass)`);
+    }
+  });
+
+  test('a finding outlasts an agent that is not ready for a while and an operator restart: same since, same event, no resolution', async () => {
+    const first = await verdictBecomes(n1, 'kuscia', 'HandlerMismatch');
+    const [event] = await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMismatch');
+    await setPodReady(testbed, agentNs, 'agent-1', false);
+    const held = await verdictBecomes(n1, 'kuscia', 'AgentNotReady');
+    assert.deepEqual([held.lastVerified?.verdict, held.lastVerified?.since, held.expectedHandler], ['Mismatched', first.since, 'kata']);
+    await operator?.process.stop();
+    operator = await startOperator(testbed, ['--no-leader-elect', '--agent-namespace', agentNs, '--event-series-interval', '2s']);
+    await setPodReady(testbed, agentNs, 'agent-1', true);
+    const back = await verdictBecomes(n1, 'kuscia', 'HandlerMismatch');
+    assert.equal(back.since, first.since, 'the mismatch began when it first did');
+    assert.equal(back.lastVerified, undefined);
+    await reconciledAgain(n1);
+    const events = await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMismatch');
+    assert.deepEqual(events.map((e) => e.metadata.name), [event?.metadata.name], 'the one event object, adopted by the new operator');
+    assert.deepEqual(await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMatched'), [], 'no resolution was said');
+  });
+
   test('a RuntimeClass deleted and re-created with another handler does not rewrite what the pod expected', async () => {
     await kubectl(testbed, ['delete', 'runtimeclass', recreated]);
     await apply(testbed, { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: recreated }, handler: 'runc-alt' });
@@ -238,6 +292,46 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     assert.equal((await verdictBecomes(n3, 'no-report', 'NoReport')).verdict, 'Unverified');
     assert.ok((metricValue(await operator?.metrics() ?? '', 'rcaudit_nodes', { state: 'InvalidReport' }) ?? 0) >= 1);
     assert.equal(operator?.process.child.exitCode, null, 'still running');
+  });
+
+  test('reports of no Node, or of an earlier Node of that name, are ignored by every audit, logged once and counted', async () => {
+    const ghost = `${id}-ghost`;
+    const reborn = `${id}-reborn`;
+    const counted = async (): Promise<Record<string, number | undefined>> => {
+      const text = await operator?.metrics() ?? '';
+      return { NoSuchNode: metricValue(text, 'rcaudit_ignored_reports', { reason: 'NoSuchNode' }), NotOwnedByNode: metricValue(text, 'rcaudit_ignored_reports', { reason: 'NotOwnedByNode' }) };
+    };
+    assert.deepEqual(await counted(), { NoSuchNode: 0, NotOwnedByNode: 0 });
+    const orphansBefore = (await auditStatus(testbed, audit))?.counts?.['orphanSandboxes'];
+    const junk = Array.from({ length: 2000 }, (_, i) => sandbox(`junk-${String(i)}`, { id: `junk-${String(i)}`, namespace: ns, name: `junk-${String(i)}` }));
+    try {
+      // Named after no Node: made by hand, with 2,000 sandboxes of no pod (created: too big for apply's annotation).
+      await kubectl(testbed, ['create', '-f', '-'], JSON.stringify(report(ghost, junk)));
+      // A Node deleted and re-created: its report (kept here by a finalizer from the garbage collector) is owned by the old Node.
+      await apply(testbed, fakeNode(reborn));
+      await apply(testbed, { ...report(reborn, junk.slice(0, 5)), metadata: { name: reborn, finalizers: ['rcaudit.dev/test-hold'] } });
+      await kubectl(testbed, ['delete', 'node', reborn]);
+      await apply(testbed, fakeNode(reborn));
+      await eventually(async () => {
+        assert.deepEqual(await counted(), { NoSuchNode: 1, NotOwnedByNode: 1 });
+      }, 30_000);
+      await reconciledAgain(n1);
+      const status = await auditStatus(testbed, audit);
+      assert.equal(status?.counts?.['orphanSandboxes'], orphansBefore, 'none of their sandboxes counts');
+      assert.equal((await reportStatus(testbed, ghost)), undefined, 'no status is written into an ignored report');
+      const output = operator?.process.output() ?? '';
+      assert.deepEqual(ignoredReasonsLogged(output, ghost), ['NoSuchNode'], 'logged once, naming the node');
+      // While the Node was gone, its report was of no Node; once it is back, of an earlier one. Said once each.
+      const reasons = ignoredReasonsLogged(output, reborn);
+      assert.equal(reasons.at(-1), 'NotOwnedByNode', reasons.join());
+      assert.ok(reasons.length <= 2 && new Set(reasons).size === reasons.length, `one line per change: ${reasons.join()}`);
+    } finally {
+      await kubectl(testbed, ['patch', 'nodesandboxreport', reborn, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']).catch(() => undefined);
+      await deleteAll(testbed, [{ kind: 'nodesandboxreport', names: [ghost, reborn] }, { kind: 'node', names: [reborn] }]);
+    }
+    await eventually(async () => {
+      assert.deepEqual(await counted(), { NoSuchNode: 0, NotOwnedByNode: 0 });
+    }, 30_000);
   });
 
   test('steady state: no writes while nothing changes', async () => {

@@ -44,9 +44,24 @@ export function metricSum(text: string, name: string, labels: Record<string, str
   return sum;
 }
 
+/**
+ * Applies `objects`. A NodeSandboxReport without owners gets its Node as
+ * owner, as the agent writes it (the operator ignores a report its Node does
+ * not own); one for a Node that does not exist is applied as it is.
+ */
 export async function apply(testbed: Testbed, ...objects: object[]): Promise<void> {
-  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  const items = await Promise.all(objects.map((o) => ownedByItsNode(testbed, o)));
+  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
 }
+
+async function ownedByItsNode(testbed: Testbed, object: object): Promise<object> {
+  const o = object as { kind?: string; metadata: { name: string; ownerReferences?: unknown[] } };
+  if (o.kind !== 'NodeSandboxReport' || o.metadata.ownerReferences !== undefined) return object;
+  const uid = (await kubectl(testbed, ['get', 'node', o.metadata.name, '--ignore-not-found', '-o', 'jsonpath={.metadata.uid}'])).trim();
+  return uid === '' ? object : { ...o, metadata: { ...o.metadata, ownerReferences: [nodeOwner(o.metadata.name, uid)] } };
+}
+
+export const nodeOwner = (name: string, uid: string): object => ({ apiVersion: 'v1', kind: 'Node', name, uid });
 
 export const fakeNode = (name: string): object => ({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'rcaudit.dev/fake-node': 'true' } } });
 

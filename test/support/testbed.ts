@@ -63,7 +63,18 @@ export function uniqueName(prefix: string): string {
 /** Creates a namespace and waits for its default ServiceAccount, without which no pod is admitted. */
 export async function createNamespace(testbed: Testbed, name: string): Promise<void> {
   await kubectl(testbed, ['create', 'namespace', name]);
-  await eventually(() => kubectl(testbed, ['get', '-n', name, 'serviceaccount', 'default']), 30_000);
+  await defaultServiceAccount(testbed, name);
+}
+
+/**
+ * Waits for a namespace's default ServiceAccount. Usually a moment; but
+ * after a test restarts the API server, the controller-manager's watches
+ * were refused while the new server loaded its RBAC and client-go backs
+ * them off for up to a minute, so the ServiceAccount controller can be that
+ * late (seen: over 30 s).
+ */
+export async function defaultServiceAccount(testbed: Testbed, namespace: string): Promise<void> {
+  await eventually(() => kubectl(testbed, ['get', '-n', namespace, 'serviceaccount', 'default']), 120_000);
 }
 
 /** Retries `fn` every 250 ms until it resolves or `timeoutMs` passes; then throws its last error. */

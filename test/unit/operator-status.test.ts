@@ -54,6 +54,7 @@ describe('nodeState', () => {
     ['unusable report', { name: 'n', generation: 1, invalid: 'x' }, true, 'InvalidReport'],
     ['agent not ready', { name: 'n', generation: 1, spec }, false, 'AgentNotReady'],
     ['runtime unreachable', { name: 'n', generation: 1, spec: { ...spec, runtime: { ...spec.runtime, reachable: false } } }, true, 'RuntimeUnreachable'],
+    ['runtime unreachable, agent not Ready: the agent\'s last word first', { name: 'n', generation: 1, spec: { ...spec, runtime: { ...spec.runtime, reachable: false } } }, false, 'RuntimeUnreachable'],
     ['reporting', { name: 'n', generation: 1, spec }, true, 'Reporting'],
   ];
   for (const [name, report, agentReady, want] of cases) {

@@ -1,4 +1,4 @@
-// Table tests of the verdict engine: every case of DESIGN.md's verdict rules.
+// Table tests of the verdict engine: every verdict and reason, and the rules behind them.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
@@ -77,6 +77,10 @@ const cases: Case[] = [
   {
     name: 'runtime unreachable',
     pod: pod(), node: node(report([], { reachable: false, unreachableSince: '2026-11-23T11:59:00Z' })), sandboxes: [sandbox()], want: ['Unverified', 'RuntimeUnreachable'],
+  },
+  {
+    name: 'runtime unreachable while the agent reads not Ready (the node controller marks every pod of a node whose runtime is down)',
+    pod: pod(), node: node(report([], { reachable: false, unreachableSince: '2026-11-23T11:59:00Z' }), false), sandboxes: [sandbox()], want: ['Unverified', 'RuntimeUnreachable'],
   },
   { name: 'RuntimeClass not found when first seen', pod: pod({ expectedHandler: null }), node: node(report([])), sandboxes: [sandbox()], want: ['Unverified', 'RuntimeClassNotFound'] },
   {
