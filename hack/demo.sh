@@ -96,7 +96,7 @@ cat <<MSG
 Look further:
   export KUBECONFIG=$KUBECONFIG_ADMIN PATH=$KUBE_BIN:$HELM_BIN:\$PATH
   kubectl get audit cluster -o yaml          # counts, conditions, the mismatched pods
-  kubectl get nsr                            # one report per node (the agents' word)
+  kubectl get nsr -o wide                    # one report per node (the agents' word, with the verdicts counted)
   kubectl get nsr $NODE_NAME -o yaml         # its sandboxes, and the operator's verdicts in status
   kubectl -n $RELEASE_NS logs deploy/$RELEASE-runtimeclass-audit-operator
   curl -s "\$(kubectl -n $RELEASE_NS get pod -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].status.podIP}'):8080/metrics" | grep rcaudit_pod_mismatch_info

@@ -10,6 +10,17 @@ import { IGNORED_REPORT_REASONS, type IgnoredReportReason, type NodeState } from
 const MISMATCH_LABELS = ['audit', 'namespace', 'pod', 'uid', 'node', 'runtime_class', 'expected_handler', 'actual_handler', 'actual_runtime_type', 'reason'] as const;
 type MismatchLabels = Record<(typeof MISMATCH_LABELS)[number], string>;
 
+/** The labels of a pod's mismatch series: its mismatch, or the one it holds while Unverified; none when it has neither. */
+function mismatchLabels(audit: string, node: string, entry: PodVerdictEntry): MismatchLabels | undefined {
+  const held = entry.verdict === 'Unverified' && entry.lastVerified?.verdict === 'Mismatched' ? entry.lastVerified : undefined;
+  const mismatch = entry.verdict === 'Mismatched' ? entry : held;
+  if (mismatch === undefined) return undefined;
+  return {
+    audit, namespace: entry.namespace, pod: entry.name, uid: entry.uid, node, runtime_class: entry.runtimeClassName ?? '',
+    expected_handler: mismatch.expectedHandler ?? '', actual_handler: mismatch.actualHandler ?? '', actual_runtime_type: mismatch.actualRuntimeType ?? '', reason: mismatch.reason,
+  };
+}
+
 export const NODE_STATES: readonly NodeState[] = ['Reporting', 'NoReport', 'InvalidReport', 'AgentNotReady', 'RuntimeUnreachable'];
 
 export class OperatorMetrics {
@@ -22,7 +33,7 @@ export class OperatorMetrics {
   });
   readonly podMismatch = new Gauge({
     name: 'rcaudit_pod_mismatch_info',
-    help: 'One series (value 1) per pod whose sandbox runs with another handler or runtime type than its RuntimeClass asks for.',
+    help: 'One series (value 1) per pod whose sandbox runs with another handler or runtime type than expected, kept while such a pod is Unverified (nothing says the mismatch ended).',
     labelNames: MISMATCH_LABELS,
     registers: [this.registry],
   });
@@ -115,16 +126,16 @@ export class OperatorMetrics {
     this.watchRestarts.inc({ resource, reason });
   }
 
-  /** Makes the pod's mismatch series say `entry` (or vanish when it is not mismatched any more). */
+  /**
+   * Makes the pod's mismatch series say `entry` (or vanish when it is not
+   * mismatched any more). An Unverified pod that holds a mismatch keeps its
+   * series as it was: an agent restart or a runtime outage does not end a
+   * finding (operator/README.md), so it must not resolve and re-fire alerts.
+   */
   setPodVerdict(audit: string, node: string, entry: PodVerdictEntry): void {
     const key = `${audit}\u0000${entry.uid}`;
     const old = this.mismatchSeries.get(key);
-    const labels: MismatchLabels | undefined = entry.verdict === 'Mismatched'
-      ? {
-          audit, namespace: entry.namespace, pod: entry.name, uid: entry.uid, node, runtime_class: entry.runtimeClassName ?? '',
-          expected_handler: entry.expectedHandler ?? '', actual_handler: entry.actualHandler ?? '', actual_runtime_type: entry.actualRuntimeType ?? '', reason: entry.reason,
-        }
-      : undefined;
+    const labels = mismatchLabels(audit, node, entry);
     if (old !== undefined && (labels === undefined || JSON.stringify(old) !== JSON.stringify(labels))) {
       this.podMismatch.remove(old);
       this.mismatchSeries.delete(key);

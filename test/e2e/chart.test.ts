@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { CHART, helm, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
+import { CHART, CRDS, helm, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
 import { auditStatus, podEvents } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
@@ -31,7 +31,6 @@ const honestNs = `${id}-honest`;
 const brokenNs = `broken-${id}`;
 const audit = `${id}-audit`;
 const fullname = `${release}-runtimeclass-audit`;
-const CRDS = ['nodesandboxreports.rcaudit.dev', 'runtimeclassaudits.rcaudit.dev'];
 
 const k = (args: string[], input?: string): Promise<string> => kubectl(testbed, args, input);
 const helmK = (args: string[]): Promise<string> => helm(args, { KUBECONFIG: testbed.kubeconfig });

@@ -73,3 +73,18 @@ export function testbedValues(testbed: Testbed): Record<string, unknown> {
     'agent.criSocketByNodeLabel': { key: 'kubernetes.io/hostname', sockets: Object.fromEntries(others.map((n) => [n.name, socket(n)])) },
   };
 }
+
+export const CRDS = ['nodesandboxreports.rcaudit.dev', 'runtimeclassaudits.rcaudit.dev'];
+
+/**
+ * Adopts CRDs that exist already (applied by hand, or kept by an earlier
+ * release's uninstall) into `release`, the way the chart's README tells
+ * users to, so that `helm install` updates them instead of refusing.
+ */
+export async function adoptCrds(kubectl: (args: string[]) => Promise<string>, release: string, namespace: string): Promise<void> {
+  for (const crd of CRDS) {
+    if ((await kubectl(['get', 'crd', crd, '--ignore-not-found', '-o', 'name'])).trim() === '') continue;
+    await kubectl(['annotate', '--overwrite', 'crd', crd, `meta.helm.sh/release-name=${release}`, `meta.helm.sh/release-namespace=${namespace}`]);
+    await kubectl(['label', '--overwrite', 'crd', crd, 'app.kubernetes.io/managed-by=Helm']);
+  }
+}

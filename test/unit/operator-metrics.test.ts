@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { OperatorMetrics } from '../../operator/metrics.ts';
 
-const HEADER = `# HELP rcaudit_pod_mismatch_info One series (value 1) per pod whose sandbox runs with another handler or runtime type than its RuntimeClass asks for.
+const HEADER = `# HELP rcaudit_pod_mismatch_info One series (value 1) per pod whose sandbox runs with another handler or runtime type than expected, kept while such a pod is Unverified (nothing says the mismatch ended).
 # TYPE rcaudit_pod_mismatch_info gauge`;
 const entry: PodVerdictEntry = {
   uid: 'u1', namespace: 'ns', name: 'vault', runtimeClassName: 'kata', verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc',
@@ -24,6 +24,19 @@ test('a mismatched pod has one info series; a change replaces it; a match remove
   metrics.setPodVerdict('cluster', 'n1', { ...entry, actualHandler: 'runc-alt' });
   assert.equal(await text(), `${HEADER}\n${series('runc-alt')}`);
   metrics.setPodVerdict('cluster', 'n1', { ...entry, verdict: 'Matched', reason: 'Matched', actualHandler: 'kata' });
+  assert.equal(await text(), HEADER);
+});
+
+test('a mismatched pod that turns Unverified keeps its series as it was (no resolved-then-firing alert); a held match has none', async () => {
+  const metrics = new OperatorMetrics();
+  const text = (): Promise<string> => metrics.registry.getSingleMetricAsString('rcaudit_pod_mismatch_info');
+  metrics.setPodVerdict('cluster', 'n1', entry);
+  const { since } = entry;
+  const unverified: PodVerdictEntry = { uid: 'u1', namespace: 'ns', name: 'vault', runtimeClassName: 'kata', verdict: 'Unverified', reason: 'RuntimeUnreachable', since };
+  const held = { verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', actualRuntimeType: 'io.containerd.runc.v2', since } as const;
+  metrics.setPodVerdict('cluster', 'n1', { ...unverified, lastVerified: held });
+  assert.equal(await text(), `${HEADER}\n${series('runc')}`);
+  metrics.setPodVerdict('cluster', 'n1', { ...unverified, lastVerified: { verdict: 'Matched', reason: 'Matched', since } });
   assert.equal(await text(), HEADER);
 });
 
