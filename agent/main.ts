@@ -3,6 +3,7 @@
 //   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
 import { Command } from 'commander';
 import { boundedDuration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { NodeAgent } from './agent.ts';
@@ -22,6 +23,7 @@ interface Flags {
   runtimeRefresh: number;
   criTimeout: number;
   criMaxMessageBytes: number;
+  apiTimeout: number;
   kubeconfig?: string;
   listenHost: string;
   listenPort: number;
@@ -37,6 +39,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--runtime-refresh <duration>', 'how often to re-read the runtime\'s version and handler config', boundedDuration('runtime-refresh'), 300_000)
     .option('--cri-timeout <duration>', 'deadline of each CRI call', boundedDuration('cri-timeout'), 5000)
     .option('--cri-max-message-bytes <bytes>', 'largest CRI answer accepted (the kubelet\'s limit is 16 MiB)', positiveInteger, KUBELET_MAX_MESSAGE_BYTES)
+    .option('--api-timeout <duration>', 'deadline of each API server request', boundedDuration('api-timeout'), 10_000)
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
         }
         return { endpoint, cri: new CriRuntimeClient(endpoint, { deadlineMs: flags.criTimeout, maxMessageBytes: flags.criMaxMessageBytes, onCall }) };
       },
-      sink: new ReportWriter(loadKubeConfig(flags.kubeconfig), flags.nodeName),
+      sink: new ReportWriter(new KubeRest(loadKubeConfig(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) }), flags.nodeName),
       log,
       metrics,
     },

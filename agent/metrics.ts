@@ -29,6 +29,12 @@ export class AgentMetrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly apiRequests = new Counter({
+    name: 'rcaudit_agent_api_requests_total',
+    help: 'Requests to the Kubernetes API server, by verb, resource and HTTP code (0: no answer).',
+    labelNames: ['verb', 'resource', 'code'] as const,
+    registers: [this.registry],
+  });
   readonly lastScan = new Gauge({
     name: 'rcaudit_agent_last_successful_scan_timestamp_seconds',
     help: 'When the agent last listed the node\'s sandboxes successfully (Unix time).',
@@ -42,6 +48,10 @@ export class AgentMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  observeRequest(verb: string, resource: string, code: number): void {
+    this.apiRequests.inc({ verb, resource, code: String(code) });
   }
 
   observeCri(method: string, seconds: number, code: number): void {

@@ -2,11 +2,12 @@
 // absent (owned by the Node, so it is garbage-collected with the node and
 // never with the agent pod), replaced only when its spec differs from ours,
 // conflicts retried on a fresh read. Only `spec` is ours; `status` belongs to
-// the operator and is never sent.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+// the operator and is never sent. Through kube/rest.ts, the operator's path
+// too: every request has a deadline and is counted.
 import { GROUP, VERSION, API_VERSION } from '../api/v1alpha1/group.ts';
 import { NODE_SANDBOX_REPORT, type NodeSandboxReportSpec } from '../api/v1alpha1/node-sandbox-report.ts';
-import { kubeCall, KubeApiError } from '../kube/errors.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import type { KubeRest } from '../kube/rest.ts';
 import { canonicalSpec } from './report.ts';
 
 export type WriteOutcome = 'created' | 'updated' | 'unchanged';
@@ -26,15 +27,15 @@ interface StoredReport {
 const MAX_CONFLICTS = 5;
 
 export class ReportWriter {
-  private readonly custom: CustomObjectsApi;
-  private readonly core: CoreV1Api;
+  private readonly rest: KubeRest;
   private readonly nodeName: string;
+  private readonly path: string;
   private owner: OwnerReference | undefined;
 
-  constructor(kubeConfig: KubeConfig, nodeName: string) {
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  constructor(rest: KubeRest, nodeName: string) {
+    this.rest = rest;
     this.nodeName = nodeName;
+    this.path = `/apis/${GROUP}/${VERSION}/${NODE_SANDBOX_REPORT.plural}`;
   }
 
   /** Makes the stored report's spec equal `spec`, writing only if it differs. */
@@ -55,8 +56,7 @@ export class ReportWriter {
     const owner = await this.nodeOwner();
     if (stored === undefined) {
       const body = { apiVersion: API_VERSION, kind: NODE_SANDBOX_REPORT.kind, metadata: { name: this.nodeName, ownerReferences: [owner] }, spec };
-      await kubeCall(`create NodeSandboxReport ${this.nodeName}`, () =>
-        this.custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_SANDBOX_REPORT.plural, body }));
+      await this.rest.request('POST', this.path, { what: `create NodeSandboxReport ${this.nodeName}`, body });
       return 'created';
     }
     const owned = stored.metadata.ownerReferences?.some((o) => o.uid === owner.uid) === true;
@@ -69,15 +69,13 @@ export class ReportWriter {
       metadata: { ...stored.metadata, ownerReferences },
       spec,
     };
-    await kubeCall(`update NodeSandboxReport ${this.nodeName}`, () =>
-      this.custom.replaceClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_SANDBOX_REPORT.plural, name: this.nodeName, body }));
+    await this.rest.request('PUT', `${this.path}/${this.nodeName}`, { what: `update NodeSandboxReport ${this.nodeName}`, body });
     return 'updated';
   }
 
   private async read(): Promise<StoredReport | undefined> {
     try {
-      return (await kubeCall(`get NodeSandboxReport ${this.nodeName}`, () =>
-        this.custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: NODE_SANDBOX_REPORT.plural, name: this.nodeName }))) as StoredReport;
+      return await this.rest.request<StoredReport>('GET', `${this.path}/${this.nodeName}`, { what: `get NodeSandboxReport ${this.nodeName}` });
     } catch (err) {
       if (err instanceof KubeApiError && err.reason === 'NotFound') return undefined;
       throw err;
@@ -86,7 +84,7 @@ export class ReportWriter {
 
   private async nodeOwner(): Promise<OwnerReference> {
     if (this.owner !== undefined) return this.owner;
-    const node = await kubeCall(`get Node ${this.nodeName}`, () => this.core.readNode({ name: this.nodeName }));
+    const node = await this.rest.request<{ metadata?: { uid?: string } }>('GET', `/api/v1/nodes/${this.nodeName}`, { what: `get Node ${this.nodeName}` });
     const uid = node.metadata?.uid;
     if (uid === undefined) throw new KubeApiError('Invalid', `Node ${this.nodeName} has no uid`);
     // No blockOwnerDeletion: setting it needs delete rights on Nodes, which the agent must not have.

@@ -68,12 +68,3 @@ export function toKubeApiError(err: unknown, what: string): KubeApiError {
   const message = err instanceof Error ? err.message : String(err);
   return new KubeApiError('Transport', `${what}: ${message}`, undefined, { cause: err });
 }
-
-/** Runs a client-node call and rethrows its failure as a KubeApiError. */
-export async function kubeCall<T>(what: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw toKubeApiError(err, what);
-  }
-}

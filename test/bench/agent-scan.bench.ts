@@ -14,6 +14,7 @@ import { NodeAgent } from '../../agent/agent.ts';
 import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
 import { AgentMetrics } from '../../agent/metrics.ts';
 import { ReportWriter } from '../../agent/report-writer.ts';
+import { KubeRest } from '../../kube/rest.ts';
 import { SandboxScanner } from '../../agent/scanner.ts';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
@@ -63,7 +64,7 @@ async function measureScans(): Promise<{ ours: Awaited<ReturnType<typeof timeSca
 async function steadyWrites(): Promise<number> {
   const kc = new KubeConfig();
   kc.loadFromFile(testbed.kubeconfig);
-  const writer = new ReportWriter(kc, node.name);
+  const writer = new ReportWriter(new KubeRest(kc), node.name);
   let writes = 0;
   const sink = { write: async (spec: NodeSandboxReportSpec) => {
     const outcome = await writer.write(spec);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { applyPod } from '../support/pods.ts';
+import { startFreezableProxy, type FreezableProxy } from '../support/freezable-proxy.ts';
 import { startAgent, startNodeScript, type Started } from '../support/processes.ts';
 import { containerd, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
@@ -221,5 +222,40 @@ describe('agent facing a CRI answer over its size limit', () => {
     assert.equal((await httpStatus(started.port, '/readyz')).status, 200);
     assert.equal((await httpStatus(started.port, '/livez')).status, 200);
     assert.equal(agent.child.exitCode, null);
+  });
+});
+
+describe('agent whose API server stops answering', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rcaudit-agent-api-'));
+  let agent: Started | undefined;
+  let proxy: FreezableProxy | undefined;
+  after(async () => {
+    await agent?.stop();
+    await proxy?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a request that gets no answer ends at its deadline: the agent turns unready, stays live, and writes again', async () => {
+    proxy = await startFreezableProxy(testbed.kubeconfig, join(dir, 'kubeconfig'));
+    const started = await startAgent({ kubeconfig: proxy.kubeconfig }, node, node.criEndpoint, ['--api-timeout', '1s']);
+    agent = started.agent;
+    await eventually(async () => {
+      assert.equal((await httpStatus(started.port, '/readyz')).status, 200);
+    }, 30_000);
+    // The API server takes connections and never answers, nor closes: the next write (the 3 s resync) hangs.
+    proxy.freeze();
+    proxy.blackhole(true);
+    await eventually(async () => {
+      assert.match((await httpStatus(started.port, '/metrics')).body, /rcaudit_agent_report_writes_total\{outcome="error"\} [1-9]/);
+    }, 15_000);
+    assert.match(agent.output(), /"error":"[^"]*NodeSandboxReport[^"]*","failures":1,.*cannot write the report; retrying with backoff/);
+    assert.equal((await httpStatus(started.port, '/readyz')).status, 503, 'its report may be stale');
+    assert.equal((await httpStatus(started.port, '/livez')).status, 200, 'its loop still turns');
+    proxy.blackhole(false);
+    // Connections flow again: the retry (after its backoff) writes, and the agent says so.
+    await eventually(async () => {
+      assert.equal((await httpStatus(started.port, '/readyz')).status, 200);
+      assert.match(agent?.output() ?? '', /report written again/);
+    }, 60_000);
   });
 });

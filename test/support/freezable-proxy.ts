@@ -1,7 +1,8 @@
 // A TCP relay in front of the API server that can freeze every connection it
 // carries: bytes stop flowing both ways but no socket closes, which is how a
 // watch goes silent behind a broken NAT or load balancer. Connections opened
-// after the freeze flow normally. Pure TCP: TLS passes through untouched.
+// after the freeze flow normally, unless it is told to swallow them too (a
+// black hole). Pure TCP: TLS passes through untouched.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { parse, stringify } from 'yaml';
@@ -12,6 +13,8 @@ export interface FreezableProxy {
   kubeconfig: string;
   /** Stops the flow on every connection open now. */
   freeze(): void;
+  /** While true, new connections are accepted and then get nothing: an API server that takes requests and never answers. */
+  blackhole(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -26,7 +29,14 @@ export async function startFreezableProxy(kubeconfig: string, outFile: string): 
   const upstream = new URL(cluster.server);
   const pairs: [Socket, Socket][] = [];
   const frozen: [Socket, Socket][] = [];
+  const held: Socket[] = [];
+  let swallowing = false;
   const server: Server = createServer((client) => {
+    if (swallowing) {
+      client.pause();
+      held.push(client);
+      return;
+    }
     const target = createConnection({ host: upstream.hostname, port: Number(upstream.port || 443) });
     client.pipe(target);
     target.pipe(client);
@@ -58,12 +68,16 @@ export async function startFreezableProxy(kubeconfig: string, outFile: string): 
         target.pause();
       }
     },
+    blackhole: (on) => {
+      swallowing = on;
+    },
     close: async () => {
       // server.close() waits for every connection: the frozen ones must go too.
       for (const [client, target] of [...pairs.splice(0), ...frozen.splice(0)]) {
         client.destroy();
         target.destroy();
       }
+      for (const client of held.splice(0)) client.destroy();
       await new Promise((resolve) => server.close(resolve));
     },
   };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApiException } from '@kubernetes/client-node';
-import { kubeCall, KubeApiError, toKubeApiError } from '../../kube/errors.ts';
+import { toKubeApiError } from '../../kube/errors.ts';
 
 const status = (code: number, reason: string, message: string): ApiException<string> =>
   new ApiException(code, `HTTP ${String(code)}`, JSON.stringify({ kind: 'Status', reason, message }), {});
@@ -34,12 +34,4 @@ test('a body that is not a Status, and errors that never reached the server, sti
   assert.equal(refused.reason, 'Transport');
   assert.equal(refused.code, undefined);
   assert.match(refused.message, /ECONNREFUSED/);
-});
-
-test('kubeCall passes results through and rethrows failures translated, once', async () => {
-  assert.equal(await kubeCall('get x', () => Promise.resolve(42)), 42);
-  await assert.rejects(kubeCall('get x', () => Promise.reject(status(409, 'Conflict', 'modified'))), (err: unknown) =>
-    err instanceof KubeApiError && err.reason === 'Conflict');
-  const already = new KubeApiError('Gone', 'get x: Gone');
-  assert.equal(toKubeApiError(already, 'again'), already);
 });
