@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go test tooling from the Go module proxy and caches it by version.
-#   hack/tools.sh kubernetes|helm|prometheus|monitoring-crds|all
+#   hack/tools.sh go|kubernetes|helm|prometheus|monitoring-crds|all
 #     -> prints the tool's directory on stdout
 # The product is TypeScript; these are the real Kubernetes components and
 # tools the tests run against, which only exist as Go source (or, for
@@ -9,15 +9,69 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
+# go_at_least VERSION: whether Go VERSION (1.19, 1.26.8, ...) is 1.21 or
+# newer, the first that fetches a newer toolchain by itself (GOTOOLCHAIN).
+go_at_least_121() {
+  local minor; minor=$(echo "$1" | cut -d. -f2)
+  [ "${1%%.*}" -gt 1 ] || [ "${minor:-0}" -ge 21 ]
+}
+
+# ensure_go: a Go that can build the test tooling on PATH. The machine's own
+# when it is 1.21 or newer (GOTOOLCHAIN=auto fetches the newer toolchain
+# Kubernetes needs through the module proxy); else, with no Go or an older
+# one (Debian 12's golang-go is 1.19), the pinned GO_VERSION, fetched from
+# the Go module proxy as the module golang.org/toolchain and cached.
 ensure_go() {
-  command -v go >/dev/null || die "Go is needed to build the test tooling (Go >= 1.21, which fetches the newer toolchain Kubernetes needs by itself); Debian 12's golang-go (1.19) is too old"
-  local have; have=$(go env GOVERSION | sed 's/^go//')
-  local minor; minor=$(echo "$have" | cut -d. -f2)
-  [ "${have%%.*}" -gt 1 ] || [ "$minor" -ge 21 ] || die "Go $have is too old to build the test tooling: Go >= 1.21 is needed"
-  # Kubernetes 1.37 needs Go >= 1.26; GOTOOLCHAIN=auto fetches a newer
-  # toolchain through the module proxy when the local one is older.
-  export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+  local have=""
+  command -v go >/dev/null && have=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+  if [ -n "$have" ] && go_at_least_121 "$have"; then
+    export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+  else
+    [ -z "$have" ] || log "Go $have on PATH is older than 1.21: using Go $GO_VERSION from the Go module proxy instead"
+    local dir; dir=$(fetch_go)
+    export PATH="$dir/bin:$PATH" GOTOOLCHAIN=local
+    have=$GO_VERSION
+  fi
+  export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
   log "go ${have} (GOTOOLCHAIN=${GOTOOLCHAIN})"
+}
+
+# fetch_go: Go GO_VERSION for this machine, as the Go module proxy serves it
+# (the module golang.org/toolchain, which is how GOTOOLCHAIN=auto fetches
+# toolchains), checked against its go.sum hash from the checksum database
+# (pinned in versions.env), unpacked into the cache. Prints its GOROOT.
+fetch_go() {
+  local arch; arch=$(dpkg --print-architecture)
+  local out="$RCA_CACHE/tools/go-$GO_VERSION-$arch"
+  if [ -x "$out/bin/go" ]; then echo "$out"; return; fi
+  local want_var="GO_TOOLCHAIN_SUM_$arch"
+  local want="${!want_var:-}"
+  [ -n "$want" ] || die "no checksum pinned for Go $GO_VERSION on $arch (set $want_var in hack/versions.env)"
+  apt_install curl unzip ca-certificates
+  local module="golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-$arch"
+  local proxy="${GOPROXY:-https://proxy.golang.org}"; proxy="${proxy%%[,|]*}"
+  case "$proxy" in http*) ;; *) proxy=https://proxy.golang.org ;; esac
+  log "fetching Go $GO_VERSION ($module) from the Go module proxy; first time only"
+  mkdir -p "$RCA_CACHE/tools"
+  local work; work=$(mktemp -d "$RCA_CACHE/tools/.go-$GO_VERSION.XXXXXX")
+  curl -fsSL --retry 3 -o "$work/module.zip" "$proxy/golang.org/toolchain/@v/${module#*@}.zip"     || { rm -rf "$work"; die "cannot download $module from $proxy"; }
+  unzip -q "$work/module.zip" -d "$work/files" || { rm -rf "$work"; die "$module from $proxy is not a zip file"; }
+  local got; got=$(module_hash "$work/files")
+  [ "$got" = "$want" ] || { rm -rf "$work"; die "$module from $proxy does not match its checksum: got $got, want $want ($want_var in hack/versions.env, for Go $GO_VERSION)"; }
+  rm -rf "$out"
+  mv "$work/files/$module" "$out"
+  rm -rf "$work"
+  echo "$out"
+}
+
+# module_hash DIR: the go.sum hash ("h1:") of the module files unpacked in
+# DIR (each named module@version/path, as in the module's zip): the base64
+# SHA-256 of a line "<sha256>  <name>" per file, sorted by name
+# (golang.org/x/mod/sumdb/dirhash, Hash1).
+module_hash() {
+  local hex
+  hex=$(cd "$1" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+  printf 'h1:%s\n' "$(printf '%b' "$(echo "$hex" | sed 's/../\\x&/g')" | base64 -w0)"
 }
 
 # staging_replaces VERSION: one replace line per k8s.io staging module that
@@ -113,10 +167,12 @@ fetch_monitoring_crds() {
 }
 
 case "${1:-all}" in
+  go) ensure_go; dirname "$(command -v go)" ;;
+  module-hash) module_hash "$2" ;;
   kubernetes) build_kubernetes ;;
   helm) build_helm ;;
   prometheus) fetch_prometheus ;;
   monitoring-crds) fetch_monitoring_crds ;;
   all) build_kubernetes; build_helm; fetch_prometheus; fetch_monitoring_crds ;;
-  *) die "usage: $0 kubernetes|helm|prometheus|monitoring-crds|all" ;;
+  *) die "usage: $0 go|kubernetes|helm|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
 esac

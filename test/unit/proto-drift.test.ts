@@ -6,11 +6,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CRI_PROTO_PATH } from '../../agent/cri/proto.ts';
+import { toolDir } from '../support/chart.ts';
 import { pinnedVersion } from '../support/versions.ts';
 
 test('proto/runtime/v1/api.proto is unmodified from the pinned k8s.io/cri-api release', () => {
   const version = pinnedVersion('CRI_API_VERSION');
-  const out = execFileSync('go', ['mod', 'download', '-json', `k8s.io/cri-api@v${version}`], {
+  const out = execFileSync(join(toolDir('go'), 'go'), ['mod', 'download', '-json', `k8s.io/cri-api@v${version}`], {
     encoding: 'utf8',
     cwd: '/',
     env: { ...process.env, GOFLAGS: '-mod=mod' },
