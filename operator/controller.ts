@@ -179,7 +179,7 @@ export class AuditController {
     const stored = this.cache.reports.store.get(name);
     const node = this.cache.nodes.store.get(name);
     const ignored = stored === undefined ? undefined : ignoredReport(stored, node?.uid);
-    this.noteIgnored(name, ignored);
+    this.noteIgnored(name, ignored, stored !== undefined);
     const report = ignored === undefined ? stored : undefined;
     const agentReady = this.cache.agentReady(name);
     const view: NodeView | undefined = report?.spec === undefined ? undefined : { name, report: report.spec, agentReady };
@@ -191,12 +191,13 @@ export class AuditController {
   }
 
   /** Logs a report that starts or stops being ignored, once per change, with its node's name. */
-  private noteIgnored(name: string, reason: IgnoredReportReason | undefined): void {
+  private noteIgnored(name: string, reason: IgnoredReportReason | undefined, reportExists: boolean): void {
     const was = this.ignoredReports.get(name);
     if (was === reason) return;
     if (reason === undefined) {
       this.ignoredReports.delete(name);
-      this.deps.log.info({ node: name, was }, 'report no longer ignored');
+      // A deleted report was not forgiven: nothing to say.
+      if (reportExists) this.deps.log.info({ node: name, was }, 'report no longer ignored: its Node exists and owns it');
       return;
     }
     this.ignoredReports.set(name, reason);

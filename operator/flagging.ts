@@ -135,12 +135,9 @@ export class EventRecorder {
     const decision = this.series.decide(notice, now);
     if (decision.action === 'skip') return 'skipped';
     if (decision.action === 'update') {
-      const name = decision.eventName;
-      await this.rest.request('PATCH', `/api/v1/namespaces/${notice.namespace}/events/${name}`, {
-        what: `patch Event ${notice.namespace}/${name}`, contentType: MERGE_PATCH, body: { count: decision.count, lastTimestamp: new Date(now).toISOString() },
-      });
-      this.series.written(notice, name, { count: decision.count, at: now });
-      return 'updated';
+      if (await this.update(notice, decision.eventName, decision.count, now)) return 'updated';
+      // The Event expired (the API server's --event-ttl is shorter than the series interval): say it anew.
+      this.series.forgetPod(notice.podUid);
     }
     const name = eventName(notice);
     if (await this.create(notice, name, now)) {
@@ -158,6 +155,20 @@ export class EventRecorder {
 
   forgetPod(podUid: string): void {
     this.series.forgetPod(podUid);
+  }
+
+  /** Writes the series' next count; false when the Event is gone. */
+  private async update(notice: PodNotice, name: string, count: number, now: number): Promise<boolean> {
+    try {
+      await this.rest.request('PATCH', `/api/v1/namespaces/${notice.namespace}/events/${name}`, {
+        what: `patch Event ${notice.namespace}/${name}`, contentType: MERGE_PATCH, body: { count, lastTimestamp: new Date(now).toISOString() },
+      });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.reason === 'NotFound') return false;
+      throw err;
+    }
+    this.series.written(notice, name, { count, at: now });
+    return true;
   }
 
   /** Creates the Event; false when it already exists. */

@@ -227,6 +227,23 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     }
   });
 
+  test('an event that expired while its mismatch lasts (a short --event-ttl) is said anew, not patched in vain', async () => {
+    const [old] = await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMismatch');
+    assert.ok(old);
+    const logBefore = operator?.process.output().length ?? 0;
+    await kubectl(testbed, ['delete', 'event', '-n', ns, old.metadata.name]);
+    // Past the series interval (2 s), the next pass would update it.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await touch(ns);
+    const [again] = await eventually(async () => {
+      const found = await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMismatch');
+      assert.equal(found.length, 1, 'created again');
+      return found;
+    }, 30_000);
+    assert.deepEqual([again?.metadata.name, again?.count], [old.metadata.name, 1]);
+    assert.doesNotMatch(operator?.process.output().slice(logBefore) ?? '', /could not flag pod/);
+  });
+
   test('a finding outlasts an agent that is not ready for a while and an operator restart: same since, same event, no resolution', async () => {
     const first = await verdictBecomes(n1, 'kuscia', 'HandlerMismatch');
     const [event] = await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMismatch');
