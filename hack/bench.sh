@@ -7,6 +7,6 @@ source "$RCA_ROOT/hack/testbed/ensure.sh"
 cd "$RCA_ROOT"
 mapfile -t benches < <(find test/bench -name '*.bench.ts' 2>/dev/null | sort)
 [ ${#benches[@]} -gt 0 ] || { log "no benchmarks yet (test/bench/*.bench.ts)"; exit 0; }
-[ -x node_modules/.bin/node ] || npm ci --no-fund --no-audit >/dev/null || die "npm ci failed"
+ensure_node
 ensure_testbed
 for b in "${benches[@]}"; do log "benchmark $b"; node_modules/.bin/node "$b"; done

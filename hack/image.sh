@@ -20,7 +20,7 @@ load=false
 IMAGE_NAME=${RCA_IMAGE:-localhost/rcaudit/runtimeclass-audit:$(jq -r .version package.json)}
 APP_DIRS=(agent api cli kube observability operator proto)
 NODE_BIN="$RCA_ROOT/node_modules/.bin/node"
-[ -x "$NODE_BIN" ] || die "node_modules/.bin/node is missing: run npm ci first"
+ensure_node
 apt_install jq ca-certificates
 
 # The app's files as the work tree has them: tracked or new, not ignored, not deleted.

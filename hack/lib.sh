@@ -29,3 +29,30 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
 }
+
+# ensure_node: the project's npm packages installed, and Node.js 24 first on
+# PATH. npm runs on whichever node comes first on PATH; the machine's own may
+# be older than the engines the project and its packages ask for (Debian's,
+# or the Node 20 next to npm), and npm would warn about each (EBADENGINE)
+# though nothing is wrong. So npm runs on Node 24 from the start: the npm
+# package `node`, at the version package.json pins, installed once into the
+# cache. Real warnings still show.
+ensure_node() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  local version
+  version=$(sed -n 's/^ *"node": "\([0-9][0-9.]*\)",\{0,1\}$/\1/p' "$RCA_ROOT/package.json")
+  [ -n "$version" ] || die "package.json pins no version of the npm package node"
+  local dir="$RCA_CACHE/tools/node-$version"
+  if [ ! -x "$dir/node_modules/.bin/node" ]; then
+    log "installing Node.js $version (the npm package node) to run npm with; first time only"
+    mkdir -p "$dir"
+    printf '{ "private": true, "allowScripts": { "node": true }, "dependencies": { "node": "%s" } }\n' "$version" > "$dir/package.json"
+    npm install --prefix "$dir" --no-fund --no-audit >/dev/null || die "cannot install Node.js $version from the npm registry"
+  fi
+  export PATH="$dir/node_modules/.bin:$PATH"
+  if [ ! -x "$RCA_ROOT/node_modules/.bin/node" ] || [ "$RCA_ROOT/package-lock.json" -nt "$RCA_ROOT/node_modules/.package-lock.json" ]; then
+    log "installing npm packages (npm ci)"
+    (cd "$RCA_ROOT" && npm ci --no-fund --no-audit >/dev/null) || die "npm ci failed"
+  fi
+  export PATH="$RCA_ROOT/node_modules/.bin:$PATH"
+}

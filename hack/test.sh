@@ -15,12 +15,7 @@ results="$TESTBED_DIR/test-results"
 rm -rf "$results" && mkdir -p "$results"
 
 setup_node() {
-  command -v npm >/dev/null || apt_install nodejs npm
-  if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    log "installing npm packages (npm ci)"
-    npm ci --no-fund --no-audit >/dev/null || die "npm ci failed"
-  fi
-  export PATH="$RCA_ROOT/node_modules/.bin:$PATH"
+  ensure_node
   log "node $(node --version)"
 }
 

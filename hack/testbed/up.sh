@@ -27,7 +27,7 @@ preflight() {
 install_packages() {
   apt_install containerd runc containernetworking-plugins iptables etcd-server jq openssl gcc libc6-dev \
     iproute2 conntrack ca-certificates curl
-  [ -x "$NODE_BIN" ] || (cd "$RCA_ROOT" && npm ci --no-fund --no-audit >/dev/null) || die "npm ci failed"
+  ensure_node
 }
 
 build_tools() {
