@@ -108,7 +108,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.equal(out.trim().split('\n').filter((line) => line.endsWith('(server dry run)')).length, all.length, out);
   });
 
-  test('Pod Security: the operator\'s pod passes "restricted"; the agent\'s fails "baseline" for its socket mount alone', async () => {
+  test('Pod Security: the operator\'s pod passes "restricted"; the agent\'s fails "baseline" for its socket directory mount alone', async () => {
     const objects = await render(installValues, { release, namespace: system });
     const deployment = objects.find((o) => o.kind === 'Deployment');
     const daemonSet = objects.find((o) => o.kind === 'DaemonSet');
@@ -120,7 +120,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     const dryRun = (pod: string): Promise<string> => k(['create', '--dry-run=server', '-f', '-'], pod);
     await dryRun(asPod(deployment, `${id}-restricted`, 'operator'));
     await assert.rejects(dryRun(asPod(daemonSet, `${id}-baseline`, 'agent')),
-      (err: Error) => /violates PodSecurity "baseline:latest": hostPath volumes \(volume "cri-socket"\)\s*$/.test((err as { stderr?: string }).stderr ?? ''));
+      (err: Error) => /violates PodSecurity "baseline:latest": hostPath volumes \(volume "cri-socket-dir"\)\s*$/.test((err as { stderr?: string }).stderr ?? ''));
     await dryRun(asPod(daemonSet, `${id}-privileged`, 'agent'));
   });
 
