@@ -218,6 +218,8 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     const intervals = Math.ceil((Date.now() - started) / 2000);
     assert.ok(passes(after) - passes(before) >= 20, `${String(passes(after) - passes(before))} node passes under churn`);
     const written = eventWrites(after) - eventWrites(before);
+    const seconds = (Date.now() - started) / 1000;
+    process.stdout.write(`# under churn: ${String(passes(after) - passes(before))} node passes in ${seconds.toFixed(1)} s, ${String(written)} event writes for 2 lasting mismatches (series interval 2 s)\n`);
     // Two lasting mismatches (kuscia, wrong-type): at most one write each per 2 s interval.
     assert.ok(written <= 2 * intervals, `${String(written)} event writes in ${String(intervals)} intervals`);
     assert.equal(writes(after) - writes(before), written, 'no write but the event series');
