@@ -3,6 +3,7 @@
 //   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
 import { Command } from 'commander';
 import { boundedDuration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { VERSION } from '../cli/version.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
@@ -12,8 +13,6 @@ import { KUBELET_MAX_MESSAGE_BYTES } from './cri/proto.ts';
 import { CriRuntimeClient } from './cri/runtime-client.ts';
 import { AgentMetrics } from './metrics.ts';
 import { ReportWriter } from './report-writer.ts';
-
-const AGENT_VERSION = '0.1.0';
 
 interface Flags {
   nodeName: string;
@@ -52,7 +51,7 @@ async function main(): Promise<void> {
   const metrics = new AgentMetrics();
   const onCall = metrics.observeCri.bind(metrics);
   const agent = new NodeAgent(
-    { nodeName: flags.nodeName, agentVersion: AGENT_VERSION, intervalMs: flags.interval, resyncMs: flags.resync, runtimeRefreshMs: flags.runtimeRefresh },
+    { nodeName: flags.nodeName, agentVersion: VERSION, intervalMs: flags.interval, resyncMs: flags.resync, runtimeRefreshMs: flags.runtimeRefresh },
     {
       connect: () => {
         const endpoint = flags.criEndpoint ?? detectCriEndpoint();
