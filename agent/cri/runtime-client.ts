@@ -1,6 +1,7 @@
-// A small client for the CRI RuntimeService over the node's unix socket.
-// Every call carries a deadline: a runtime that hangs must show up as an
-// error, not as a scan that never ends.
+// A small client for the CRI RuntimeService over the node's unix socket:
+// the read-only calls the agent makes, nothing that changes the node. Every
+// call carries a deadline: a runtime that hangs must show up as an error,
+// not as a scan that never ends.
 import * as grpc from '@grpc/grpc-js';
 import { criTarget, KUBELET_MAX_MESSAGE_BYTES, loadCriDefinition, RUNTIME_SERVICE } from './proto.ts';
 import type {
@@ -64,19 +65,12 @@ export class CriRuntimeClient {
     return this.call('PodSandboxStatus', { pod_sandbox_id: podSandboxId, verbose });
   }
 
-  async stopPodSandbox(podSandboxId: string): Promise<void> {
-    await this.call('StopPodSandbox', { pod_sandbox_id: podSandboxId });
-  }
-
-  async removePodSandbox(podSandboxId: string): Promise<void> {
-    await this.call('RemovePodSandbox', { pod_sandbox_id: podSandboxId });
-  }
-
   close(): void {
     this.client.close();
   }
 
-  private call<T>(method: string, request: object): Promise<T> {
+  /** One unary call with the deadline; the testbed's tools add write calls through it (the agent only reads). */
+  protected call<T>(method: string, request: object): Promise<T> {
     const fn = (this.client as unknown as Record<string, Unary>)[method];
     if (fn === undefined) throw new Error(`CRI RuntimeService has no method ${method}`);
     const deadline = new Date(Date.now() + this.deadlineMs);

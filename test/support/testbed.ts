@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
+import { CriAdminClient } from '../testbed/cri-admin.ts';
 import { REPO_ROOT } from './versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -52,8 +52,8 @@ export async function kubectl(testbed: Testbed, args: string[], input?: string):
   return stdout;
 }
 
-export function criClient(node: TestbedNode): CriRuntimeClient {
-  return new CriRuntimeClient(node.criEndpoint, { deadlineMs: 10_000 });
+export function criClient(node: TestbedNode): CriAdminClient {
+  return new CriAdminClient(node.criEndpoint, { deadlineMs: 10_000 });
 }
 
 export function uniqueName(prefix: string): string {

@@ -1,11 +1,11 @@
 // Stops and removes every pod sandbox on a CRI endpoint, so that down.sh
 // leaves no shim or pause process behind when it stops containerd.
 //   node test/testbed/remove-sandboxes.ts unix:///path/to/containerd.sock
-import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
+import { CriAdminClient } from './cri-admin.ts';
 
 const endpoint = process.argv[2];
 if (endpoint === undefined) throw new Error('usage: remove-sandboxes.ts CRI_ENDPOINT');
-const client = new CriRuntimeClient(endpoint, { deadlineMs: 30_000 });
+const client = new CriAdminClient(endpoint, { deadlineMs: 30_000 });
 try {
   const { items } = await client.listPodSandbox();
   for (const sandbox of items) {
