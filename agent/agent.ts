@@ -4,6 +4,7 @@
 // server that does not answer is retried on the next pass.
 import type { NodeSandboxReportSpec } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { Logger } from '../observability/logger.ts';
+import { describeCriError } from './cri/errors.ts';
 import { parseRuntimeHandlers } from './cri/runtime-info.ts';
 import type { StatusResponse, VersionResponse } from './cri/types.ts';
 import type { AgentMetrics } from './metrics.ts';
@@ -136,7 +137,7 @@ export class NodeAgent {
       this.deps.metrics.runtimeReachable.set(1);
       this.deps.metrics.lastScan.set(this.now() / 1000);
     } catch (err) {
-      this.markUnreachable(err instanceof Error ? err.message : String(err));
+      this.markUnreachable(describeCriError(err));
     }
   }
 

@@ -1,7 +1,7 @@
 // One scan of the node's sandboxes. In steady state it is a single
 // ListPodSandbox RPC: a sandbox's handler and runtime type never change, so
 // verbose PodSandboxStatus is asked once per new sandbox and cached by id.
-import * as grpc from '@grpc/grpc-js';
+import { isSandboxGone } from './cri/errors.ts';
 import { parseSandboxDetail, type SandboxDetail } from './cri/sandbox-info.ts';
 import type { ListPodSandboxResponse, PodSandbox, PodSandboxStatusResponse } from './cri/types.ts';
 
@@ -57,7 +57,7 @@ export class SandboxScanner {
       // Removed between the list and the status call: it is gone from the
       // next list too. Any other error: not cached, asked again next scan;
       // the sandbox is still reported, with what the list said.
-      return (err as Partial<grpc.ServiceError>).code === grpc.status.NOT_FOUND;
+      return isSandboxGone(err);
     }
   }
 }
