@@ -85,6 +85,34 @@ readinessProbe:
   failureThreshold: 3
 {{- end }}
 
+{{/*
+The node affinity of one agent DaemonSet group (agent/daemonset.yaml), as
+YAML: the user's agent.affinity with the group's node label ANDed into every
+required term (or into one new term), so the groups land on complementary
+nodes. The main group with no other groups adds nothing.
+  fromYaml (include "rcaudit.agentAffinity" (list $ $group))
+*/}}
+{{- define "rcaudit.agentAffinity" -}}
+{{- $ := index . 0 }}
+{{- $group := index . 1 }}
+{{- $bylabel := $.Values.agent.criSocketByNodeLabel }}
+{{- $affinity := deepCopy $.Values.agent.affinity }}
+{{- if and $bylabel.key (or (ne $group.operator "NotIn") $group.values) }}
+{{- $expr := dict "key" $bylabel.key "operator" $group.operator "values" $group.values }}
+{{- $nodeAffinity := default dict $affinity.nodeAffinity }}
+{{- $required := default dict (get $nodeAffinity "requiredDuringSchedulingIgnoredDuringExecution") }}
+{{- $terms := default (list dict) (get $required "nodeSelectorTerms") }}
+{{- $newTerms := list }}
+{{- range $term := $terms }}
+{{- $newTerms = append $newTerms (merge (dict "matchExpressions" (append (default list (get $term "matchExpressions")) $expr)) $term) }}
+{{- end }}
+{{- $_ := set $required "nodeSelectorTerms" $newTerms }}
+{{- $_ := set $nodeAffinity "requiredDuringSchedulingIgnoredDuringExecution" $required }}
+{{- $_ := set $affinity "nodeAffinity" $nodeAffinity }}
+{{- end }}
+{{- toYaml $affinity }}
+{{- end }}
+
 {{/* Where the agent runs: agent.namespace.name, or the release namespace. */}}
 {{- define "rcaudit.agentNamespace" -}}
 {{- default .Release.Namespace .Values.agent.namespace.name }}
