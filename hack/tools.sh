@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
-# go_at_least VERSION: whether Go VERSION (1.19, 1.26.8, ...) is 1.21 or
+# go_at_least_121 VERSION: whether Go VERSION (1.19, 1.26.8, ...) is 1.21 or
 # newer, the first that fetches a newer toolchain by itself (GOTOOLCHAIN).
 go_at_least_121() {
   local minor; minor=$(echo "$1" | cut -d. -f2)

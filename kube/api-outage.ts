@@ -31,8 +31,4 @@ export class ApiOutageLog {
     this.log.info({ seconds: Math.round((this.now() - this.since) / 100) / 10 }, 'API server requests work again');
     this.since = undefined;
   }
-
-  get outage(): boolean {
-    return this.since !== undefined;
-  }
 }

@@ -124,10 +124,17 @@ export class Reflector<T> {
   private async listAndWatch(from: string | undefined): Promise<{ resourceVersion: string | undefined; gone: boolean; failed: boolean; progressed: boolean }> {
     let resourceVersion = from;
     let progressed = false;
-    try {
-      resourceVersion ??= await this.relist();
+    // The server answered (a list came back, a watch was accepted): this round made progress, and the API server is not down.
+    const answered = (): void => {
       progressed = true;
-      return { resourceVersion: await this.watchFrom(resourceVersion, () => (progressed = true)), gone: false, failed: false, progressed };
+      this.setHealth(true);
+    };
+    try {
+      if (resourceVersion === undefined) {
+        resourceVersion = await this.relist();
+        answered();
+      }
+      return { resourceVersion: await this.watchFrom(resourceVersion, answered), gone: false, failed: false, progressed };
     } catch (err) {
       if (!this.isRunning()) return { resourceVersion, gone: false, failed: false, progressed };
       const gone = isGone(err);
@@ -168,7 +175,6 @@ export class Reflector<T> {
     } while (continueToken !== undefined);
     this.replaceStore(fresh);
     this.markSynced();
-    this.setHealth(true);
     return resourceVersion;
   }
 
@@ -259,7 +265,6 @@ export class Reflector<T> {
             return;
           }
           accepted();
-          this.setHealth(true);
         }, endOnce);
     });
   }

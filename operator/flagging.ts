@@ -9,7 +9,7 @@ import { KubeApiError } from '../kube/errors.ts';
 import { microTime } from '../kube/micro-time.ts';
 import { MERGE_PATCH, STRATEGIC_MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
 import { EventSeries, type PodEvent } from './event-series.ts';
-import { lastVerifiedOf, VERDICT_GRAVITY } from './status.ts';
+import { heldMismatch, lastVerifiedOf, VERDICT_GRAVITY } from './status.ts';
 
 export const MISMATCH_REASON = 'RuntimeHandlerMismatch';
 export const RESOLVED_REASON = 'RuntimeHandlerMatched';
@@ -68,8 +68,8 @@ export function noticeFor(now: PodVerdictEntry, before: PodVerdictEntry | undefi
 
 /** While a mismatched pod is Unverified: the Warning it had, so its series is held open (not written) and resumes if it is seen again. */
 export function heldNotice(now: PodVerdictEntry, audit: string): PodNotice | undefined {
-  const held = now.verdict === 'Unverified' ? now.lastVerified : undefined;
-  if (held?.verdict !== 'Mismatched') return undefined;
+  const held = heldMismatch(now);
+  if (held === undefined) return undefined;
   return { podUid: now.uid, namespace: now.namespace, podName: now.name, type: 'Warning', reason: MISMATCH_REASON, message: mismatchMessage(now.runtimeClassName, held, audit) };
 }
 

@@ -5,15 +5,14 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { CountedVerb } from '../kube/rest.ts';
 import type { RestartReason } from '../kube/reflector.ts';
-import { IGNORED_REPORT_REASONS, type IgnoredReportReason, type NodeState } from './status.ts';
+import { heldMismatch, IGNORED_REPORT_REASONS, type IgnoredReportReason, type NodeState } from './status.ts';
 
 const MISMATCH_LABELS = ['audit', 'namespace', 'pod', 'uid', 'node', 'runtime_class', 'expected_handler', 'actual_handler', 'actual_runtime_type', 'reason'] as const;
 type MismatchLabels = Record<(typeof MISMATCH_LABELS)[number], string>;
 
 /** The labels of a pod's mismatch series: its mismatch, or the one it holds while Unverified; none when it has neither. */
 function mismatchLabels(audit: string, node: string, entry: PodVerdictEntry): MismatchLabels | undefined {
-  const held = entry.verdict === 'Unverified' && entry.lastVerified?.verdict === 'Mismatched' ? entry.lastVerified : undefined;
-  const mismatch = entry.verdict === 'Mismatched' ? entry : held;
+  const mismatch = entry.verdict === 'Mismatched' ? entry : heldMismatch(entry);
   if (mismatch === undefined) return undefined;
   return {
     audit, namespace: entry.namespace, pod: entry.name, uid: entry.uid, node, runtime_class: entry.runtimeClassName ?? '',
@@ -102,7 +101,8 @@ export class OperatorMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
     collect: () => {
-      for (const reason of IGNORED_REPORT_REASONS) this.ignoredReports.set({ reason }, this.ignoredReportCounts().get(reason) ?? 0);
+      const counts = this.ignoredReportCounts();
+      for (const reason of IGNORED_REPORT_REASONS) this.ignoredReports.set({ reason }, counts.get(reason) ?? 0);
     },
   });
   private ignoredReportCounts: () => ReadonlyMap<IgnoredReportReason, number> = () => new Map();

@@ -90,6 +90,11 @@ export function lastVerifiedOf(entry: PodVerdictEntry | undefined): LastVerified
   return held;
 }
 
+/** The mismatch an Unverified entry holds (it was mismatched when last verified), if any. */
+export function heldMismatch(entry: PodVerdictEntry): LastVerified | undefined {
+  return entry.verdict === 'Unverified' && entry.lastVerified?.verdict === 'Mismatched' ? entry.lastVerified : undefined;
+}
+
 /**
  * The finding-continuity rule. A Matched or Mismatched finding ends only
  * when the pod is gone, its verdict changes, or its expected or actual

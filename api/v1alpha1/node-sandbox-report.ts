@@ -8,6 +8,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 
 const dateTime = { type: 'string', format: 'date-time' } as const;
 const name253 = { type: 'string', maxLength: 253 } as const;
+const count = { type: 'integer', minimum: 0 } as const;
 
 export const runtimeSchema = {
   type: 'object',
@@ -56,7 +57,7 @@ export const sandboxSchema = {
     podUID: { type: 'string', maxLength: 64 },
     namespace: { type: 'string', maxLength: 63 },
     name: name253,
-    attempt: { type: 'integer', minimum: 0 },
+    attempt: count,
     state: { type: 'string', enum: ['Ready', 'NotReady'] },
     createdAt: dateTime,
     requestedHandler: { type: 'string', maxLength: 253, description: 'The handler the kubelet asked for, verbatim ("" for the default).' },
@@ -139,12 +140,12 @@ const nodeCounts = {
   additionalProperties: false,
   required: ['audited', 'matched', 'mismatched', 'unverified', 'orphanSandboxes', 'suspiciousSandboxes'],
   properties: {
-    audited: { type: 'integer', minimum: 0 },
-    matched: { type: 'integer', minimum: 0 },
-    mismatched: { type: 'integer', minimum: 0 },
-    unverified: { type: 'integer', minimum: 0 },
-    orphanSandboxes: { type: 'integer', minimum: 0, description: 'Running sandboxes that belong to no pod.' },
-    suspiciousSandboxes: { type: 'integer', minimum: 0, description: 'Sandboxes naming a pod bound to another node (ignored).' },
+    audited: count,
+    matched: count,
+    mismatched: count,
+    unverified: count,
+    orphanSandboxes: { ...count, description: 'Running sandboxes that belong to no pod.' },
+    suspiciousSandboxes: { ...count, description: 'Sandboxes naming a pod bound to another node (ignored).' },
   },
 } as const;
 
@@ -153,18 +154,18 @@ export const nodeSandboxReportStatusSchema = {
   additionalProperties: false,
   description: 'Written by the operator only: its verdicts for the pods on this node, per audit.',
   properties: {
-    observedGeneration: { type: 'integer', minimum: 0, description: 'The report generation (spec) these verdicts were made from.' },
+    observedGeneration: { ...count, description: 'The report generation (spec) these verdicts were made from.' },
     counts: {
       type: 'object',
       additionalProperties: false,
       required: ['sandboxes', 'audited', 'matched', 'mismatched', 'unverified'],
       description: 'The node at a glance (kubectl get nsr): its sandboxes, and its audited pods by their gravest verdict over all audits.',
       properties: {
-        sandboxes: { type: 'integer', minimum: 0 },
-        audited: { type: 'integer', minimum: 0 },
-        matched: { type: 'integer', minimum: 0 },
-        mismatched: { type: 'integer', minimum: 0 },
-        unverified: { type: 'integer', minimum: 0 },
+        sandboxes: count,
+        audited: count,
+        matched: count,
+        mismatched: count,
+        unverified: count,
       },
     },
     audits: {

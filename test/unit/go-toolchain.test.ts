@@ -3,7 +3,9 @@
 // its files hash to the checksum database's record (go.sum's "h1:").
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,13 +55,21 @@ describe('Go from the Go module proxy', () => {
   });
 
   test('a toolchain that does not hash to the pinned sum is refused, and nothing is cached', async () => {
-    // Another release than the one whose sum versions.env pins: a stand-in for a tampered download.
-    const other = '1.26.7';
+    // A module proxy on loopback that answers the toolchain's zip with another module's files (the zip the first
+    // test fetched): a tampered download, refused without fetching a real toolchain.
+    const tampered = readFileSync(join(dir, 'uuid.zip'));
+    const proxy = createServer((_req, res) => res.end(tampered));
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
     const cache = join(dir, 'cache');
-    await assert.rejects(withoutGo(['go'], { GO_VERSION: other, RCA_CACHE: cache }), (err: Error & { stderr?: string }) => {
-      assert.match(err.stderr ?? '', new RegExp(`golang.org/toolchain@v0.0.1-go${other}.linux-\\w+ from \\S+ does not match its checksum: got h1:\\S+, want h1:`));
-      return true;
-    });
-    assert.equal(existsSync(join(cache, 'tools', `go-${other}-amd64`)) || existsSync(join(cache, 'tools', `go-${other}-arm64`)), false);
+    try {
+      await assert.rejects(withoutGo(['go'], { GOPROXY: `http://127.0.0.1:${String(port)}`, RCA_CACHE: cache }), (err: Error & { stderr?: string }) => {
+        assert.match(err.stderr ?? '', /golang\.org\/toolchain@v0\.0\.1-go[\d.]+\.linux-\w+ from http:\/\/127\.0\.0\.1:\d+ does not match its checksum: got h1:\S+, want h1:/);
+        return true;
+      });
+    } finally {
+      proxy.close();
+    }
+    assert.deepEqual(readdirSync(join(cache, 'tools')).filter((d) => d.startsWith('go-')), [], 'nothing cached');
   });
 });
