@@ -249,7 +249,12 @@ describe('helm install, for real: chart, image, alerts', () => {
       return now;
     }, 60_000);
     assert.ok(operators[0]?.spec.containers[0]?.args.includes('--no-leader-elect'));
-    assert.ok((await pods(agentNs, 'agent')).every((p) => p.spec.containers[0]?.args.includes('--interval=2s')));
+    // With maxSurge, helm --wait can return while an old agent pod is still terminating: wait for the rollout to end.
+    await eventually(async () => {
+      const agents = await pods(agentNs, 'agent');
+      assert.equal(agents.length, testbed.nodes.length, 'one agent per node: no old pod left');
+      assert.ok(agents.every((p) => p.spec.containers[0]?.args.includes('--interval=2s')));
+    }, 120_000);
     const rule = await k(['get', 'prometheusrule', fullname, '-n', system, '-o', 'jsonpath={.spec.groups[0].rules[0].labels.team}']);
     assert.equal(rule, 'platform');
     await stillFlagging(since);
