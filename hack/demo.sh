@@ -29,7 +29,7 @@ for i in "${!NODES[@]}"; do
   node_vars "$i"
   echo
   echo "== What containerd on $NODE_NAME says each sandbox really got:"
-  "$NODE_BIN" test/testbed/sandboxes.ts "unix://$CONTAINERD_SOCK" | awk 'NR == 1 || $1 ~ /^(broken-)?payments$/'
+  "$NODE_BIN" test/testbed/sandboxes.ts "unix://$RUNTIME_SOCK" | awk 'NR == 1 || $1 ~ /^(broken-)?payments$/'
 done
 node_vars 0
 cat <<MSG
@@ -60,13 +60,13 @@ done
 # Both testbed nodes live on this one machine, so each node's containerd
 # socket has its own path: the main DaemonSet takes the first node's, and
 # criSocketByNodeLabel gives the second its own (by hostname).
-node_vars 1; second_sock=${CONTAINERD_SOCK}; second=$NODE_NAME
+node_vars 1; second_sock=${RUNTIME_SOCK}; second=$NODE_NAME
 node_vars 0
 cat > "$TB/demo-values.yaml" <<YAML
 image: { pullPolicy: Never }
 agent:
   namespace: { name: $AGENT_NS, create: true }
-  criSocket: $CONTAINERD_SOCK
+  criSocket: $RUNTIME_SOCK
   criSocketByNodeLabel:
     key: kubernetes.io/hostname
     sockets: { $second: $second_sock }

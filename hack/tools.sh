@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go test tooling from the Go module proxy and caches it by version.
-#   hack/tools.sh go|kubernetes|helm|prometheus|monitoring-crds|all
+#   hack/tools.sh go|kubernetes|helm|containerd|containerd-1.7|gvisor|cri-o|prometheus|monitoring-crds|all
 #     -> prints the tool's directory on stdout
 # The product is TypeScript; these are the real Kubernetes components and
 # tools the tests run against, which only exist as Go source (or, for
@@ -127,6 +127,109 @@ build_helm() {
   echo "$out/bin"
 }
 
+# built DIR NAME...: whether every NAME is an executable in DIR.
+built() {
+  local dir=$1 name; shift
+  for name in "$@"; do [ -x "$dir/$name" ] || return 1; done
+}
+
+# module_source MODULE VERSION DEST: a writable copy of MODULE@VERSION's
+# source in DEST, from the Go module proxy. A copy, because some runtimes
+# cannot be built with `go install MODULE@VERSION` (containerd 1.7's go.mod
+# has exclude directives, which go install refuses; CRI-O's install needs a
+# deprecation lookup the proxy refuses) and gVisor's shim needs one change.
+module_source() {
+  local module=$1 version=$2 dest=$3 answer dir
+  answer=$(go mod download -json "$module@$version" 2>/dev/null) || true
+  dir=$(jq -r '.Dir // empty' <<< "$answer" 2>/dev/null) || true
+  [ -n "$dir" ] || die "the Go module proxy did not serve $module@$version: $(jq -r '.Error // "no answer"' <<< "$answer" 2>/dev/null || echo "$answer")"
+  rm -rf "$dest"
+  mkdir -p "$(dirname "$dest")"
+  cp -r "$dir" "$dest"
+  chmod -R u+w "$dest"
+}
+
+# install_built WORK OUT: moves a finished build (WORK/bin) to OUT in one
+# step, so an interrupted build never leaves a tool that looks finished.
+install_built() {
+  rm -rf "$2"
+  mkdir -p "$(dirname "$2")"
+  mv "$1" "$2"
+}
+
+# build_containerd VERSION: containerd, its runc shim and ctr (for loading
+# images), built inside a copy of the module (1.x has exclude directives).
+build_containerd() {
+  local v=$1 out="$RCA_CACHE/tools/containerd-$1"
+  local cmds=(containerd containerd-shim-runc-v2 ctr)
+  if built "$out/bin" "${cmds[@]}"; then echo "$out/bin"; return; fi
+  ensure_go
+  apt_install jq
+  local module=github.com/containerd/containerd
+  [ "${v%%.*}" -lt 2 ] || module+=/v${v%%.*}
+  local work="$RCA_CACHE/build/containerd-$v"
+  log "building containerd v$v from the Go module proxy; first time only, ~1 min"
+  module_source "$module" "v$v" "$work/src"
+  (
+    cd "$work/src"
+    # The version the runtime reports over CRI (Version) and in its logs.
+    CGO_ENABLED=0 go build -trimpath -tags no_btrfs -ldflags "-s -w -X $module/version.Version=v$v" \
+      -o "$work/out/bin/" "${cmds[@]/#/./cmd/}" || die "building containerd v$v failed (see above)"
+  ) >&2
+  install_built "$work/out" "$out"
+  rm -rf "$work"
+  echo "$out/bin"
+}
+
+# build_gvisor: runsc and its containerd shim, at the pinned GVISOR_VERSION.
+# The stock shim cannot start on machines where no process may lower
+# oom_score_adj (it sets -999 and fails when refused): our copy lets that
+# one refusal pass, as containerd's own shim does. Nothing else changes, and nothing may print: the shim's stdout
+# is its reply to containerd.
+build_gvisor() {
+  local v=$GVISOR_VERSION out="$RCA_CACHE/tools/gvisor-$GVISOR_VERSION"
+  if built "$out/bin" runsc containerd-shim-runsc-v1; then echo "$out/bin"; return; fi
+  ensure_go
+  apt_install jq
+  local work="$RCA_CACHE/build/gvisor-$v"
+  log "building gVisor $v (runsc and containerd-shim-runsc-v1) from the Go module proxy; first time only, ~1 min"
+  module_source gvisor.dev/gvisor "$v" "$work/src"
+  local manager="$work/src/pkg/shim/v1/manager.go"
+  local refusal='if err := sys.SetOOMScore(cmd.Process.Pid, oomScoreMax); err != nil {'
+  grep -qF "$refusal" "$manager" || die "gVisor $v's shim no longer sets its OOM score where expected ($manager): the change this testbed makes to it needs updating"
+  sed -i "s/$refusal/if err := sys.SetOOMScore(cmd.Process.Pid, oomScoreMax); err != nil \&\& !os.IsPermission(err) {/" "$manager"
+  grep -qF "!os.IsPermission(err)" "$manager" || die "could not change gVisor $v's shim to let a refused OOM score pass ($manager)"
+  (
+    cd "$work/src"
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/out/bin/runsc" ./runsc || die "building runsc $v failed (see above)"
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/out/bin/containerd-shim-runsc-v1" ./shim || die "building gVisor's shim $v failed (see above)"
+  ) >&2
+  install_built "$work/out" "$out"
+  rm -rf "$work"
+  echo "$out/bin"
+}
+
+# build_crio: CRI-O (cgo: it links libseccomp and libgpgme-free image code)
+# and pinns (C, static) at CRIO_VERSION. conmon comes from Debian.
+build_crio() {
+  local v=$CRIO_VERSION out="$RCA_CACHE/tools/cri-o-$CRIO_VERSION"
+  if built "$out/bin" crio pinns; then echo "$out/bin"; return; fi
+  ensure_go
+  apt_install jq gcc libc6-dev libseccomp-dev pkg-config
+  local work="$RCA_CACHE/build/cri-o-$v"
+  log "building CRI-O v$v from the Go module proxy; first time only, ~3 min"
+  module_source github.com/cri-o/cri-o "v$v" "$work/src"
+  (
+    cd "$work/src"
+    local tags="containers_image_ostree_stub containers_image_openpgp seccomp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
+    CGO_ENABLED=1 go build -trimpath -tags "$tags" -ldflags "-s -w" -o "$work/out/bin/crio" ./cmd/crio || die "building CRI-O v$v failed (see above)"
+    gcc -static -O2 -o "$work/out/bin/pinns" pinns/src/*.c || die "building CRI-O v$v's pinns failed (see above)"
+  ) >&2
+  install_built "$work/out" "$out"
+  rm -rf "$work"
+  echo "$out/bin"
+}
+
 # Debian's prometheus package, unpacked rather than installed: promtool and
 # a Prometheus server for the tests, without a system service (installing
 # the package would start one on port 9090 where systemd runs).
@@ -171,8 +274,13 @@ case "${1:-all}" in
   module-hash) module_hash "$2" ;;
   kubernetes) build_kubernetes ;;
   helm) build_helm ;;
+  containerd) build_containerd "${2:-$CONTAINERD_VERSION}" ;;
+  containerd-1.7) build_containerd "$CONTAINERD_17_VERSION" ;;
+  gvisor) build_gvisor ;;
+  cri-o) build_crio ;;
   prometheus) fetch_prometheus ;;
   monitoring-crds) fetch_monitoring_crds ;;
+  runtimes) build_containerd "$CONTAINERD_VERSION"; build_containerd "$CONTAINERD_17_VERSION"; build_gvisor; build_crio ;;
   all) build_kubernetes; build_helm; fetch_prometheus; fetch_monitoring_crds ;;
-  *) die "usage: $0 go|kubernetes|helm|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
+  *) die "usage: $0 go|kubernetes|helm|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
 esac

@@ -19,41 +19,58 @@ SCHEDULER_PORT=10259
 PAUSE_IMAGE=localhost/rcaudit/pause:testbed
 NODE_BIN="$RCA_ROOT/node_modules/.bin/node"
 
-# Two real nodes on this machine, each with its own containerd, CRI proxy,
-# kubelet, bridge, cgroup root and state. Each kubelet talks to its containerd
+# Three real nodes on this machine, each with its own runtime, CRI proxy,
+# kubelet, bridge, cgroup root and state. Each kubelet talks to its runtime
 # through a CRI proxy that blanks RunPodSandbox's runtime handler for pods in
-# the namespaces its pattern matches: on the first node only "broken-*"
-# namespaces (so one node holds both paths), on the second every pod, like a
-# node running kuscia's kubelet.
-NODES=(rcaudit-node rcaudit-node-2)
-NODE_BROKEN_NAMESPACES=("${RCA_BROKEN_NAMESPACES:-^broken(-.*)?\$}" '.*')
+# the namespaces its pattern matches, like a kubelet that drops it:
+#   rcaudit-node    containerd 2.x (current)  only "broken-*" namespaces: both paths on one node
+#   rcaudit-node-2  containerd 1.7            every pod, like a node running kuscia's kubelet
+#   rcaudit-node-3  CRI-O                     only "broken-*" namespaces
+# Every node has the handlers runc (the default), runc-alt, and kata
+# configured as plain runc (the name promises a VM, the runtime is runc: the
+# misconfiguration to catch). The containerd nodes also have gvisor, runsc
+# for real; CRI-O's runsc is not dependable here (its StartContainer hangs).
+NODES=(rcaudit-node rcaudit-node-2 rcaudit-node-3)
+NODE_RUNTIMES=("containerd-$CONTAINERD_VERSION" "containerd-$CONTAINERD_17_VERSION" "cri-o-$CRIO_VERSION")
+NODE_BROKEN_NAMESPACES=("${RCA_BROKEN_NAMESPACES:-^broken(-.*)?\$}" '.*' "${RCA_BROKEN_NAMESPACES:-^broken(-.*)?\$}")
 
-# node_vars I: sets the NODE_* variables of node I (0-based).
+# node_vars I: sets the NODE_* and RUNTIME_* variables of node I (0-based).
 node_vars() {
   local i=$1
   NODE_NAME=${NODES[$i]}
   BROKEN_NAMESPACES=${NODE_BROKEN_NAMESPACES[$i]}
+  # containerd-2.4.2 or cri-o-1.34.0: the runtime, and the cache folder its build lives in.
+  RUNTIME_BUILD=${NODE_RUNTIMES[$i]}
+  RUNTIME=${RUNTIME_BUILD%-*}
+  RUNTIME_VERSION=${RUNTIME_BUILD##*-}
+  RUNTIME_BIN="$RCA_CACHE/tools/$RUNTIME_BUILD/bin"
   # The node lives on its CNI bridge's own address (the first node's is the
   # API server's too): traffic from pods never leaves this machine.
   BRIDGE=rca$i
   NODE_IP=10.244.$i.1
   POD_SUBNET=10.244.$i.0/24
   NODE_DIR="$TB/nodes/$NODE_NAME"
-  CONTAINERD_SOCK="$NODE_DIR/run/containerd.sock"
+  # RUNTIME_COMPONENT: the process the testbed starts for the runtime (status.sh, down.sh, runtime.sh).
+  case $RUNTIME in
+    cri-o) RUNTIME_SOCK="$NODE_DIR/run/crio.sock" RUNTIME_COMPONENT="crio@$NODE_NAME" ;;
+    *) RUNTIME_SOCK="$NODE_DIR/run/containerd.sock" RUNTIME_COMPONENT="containerd@$NODE_NAME" ;;
+  esac
   CRI_PROXY_SOCK="$NODE_DIR/run/cri-proxy.sock"
   KUBELET_HEALTHZ_PORT=$((10248 + 100 * i))
-  # Each kubelet gets its own cgroup tree so the two never manage each other's pods.
+  # Each kubelet gets its own cgroup tree so no two manage each other's pods.
   CGROUP_ROOT=/rcaudit/$NODE_NAME
 }
+GVISOR_BIN="$RCA_CACHE/tools/gvisor-$GVISOR_VERSION/bin"
 node_vars 0
 APISERVER_IP=$NODE_IP
 
 # Every process we start, in start order: status.sh reports them and down.sh
 # checks that none is left.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
-for n in "${NODES[@]}"; do COMPONENTS+=("containerd@$n" "cri-proxy@$n" "kubelet@$n"); done
+for i in "${!NODES[@]}"; do node_vars "$i"; COMPONENTS+=("$RUNTIME_COMPONENT" "cri-proxy@$NODE_NAME" "kubelet@$NODE_NAME"); done
 COMPONENTS+=(kube-proxy)
-unset n
+node_vars 0
+unset i
 
 pid_of() { [ -f "$PIDS/$1.pid" ] && cat "$PIDS/$1.pid"; }
 

@@ -35,13 +35,17 @@ for i in "${!NODES[@]}"; do
   node_vars "$i"
   # The kubelet would restart what we remove, so it goes first.
   stop "kubelet@$NODE_NAME"
-  if is_running "containerd@$NODE_NAME"; then
-    timeout 120 "$NODE_BIN" "$RCA_ROOT/test/testbed/remove-sandboxes.ts" "unix://$CONTAINERD_SOCK" >&2 \
+  if is_running "$RUNTIME_COMPONENT"; then
+    timeout 120 "$NODE_BIN" "$RCA_ROOT/test/testbed/remove-sandboxes.ts" "unix://$RUNTIME_SOCK" >&2 \
       || log "could not remove every sandbox of $NODE_NAME through CRI; killing what is left"
   fi
   stop "cri-proxy@$NODE_NAME"
-  stop "containerd@$NODE_NAME"
-  for pid in $(pids_whose_cmdline_has "-address $CONTAINERD_SOCK"); do kill -KILL "$pid" 2>/dev/null || true; done
+  stop "$RUNTIME_COMPONENT"
+  # containerd's shims (runc's and runsc's) outlive containerd; conmon and
+  # runsc's sandboxes carry the node's state directory on their command line.
+  for pid in $(pids_whose_cmdline_has "-address $RUNTIME_SOCK") $(pids_whose_cmdline_has "$NODE_DIR/"); do
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   kill_cgroup_tree /sys/fs/cgroup/*/"${CGROUP_ROOT#/}"
 done
 kill_cgroup_tree /sys/fs/cgroup/*/rcaudit
@@ -73,6 +77,8 @@ for n in "${COMPONENTS[@]}"; do if [ -f "$PIDS/$n.pid" ]; then left+=("$n"); fi;
 # Everything we start (and containerd's shims) names a path under $TB on its
 # command line: nothing may be left that does.
 stray=$(pids_whose_cmdline_has "$TB/")
-[ -z "$stray" ] || die "processes of the testbed are still running: $(echo $stray)"
+[ -z "$stray" ] || die "processes of the testbed are still running: $(for p in $stray; do printf '%s(%s) ' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)"; done)"
+left=$(find /sys/fs/cgroup/*/rcaudit -maxdepth 0 2>/dev/null || true)
+[ -z "$left" ] || die "cgroups of the testbed are left: $(echo $left)"
 find "$TB" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
 log "testbed down; logs kept in $LOGS"

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# load-image.sh [--node NAME] IMAGE.tar: imports an OCI image layout tarball
-# into the containerd of every testbed node (or only NAME's), in namespace
-# k8s.io where the kubelet looks. There is no registry here: this is how
-# images reach the nodes.
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# load-image.sh [--node NAME] IMAGE.tar: puts an OCI image layout tarball
+# into the runtime of every testbed node (or only NAME's), where the kubelet
+# looks: containerd's namespace k8s.io, or CRI-O's containers-storage.
+# There is no registry here: this is how images reach the nodes.
+source "$(dirname "${BASH_SOURCE[0]}")/up.sh"
 only=
 if [ "${1:-}" = --node ]; then only=$2; shift 2; fi
 [ -f "${1:-}" ] || die "usage: $0 [--node NAME] IMAGE.tar"
 for i in "${!NODES[@]}"; do
   node_vars "$i"
   [ -z "$only" ] || [ "$only" = "$NODE_NAME" ] || continue
-  [ -S "$CONTAINERD_SOCK" ] || die "containerd of node $NODE_NAME is not running (npm run testbed:up)"
-  # ctr prints "unpacking <name> (<digest>)...done" for each image it loaded.
-  ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$1" >&2 || die "importing $1 into $NODE_NAME failed"
+  [ -S "$RUNTIME_SOCK" ] || die "the runtime of node $NODE_NAME is not running (npm run testbed:up)"
+  case $RUNTIME in
+    # ctr prints "unpacking <name> (<digest>)...done" for each image it loaded.
+    containerd) "$RUNTIME_BIN/ctr" --address "$RUNTIME_SOCK" -n k8s.io images import "$1" >&2 ;;
+    cri-o)
+      name=$(tar -xOf "$1" index.json | jq -r '.manifests[0].annotations["io.containerd.image.name"] // empty')
+      [ -n "$name" ] || die "$1 names no image (index.json has no io.containerd.image.name annotation)"
+      skopeo copy --quiet "oci-archive:$1" "containers-storage:[$(crio_storage)]$name" >&2 && log "loaded $name into $NODE_NAME"
+      ;;
+  esac || die "loading $1 into $NODE_NAME failed"
 done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Brings up a two-node Kubernetes cluster from real components on this
 # machine: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kube-proxy, and per node a containerd (Debian's), a CRI proxy and a kubelet.
+# kube-proxy, and per node a container runtime (containerd 2.x, containerd
+# 1.7 or CRI-O, with gVisor's runsc on the containerd nodes), a CRI proxy and
+# a kubelet. Kubernetes, the runtimes and gVisor are built from the Go module
+# proxy at the versions pinned in hack/versions.env (hack/tools.sh).
 # All state lives under .testbed/. Idempotent: what already runs is left
 # alone. Stop everything with down.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -25,7 +28,9 @@ preflight() {
 }
 
 install_packages() {
-  apt_install containerd runc containernetworking-plugins iptables etcd-server jq openssl gcc libc6-dev \
+  # runc and conmon (CRI-O's container monitor) are Debian's; skopeo puts
+  # images into CRI-O's storage.
+  apt_install runc conmon skopeo containernetworking-plugins iptables etcd-server jq openssl gcc libc6-dev \
     iproute2 conntrack ca-certificates curl
   ensure_node
 }
@@ -33,8 +38,18 @@ install_packages() {
 build_tools() {
   KUBE_BIN=$("$RCA_ROOT/hack/tools.sh" kubernetes)
   HELM_BIN=$("$RCA_ROOT/hack/tools.sh" helm)
+  local i build
+  for i in "${!NODES[@]}"; do
+    node_vars "$i"
+    case $RUNTIME in
+      containerd) build=$("$RCA_ROOT/hack/tools.sh" containerd "$RUNTIME_VERSION") ;;
+      cri-o) build=$("$RCA_ROOT/hack/tools.sh" cri-o) ;;
+    esac
+    [ "$build" = "$RUNTIME_BIN" ] || die "$RUNTIME_BUILD was built into $build, not $RUNTIME_BIN"
+  done
+  [ "$("$RCA_ROOT/hack/tools.sh" gvisor)" = "$GVISOR_BIN" ] || die "gVisor was not built into $GVISOR_BIN"
   export PATH="$KUBE_BIN:$HELM_BIN:$PATH"
-  log "Kubernetes $("$KUBE_BIN/kube-apiserver" --version | cut -d' ' -f2), $(helm version --short), containerd $(containerd --version | cut -d' ' -f3)"
+  log "Kubernetes $("$KUBE_BIN/kube-apiserver" --version | cut -d' ' -f2), $(helm version --short), gVisor $GVISOR_VERSION"
 }
 
 make_pki() {
@@ -151,47 +166,180 @@ start_control_plane() {
     --leader-elect=false --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --profiling=false
 }
 
-start_containerd() {
-  mkdir -p "$NODE_DIR/containerd" "$NODE_DIR/run"
-  # Handlers: runc (the default), kata configured as plain runc (the name
-  # promises kata, the runtime is runc: a misconfiguration worth catching),
-  # and runc-alt, a second honest handler.
-  write_config "$NODE_DIR/containerd/config.toml" <<TOML
-version = 2
-root = "$NODE_DIR/containerd/root"
-state = "$NODE_DIR/containerd/state"
-[grpc]
-  address = "$CONTAINERD_SOCK"
-[ttrpc]
-  address = "$CONTAINERD_SOCK.ttrpc"
-[debug]
-  level = "info"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$NODE_DIR/containerd/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE_IMAGE"
-  # This VM refuses to lower oom_score_adj; without this every sandbox fails.
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata]
-      runtime_type = "io.containerd.runc.v2"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc-alt]
-      runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$NODE_DIR/cni/net.d"
-TOML
-  start "containerd@$NODE_NAME" "--config $NODE_DIR/containerd/config.toml" containerd --config "$NODE_DIR/containerd/config.toml"
-  wait_for "containerd's socket on $NODE_NAME" 30 "containerd@$NODE_NAME" ctr --address "$CONTAINERD_SOCK" version
+start_runtime() {
+  case $RUNTIME in
+    containerd) start_containerd ;;
+    cri-o) start_crio ;;
+  esac
   load_pause_image
 }
 
+# containerd_config: the node's containerd configuration. Handlers: runc
+# (the default), runc-alt (a second honest one), kata configured as plain
+# runc (the name promises a VM, the runtime is runc: a misconfiguration worth
+# catching), and gvisor (runsc, for real). The CRI plugin's sections moved in
+# containerd 2.0 (config version 3).
+containerd_config() {
+  local runtime images
+  if [ "${RUNTIME_VERSION%%.*}" -ge 2 ]; then
+    echo "version = 3"
+    runtime="plugins.'io.containerd.cri.v1.runtime'" images="plugins.'io.containerd.cri.v1.images'"
+  else
+    echo "version = 2"
+    runtime='plugins."io.containerd.grpc.v1.cri"' images=$runtime
+  fi
+  cat <<TOML
+root = "$NODE_DIR/containerd/root"
+state = "$NODE_DIR/containerd/state"
+# Nothing from the machine's own /etc/containerd, and no NRI socket shared with it.
+imports = []
+disabled_plugins = ["io.containerd.nri.v1.nri"]
+[grpc]
+  address = "$RUNTIME_SOCK"
+[ttrpc]
+  address = "$RUNTIME_SOCK.ttrpc"
+[debug]
+  level = "info"
+[plugins.'io.containerd.internal.v1.opt']
+  path = "$NODE_DIR/containerd/opt"
+TOML
+  if [ "${RUNTIME_VERSION%%.*}" -ge 2 ]; then
+    printf "[%s.pinned_images]\n  sandbox = \"%s\"\n[%s]\n" "$images" "$PAUSE_IMAGE" "$runtime"
+  else
+    printf "[%s]\n  sandbox_image = \"%s\"\n" "$runtime" "$PAUSE_IMAGE"
+  fi
+  cat <<TOML
+  # This VM refuses to lower oom_score_adj; without this every sandbox fails.
+  restrict_oom_score_adj = true
+  [$runtime.containerd]
+    default_runtime_name = "runc"
+    [$runtime.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [$runtime.containerd.runtimes.kata]
+      runtime_type = "io.containerd.runc.v2"
+    [$runtime.containerd.runtimes.runc-alt]
+      runtime_type = "io.containerd.runc.v2"
+    [$runtime.containerd.runtimes.gvisor]
+      runtime_type = "io.containerd.runsc.v1"
+      [$runtime.containerd.runtimes.gvisor.options]
+        TypeUrl = "io.containerd.runsc.v1.options"
+        ConfigPath = "$NODE_DIR/containerd/runsc.toml"
+  [$runtime.cni]
+TOML
+  if [ "${RUNTIME_VERSION%%.*}" -ge 2 ]; then echo '    bin_dirs = ["/usr/lib/cni"]'; else echo '    bin_dir = "/usr/lib/cni"'; fi
+  echo "    conf_dir = \"$NODE_DIR/cni/net.d\""
+}
+
+start_containerd() {
+  mkdir -p "$NODE_DIR/containerd" "$NODE_DIR/run"
+  containerd_config | write_config "$NODE_DIR/containerd/config.toml"
+  # runsc on the systrap platform needs no KVM. Its state is the node's own.
+  write_config "$NODE_DIR/containerd/runsc.toml" <<TOML
+binary_name = "$GVISOR_BIN/runsc"
+root = "$NODE_DIR/runsc"
+[runsc_config]
+  platform = "systrap"
+TOML
+  # containerd finds its shims (runc's, and gVisor's containerd-shim-runsc-v1) on PATH.
+  PATH="$RUNTIME_BIN:$GVISOR_BIN:$PATH" start "$RUNTIME_COMPONENT" "--config $NODE_DIR/containerd/config.toml" \
+    "$RUNTIME_BIN/containerd" --config "$NODE_DIR/containerd/config.toml"
+  wait_for "containerd's socket on $NODE_NAME" 30 "$RUNTIME_COMPONENT" "$RUNTIME_BIN/ctr" --address "$RUNTIME_SOCK" version
+}
+
+# crio_storage: the containers-storage location of the node's CRI-O, as
+# skopeo names it (load-image.sh puts images there).
+crio_storage() { echo "overlay@$NODE_DIR/crio/root+$NODE_DIR/crio/runroot"; }
+
+# The CRI-O node's handlers mirror the containerd nodes' but for gvisor:
+# runc, runc-alt, and kata as plain runc. Every path CRI-O would take from
+# the machine (/etc/crio, /var/lib/containers, /var/run/crio, ...) is the
+# node's own, so nothing is shared with anything else on the machine.
+start_crio() {
+  local dir="$NODE_DIR/crio"
+  mkdir -p "$dir/conf.d" "$dir/exits" "$dir/attach" "$dir/ns" "$dir/logs" "$NODE_DIR/run"
+  # Two things CRI-O asks of runc that this machine refuses, and CRI-O has
+  # no option to leave out: oom_score_adj -998 on every pod's infra
+  # container (no process here may lower the score below 0), and hugetlb
+  # limits (the hugetlb controller is only on the cgroup v2 hierarchy, which
+  # runc does not use here; containerd tolerates its absence). runc gets the
+  # bundle without them.
+  write_config "$dir/runc-wrapper" <<'SH'
+#!/bin/bash
+# runc, but a bundle's negative oom_score_adj is raised to 0 and its hugetlb
+# limits are dropped (this machine refuses both). Written by the testbed's up.sh.
+set -euo pipefail
+args=("$@") bundle=. create=
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case ${args[i]} in
+    create|run) create=1 ;;
+    --bundle|-b) bundle=${args[i+1]:-.} ;;
+    --bundle=*) bundle=${args[i]#--bundle=} ;;
+  esac
+done
+if [ -n "$create" ]; then
+  jq 'if (.process.oomScoreAdj // 0) < 0 then .process.oomScoreAdj = 0 else . end | del(.linux.resources.hugepageLimits)' \
+    "$bundle/config.json" > "$bundle/config.json.testbed"
+  mv "$bundle/config.json.testbed" "$bundle/config.json"
+fi
+exec /usr/sbin/runc "$@"
+SH
+  chmod 755 "$dir/runc-wrapper"
+  echo '{"default":[{"type":"insecureAcceptAnything"}]}' | write_config "$dir/policy.json"
+  echo 'unqualified-search-registries = []' | write_config "$dir/registries.conf"
+  local handler handlers=""
+  for handler in runc runc-alt kata; do
+    handlers+="[crio.runtime.runtimes.$handler]
+runtime_path = \"$dir/runc-wrapper\"
+runtime_type = \"oci\"
+runtime_root = \"$dir/runc\"
+monitor_path = \"/usr/bin/conmon\"
+monitor_cgroup = \"pod\"
+"
+  done
+  write_config "$dir/crio.conf" <<TOML
+[crio]
+root = "$dir/root"
+runroot = "$dir/runroot"
+storage_driver = "overlay"
+log_dir = "$dir/logs"
+version_file = "$dir/version"
+version_file_persist = "$dir/version-persist"
+clean_shutdown_file = "$dir/clean.shutdown"
+[crio.api]
+listen = "$RUNTIME_SOCK"
+stream_address = "127.0.0.1"
+stream_port = "0"
+[crio.runtime]
+default_runtime = "runc"
+cgroup_manager = "cgroupfs"
+container_exits_dir = "$dir/exits"
+container_attach_socket_dir = "$dir/attach"
+namespaces_dir = "$dir/ns"
+pinns_path = "$RUNTIME_BIN/pinns"
+hooks_dir = []
+$handlers
+[crio.image]
+pause_image = "$PAUSE_IMAGE"
+pause_command = "/pause"
+signature_policy = "$dir/policy.json"
+[crio.network]
+network_dir = "$NODE_DIR/cni/net.d"
+plugin_dirs = ["/usr/lib/cni"]
+[crio.metrics]
+enable_metrics = false
+[crio.nri]
+enable_nri = false
+TOML
+  CONTAINERS_REGISTRIES_CONF="$dir/registries.conf" start "$RUNTIME_COMPONENT" "--config $dir/crio.conf" \
+    "$RUNTIME_BIN/crio" --config "$dir/crio.conf" --config-dir "$dir/conf.d"
+  wait_for "CRI-O's socket on $NODE_NAME" 60 "$RUNTIME_COMPONENT" test -S "$RUNTIME_SOCK"
+}
+
 load_pause_image() {
-  local images; images=$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q)
-  grep -qx "$PAUSE_IMAGE" <<< "$images" && return 0
+  if [ "$RUNTIME" = containerd ]; then
+    local images; images=$("$RUNTIME_BIN/ctr" --address "$RUNTIME_SOCK" -n k8s.io images ls -q)
+    grep -qx "$PAUSE_IMAGE" <<< "$images" && return 0
+  fi
   if [ ! -f "$TB/images/pause.tar" ]; then
     local work; work=$(mktemp -d)
     mkdir -p "$work/rootfs" "$TB/images"
@@ -206,7 +354,7 @@ load_pause_image() {
 
 start_cri_proxy() {
   start "cri-proxy@$NODE_NAME" "cri-proxy.ts --listen $CRI_PROXY_SOCK" "$NODE_BIN" "$RCA_ROOT/test/testbed/cri-proxy.ts" \
-    --listen "$CRI_PROXY_SOCK" --upstream "$CONTAINERD_SOCK" --blank-namespaces "$BROKEN_NAMESPACES"
+    --listen "$CRI_PROXY_SOCK" --upstream "$RUNTIME_SOCK" --blank-namespaces "$BROKEN_NAMESPACES"
   wait_for "the CRI proxy's socket on $NODE_NAME" 30 "cri-proxy@$NODE_NAME" test -S "$CRI_PROXY_SOCK"
 }
 
@@ -300,9 +448,11 @@ write_summary() {
   local i nodes=()
   for i in "${!NODES[@]}"; do
     node_vars "$i"
-    nodes+=("$(jq -n --arg name "$NODE_NAME" --arg cri "unix://$CONTAINERD_SOCK" --arg kcri "unix://$CRI_PROXY_SOCK" \
-      --arg broken "$BROKEN_NAMESPACES" --arg ip "$NODE_IP" \
-      '{name: $name, ip: $ip, criEndpoint: $cri, kubeletCriEndpoint: $kcri, brokenNamespaces: $broken}')")
+    nodes+=("$(jq -n --arg name "$NODE_NAME" --arg cri "unix://$RUNTIME_SOCK" --arg kcri "unix://$CRI_PROXY_SOCK" \
+      --arg broken "$BROKEN_NAMESPACES" --arg ip "$NODE_IP" --arg runtime "$RUNTIME" --arg version "$RUNTIME_VERSION" \
+      --arg gvisor "$([ "$RUNTIME" = containerd ] && echo true || echo false)" \
+      '{name: $name, ip: $ip, runtime: $runtime, runtimeVersion: $version, gvisor: ($gvisor == "true"),
+        criEndpoint: $cri, kubeletCriEndpoint: $kcri, brokenNamespaces: $broken}')")
   done
   printf '%s\n' "${nodes[@]}" | jq -s --arg v "v$KUBE_VERSION" --arg kc "$KUBECONFIG_ADMIN" --arg kb "$KUBE_BIN" \
     --arg hb "$HELM_BIN" --arg pause "$PAUSE_IMAGE" \
@@ -317,7 +467,7 @@ print_summary() {
     local i
     for i in "${!NODES[@]}"; do
       node_vars "$i"
-      echo "  node $NODE_NAME ($NODE_IP): containerd unix://$CONTAINERD_SOCK"
+      echo "  node $NODE_NAME ($NODE_IP): $RUNTIME $RUNTIME_VERSION unix://$RUNTIME_SOCK"
       echo "    kubelet -> CRI proxy unix://$CRI_PROXY_SOCK, blanks the handler in namespaces matching $BROKEN_NAMESPACES"
     done
     echo "  logs: $LOGS/   stop: npm run testbed:down"
@@ -340,7 +490,7 @@ main() {
   for i in "${!NODES[@]}"; do
     node_vars "$i"
     setup_node_network
-    start_containerd
+    start_runtime
     start_cri_proxy
     start_kubelet
   done

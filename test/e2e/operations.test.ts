@@ -14,7 +14,7 @@ import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts'
 import { adoptCrds, CHART, helm, testbedValues, valueArgs } from '../support/chart.ts';
 import { podEvents, reportStatus } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
-import { apiserver, containerd, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import { apiserver, runtime, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 import { REPO_ROOT } from '../support/versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -153,7 +153,7 @@ describe('findings stay one finding through real operations (the chart on the te
 
   after(async () => {
     // Whatever happened above, leave the testbed whole.
-    await containerd('start', honestNode).catch(() => undefined);
+    await runtime('start', honestNode).catch(() => undefined);
     await apiserver('start').catch(() => undefined);
     await helmK(['uninstall', release, '-n', system, '--ignore-not-found', '--wait', '--timeout', '120s']).catch(() => undefined);
     await k(['delete', 'runtimeclassaudit', audit, 'cluster', '--ignore-not-found']).catch(() => undefined);
@@ -192,7 +192,7 @@ describe('findings stay one finding through real operations (the chart on the te
   test('containerd stopped for 35 s and started: RuntimeUnreachable (never Mismatched) meanwhile, then every finding back, with no agent restart', async () => {
     const agent = await agentOn(honestNode);
     const ours = pods.filter((p) => p.node === honestNode);
-    await containerd('stop', honestNode);
+    await runtime('stop', honestNode);
     const stopped = Date.now();
     let unreachableAt: number | undefined;
     try {
@@ -204,7 +204,7 @@ describe('findings stay one finding through real operations (the chart on the te
         await sleep(1000);
       }
     } finally {
-      await containerd('start', honestNode);
+      await runtime('start', honestNode);
     }
     assert.ok(unreachableAt !== undefined, 'the outage was seen');
     process.stdout.write(`# outage seen as RuntimeUnreachable ${String(unreachableAt - stopped)} ms after containerd stopped\n`);

@@ -9,7 +9,7 @@ import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/
 import { applyPod } from '../support/pods.ts';
 import { startFreezableProxy, type FreezableProxy } from '../support/freezable-proxy.ts';
 import { startAgent, startNodeScript, type Started } from '../support/processes.ts';
-import { containerd, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import { runtime, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const startAgentOn = (target: TestbedNode, criEndpoint: string, extra: string[] = []): ReturnType<typeof startAgent> => startAgent(testbed, target, criEndpoint, extra);
@@ -174,7 +174,7 @@ describe('agent while its containerd restarts', () => {
   after(async () => {
     await agent?.stop();
     // Whatever happened above, leave the node's runtime running.
-    await containerd('start', target);
+    await runtime('start', target);
     await kubectl(testbed, ['delete', 'namespace', ns, '--wait=false']);
   });
 
@@ -184,7 +184,7 @@ describe('agent while its containerd restarts', () => {
     const started = await startAgentOn(target, target.criEndpoint);
     agent = started.agent;
     const ours = await sandboxFor(target.name, ns, 'steady');
-    await containerd('stop', target);
+    await runtime('stop', target);
     await eventually(async () => {
       const { spec } = await report(target.name);
       assert.equal(spec.runtime.reachable, false);
@@ -192,7 +192,7 @@ describe('agent while its containerd restarts', () => {
       assert.ok(spec.sandboxes.some((s) => s.id === ours.id), 'the last known sandboxes stay in the report');
     }, 30_000);
     assert.equal((await httpStatus(started.port, '/readyz')).status, 200, 'its report is current: it says the runtime is unreachable');
-    await containerd('start', target);
+    await runtime('start', target);
     await eventually(async () => {
       const { spec } = await report(target.name);
       assert.equal(spec.runtime.reachable, true);

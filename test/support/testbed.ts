@@ -1,6 +1,6 @@
 // Access to the running testbed (npm run testbed:up) for integration and
 // end-to-end tests: its layout from .testbed/testbed.json, kubectl with the
-// admin kubeconfig, and a CRI client straight to a node's containerd.
+// admin kubeconfig, and a CRI client straight to a node's runtime.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +13,12 @@ const execFileAsync = promisify(execFile);
 export interface TestbedNode {
   name: string;
   ip: string;
-  /** containerd's own socket: the truth, bypassing the kubelet's path. */
+  runtime: 'containerd' | 'cri-o';
+  /** As the runtime reports it in CRI's Version, without a "v": 2.4.2, 1.34.0. */
+  runtimeVersion: string;
+  /** Whether the node has the gvisor handler (runsc): the containerd nodes. */
+  gvisor: boolean;
+  /** The runtime's own socket: the truth, bypassing the kubelet's path. */
   criEndpoint: string;
   /** What the kubelet talks to (the handler-blanking proxy). */
   kubeletCriEndpoint: string;
@@ -35,7 +40,11 @@ export function loadTestbed(): Testbed {
   return JSON.parse(readFileSync(file, 'utf8')) as Testbed;
 }
 
-/** The testbed's node number `index` (0: the honest node with "broken-*" namespaces; 1: the node whose kubelet drops every handler). */
+/**
+ * The testbed's node number `index`: 0, containerd 2.x with "broken-*"
+ * namespaces; 1, containerd 1.7, whose kubelet drops every handler (kuscia's);
+ * 2, CRI-O with "broken-*" namespaces.
+ */
 export function testbedNode(testbed: Testbed, index: number): TestbedNode {
   const node = testbed.nodes[index];
   if (node === undefined) throw new Error(`the testbed has no node number ${String(index)}`);
@@ -90,9 +99,9 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs: number): Pr
   }
 }
 
-/** Stops or starts a node's containerd (hack/testbed/containerd.sh). */
-export async function containerd(action: 'stop' | 'start', node: TestbedNode): Promise<void> {
-  await execFileAsync('bash', ['hack/testbed/containerd.sh', action, node.name], { cwd: REPO_ROOT });
+/** Stops or starts a node's container runtime (hack/testbed/runtime.sh). */
+export async function runtime(action: 'stop' | 'start', node: TestbedNode): Promise<void> {
+  await execFileAsync('bash', ['hack/testbed/runtime.sh', action, node.name], { cwd: REPO_ROOT });
 }
 
 /** Stops or starts the testbed's kube-apiserver (hack/testbed/apiserver.sh). */
