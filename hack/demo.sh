@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's first command: bring up the testbed, show pods meant for kata
-# whose sandboxes really ran with another handler with nothing in the API to
-# tell, then build the image, `helm install` the chart and show
-# `kubectl get audits` catching them.
+# The README's first command: bring up the testbed and run three pods side
+# by side: one truly isolated by gVisor, one asking for kata that really runs
+# under runc, one whose handler was dropped on the way, with nothing in the
+# API to tell them apart. Then build the image, `helm install` the chart and
+# show `kubectl get audits` catching the two.
 source "$(dirname "${BASH_SOURCE[0]}")/testbed/common.sh"
 cd "$RCA_ROOT"
 bash hack/testbed/up.sh
@@ -12,34 +13,35 @@ k() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 h() { KUBECONFIG="$KUBECONFIG_ADMIN" "$HELM_BIN/helm" "$@"; }
 RELEASE=rcaudit RELEASE_NS=rcaudit-system AGENT_NS=rcaudit-agent
 
-for ns in payments broken-payments; do
-  k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
-  # A new namespace's default ServiceAccount must exist before a pod can be admitted.
-  for _ in $(seq 1 60); do k get -n "$ns" serviceaccount default >/dev/null 2>&1 && break; sleep 0.5; done
-done
+k create namespace payments --dry-run=client -o yaml | k apply -f - >/dev/null
+# A new namespace's default ServiceAccount must exist before a pod can be admitted.
+for _ in $(seq 1 60); do k get -n payments serviceaccount default >/dev/null 2>&1 && break; sleep 0.5; done
 k apply -f test/testbed/demo-pods.yaml >/dev/null
-k wait --for=condition=Ready --timeout=120s -n payments pod/card-vault pod/ledger >/dev/null
-k wait --for=condition=Ready --timeout=120s -n broken-payments pod/card-vault >/dev/null
+k wait --for=condition=Ready --timeout=120s -n payments pod/sandboxed pod/card-vault pod/ledger >/dev/null
 
 echo
-echo "== What the API server says: every pod asked for kata, every pod is Running."
-k get pods -A -o custom-columns='NAMESPACE:.metadata.namespace,POD:.metadata.name,RUNTIMECLASS:.spec.runtimeClassName,NODE:.spec.nodeName,PHASE:.status.phase' \
-  | awk 'NR == 1 || $1 ~ /^(broken-)?payments$/'
-for i in "${!NODES[@]}"; do
+echo "== What the API server says: each pod asked for its RuntimeClass, each pod is Running."
+k get pods -n payments -o custom-columns='NAMESPACE:.metadata.namespace,POD:.metadata.name,RUNTIMECLASS:.spec.runtimeClassName,NODE:.spec.nodeName,PHASE:.status.phase'
+for i in 0 1; do
   node_vars "$i"
   echo
-  echo "== What containerd on $NODE_NAME says each sandbox really got:"
-  "$NODE_BIN" test/testbed/sandboxes.ts "unix://$RUNTIME_SOCK" | awk 'NR == 1 || $1 ~ /^(broken-)?payments$/'
+  echo "== What $RUNTIME $RUNTIME_VERSION on $NODE_NAME says each sandbox really got:"
+  "$NODE_BIN" test/testbed/sandboxes.ts "unix://$RUNTIME_SOCK" | awk 'NR == 1 || $1 == "payments"'
+done
+echo
+echo "== The kernel each pod sees (kubectl exec ... cat /proc/version):"
+for pod in sandboxed card-vault ledger; do
+  printf '  %-11s %s\n' "$pod" "$(k exec -n payments "$pod" -- /cat /proc/version | cut -c1-60)"
 done
 node_vars 0
 cat <<MSG
 
-Only payments/card-vault really got handler "kata". broken-payments/card-vault
-lost its handler on the way (rcaudit-node's CRI path drops it for "broken-*"
-namespaces), and payments/ledger runs on rcaudit-node-2, whose kubelet path
-drops every pod's handler, as kuscia's kubelet does. Nothing in Kubernetes
-says so. (And "kata" itself is configured as plain runc on these nodes: the
-runtime type column shows it.)
+Only payments/sandboxed is isolated: gVisor's own kernel answers inside it.
+payments/card-vault got handler "kata", but this node configures "kata" as
+plain runc (the runtime type column shows it). payments/ledger asked for
+gvisor on rcaudit-node-2, whose kubelet path drops every pod's handler, as
+kuscia's kubelet does: it runs under runc, on the host's kernel. Nothing in
+Kubernetes says so.
 
 MSG
 
@@ -47,7 +49,7 @@ echo "== Installing runtimeclass-audit with Helm: the image, an agent per node, 
 # Earlier versions of this demo ran the agents and the operator as plain processes.
 stop operator
 for n in "${NODES[@]}"; do stop "agent@$n"; done
-log "building the image and loading it into both nodes' containerd (no registry here)"
+log "building the image and loading it into every node's runtime (no registry here)"
 bash hack/image.sh --load >/dev/null
 # CRDs applied by hand (npm test does) are adopted into the release, the way
 # the chart's README tells users who applied them before installing.
@@ -57,10 +59,11 @@ for crd in nodesandboxreports.rcaudit.dev runtimeclassaudits.rcaudit.dev; do
     k label --overwrite crd "$crd" app.kubernetes.io/managed-by=Helm >/dev/null
   fi
 done
-# Both testbed nodes live on this one machine, so each node's containerd
+# The testbed's nodes live on this one machine, so each node's runtime
 # socket has its own path: the main DaemonSet takes the first node's, and
-# criSocketByNodeLabel gives the second its own (by hostname).
-node_vars 1; second_sock=${RUNTIME_SOCK}; second=$NODE_NAME
+# criSocketByNodeLabel gives each other node its own (by hostname).
+sockets=()
+for i in "${!NODES[@]}"; do [ "$i" = 0 ] || { node_vars "$i"; sockets+=("$NODE_NAME: $RUNTIME_SOCK"); }; done
 node_vars 0
 cat > "$TB/demo-values.yaml" <<YAML
 image: { pullPolicy: Never }
@@ -69,13 +72,19 @@ agent:
   criSocket: $RUNTIME_SOCK
   criSocketByNodeLabel:
     key: kubernetes.io/hostname
-    sockets: { $second: $second_sock }
+    sockets: { $(IFS=,; echo "${sockets[*]}") }
   interval: 1s
 reportPolicy: { enabled: true }
 YAML
 h upgrade --install $RELEASE charts/runtimeclass-audit -n $RELEASE_NS --create-namespace \
   -f "$TB/demo-values.yaml" --wait --timeout 300s >/dev/null
 k -n $AGENT_NS rollout status daemonset --timeout=120s >/dev/null
+# The default audit is yours to edit: here it also says which runtime each
+# handler must really run with, which is how a "kata" that is runc gets caught.
+for _ in $(seq 1 60); do k get audit cluster >/dev/null 2>&1 && break; sleep 0.5; done
+k patch audit cluster --type=merge -p \
+  '{"spec":{"expectedRuntimeTypes":{"kata":"io.containerd.kata.v2","gvisor":"io.containerd.runsc.v1"}}}' >/dev/null
+echo "== kubectl patch audit cluster: expectedRuntimeTypes kata: io.containerd.kata.v2, gvisor: io.containerd.runsc.v1"
 for _ in $(seq 1 120); do
   [ "$(k get audit cluster -o jsonpath='{.status.counts.mismatched}' 2>/dev/null)" = 2 ] && break
   sleep 0.5
@@ -90,7 +99,7 @@ echo
 echo "== The flagged pods' events"
 k get events -A --field-selector reason=RuntimeHandlerMismatch \
   -o custom-columns='NAMESPACE:.involvedObject.namespace,POD:.involvedObject.name,TYPE:.type,REASON:.reason,MESSAGE:.message' \
-  | awk 'NR == 1 || $1 ~ /^(broken-)?payments$/'
+  | awk 'NR == 1 || $1 == "payments"'
 cat <<MSG
 
 Look further:

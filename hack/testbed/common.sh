@@ -50,7 +50,7 @@ node_vars() {
   NODE_IP=10.244.$i.1
   POD_SUBNET=10.244.$i.0/24
   NODE_DIR="$TB/nodes/$NODE_NAME"
-  # RUNTIME_COMPONENT: the process the testbed starts for the runtime (status.sh, down.sh, runtime.sh).
+  # RUNTIME_COMPONENT: the process the testbed starts for the runtime (status.sh, down.sh, node.sh).
   case $RUNTIME in
     cri-o) RUNTIME_SOCK="$NODE_DIR/run/crio.sock" RUNTIME_COMPONENT="crio@$NODE_NAME" ;;
     *) RUNTIME_SOCK="$NODE_DIR/run/containerd.sock" RUNTIME_COMPONENT="containerd@$NODE_NAME" ;;

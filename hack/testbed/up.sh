@@ -343,7 +343,7 @@ load_pause_image() {
   if [ ! -f "$TB/images/pause.tar" ]; then
     local work; work=$(mktemp -d)
     mkdir -p "$work/rootfs" "$TB/images"
-    for prog in pause tcp-probe; do
+    for prog in pause tcp-probe cat; do
       gcc -static -Os -Wall -o "$work/rootfs/$prog" "$RCA_ROOT/test/testbed/images/$prog.c" || die "cannot compile $prog for the pause image"
     done
     "$RCA_ROOT/hack/testbed/oci-image.sh" "$TB/images/pause.tar" "$PAUSE_IMAGE" "$work/rootfs" '{"Entrypoint":["/pause"]}'
@@ -450,9 +450,9 @@ write_summary() {
     node_vars "$i"
     nodes+=("$(jq -n --arg name "$NODE_NAME" --arg cri "unix://$RUNTIME_SOCK" --arg kcri "unix://$CRI_PROXY_SOCK" \
       --arg broken "$BROKEN_NAMESPACES" --arg ip "$NODE_IP" --arg runtime "$RUNTIME" --arg version "$RUNTIME_VERSION" \
-      --arg gvisor "$([ "$RUNTIME" = containerd ] && echo true || echo false)" \
+      --arg gvisor "$([ "$RUNTIME" = containerd ] && echo true || echo false)" --arg cgroup "$CGROUP_ROOT" \
       '{name: $name, ip: $ip, runtime: $runtime, runtimeVersion: $version, gvisor: ($gvisor == "true"),
-        criEndpoint: $cri, kubeletCriEndpoint: $kcri, brokenNamespaces: $broken}')")
+        criEndpoint: $cri, kubeletCriEndpoint: $kcri, brokenNamespaces: $broken, cgroupRoot: $cgroup}')")
   done
   printf '%s\n' "${nodes[@]}" | jq -s --arg v "v$KUBE_VERSION" --arg kc "$KUBECONFIG_ADMIN" --arg kb "$KUBE_BIN" \
     --arg hb "$HELM_BIN" --arg pause "$PAUSE_IMAGE" \

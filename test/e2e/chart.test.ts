@@ -1,8 +1,8 @@
 // `helm install` for real, on the testbed: the product image built without
-// Docker (hack/image.sh) and loaded into both nodes' containerd, the chart
+// Docker (hack/image.sh) and loaded into every node's runtime, the chart
 // installed from the repository, agents as a DaemonSet on every node and
 // the operator as a Deployment, real pods on the honest and broken handler
-// paths, a real Prometheus scraping what the ServiceMonitors select and
+// paths (kata as runc, gVisor for real, on containerd 2.x and 1.7 and CRI-O), a real Prometheus scraping what the ServiceMonitors select and
 // evaluating the PrometheusRule, then `helm upgrade` and `helm uninstall`.
 // It needs the testbed to itself: hack/test.sh uninstalls any release of the
 // chart before the tiers run, and this test deletes the CRDs (with every
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { CHART, CRDS, helm, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
-import { auditStatus, podEvents } from '../support/operator.ts';
+import { auditStatus, podEvents, reportStatus } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
@@ -22,7 +22,7 @@ import { REPO_ROOT } from '../support/versions.ts';
 
 const execFileAsync = promisify(execFile);
 const testbed = loadTestbed();
-const [honestNode, kusciaNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1)];
+const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
 const id = uniqueName('chart');
 const release = 'rcaudit';
 const system = `${id}-system`;
@@ -171,6 +171,43 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.deepEqual(row.slice(1, 3), ['2', '1'], 'kubectl get audits: audited, mismatched');
     const cluster = await auditStatus(testbed, 'cluster');
     assert.ok(cluster?.mismatches?.some((m) => m.namespace === brokenNs && m.pod === 'vault'), 'the default audit flags it too');
+  });
+
+  test('gVisor for real: Matched on the honest path with runsc, Mismatched where the handler was dropped; kata on CRI-O judged alike', async () => {
+    const [gvisorNs, gvisorBrokenNs] = [`${id}-gvisor`, `broken-${id}-gvisor`];
+    const runtimesAudit = `${id}-runtimes`;
+    for (const ns of [gvisorNs, gvisorBrokenNs]) {
+      await createNamespace(testbed, ns);
+      await k(['label', 'namespace', ns, `rcaudit-runtimes=${id}`]);
+    }
+    await k(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: runtimesAudit },
+      spec: { namespaceSelector: { matchLabels: { 'rcaudit-runtimes': id } }, expectedRuntimeTypes: { gvisor: 'io.containerd.runsc.v1' } },
+    }));
+    const cases = [
+      { namespace: gvisorNs, name: 'sandboxed', node: honestNode, runtimeClassName: 'gvisor', want: ['Matched', 'gvisor', 'io.containerd.runsc.v1'] },
+      { namespace: gvisorBrokenNs, name: 'sandboxed', node: honestNode, runtimeClassName: 'gvisor', want: ['Mismatched', 'runc', 'io.containerd.runc.v2'] },
+      { namespace: gvisorNs, name: 'on-kuscia', node: kusciaNode, runtimeClassName: 'gvisor', want: ['Mismatched', 'runc', 'io.containerd.runc.v2'] },
+      { namespace: gvisorNs, name: 'vault', node: crioNode, runtimeClassName: 'kata', want: ['Matched', 'kata', 'oci'] },
+      { namespace: gvisorBrokenNs, name: 'vault', node: crioNode, runtimeClassName: 'kata', want: ['Mismatched', 'runc', 'oci'] },
+    ];
+    for (const c of cases) await applyPod(testbed, c);
+    for (const c of cases) await k(['wait', '-n', c.namespace, '--for=condition=Ready', '--timeout=120s', `pod/${c.name}`]);
+    await eventually(async () => {
+      const seen = [];
+      for (const c of cases) {
+        const entry = (await reportStatus(testbed, c.node.name))?.audits?.find((a) => a.name === runtimesAudit)?.pods
+          .find((p) => p.namespace === c.namespace && p.name === c.name);
+        seen.push([`${c.namespace}/${c.name}`, entry?.verdict, entry?.actualHandler, entry?.actualRuntimeType]);
+      }
+      assert.deepEqual(seen, cases.map((c) => [`${c.namespace}/${c.name}`, ...c.want]));
+    }, 60_000);
+    // The sandbox really is one: the pod's own kernel is gVisor's, where the same pod on the broken path sees the host's.
+    const kernel = (namespace: string): Promise<string> => k(['exec', '-n', namespace, 'sandboxed', '--', '/cat', '/proc/version']);
+    assert.match(await kernel(gvisorNs), /^Linux version \S+-gvisor /);
+    assert.doesNotMatch(await kernel(gvisorBrokenNs), /gvisor/);
+    await k(['delete', 'runtimeclassaudit', runtimesAudit]);
+    await k(['delete', 'namespace', gvisorNs, gvisorBrokenNs, '--wait=false']);
   });
 
   test('a real Prometheus scrapes what the ServiceMonitors select, and the mismatch alert fires for the pod', async () => {

@@ -1,4 +1,4 @@
-// The agent against the testbed's real containerd and real API server: the
+// The agent against the testbed's real containerd 2.x and real API server: the
 // report it writes says, for each pod, the handler its sandbox really got.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -85,6 +85,7 @@ describe(`agent on ${node.name}`, () => {
     assert.equal(spec.runtime.infoFormat, 'containerd');
     assert.equal(spec.runtime.defaultHandler, 'runc');
     assert.deepEqual(spec.runtime.handlers, [
+      { name: 'gvisor', runtimeType: 'io.containerd.runsc.v1' },
       { name: 'kata', runtimeType: 'io.containerd.runc.v2' },
       { name: 'runc', runtimeType: 'io.containerd.runc.v2' },
       { name: 'runc-alt', runtimeType: 'io.containerd.runc.v2' },

@@ -24,6 +24,8 @@ export interface TestbedNode {
   kubeletCriEndpoint: string;
   /** The proxy blanks RunPodSandbox's handler for pods in namespaces matching this. */
   brokenNamespaces: string;
+  /** The kubelet's cgroup root, under which every pod's cgroup goes. */
+  cgroupRoot: string;
 }
 
 export interface Testbed {
@@ -99,9 +101,14 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs: number): Pr
   }
 }
 
-/** Stops or starts a node's container runtime (hack/testbed/runtime.sh). */
+/** Stops or starts a node's container runtime (hack/testbed/node.sh). */
 export async function runtime(action: 'stop' | 'start', node: TestbedNode): Promise<void> {
-  await execFileAsync('bash', ['hack/testbed/runtime.sh', action, node.name], { cwd: REPO_ROOT });
+  await execFileAsync('bash', ['hack/testbed/node.sh', action, 'runtime', node.name], { cwd: REPO_ROOT });
+}
+
+/** Stops or starts a node's kubelet (hack/testbed/node.sh); start waits until the node is Ready. */
+export async function kubelet(action: 'stop' | 'start', node: TestbedNode): Promise<void> {
+  await execFileAsync('bash', ['hack/testbed/node.sh', action, 'kubelet', node.name], { cwd: REPO_ROOT });
 }
 
 /** Stops or starts the testbed's kube-apiserver (hack/testbed/apiserver.sh). */

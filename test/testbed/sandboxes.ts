@@ -1,9 +1,11 @@
-// Lists a node's pod sandboxes as containerd itself sees them: the handler
-// each one was asked for and the runtime type it really got. The demo's
-// "ground truth" view, like `crictl pods` plus `crictl inspectp`.
+// Lists a node's pod sandboxes as its runtime itself sees them: the handler
+// each one was asked for and the runtime type it really got (containerd
+// names it; CRI-O does not, per sandbox). The demo's "ground truth" view,
+// like `crictl pods` plus `crictl inspectp`.
 //   node test/testbed/sandboxes.ts CRI_ENDPOINT
 import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
 import { parseSandboxDetail } from '../../agent/cri/sandbox-info.ts';
+import { requestedHandler } from '../../agent/report.ts';
 
 const endpoint = process.argv[2];
 if (endpoint === undefined) throw new Error('usage: sandboxes.ts CRI_ENDPOINT');
@@ -13,13 +15,14 @@ try {
   const rows = [['NAMESPACE', 'POD', 'STATE', 'HANDLER', 'RUNTIME TYPE']];
   for (const sandbox of items.filter((s) => s.state === 'SANDBOX_READY')) {
     const { info } = await client.podSandboxStatus(sandbox.id, true);
-    const runtimeType = parseSandboxDetail(info).runtimeType ?? '?';
+    const detail = parseSandboxDetail(info);
+    const handler = requestedHandler(sandbox, detail);
     rows.push([
       sandbox.metadata?.namespace ?? '?',
       sandbox.metadata?.name ?? '?',
       sandbox.state,
-      sandbox.runtime_handler === '' ? '"" (default)' : sandbox.runtime_handler,
-      runtimeType,
+      handler === '' ? '"" (default)' : handler,
+      detail.runtimeType ?? '-',
     ]);
   }
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# node.sh stop|start runtime|kubelet NODE: stops or starts one node's
+# container runtime (containerd or CRI-O) or kubelet.
+#   runtime: the way an outage or a runtime upgrade would (its pods' shims
+#            and conmons keep running); tests check that the agent rides it out.
+#   kubelet: so a test can run sandboxes straight through CRI on the kuscia
+#            node, whose kubelet path drops every handler, without that
+#            kubelet killing them as pods it does not know. start waits until
+#            the node is Ready again.
+source "$(dirname "${BASH_SOURCE[0]}")/up.sh"
+action=${1:-} part=${2:-} target=${3:-}
+usage="usage: $0 stop|start runtime|kubelet NODE (one of ${NODES[*]})"
+index=
+for i in "${!NODES[@]}"; do [ "${NODES[$i]}" = "$target" ] && index=$i; done
+[ -n "$index" ] || die "$usage"
+node_vars "$index"
+case "$part" in
+  runtime) component=$RUNTIME_COMPONENT ;;
+  kubelet) component="kubelet@$NODE_NAME" ;;
+  *) die "$usage" ;;
+esac
+case "$action" in
+  stop)
+    is_running "$component" || die "$component is not running"
+    stop "$component"
+    ! is_running "$component" || die "$component did not stop"
+    ;;
+  start)
+    if [ "$part" = runtime ]; then start_runtime; else
+      start_kubelet
+      wait_for "node $NODE_NAME to be Ready" 120 "kubelet@$NODE_NAME" node_ready "$NODE_NAME"
+    fi
+    ;;
+  *) die "$usage" ;;
+esac

@@ -1,0 +1,148 @@
+// The agent against each real runtime the testbed runs (containerd 2.x,
+// containerd 1.7, CRI-O; see hack/testbed/common.sh): for a pod with no
+// RuntimeClass, runc, kata (runc under that name) and gvisor (runsc, on the
+// containerd nodes), on the node's honest and broken paths, the report
+// says the handler each sandbox was asked for, the handler that resolves to
+// (the default from the runtime's own Status), and the runtime type. On the
+// kuscia node, whose kubelet path drops every handler, the runtime's honest
+// answers come from sandboxes run straight through CRI with its kubelet
+// stopped (a kubelet kills sandboxes of pods it does not know).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { startAgent, type Started } from '../support/processes.ts';
+import { createNamespace, criClient, eventually, kubectl, kubelet, loadTestbed, uniqueName, type TestbedNode } from '../support/testbed.ts';
+
+const testbed = loadTestbed();
+
+async function reportOf(node: TestbedNode): Promise<NodeSandboxReportSpec> {
+  return (JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', node.name, '-o', 'json'])) as { spec: NodeSandboxReportSpec }).spec;
+}
+
+async function reported(node: TestbedNode, namespace: string, pod: string): Promise<ReportedSandbox> {
+  return eventually(async () => {
+    const found = (await reportOf(node)).sandboxes.find((s) => s.namespace === namespace && s.name === pod && s.state === 'Ready');
+    assert.ok(found, `no ready sandbox for ${namespace}/${pod} in the report of ${node.name}`);
+    return found;
+  }, 60_000);
+}
+
+function podManifest(node: TestbedNode, namespace: string, name: string, runtimeClassName: string | undefined): string {
+  return JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name },
+    spec: {
+      nodeName: node.name, terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
+      ...(runtimeClassName === undefined ? {} : { runtimeClassName }),
+      containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
+    },
+  });
+}
+
+/** What the runtime says a sandbox of `handler` runs with: containerd names its shim; CRI-O says "oci" for every OCI runtime. */
+function runtimeTypeOn(node: TestbedNode, handler: string): string {
+  if (node.runtime === 'cri-o') return 'oci';
+  return handler === 'gvisor' ? 'io.containerd.runsc.v1' : 'io.containerd.runc.v2';
+}
+
+interface Case { namespace: string; pod: string; runtimeClassName?: string }
+
+for (const node of testbed.nodes) {
+  describe(`agent against ${node.runtime} ${node.runtimeVersion} on ${node.name}`, () => {
+    const honestNs = uniqueName('runtimes');
+    const brokenNs = uniqueName('broken-runtimes');
+    const classes = ['runc', 'kata', ...(node.gvisor ? ['gvisor'] : [])];
+    const cases: Case[] = [
+      { namespace: honestNs, pod: 'no-class' },
+      ...classes.map((c) => ({ namespace: honestNs, pod: c, runtimeClassName: c })),
+      ...classes.map((c) => ({ namespace: brokenNs, pod: c, runtimeClassName: c })),
+    ];
+    let agent: Started | undefined;
+
+    before(async () => {
+      await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
+      await createNamespace(testbed, honestNs);
+      await createNamespace(testbed, brokenNs);
+      await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
+        apiVersion: 'v1', kind: 'List', items: cases.map((c) => JSON.parse(podManifest(node, c.namespace, c.pod, c.runtimeClassName)) as object),
+      }));
+      for (const ns of [honestNs, brokenNs]) await kubectl(testbed, ['wait', '-n', ns, 'pod', '--all', '--for=condition=Ready', '--timeout=120s']);
+      ({ agent } = await startAgent(testbed, node, node.criEndpoint));
+    });
+    after(async () => {
+      await agent?.stop();
+      await kubectl(testbed, ['delete', 'namespace', honestNs, brokenNs, '--wait=false']);
+    });
+
+    test('describes the runtime: its name and version, its default handler and each handler\'s runtime type', async () => {
+      const { runtime } = await eventually(async () => {
+        const spec = await reportOf(node);
+        assert.equal(spec.runtime.reachable, true);
+        return spec;
+      }, 30_000);
+      assert.equal(runtime.name, node.runtime);
+      assert.equal(runtime.version?.replace(/^v/, ''), node.runtimeVersion);
+      assert.equal(runtime.infoFormat, node.runtime);
+      assert.equal(runtime.defaultHandler, 'runc');
+      const handlers = [...classes, 'runc-alt'].sort().map((name) => ({ name, runtimeType: runtimeTypeOn(node, name) }));
+      assert.deepEqual(runtime.handlers, handlers);
+    });
+
+    test('reports each pod\'s requested handler, the handler it resolves to, and its runtime type', async () => {
+      const blanked = new RegExp(node.brokenNamespaces);
+      for (const c of cases) {
+        const sandbox = await reported(node, c.namespace, c.pod);
+        // The node's CRI proxy blanks the handler of pods in the namespaces it matches, like a kubelet that drops it.
+        const requested = blanked.test(c.namespace) ? '' : (c.runtimeClassName ?? '');
+        const resolved = requested === '' ? 'runc' : requested;
+        assert.deepEqual(
+          { pod: `${c.namespace}/${c.pod}`, requested: sandbox.requestedHandler, resolved: sandbox.resolvedHandler, type: sandbox.runtimeType },
+          { pod: `${c.namespace}/${c.pod}`, requested, resolved, type: runtimeTypeOn(node, resolved) },
+        );
+      }
+    });
+
+    if (new RegExp(node.brokenNamespaces).test(honestNs)) {
+      test('with no kubelet between: sandboxes run straight through CRI with each handler are reported as the runtime ran them', async () => {
+        const direct = uniqueName('direct');
+        const cri = criClient(node);
+        const ran: string[] = [];
+        await kubelet('stop', node);
+        try {
+          for (const handler of ['', ...classes]) {
+            ran.push(await cri.runPodSandbox({ namespace: direct, name: handler === '' ? 'no-class' : handler, handler, cgroupRoot: node.cgroupRoot }));
+          }
+          for (const handler of ['', ...classes]) {
+            const sandbox = await reported(node, direct, handler === '' ? 'no-class' : handler);
+            const resolved = handler === '' ? 'runc' : handler;
+            assert.deepEqual(
+              { requested: sandbox.requestedHandler, resolved: sandbox.resolvedHandler, type: sandbox.runtimeType },
+              { requested: handler, resolved, type: runtimeTypeOn(node, resolved) },
+            );
+          }
+        } finally {
+          for (const id of ran) {
+            await cri.stopPodSandbox(id);
+            await cri.removePodSandbox(id);
+          }
+          cri.close();
+          await kubelet('start', node);
+        }
+      });
+    }
+
+    if (node.runtime === 'cri-o') {
+      test('CRI-O: the handler comes from the sandbox\'s runtime spec, as ListPodSandbox leaves runtime_handler empty', async () => {
+        const cri = criClient(node);
+        try {
+          const { items } = await cri.listPodSandbox();
+          const kata = items.find((s) => s.metadata?.namespace === honestNs && s.metadata.name === 'kata' && s.state === 'SANDBOX_READY');
+          assert.ok(kata, 'the kata pod\'s sandbox');
+          assert.equal(kata.runtime_handler, '');
+        } finally {
+          cri.close();
+        }
+        assert.equal((await reported(node, honestNs, 'kata')).requestedHandler, 'kata');
+      });
+    }
+  });
+}
