@@ -27,7 +27,10 @@ case "$action" in
     ;;
   start)
     if [ "$part" = runtime ]; then start_runtime; else
+      PATH="$("$RCA_ROOT/hack/tools.sh" kubernetes):$PATH"
       start_kubelet
+      # The node may still show Ready from before the stop: wait for this kubelet's own health first.
+      wait_for "the kubelet of $NODE_NAME to be healthy" 60 "kubelet@$NODE_NAME" curl -fsS "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"
       wait_for "node $NODE_NAME to be Ready" 120 "kubelet@$NODE_NAME" node_ready "$NODE_NAME"
     fi
     ;;
