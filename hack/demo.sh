@@ -26,7 +26,7 @@ for i in 0 1; do
   node_vars "$i"
   echo
   echo "== What $RUNTIME $RUNTIME_VERSION on $NODE_NAME says each sandbox really got:"
-  "$NODE_BIN" test/testbed/sandboxes.ts "unix://$RUNTIME_SOCK" | awk 'NR == 1 || $1 == "payments"'
+  "$NODE_BIN" test/testbed/sandboxes.ts "unix://$RUNTIME_SOCK" payments
 done
 echo
 echo "== The kernel each pod sees (kubectl exec ... cat /proc/version):"

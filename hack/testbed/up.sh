@@ -337,7 +337,8 @@ TOML
 
 load_pause_image() {
   if [ "$RUNTIME" = containerd ]; then
-    local images; images=$("$RUNTIME_BIN/ctr" --address "$RUNTIME_SOCK" -n k8s.io images ls -q)
+    # (2>/dev/null: containerd 2.x's cgroup v1 deprecation notice, on every ctr call.)
+    local images; images=$("$RUNTIME_BIN/ctr" --address "$RUNTIME_SOCK" -n k8s.io images ls -q 2>/dev/null)
     grep -qx "$PAUSE_IMAGE" <<< "$images" && return 0
   fi
   if [ ! -f "$TB/images/pause.tar" ]; then

@@ -30,6 +30,7 @@ const agentNs = `${id}-agent`;
 const honestNs = `${id}-honest`;
 const brokenNs = `broken-${id}`;
 const audit = `${id}-audit`;
+const [gvisorNs, gvisorBrokenNs, runtimesAudit] = [`${id}-gvisor`, `broken-${id}-gvisor`, `${id}-runtimes`];
 const fullname = `${release}-runtimeclass-audit`;
 
 const k = (args: string[], input?: string): Promise<string> => kubectl(testbed, args, input);
@@ -93,8 +94,8 @@ describe('helm install, for real: chart, image, alerts', () => {
   after(async () => {
     await prometheus?.stop();
     await helmK(['uninstall', release, '-n', system, '--ignore-not-found', '--wait', '--timeout', '120s']).catch(() => undefined);
-    await k(['delete', 'runtimeclassaudit', 'cluster', audit, '--ignore-not-found']).catch(() => undefined);
-    await k(['delete', 'namespace', honestNs, brokenNs, system, agentNs, `${id}-restricted`, `${id}-baseline`, `${id}-privileged`, '--ignore-not-found', '--wait=false']);
+    await k(['delete', 'runtimeclassaudit', 'cluster', audit, runtimesAudit, '--ignore-not-found']).catch(() => undefined);
+    await k(['delete', 'namespace', honestNs, brokenNs, gvisorNs, gvisorBrokenNs, system, agentNs, `${id}-restricted`, `${id}-baseline`, `${id}-privileged`, '--ignore-not-found', '--wait=false']);
   });
 
   test('every rendered manifest passes the API server\'s own validation (server-side dry run, unknown fields refused)', async () => {
@@ -174,8 +175,6 @@ describe('helm install, for real: chart, image, alerts', () => {
   });
 
   test('gVisor for real: Matched on the honest path with runsc, Mismatched where the handler was dropped; kata on CRI-O judged alike', async () => {
-    const [gvisorNs, gvisorBrokenNs] = [`${id}-gvisor`, `broken-${id}-gvisor`];
-    const runtimesAudit = `${id}-runtimes`;
     for (const ns of [gvisorNs, gvisorBrokenNs]) {
       await createNamespace(testbed, ns);
       await k(['label', 'namespace', ns, `rcaudit-runtimes=${id}`]);
@@ -206,8 +205,6 @@ describe('helm install, for real: chart, image, alerts', () => {
     const kernel = (namespace: string): Promise<string> => k(['exec', '-n', namespace, 'sandboxed', '--', '/cat', '/proc/version']);
     assert.match(await kernel(gvisorNs), /^Linux version \S+-gvisor /);
     assert.doesNotMatch(await kernel(gvisorBrokenNs), /gvisor/);
-    await k(['delete', 'runtimeclassaudit', runtimesAudit]);
-    await k(['delete', 'namespace', gvisorNs, gvisorBrokenNs, '--wait=false']);
   });
 
   test('a real Prometheus scrapes what the ServiceMonitors select, and the mismatch alert fires for the pod', async () => {
