@@ -9,6 +9,7 @@ import { parseRuntimeHandlers } from './cri/runtime-info.ts';
 import type { StatusResponse, VersionResponse } from './cri/types.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { buildReportSpec, canonicalSpec, type RuntimeState } from './report.ts';
+import type { EvidenceSource } from './evidence/proc.ts';
 import { SandboxScanner, type SandboxSource, type ScanResult } from './scanner.ts';
 import type { WriteOutcome } from './report-writer.ts';
 import { jitteredBackoff } from '../kube/backoff.ts';
@@ -41,6 +42,8 @@ export interface AgentDeps {
   /** The runtime to talk to, or why there is none yet (no socket found). */
   connect(): { cri: CriRuntime; endpoint: string } | { error: string; endpoint: string };
   sink: ReportSink;
+  /** Where isolation evidence comes from (the host's /proc); absent when gathering it is off. */
+  evidence?: EvidenceSource;
   log: Logger;
   metrics: AgentMetrics;
   now?: () => number;
@@ -113,6 +116,7 @@ export class NodeAgent {
       runtime: this.runtime,
       sandboxes: this.lastScan?.sandboxes ?? [],
       details: this.lastScan?.details ?? new Map(),
+      ...(this.deps.evidence === undefined ? {} : { evidence: this.lastScan?.evidence ?? new Map() }),
     });
     // Logged when the number changes, not on every pass.
     if (malformed !== this.lastMalformed && malformed > 0) this.deps.log.warn({ malformed }, 'left malformed sandboxes out of the report');
@@ -125,7 +129,7 @@ export class NodeAgent {
     try {
       const cri = this.connect();
       await this.refreshRuntime(cri);
-      this.scanner ??= new SandboxScanner(cri);
+      this.scanner ??= new SandboxScanner(cri, this.deps.evidence === undefined ? {} : { evidence: this.deps.evidence });
       this.lastScan = await this.scanner.scan();
       if (this.lastScan.statusErrors > 0) {
         this.deps.log.warn({ failed: this.lastScan.statusErrors }, 'verbose sandbox status failed; reporting those sandboxes without it, asking again next pass');

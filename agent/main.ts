@@ -11,6 +11,7 @@ import { NodeAgent } from './agent.ts';
 import { DEFAULT_CRI_ENDPOINTS, detectCriEndpoint } from './cri/endpoint.ts';
 import { KUBELET_MAX_MESSAGE_BYTES } from './cri/proto.ts';
 import { CriRuntimeClient } from './cri/runtime-client.ts';
+import { ProcEvidence } from './evidence/proc.ts';
 import { AgentMetrics } from './metrics.ts';
 import { ReportWriter } from './report-writer.ts';
 
@@ -24,6 +25,8 @@ interface Flags {
   criMaxMessageBytes: number;
   apiTimeout: number;
   kubeconfig?: string;
+  procRoot: string;
+  isolationEvidence: boolean;
   listenHost: string;
   listenPort: number;
 }
@@ -40,6 +43,8 @@ function parseFlags(argv: string[]): Flags {
     .option('--cri-max-message-bytes <bytes>', 'largest CRI answer accepted (the kubelet\'s limit is 16 MiB)', positiveInteger, KUBELET_MAX_MESSAGE_BYTES)
     .option('--api-timeout <duration>', 'deadline of each API server request', boundedDuration('api-timeout'), 10_000)
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
+    .option('--proc-root <dir>', 'the host\'s /proc, read for isolation evidence (in a pod: the host\'s /proc mounted read-only)', '/proc')
+    .option('--no-isolation-evidence', 'do not read the host\'s /proc: the report says evidence is Disabled')
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
   return program.opts<Flags>();
@@ -60,6 +65,7 @@ async function main(): Promise<void> {
         }
         return { endpoint, cri: new CriRuntimeClient(endpoint, { deadlineMs: flags.criTimeout, maxMessageBytes: flags.criMaxMessageBytes, onCall }) };
       },
+      ...(flags.isolationEvidence ? { evidence: new ProcEvidence(flags.procRoot) } : {}),
       sink: new ReportWriter(new KubeRest(loadKubeConfig(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) }), flags.nodeName),
       log,
       metrics,

@@ -2,10 +2,11 @@
 // NodeSandboxReport. Pure: the same answers always give the same spec, in a
 // normal form (sorted, no absent-vs-empty ambiguity), so "did anything
 // change?" is a string comparison and a quiet node costs no API write.
-import type { NodeSandboxReportSpec, ReportedSandbox, RuntimeDescription } from '../api/v1alpha1/node-sandbox-report.ts';
+import type { IsolationEvidence, NodeSandboxReportSpec, ReportedSandbox, RuntimeDescription } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeHandlers } from './cri/runtime-info.ts';
 import type { SandboxDetail } from './cri/sandbox-info.ts';
 import type { PodSandbox, VersionResponse } from './cri/types.ts';
+import type { Evidence } from './evidence/classify.ts';
 
 export interface RuntimeState {
   endpoint: string;
@@ -54,6 +55,7 @@ export function toReportedSandbox(
   sandbox: PodSandbox,
   detail: SandboxDetail | undefined,
   handlers: RuntimeHandlers | undefined,
+  evidence?: Evidence,
 ): ReportedSandbox | undefined {
   if (!isWellFormed(sandbox)) return undefined;
   const meta = sandbox.metadata;
@@ -71,6 +73,18 @@ export function toReportedSandbox(
     requestedHandler: requested,
     ...(resolved === undefined ? {} : { resolvedHandler: resolved }),
     ...(runtimeType === undefined ? {} : { runtimeType }),
+    ...(evidence === undefined ? {} : { evidence: reportedEvidence(evidence) }),
+  };
+}
+
+/** Evidence as the report holds it: facts cut to the schema's lengths. */
+function reportedEvidence(evidence: Evidence): IsolationEvidence {
+  return {
+    class: evidence.class,
+    ...(evidence.process === undefined ? {} : { process: evidence.process.slice(0, 64) }),
+    ...(evidence.parent === undefined ? {} : { parent: evidence.parent.slice(0, 64) }),
+    ...(evidence.hostProcesses === undefined ? {} : { hostProcesses: evidence.hostProcesses }),
+    ...(evidence.reason === undefined ? {} : { reason: evidence.reason.slice(0, 256) }),
   };
 }
 
@@ -106,6 +120,8 @@ export interface ReportInput {
   runtime: RuntimeState;
   sandboxes: readonly PodSandbox[];
   details: ReadonlyMap<string, SandboxDetail>;
+  /** Isolation evidence by sandbox id; undefined when gathering it is off. */
+  evidence?: ReadonlyMap<string, Evidence>;
 }
 
 /** The report spec, and how many sandboxes had to be left out as malformed. */
@@ -113,13 +129,16 @@ export function buildReportSpec(input: ReportInput): { spec: NodeSandboxReportSp
   const reported: ReportedSandbox[] = [];
   let malformed = 0;
   for (const sandbox of input.sandboxes) {
-    const entry = toReportedSandbox(sandbox, input.details.get(sandbox.id), input.runtime.handlers);
+    const entry = toReportedSandbox(sandbox, input.details.get(sandbox.id), input.runtime.handlers, input.evidence?.get(sandbox.id));
     if (entry === undefined) malformed++;
     else reported.push(entry);
   }
   reported.sort(compareSandboxes);
   return {
-    spec: { nodeName: input.nodeName, agentVersion: input.agentVersion, runtime: describeRuntime(input.runtime), sandboxes: reported },
+    spec: {
+      nodeName: input.nodeName, agentVersion: input.agentVersion, isolationEvidence: input.evidence === undefined ? 'Disabled' : 'Gathered',
+      runtime: describeRuntime(input.runtime), sandboxes: reported,
+    },
     malformed,
   };
 }

@@ -5,6 +5,8 @@
 # into test/fixtures/cri/<runtime>-<version>/, the unit tests' fixtures.
 # On the kuscia node, whose kubelet path drops every handler, the honest
 # ones are sandboxes run straight through CRI while its kubelet is stopped.
+# It also saves what the host's /proc shows of some of those pods' sandboxes
+# into test/fixtures/proc/<runtime>-<version>/<pod>/, for isolation evidence.
 # Run after a runtime upgrade; needs a running testbed (npm run testbed:up).
 source "$(dirname "${BASH_SOURCE[0]}")/testbed/common.sh"
 [ -f "$TB/testbed.json" ] || die "no testbed running (npm run testbed:up)"
@@ -28,10 +30,13 @@ for i in "${!NODES[@]}"; do
   node_vars "$i"
   specs=("$ns/default=default" "$ns/runc=runc" "$ns/kata=kata" "$broken/kata=broken-kata")
   pod "$broken" kata "$NODE_NAME" kata
+  procs=()
+  if [ "$RUNTIME" = containerd ]; then pod "$broken" gvisor "$NODE_NAME" gvisor; procs+=("$broken/gvisor=dropped-gvisor"); fi
   if ! [[ "$ns" =~ $BROKEN_NAMESPACES ]]; then
     pod "$ns" default "$NODE_NAME"
     for class in runc kata; do pod "$ns" "$class" "$NODE_NAME" "$class"; done
-    if [ "$RUNTIME" = containerd ]; then pod "$ns" gvisor "$NODE_NAME" gvisor; specs+=("$ns/gvisor=gvisor"); fi
+    procs+=("$ns/kata=kata")
+    if [ "$RUNTIME" = containerd ]; then pod "$ns" gvisor "$NODE_NAME" gvisor; specs+=("$ns/gvisor=gvisor"); procs+=("$ns/gvisor=gvisor"); fi
     kubectl wait -n "$ns" pod --all --for=condition=Ready --timeout=120s >/dev/null
   fi
   kubectl wait -n "$broken" pod --all --for=condition=Ready --timeout=120s >/dev/null
@@ -47,7 +52,10 @@ for i in "${!NODES[@]}"; do
   else
     "$NODE_BIN" "$RCA_ROOT/test/testbed/capture-cri.ts" "unix://$RUNTIME_SOCK" "$out" "$CGROUP_ROOT" "${specs[@]}"
   fi
-  log "captured $RUNTIME $RUNTIME_VERSION on $NODE_NAME into ${out#"$RCA_ROOT/"}"
+  proc_out="$RCA_ROOT/test/fixtures/proc/$RUNTIME_BUILD"
+  rm -rf "$proc_out"
+  "$NODE_BIN" "$RCA_ROOT/test/testbed/capture-proc.ts" "unix://$RUNTIME_SOCK" "$proc_out" "${procs[@]}"
+  log "captured $RUNTIME $RUNTIME_VERSION on $NODE_NAME into ${out#"$RCA_ROOT/"} and ${proc_out#"$RCA_ROOT/"}"
   kubectl delete -n "$ns" pod --all --wait=true --timeout=60s >/dev/null
   kubectl delete -n "$broken" pod --all --wait=true --timeout=60s >/dev/null
 done

@@ -8,6 +8,8 @@ export type InfoFormat = 'containerd' | 'cri-o' | 'unknown';
 export interface HandlerConfig {
   name: string;
   runtimeType?: string;
+  /** The runtime binary (CRI-O's RuntimePath): on CRI-O the only word that tells runc from runsc. */
+  runtimePath?: string;
 }
 
 export interface RuntimeHandlers {
@@ -34,12 +36,13 @@ function parseJson(text: string | undefined): Json | undefined {
   }
 }
 
-function handlerList(runtimes: unknown, typeKey: string): HandlerConfig[] {
+function handlerList(runtimes: unknown, typeKey: string, pathKey?: string): HandlerConfig[] {
   if (!isObject(runtimes)) return [];
   return Object.entries(runtimes)
     .map(([name, config]) => {
       const runtimeType = isObject(config) ? stringOr(config[typeKey]) : undefined;
-      return runtimeType === undefined ? { name } : { name, runtimeType };
+      const runtimePath = isObject(config) && pathKey !== undefined ? stringOr(config[pathKey]) : undefined;
+      return { name, ...(runtimeType === undefined ? {} : { runtimeType }), ...(runtimePath === undefined ? {} : { runtimePath }) };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -64,7 +67,8 @@ function fromContainerd(config: Json): RuntimeHandlers | undefined {
 
 /**
  * CRI-O: info.config.crio.DefaultRuntime and .Runtimes.<handler>.RuntimeType
- * (Go field names: its config struct has no JSON tags). CRI-O defaults to crun.
+ * and .RuntimePath (Go field names: its config struct has no JSON tags).
+ * CRI-O defaults to crun.
  */
 function fromCrio(config: Json): RuntimeHandlers | undefined {
   const crio = config['crio'];
@@ -72,7 +76,7 @@ function fromCrio(config: Json): RuntimeHandlers | undefined {
   return {
     infoFormat: 'cri-o',
     defaultHandler: stringOr(crio['DefaultRuntime']) ?? 'crun',
-    handlers: handlerList(crio['Runtimes'], 'RuntimeType'),
+    handlers: handlerList(crio['Runtimes'], 'RuntimeType', 'RuntimePath'),
   };
 }
 

@@ -4,6 +4,8 @@
 
 export interface SandboxDetail {
   runtimeType?: string;
+  /** The sandbox's process on the host, where isolation evidence starts (containerd and CRI-O both give it). */
+  pid?: number;
   /** The handler as the runtime recorded it, where ListPodSandbox does not carry it (CRI-O). */
   handler?: string;
   problem?: string;
@@ -21,6 +23,10 @@ function crioHandler(info: Json): string | undefined {
   return typeof handler === 'string' ? handler : undefined;
 }
 
+function positivePid(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
 /** Reads a verbose PodSandboxStatus answer's info map (containerd and CRI-O both use info["info"]). */
 export function parseSandboxDetail(info: Record<string, string>): SandboxDetail {
   const raw = info['info'];
@@ -35,6 +41,8 @@ export function parseSandboxDetail(info: Record<string, string>): SandboxDetail 
   const detail: SandboxDetail = {};
   // containerd: the resolved truth, e.g. io.containerd.runc.v2 or io.containerd.kata.v2.
   if (typeof parsed['runtimeType'] === 'string' && parsed['runtimeType'] !== '') detail.runtimeType = parsed['runtimeType'];
+  const pid = positivePid(parsed['pid']);
+  if (pid !== undefined) detail.pid = pid;
   const handler = crioHandler(parsed);
   if (handler !== undefined) detail.handler = handler;
   if (detail.runtimeType === undefined && detail.handler === undefined) {

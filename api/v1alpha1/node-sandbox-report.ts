@@ -9,6 +9,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 const dateTime = { type: 'string', format: 'date-time' } as const;
 const name253 = { type: 'string', maxLength: 253 } as const;
 const count = { type: 'integer', minimum: 0 } as const;
+const isolationClass = { type: 'string', enum: ['host-kernel', 'gvisor', 'vm', 'unknown'] } as const;
 
 export const runtimeSchema = {
   type: 'object',
@@ -39,12 +40,30 @@ export const runtimeSchema = {
         additionalProperties: false,
         properties: {
           name: name253,
-          runtimeType: { type: 'string', maxLength: 253, description: 'e.g. io.containerd.runc.v2, io.containerd.kata.v2.' },
+          runtimeType: { type: 'string', maxLength: 253, description: 'e.g. io.containerd.runc.v2, io.containerd.kata.v2; CRI-O: oci or vm.' },
+          runtimePath: { type: 'string', maxLength: 1024, description: 'The runtime binary, where the runtime says (CRI-O): the only thing CRI-O says that tells runc from runsc.' },
         },
       },
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
     },
+  },
+} as const;
+
+export const evidenceSchema = {
+  type: 'object',
+  required: ['class'],
+  additionalProperties: false,
+  description: 'What the host shows the sandbox really is, read from its /proc once, when the sandbox was new.',
+  properties: {
+    class: {
+      ...isolationClass,
+      description: 'host-kernel: the pod\'s processes run on the host\'s kernel (runc and the like); gvisor: under gVisor\'s own kernel (runsc); vm: in a virtual machine (a VMM process); unknown: the host did not show (see reason).',
+    },
+    process: { type: 'string', maxLength: 64, description: 'The sandbox process\'s command, e.g. pause, runsc-sandbox, qemu-system-x86_64.' },
+    parent: { type: 'string', maxLength: 64, description: 'Its parent\'s, e.g. containerd-shim-runc-v2, containerd-shim-runsc-v1, conmon.' },
+    hostProcesses: { ...count, description: 'Host processes in the pod\'s cgroup when the evidence was gathered.' },
+    reason: { type: 'string', maxLength: 256, description: 'Why the class is unknown, or what stands out.' },
   },
 } as const;
 
@@ -63,6 +82,7 @@ export const sandboxSchema = {
     requestedHandler: { type: 'string', maxLength: 253, description: 'The handler the kubelet asked for, verbatim ("" for the default).' },
     resolvedHandler: { type: 'string', maxLength: 253, description: 'requestedHandler with "" resolved to the runtime\'s default, when known.' },
     runtimeType: { type: 'string', maxLength: 253, description: 'The runtime type the sandbox really runs with, when the runtime reveals it.' },
+    evidence: evidenceSchema,
   },
 } as const;
 
@@ -73,6 +93,11 @@ export const nodeSandboxReportSpecSchema = {
   properties: {
     nodeName: name253,
     agentVersion: { type: 'string', maxLength: 64 },
+    isolationEvidence: {
+      type: 'string',
+      enum: ['Gathered', 'Disabled'],
+      description: 'Whether the agent gathers isolation evidence from the host\'s /proc (Disabled: turned off, e.g. where the host\'s /proc may not be mounted; no sandbox then has evidence).',
+    },
     runtime: runtimeSchema,
     sandboxes: {
       type: 'array',
@@ -98,11 +123,13 @@ const lastVerifiedSchema = {
   description: 'While the pod is Unverified: what it was last verified to be, and since when.',
   properties: {
     verdict: { type: 'string', enum: ['Matched', 'Mismatched'] },
-    reason: { type: 'string', enum: ['Matched', 'HandlerMismatch', 'RuntimeTypeMismatch'] },
+    reason: { type: 'string', enum: ['Matched', 'HandlerMismatch', 'RuntimeTypeMismatch', 'IsolationMismatch'] },
     expectedHandler: { type: 'string', maxLength: 253 },
     expectedRuntimeType: { type: 'string', maxLength: 253 },
+    expectedIsolation: isolationClass,
     actualHandler: { type: 'string', maxLength: 253 },
     actualRuntimeType: { type: 'string', maxLength: 253 },
+    actualIsolation: isolationClass,
     since: dateTime,
   },
 } as const;
@@ -119,13 +146,15 @@ const podVerdictSchema = {
     verdict: { type: 'string', enum: ['Matched', 'Mismatched', 'Unverified'] },
     reason: {
       type: 'string',
-      enum: ['Matched', 'HandlerMismatch', 'RuntimeTypeMismatch', 'NoSandbox', 'AwaitingSandbox', 'NoReport', 'AgentNotReady',
-        'RuntimeUnreachable', 'RuntimeClassNotFound', 'UnsupportedRuntime'],
+      enum: ['Matched', 'HandlerMismatch', 'RuntimeTypeMismatch', 'IsolationMismatch', 'NoSandbox', 'AwaitingSandbox', 'NoReport', 'AgentNotReady',
+        'RuntimeUnreachable', 'RuntimeClassNotFound', 'UnsupportedRuntime', 'EvidenceUnknown', 'EvidenceDisabled'],
     },
     expectedHandler: { type: 'string', maxLength: 253, description: 'The handler the pod\'s RuntimeClass named when the operator first saw the pod.' },
     expectedRuntimeType: { type: 'string', maxLength: 253 },
     actualHandler: { type: 'string', maxLength: 253, description: 'The sandbox\'s handler, "" resolved to the runtime\'s default.' },
     actualRuntimeType: { type: 'string', maxLength: 253 },
+    expectedIsolation: { ...isolationClass, description: 'The isolation the audit asks of this handler (spec.expectedIsolation).' },
+    actualIsolation: { ...isolationClass, description: 'The class of the sandbox\'s isolation evidence.' },
     sandboxId: { type: 'string', maxLength: 128 },
     since: {
       ...dateTime,
@@ -189,6 +218,7 @@ export const nodeSandboxReportStatusSchema = {
 
 export type RuntimeDescription = FromSchema<typeof runtimeSchema>;
 export type ReportedSandbox = FromSchema<typeof sandboxSchema>;
+export type IsolationEvidence = FromSchema<typeof evidenceSchema>;
 export type NodeSandboxReportSpec = FromSchema<typeof nodeSandboxReportSpecSchema>;
 export type NodeSandboxReportStatus = FromSchema<typeof nodeSandboxReportStatusSchema>;
 export type PodVerdictEntry = FromSchema<typeof podVerdictSchema>;

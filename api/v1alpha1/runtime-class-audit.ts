@@ -43,6 +43,12 @@ export const auditSpecSchema = {
       additionalProperties: { type: 'string', minLength: 1, maxLength: 253 },
       maxProperties: 128,
     },
+    expectedIsolation: {
+      type: 'object',
+      description: 'The isolation each handler must really have, from the host\'s evidence (the agent reads the sandbox\'s processes in /proc), e.g. kata: vm, gvisor: gvisor. A sandbox with the right handler whose evidence shows another class is mismatched (IsolationMismatch); one whose evidence is unknown or not gathered is Unverified, never mismatched.',
+      additionalProperties: { type: 'string', enum: ['host-kernel', 'gvisor', 'vm'] },
+      maxProperties: 128,
+    },
     gracePeriodSeconds: {
       type: 'integer',
       minimum: 0,
@@ -121,7 +127,8 @@ export const auditStatusSchema = {
           expectedHandler: { type: 'string', maxLength: 253 },
           actualHandler: { type: 'string', maxLength: 253 },
           actualRuntimeType: { type: 'string', maxLength: 253 },
-          reason: { type: 'string', enum: ['HandlerMismatch', 'RuntimeTypeMismatch'] },
+          actualIsolation: { type: 'string', maxLength: 32 },
+          reason: { type: 'string', enum: ['HandlerMismatch', 'RuntimeTypeMismatch', 'IsolationMismatch'] },
           since: { type: 'string', format: 'date-time' },
         },
       },

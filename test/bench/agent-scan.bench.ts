@@ -5,7 +5,11 @@
 //   every scan) as the ratio to beat;
 // - API writes at steady state (must be 0), from the real agent loop writing
 //   through the real API server;
-// - the agent process's RSS after BENCH_SOAK_SECONDS (default 600) at 250.
+// - the first scan's cost with and without isolation evidence (one walk of
+//   /proc for all new sandboxes), and steady-state scans with evidence (no
+//   /proc walk: the same as without);
+// - the agent process's RSS after BENCH_SOAK_SECONDS (default 600) at 250,
+//   with and without isolation evidence.
 //   node test/bench/agent-scan.bench.ts
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
@@ -16,6 +20,7 @@ import { AgentMetrics } from '../../agent/metrics.ts';
 import { ReportWriter } from '../../agent/report-writer.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { SandboxScanner } from '../../agent/scanner.ts';
+import { ProcEvidence } from '../../agent/evidence/proc.ts';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
 import { freePort, startNodeScript } from '../support/processes.ts';
@@ -44,17 +49,30 @@ async function timeScans(scan: () => Promise<void>, rpcs: () => number): Promise
   return { median: percentile(ms, 50), p99: percentile(ms, 99), rpcsPerScan: (rpcs() - before) / SCANS };
 }
 
-async function measureScans(): Promise<{ ours: Awaited<ReturnType<typeof timeScans>>; naive: Awaited<ReturnType<typeof timeScans>> }> {
+type Timing = Awaited<ReturnType<typeof timeScans>>;
+
+/** A new scanner's first scan (every sandbox new), in ms. */
+async function firstScan(cri: CriRuntimeClient, withEvidence: boolean): Promise<number> {
+  const scanner = new SandboxScanner(cri, withEvidence ? { evidence: new ProcEvidence('/proc') } : {});
+  const t = performance.now();
+  await scanner.scan();
+  return performance.now() - t;
+}
+
+async function measureScans(): Promise<{ ours: Timing; withEvidence: Timing; naive: Timing; first: { without: number; with: number } }> {
   let calls = 0;
   const cri = new CriRuntimeClient(node.criEndpoint, { onCall: () => { calls++; } });
   try {
+    const first = { without: await firstScan(cri, false), with: await firstScan(cri, true) };
     const scanner = new SandboxScanner(cri);
     const ours = await timeScans(async () => { await scanner.scan(); }, () => calls);
+    const evidenced = new SandboxScanner(cri, { evidence: new ProcEvidence('/proc') });
+    const withEvidence = await timeScans(async () => { await evidenced.scan(); }, () => calls);
     const naive = await timeScans(async () => {
       const { items } = await cri.listPodSandbox();
       for (const s of items) await cri.podSandboxStatus(s.id, true);
     }, () => calls);
-    return { ours, naive };
+    return { ours, withEvidence, naive, first };
   } finally {
     cri.close();
   }
@@ -85,10 +103,10 @@ async function steadyWrites(): Promise<number> {
   return writes;
 }
 
-async function soakRss(): Promise<number> {
+async function soakRss(extra: string[]): Promise<number> {
   const port = await freePort();
   const agent = startNodeScript('agent/main.ts', ['--node-name', node.name, '--cri-endpoint', node.criEndpoint,
-    '--kubeconfig', testbed.kubeconfig, '--listen-host', '127.0.0.1', '--listen-port', String(port)]);
+    '--kubeconfig', testbed.kubeconfig, '--listen-host', '127.0.0.1', '--listen-port', String(port), ...extra]);
   try {
     await new Promise((r) => setTimeout(r, SOAK_SECONDS * 1000));
     const pid = agent.child.pid;
@@ -106,19 +124,21 @@ await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/'])
 await createNamespace(testbed, ns);
 try {
   process.stdout.write(`agent scan benchmark on ${node.name} (containerd via CRI), ${String(SCANS)} scans per size, steady state ${String(STEADY_SECONDS)} s\n`);
-  process.stdout.write('sandboxes | ours: RPCs/scan  median ms  p99 ms | naive: RPCs/scan  median ms  p99 ms | naive/ours median | API writes in steady state\n');
+  process.stdout.write('sandboxes | ours: RPCs/scan  median ms  p99 ms | with evidence: median ms  p99 ms | naive: RPCs/scan  median ms  p99 ms | naive/ours median | first scan ms: without, with evidence | API writes in steady state\n');
   let have = 0;
   for (const size of SIZES) {
     // The node's own sandboxes (other pods) count too; these are the ones we add.
     await runPausePods(testbed, node, ns, { prefix: 'p', from: have, to: size });
     have = size;
-    const { ours, naive } = await measureScans();
+    const { ours, withEvidence, naive, first } = await measureScans();
     const writes = await steadyWrites();
-    process.stdout.write(`${String(size).padStart(9)} | ${f(ours.rpcsPerScan).padStart(14)}  ${f(ours.median).padStart(9)}  ${f(ours.p99).padStart(6)} | ${f(naive.rpcsPerScan).padStart(15)}  ${f(naive.median).padStart(9)}  ${f(naive.p99).padStart(6)} | ${f(naive.median / ours.median).padStart(17)} | ${String(writes)} in ${String(STEADY_SECONDS)} s (${String(Math.round(writes * 3600 / STEADY_SECONDS))}/h)\n`);
+    process.stdout.write(`${String(size).padStart(9)} | ${f(ours.rpcsPerScan).padStart(14)}  ${f(ours.median).padStart(9)}  ${f(ours.p99).padStart(6)} | ${f(withEvidence.median).padStart(24)}  ${f(withEvidence.p99).padStart(6)} | ${f(naive.rpcsPerScan).padStart(15)}  ${f(naive.median).padStart(9)}  ${f(naive.p99).padStart(6)} | ${f(naive.median / ours.median).padStart(17)} | ${f(first.without).padStart(22)}, ${f(first.with)} | ${String(writes)} in ${String(STEADY_SECONDS)} s (${String(Math.round(writes * 3600 / STEADY_SECONDS))}/h)\n`);
   }
   if (SOAK_SECONDS > 0) {
-    const rss = await soakRss();
-    process.stdout.write(`agent process RSS after ${String(SOAK_SECONDS)} s at ${String(have)} added sandboxes: ${f(rss)} MiB\n`);
+    for (const [what, extra] of [['with isolation evidence', []], ['without (--no-isolation-evidence)', ['--no-isolation-evidence']]] as const) {
+      const rss = await soakRss([...extra]);
+      process.stdout.write(`agent process RSS after ${String(SOAK_SECONDS)} s at ${String(have)} added sandboxes, ${what}: ${f(rss)} MiB\n`);
+    }
   }
 } finally {
   await kubectl(testbed, ['delete', 'namespace', ns, '--wait=false']);

@@ -3,7 +3,9 @@
 // RuntimeClass, runc, kata (runc under that name) and gvisor (runsc, on the
 // containerd nodes), on the node's honest and broken paths, the report
 // says the handler each sandbox was asked for, the handler that resolves to
-// (the default from the runtime's own Status), and the runtime type. On the
+// (the default from the runtime's own Status), the runtime type, and the
+// host's evidence of its isolation (from /proc: gVisor's kernel or the
+// host's). On the
 // kuscia node, whose kubelet path drops every handler, the runtime's honest
 // answers come from sandboxes run straight through CRI with its kubelet
 // stopped (a kubelet kills sandboxes of pods it does not know).
@@ -36,6 +38,17 @@ function podManifest(node: TestbedNode, namespace: string, name: string, runtime
       containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
     },
   });
+}
+
+/**
+ * What the host shows of a sandbox that really runs `handler`: gVisor's own
+ * kernel, or the host's. CRI-O gives no sandbox pid where it dropped the
+ * pod's infra container (every pod here but those of a handler named like
+ * kata), so there the evidence is unknown.
+ */
+function isolationOn(node: TestbedNode, requested: string, resolved: string): string {
+  if (node.runtime === 'cri-o' && !requested.includes('kata')) return 'unknown';
+  return resolved === 'gvisor' ? 'gvisor' : 'host-kernel';
 }
 
 /** What the runtime says a sandbox of `handler` runs with: containerd names its shim; CRI-O says "oci" for every OCI runtime. */
@@ -73,7 +86,7 @@ for (const node of testbed.nodes) {
       await kubectl(testbed, ['delete', 'namespace', honestNs, brokenNs, '--wait=false']);
     });
 
-    test('describes the runtime: its name and version, its default handler and each handler\'s runtime type', async () => {
+    test('describes the runtime: its name and version, its default handler and each handler\'s runtime type (and binary, on CRI-O)', async () => {
       const { runtime } = await eventually(async () => {
         const spec = await reportOf(node);
         assert.equal(spec.runtime.reachable, true);
@@ -84,10 +97,12 @@ for (const node of testbed.nodes) {
       assert.equal(runtime.infoFormat, node.runtime);
       assert.equal(runtime.defaultHandler, 'runc');
       const handlers = [...classes, 'runc-alt'].sort().map((name) => ({ name, runtimeType: runtimeTypeOn(node, name) }));
-      assert.deepEqual(runtime.handlers, handlers);
+      assert.deepEqual(runtime.handlers.map(({ name, runtimeType }) => ({ name, runtimeType })), handlers);
+      // CRI-O's runtime type cannot tell runc from runsc; the binary it names can.
+      for (const h of runtime.handlers) assert.equal(h.runtimePath?.endsWith('/crio/runc-wrapper'), node.runtime === 'cri-o' ? true : undefined, h.name);
     });
 
-    test('reports each pod\'s requested handler, the handler it resolves to, and its runtime type', async () => {
+    test('reports each pod\'s requested handler, the handler it resolves to, its runtime type and the host\'s evidence of its isolation', async () => {
       const blanked = new RegExp(node.brokenNamespaces);
       for (const c of cases) {
         const sandbox = await reported(node, c.namespace, c.pod);
@@ -95,8 +110,8 @@ for (const node of testbed.nodes) {
         const requested = blanked.test(c.namespace) ? '' : (c.runtimeClassName ?? '');
         const resolved = requested === '' ? 'runc' : requested;
         assert.deepEqual(
-          { pod: `${c.namespace}/${c.pod}`, requested: sandbox.requestedHandler, resolved: sandbox.resolvedHandler, type: sandbox.runtimeType },
-          { pod: `${c.namespace}/${c.pod}`, requested, resolved, type: runtimeTypeOn(node, resolved) },
+          { pod: `${c.namespace}/${c.pod}`, requested: sandbox.requestedHandler, resolved: sandbox.resolvedHandler, type: sandbox.runtimeType, isolation: sandbox.evidence?.class },
+          { pod: `${c.namespace}/${c.pod}`, requested, resolved, type: runtimeTypeOn(node, resolved), isolation: isolationOn(node, requested, resolved) },
         );
       }
     });
@@ -115,8 +130,8 @@ for (const node of testbed.nodes) {
             const sandbox = await reported(node, direct, handler === '' ? 'no-class' : handler);
             const resolved = handler === '' ? 'runc' : handler;
             assert.deepEqual(
-              { requested: sandbox.requestedHandler, resolved: sandbox.resolvedHandler, type: sandbox.runtimeType },
-              { requested: handler, resolved, type: runtimeTypeOn(node, resolved) },
+              { requested: sandbox.requestedHandler, resolved: sandbox.resolvedHandler, type: sandbox.runtimeType, isolation: sandbox.evidence?.class },
+              { requested: handler, resolved, type: runtimeTypeOn(node, resolved), isolation: isolationOn(node, handler, resolved) },
             );
           }
         } finally {

@@ -150,13 +150,20 @@ describe('what the chart renders', () => {
     findObject(ha, 'PodDisruptionBudget');
   });
 
-  test('the agent mounts the CRI socket\'s directory read-only (a restarted runtime\'s new socket shows there) and nothing else of the host, with every capability dropped', async () => {
+  test('the agent mounts the CRI socket\'s directory (a restarted runtime\'s new socket shows there) and the host\'s /proc, read-only, and nothing else of the host, with every capability dropped', async () => {
     const ds = findObject(await render({ 'agent.criSocket': '/run/crio/crio.sock' }), 'DaemonSet');
     const pod = podSpec(ds);
     const c = container(ds);
-    assert.deepEqual(pod.volumes, [{ name: 'cri-socket-dir', hostPath: { path: '/run/crio', type: 'DirectoryOrCreate' } }]);
-    assert.deepEqual(c.volumeMounts, [{ name: 'cri-socket-dir', mountPath: '/run/crio', readOnly: true }]);
+    assert.deepEqual(pod.volumes, [
+      { name: 'cri-socket-dir', hostPath: { path: '/run/crio', type: 'DirectoryOrCreate' } },
+      { name: 'host-proc', hostPath: { path: '/proc', type: 'Directory' } },
+    ]);
+    assert.deepEqual(c.volumeMounts, [
+      { name: 'cri-socket-dir', mountPath: '/run/crio', readOnly: true },
+      { name: 'host-proc', mountPath: '/host/proc', readOnly: true },
+    ]);
     assert.ok(c.args.includes('--cri-endpoint=unix:///run/crio/crio.sock'));
+    assert.ok(c.args.includes('--proc-root=/host/proc'));
     assert.equal(c.securityContext['privileged'], false);
     assert.equal(c.securityContext['allowPrivilegeEscalation'], false);
     assert.equal(c.securityContext['readOnlyRootFilesystem'], true);
@@ -167,6 +174,14 @@ describe('what the chart renders', () => {
     assert.equal(pod.priorityClassName, 'system-node-critical');
     const hostAccess = ['hostNetwork', 'hostPID', 'hostIPC'].filter((k) => k in pod);
     assert.deepEqual(hostAccess, []);
+  });
+
+  test('agent.isolationEvidence=false: no /proc mount, and the agent is told to gather no evidence', async () => {
+    const ds = findObject(await render({ 'agent.isolationEvidence': false }), 'DaemonSet');
+    assert.deepEqual(podSpec(ds).volumes?.map((v) => v.name), ['cri-socket-dir']);
+    assert.deepEqual(container(ds).volumeMounts?.map((m) => m.name), ['cri-socket-dir']);
+    assert.ok(container(ds).args.includes('--no-isolation-evidence'));
+    assert.ok(!container(ds).args.some((a) => a.startsWith('--proc-root')));
   });
 
   test('criSocketByNodeLabel: a DaemonSet per socket location, on complementary nodes, ANDed into the user\'s own node affinity', async () => {

@@ -1,0 +1,117 @@
+// What the host shows a sandbox really is, judged from facts read out of
+// /proc (proc.ts reads them): the process the runtime names as the
+// sandbox's, its parent, and the host processes in the pod's cgroup. Pure:
+// the same facts give the same evidence. Nothing here enters a container,
+// and nothing needs a capability: cmdline, status and cgroup of any process
+// are readable without one.
+//   runc and the like: the sandbox process (pause) is a host process under a
+//     runc-style shim (containerd-shim-runc-v2, or conmon under CRI-O).
+//   gVisor: the sandbox process is runsc's sandbox (`runsc-sandbox ... boot`),
+//     the pod's own kernel; no host process runs the pod's binaries.
+//   Kata and other VMs: a VMM process (qemu, cloud-hypervisor, firecracker).
+// Anything else is "unknown", with the reason: evidence is never guessed.
+
+export type IsolationClass = 'host-kernel' | 'gvisor' | 'vm' | 'unknown';
+
+/** One host process, as /proc shows it. */
+export interface ProcessFacts {
+  pid: number;
+  ppid: number;
+  /** The kernel's name for it (status: Name, at most 15 characters). */
+  name: string;
+  /** The base name of its first command-line word ("runsc-sandbox", "pause"); "" for a kernel thread. */
+  command: string;
+}
+
+export interface Evidence {
+  class: IsolationClass;
+  /** The sandbox process's command (or name), e.g. pause, runsc-sandbox, qemu-system-x86_64. */
+  process?: string;
+  /** Its parent's, e.g. containerd-shim-runc-v2, containerd-shim-runsc-v1, conmon. */
+  parent?: string;
+  /** Host processes in the pod's cgroup. */
+  hostProcesses?: number;
+  /** Why the class is unknown, or what stands out. */
+  reason?: string;
+}
+
+export interface EvidenceInput {
+  /** The pid the runtime gave for the sandbox (verbose PodSandboxStatus "pid"); 0 or absent when it gave none. */
+  sandboxPid: number | undefined;
+  /** The sandbox process, when it is still there and in the pod's cgroup (otherwise the pid was reused). */
+  sandbox: ProcessFacts | undefined;
+  /** Whether the process at sandboxPid is in the pod's cgroup. */
+  inPodCgroup: boolean;
+  parent: ProcessFacts | undefined;
+  /** Every host process in the pod's cgroup. */
+  podProcesses: readonly ProcessFacts[];
+}
+
+const RUNC_STYLE_SHIMS = new Set(['containerd-shim-runc-v2', 'containerd-shim-runc-v1', 'containerd-shim', 'conmon']);
+const VMM = /^(qemu-system-.+|qemu-kvm|cloud-hypervisor|firecracker)$/;
+const isGvisor = (p: ProcessFacts): boolean => p.command.startsWith('runsc');
+const isVmm = (p: ProcessFacts): boolean => VMM.test(p.command) || VMM.test(p.name);
+const label = (p: ProcessFacts): string => p.command || p.name;
+
+/** Why there is no process to judge, or undefined when there is one. */
+function missingProcess(input: EvidenceInput): Evidence | undefined {
+  const { sandboxPid, sandbox } = input;
+  if (sandboxPid === undefined || sandboxPid <= 0) return { class: 'unknown', reason: 'the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod\'s infra container)' };
+  if (sandbox === undefined) return { class: 'unknown', reason: `process ${String(sandboxPid)} is gone` };
+  if (!input.inPodCgroup) {
+    return { class: 'unknown', process: label(sandbox), reason: `process ${String(sandboxPid)} is not in the pod's cgroup (its pid was reused, or the runtime keeps it elsewhere)` };
+  }
+  return undefined;
+}
+
+export function classifyIsolation(input: EvidenceInput): Evidence {
+  const missing = missingProcess(input);
+  if (missing !== undefined || input.sandbox === undefined) return missing ?? { class: 'unknown' };
+  return judge(input.sandbox, input.parent, input.podProcesses);
+}
+
+function judge(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProcesses: readonly ProcessFacts[]): Evidence {
+  const facts = { process: label(sandbox), ...(parent === undefined ? {} : { parent: label(parent) }), hostProcesses: podProcesses.length };
+  if (isVmm(sandbox) || podProcesses.some(isVmm)) return { class: 'vm', ...facts };
+  if (isGvisor(sandbox)) {
+    const runsc = runscFamily(podProcesses);
+    const others = podProcesses.filter((p) => !runsc.has(p.pid));
+    return others.length === 0
+      ? { class: 'gvisor', ...facts }
+      : { class: 'unknown', ...facts, reason: `a runsc sandbox, but host processes other than runsc run in the pod's cgroup: ${others.map(label).slice(0, 3).join(', ')}` };
+  }
+  if (parent !== undefined && RUNC_STYLE_SHIMS.has(label(parent))) return { class: 'host-kernel', ...facts };
+  return { class: 'unknown', ...facts, reason: `sandbox process ${label(sandbox)} under ${parent === undefined ? 'no parent' : label(parent)} is not one this agent recognizes` };
+}
+
+/**
+ * runsc's own processes: its sandbox and gofers, and every process they
+ * fork (systrap's stub processes and theirs, whose command lines read empty).
+ */
+function runscFamily(processes: readonly ProcessFacts[]): Set<number> {
+  const family = new Set(processes.filter(isGvisor).map((p) => p.pid));
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of processes) {
+      if (!family.has(p.pid) && family.has(p.ppid)) {
+        family.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return family;
+}
+
+/** Whether a /proc/<pid>/cgroup text places the process in the pod with this uid (cgroupfs "pod<uid>", systemd "pod<uid_with_underscores>"). */
+export function cgroupHasPod(cgroup: string, podUID: string): boolean {
+  return podUID !== '' && (cgroup.includes(`pod${podUID}`) || cgroup.includes(`pod${podUID.replaceAll('-', '_')}`));
+}
+
+/** status: Name and PPid, and cmdline's first word, as ProcessFacts. */
+export function parseProcess(pid: number, status: string, cmdline: string): ProcessFacts | undefined {
+  const name = /^Name:\s*(.*)$/m.exec(status)?.[1];
+  const ppid = /^PPid:\s*(\d+)$/m.exec(status)?.[1];
+  if (name === undefined || ppid === undefined) return undefined;
+  const argv0 = cmdline.split('\0')[0] ?? '';
+  return { pid, ppid: Number(ppid), name, command: argv0.slice(argv0.lastIndexOf('/') + 1) };
+}

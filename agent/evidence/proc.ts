@@ -1,0 +1,76 @@
+// Reads the host's /proc for isolation evidence (classify.ts judges it).
+// The chart mounts the host's /proc read-only at --proc-root; reading
+// cmdline, status and cgroup of any process needs no capability. Processes
+// come and go while we read: one that vanishes mid-read is simply not there.
+// One walk of /proc serves every sandbox of a scan, and a scan walks only
+// when the runtime has new sandboxes, so a steady node never walks it.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cgroupHasPod, classifyIsolation, parseProcess, type Evidence, type ProcessFacts } from './classify.ts';
+
+export interface EvidenceRequest {
+  sandboxId: string;
+  podUID: string;
+  /** The pid the runtime gave (verbose PodSandboxStatus). */
+  pid: number | undefined;
+}
+
+/** Gathers evidence for new sandboxes (the scanner's view of this module). */
+export interface EvidenceSource {
+  gather(requests: readonly EvidenceRequest[]): Promise<Map<string, Evidence>>;
+}
+
+async function readOrUndefined(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    // ENOENT or ESRCH: the process exited between the listing and this read.
+    return undefined;
+  }
+}
+
+export class ProcEvidence implements EvidenceSource {
+  private readonly procRoot: string;
+
+  constructor(procRoot: string) {
+    this.procRoot = procRoot;
+  }
+
+  async gather(requests: readonly EvidenceRequest[]): Promise<Map<string, Evidence>> {
+    const result = new Map<string, Evidence>();
+    if (requests.length === 0) return result;
+    const byPod = await this.podProcesses(new Set(requests.map((r) => r.podUID)));
+    for (const r of requests) result.set(r.sandboxId, await this.evidenceFor(r, byPod.get(r.podUID) ?? []));
+    return result;
+  }
+
+  private async evidenceFor(r: EvidenceRequest, podProcesses: ProcessFacts[]): Promise<Evidence> {
+    if (r.pid === undefined || r.pid <= 0) return classifyIsolation({ sandboxPid: r.pid, sandbox: undefined, inPodCgroup: false, parent: undefined, podProcesses });
+    const sandbox = await this.process(r.pid);
+    const cgroup = await readOrUndefined(join(this.procRoot, String(r.pid), 'cgroup'));
+    const parent = sandbox === undefined ? undefined : await this.process(sandbox.ppid);
+    return classifyIsolation({ sandboxPid: r.pid, sandbox, inPodCgroup: cgroup !== undefined && cgroupHasPod(cgroup, r.podUID), parent, podProcesses });
+  }
+
+  private async process(pid: number): Promise<ProcessFacts | undefined> {
+    const dir = join(this.procRoot, String(pid));
+    const [status, cmdline] = await Promise.all([readOrUndefined(join(dir, 'status')), readOrUndefined(join(dir, 'cmdline'))]);
+    return status === undefined || cmdline === undefined ? undefined : parseProcess(pid, status, cmdline);
+  }
+
+  /** One walk of /proc: the host processes in each of these pods' cgroups. */
+  private async podProcesses(uids: ReadonlySet<string>): Promise<Map<string, ProcessFacts[]>> {
+    const byPod = new Map<string, ProcessFacts[]>();
+    const pids = (await readdir(this.procRoot)).filter((e) => /^\d+$/.test(e));
+    for (const entry of pids) {
+      const cgroup = await readOrUndefined(join(this.procRoot, entry, 'cgroup'));
+      if (cgroup === undefined || !cgroup.includes('pod')) continue;
+      for (const uid of uids) {
+        if (!cgroupHasPod(cgroup, uid)) continue;
+        const facts = await this.process(Number(entry));
+        if (facts !== undefined) byPod.set(uid, [...(byPod.get(uid) ?? []), facts]);
+      }
+    }
+    return byPod;
+  }
+}
