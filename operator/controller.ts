@@ -49,6 +49,7 @@ class NotLeader extends Error {}
 
 const policyOf = (audit: AuditRecord): AuditPolicy => ({
   expectedRuntimeTypes: audit.spec.expectedRuntimeTypes ?? {},
+  expectedIsolation: audit.spec.expectedIsolation ?? {},
   gracePeriodMs: audit.spec.gracePeriodSeconds * 1000,
 });
 

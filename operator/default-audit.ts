@@ -10,13 +10,24 @@ import { KubeApiError } from '../kube/errors.ts';
 import type { KubeRest } from '../kube/rest.ts';
 import type { Logger } from '../observability/logger.ts';
 
-/** The audit as created: an empty spec audits every pod that names a RuntimeClass. */
+/**
+ * What the usual names of isolating handlers promise, checked against the
+ * host's evidence: Kata's handlers (one per hypervisor) a VM, gVisor's its
+ * own kernel. A handler of another name is judged by its name alone until
+ * the audit's owner adds it.
+ */
+export const DEFAULT_EXPECTED_ISOLATION = {
+  kata: 'vm', 'kata-qemu': 'vm', 'kata-clh': 'vm', 'kata-fc': 'vm', 'kata-dragonball': 'vm',
+  gvisor: 'gvisor', runsc: 'gvisor',
+} as const;
+
+/** The audit as created: every pod that names a RuntimeClass, and the isolation the usual isolating handlers promise. */
 export function defaultAudit(name: string): object {
   return {
     apiVersion: API_VERSION,
     kind: RUNTIME_CLASS_AUDIT.kind,
     metadata: { name, labels: { 'app.kubernetes.io/created-by': 'runtimeclass-audit-operator' } },
-    spec: {},
+    spec: { expectedIsolation: DEFAULT_EXPECTED_ISOLATION },
   };
 }
 

@@ -20,7 +20,7 @@ export interface PodNotice extends PodEvent {
   podName: string;
 }
 
-type Said = Pick<PodVerdictEntry, 'reason' | 'expectedHandler' | 'expectedRuntimeType' | 'actualHandler' | 'actualRuntimeType'>;
+type Said = Pick<PodVerdictEntry, 'reason' | 'expectedHandler' | 'expectedRuntimeType' | 'expectedIsolation' | 'actualHandler' | 'actualRuntimeType' | 'actualIsolation'>;
 
 function describeActual(p: Said): string {
   const handler = p.actualHandler ?? 'unknown';
@@ -34,6 +34,9 @@ function describeActual(p: Said): string {
  * with the same handler is the same finding, so the same Event.
  */
 function mismatchMessage(runtimeClassName: string | undefined, p: Said, audit: string): string {
+  if (p.reason === 'IsolationMismatch') {
+    return `audit ${audit} expects isolation ${p.expectedIsolation ?? 'unknown'} for handler ${p.expectedHandler ?? ''}, but the host shows the pod's sandbox is ${p.actualIsolation ?? 'unknown'} (handler ${describeActual(p)}) (${p.reason})`;
+  }
   if (p.reason === 'RuntimeTypeMismatch') {
     return `audit ${audit} expects runtime type ${p.expectedRuntimeType ?? 'unknown'} for handler ${p.expectedHandler ?? ''}, but the pod runs with ${describeActual(p)} (${p.reason})`;
   }
@@ -41,12 +44,18 @@ function mismatchMessage(runtimeClassName: string | undefined, p: Said, audit: s
   return `${whose} ${p.expectedHandler ?? 'unknown'}, but the pod runs with ${describeActual(p)} (${p.reason})`;
 }
 
+function describeExpected(p: Said): string {
+  const handler = `handler ${p.expectedHandler ?? 'unknown'}`;
+  return p.expectedRuntimeType === undefined ? handler : `${handler} with runtime type ${p.expectedRuntimeType}`;
+}
+
 /** Why a mismatch ended: the pod's sandbox changed, or only what was expected of it (the audit's policy, say). */
 function resolutionMessage(now: Said, was: Said): string {
-  if (now.actualHandler === was.actualHandler && now.actualRuntimeType === was.actualRuntimeType) {
-    const expected = now.expectedRuntimeType === undefined ? `handler ${now.expectedHandler ?? 'unknown'}` : `handler ${now.expectedHandler ?? 'unknown'} with runtime type ${now.expectedRuntimeType}`;
-    return `no longer mismatched because the expectation changed: it is now ${expected}, and the pod runs with ${describeActual(now)}, as before`;
+  const sameSandbox = now.actualHandler === was.actualHandler && now.actualRuntimeType === was.actualRuntimeType;
+  if (sameSandbox && now.actualIsolation !== was.actualIsolation) {
+    return `the host now shows the isolation expected of handler ${now.expectedHandler ?? 'unknown'}, ${now.actualIsolation ?? 'unknown'}; it showed ${was.actualIsolation ?? 'unknown'} before`;
   }
+  if (sameSandbox) return `no longer mismatched because the expectation changed: it is now ${describeExpected(now)}, and the pod runs with ${describeActual(now)}, as before`;
   return `now runs with the expected handler ${describeActual(now)}; it ran with ${describeActual(was)} before`;
 }
 

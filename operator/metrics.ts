@@ -7,7 +7,7 @@ import type { CountedVerb } from '../kube/rest.ts';
 import type { RestartReason } from '../kube/reflector.ts';
 import { heldMismatch, IGNORED_REPORT_REASONS, type IgnoredReportReason, type NodeState } from './status.ts';
 
-const MISMATCH_LABELS = ['audit', 'namespace', 'pod', 'uid', 'node', 'runtime_class', 'expected_handler', 'actual_handler', 'actual_runtime_type', 'reason'] as const;
+const MISMATCH_LABELS = ['audit', 'namespace', 'pod', 'uid', 'node', 'runtime_class', 'expected_handler', 'actual_handler', 'actual_runtime_type', 'actual_isolation', 'reason'] as const;
 type MismatchLabels = Record<(typeof MISMATCH_LABELS)[number], string>;
 
 /** The labels of a pod's mismatch series: its mismatch, or the one it holds while Unverified; none when it has neither. */
@@ -16,7 +16,8 @@ function mismatchLabels(audit: string, node: string, entry: PodVerdictEntry): Mi
   if (mismatch === undefined) return undefined;
   return {
     audit, namespace: entry.namespace, pod: entry.name, uid: entry.uid, node, runtime_class: entry.runtimeClassName ?? '',
-    expected_handler: mismatch.expectedHandler ?? '', actual_handler: mismatch.actualHandler ?? '', actual_runtime_type: mismatch.actualRuntimeType ?? '', reason: mismatch.reason,
+    expected_handler: mismatch.expectedHandler ?? '', actual_handler: mismatch.actualHandler ?? '', actual_runtime_type: mismatch.actualRuntimeType ?? '',
+    actual_isolation: mismatch.actualIsolation ?? '', reason: mismatch.reason,
   };
 }
 
@@ -32,7 +33,7 @@ export class OperatorMetrics {
   });
   readonly podMismatch = new Gauge({
     name: 'rcaudit_pod_mismatch_info',
-    help: 'One series (value 1) per pod whose sandbox runs with another handler or runtime type than expected, kept while such a pod is Unverified (nothing says the mismatch ended).',
+    help: 'One series (value 1) per pod whose sandbox runs with another handler, runtime type or isolation than expected, kept while such a pod is Unverified (nothing says the mismatch ended).',
     labelNames: MISMATCH_LABELS,
     registers: [this.registry],
   });

@@ -65,8 +65,10 @@ function entryOf(pod: AuditedPod, v: Verdict, since: string): PodVerdictEntry {
     runtimeClassName: pod.runtimeClassName,
     expectedHandler: v.expectedHandler,
     expectedRuntimeType: v.expectedRuntimeType,
+    expectedIsolation: v.expectedIsolation,
     actualHandler: v.actual?.resolvedHandler ?? v.actual?.requestedHandler,
     actualRuntimeType: v.actual?.runtimeType,
+    actualIsolation: v.actual?.isolation,
     sandboxId: v.actual?.sandboxId,
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) Object.assign(entry, { [key]: value });
@@ -74,18 +76,24 @@ function entryOf(pod: AuditedPod, v: Verdict, since: string): PodVerdictEntry {
 }
 
 /** What a finding is: the verdict and what was expected and seen. Not the sandbox: a re-created sandbox with the same handler is the same finding. */
-type Finding = Pick<PodVerdictEntry, 'verdict' | 'reason' | 'expectedHandler' | 'expectedRuntimeType' | 'actualHandler' | 'actualRuntimeType'>;
+const FINDING_FIELDS = ['verdict', 'reason', 'expectedHandler', 'expectedRuntimeType', 'expectedIsolation', 'actualHandler', 'actualRuntimeType', 'actualIsolation'] as const;
+type Finding = Pick<PodVerdictEntry, (typeof FINDING_FIELDS)[number]>;
 
-const sameFinding = (a: Finding, b: Finding): boolean =>
-  a.verdict === b.verdict && a.reason === b.reason && a.expectedHandler === b.expectedHandler && a.expectedRuntimeType === b.expectedRuntimeType
-  && a.actualHandler === b.actualHandler && a.actualRuntimeType === b.actualRuntimeType;
+const sameFinding = (a: Finding, b: Finding): boolean => FINDING_FIELDS.every((f) => a[f] === b[f]);
+
+/** The reasons a verified finding can have (what lastVerified keeps). */
+const VERIFIED_REASONS = new Set<string>(['Matched', 'RuntimeTypeMismatch', 'IsolationMismatch']);
 
 /** What a stored entry says the pod was last verified to be: the entry itself, or what an Unverified entry holds. */
 export function lastVerifiedOf(entry: PodVerdictEntry | undefined): LastVerified | undefined {
   if (entry === undefined) return undefined;
   if (entry.verdict === 'Unverified') return entry.lastVerified;
-  const held: LastVerified = { verdict: entry.verdict, reason: entry.reason === 'Matched' || entry.reason === 'RuntimeTypeMismatch' ? entry.reason : 'HandlerMismatch', since: entry.since };
-  const optional = { expectedHandler: entry.expectedHandler, expectedRuntimeType: entry.expectedRuntimeType, actualHandler: entry.actualHandler, actualRuntimeType: entry.actualRuntimeType };
+  const reason = VERIFIED_REASONS.has(entry.reason) ? entry.reason as LastVerified['reason'] : 'HandlerMismatch';
+  const held: LastVerified = { verdict: entry.verdict, reason, since: entry.since };
+  const optional = {
+    expectedHandler: entry.expectedHandler, expectedRuntimeType: entry.expectedRuntimeType, expectedIsolation: entry.expectedIsolation,
+    actualHandler: entry.actualHandler, actualRuntimeType: entry.actualRuntimeType, actualIsolation: entry.actualIsolation,
+  };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) Object.assign(held, { [key]: value });
   return held;
 }
@@ -98,7 +106,7 @@ export function heldMismatch(entry: PodVerdictEntry): LastVerified | undefined {
 /**
  * The finding-continuity rule. A Matched or Mismatched finding ends only
  * when the pod is gone, its verdict changes, or its expected or actual
- * handler or runtime type changes. An Unverified spell in between (agent
+ * handler, runtime type or isolation changes. An Unverified spell in between (agent
  * restarted or rolled, runtime or API server down, operator reinstalled)
  * does not end it: the Unverified entry holds it as `lastVerified`, and when
  * the same finding is seen again it keeps its first `since`. A re-created
@@ -191,11 +199,13 @@ function condition(wanted: Omit<Condition, 'lastTransitionTime'>, previous: read
 
 function sampleEntry(node: string, p: PodVerdictEntry): MismatchSample {
   const entry: MismatchSample = {
-    namespace: p.namespace, pod: p.name, node, expectedHandler: p.expectedHandler ?? '', reason: p.reason === 'RuntimeTypeMismatch' ? 'RuntimeTypeMismatch' : 'HandlerMismatch', since: p.since,
+    namespace: p.namespace, pod: p.name, node, expectedHandler: p.expectedHandler ?? '',
+    reason: p.reason === 'RuntimeTypeMismatch' || p.reason === 'IsolationMismatch' ? p.reason : 'HandlerMismatch', since: p.since,
   };
   if (p.runtimeClassName !== undefined) entry.runtimeClassName = p.runtimeClassName;
   if (p.actualHandler !== undefined) entry.actualHandler = p.actualHandler;
   if (p.actualRuntimeType !== undefined) entry.actualRuntimeType = p.actualRuntimeType;
+  if (p.actualIsolation !== undefined) entry.actualIsolation = p.actualIsolation;
   return entry;
 }
 

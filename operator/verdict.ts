@@ -1,7 +1,10 @@
 // The verdict engine: for every audited pod, does its sandbox really run
 // with the handler (and runtime type) its RuntimeClass promised? Pure: the
 // pods, the node's report and the policy in, verdicts out. No I/O.
-import type { NodeSandboxReportSpec, ReportedSandbox } from '../api/v1alpha1/node-sandbox-report.ts';
+import type { IsolationEvidence, NodeSandboxReportSpec, ReportedSandbox } from '../api/v1alpha1/node-sandbox-report.ts';
+
+/** host-kernel, gvisor, vm or unknown: what the host's evidence shows a sandbox to be. */
+export type IsolationClass = IsolationEvidence['class'];
 
 export type VerdictKind = 'Matched' | 'Mismatched' | 'Unverified';
 
@@ -9,13 +12,16 @@ export type VerdictReason =
   | 'Matched'
   | 'HandlerMismatch'
   | 'RuntimeTypeMismatch'
+  | 'IsolationMismatch'
   | 'NoSandbox'
   | 'NoReport'
   | 'AgentNotReady'
   | 'RuntimeUnreachable'
   | 'RuntimeClassNotFound'
   | 'UnsupportedRuntime'
-  | 'AwaitingSandbox';
+  | 'AwaitingSandbox'
+  | 'EvidenceUnknown'
+  | 'EvidenceDisabled';
 
 /** What the operator keeps of a Pod: only what a verdict needs. */
 export interface AuditedPod {
@@ -46,6 +52,8 @@ export interface NodeView {
 export interface AuditPolicy {
   /** Expected runtime type per handler, e.g. kata -> io.containerd.kata.v2. */
   expectedRuntimeTypes: Readonly<Record<string, string>>;
+  /** Expected isolation per handler, from the host's evidence, e.g. kata -> vm. */
+  expectedIsolation: Readonly<Record<string, IsolationClass>>;
   /** How long a bound pod may have no sandbox before that counts. */
   gracePeriodMs: number;
 }
@@ -55,6 +63,8 @@ export interface ActualSandbox {
   requestedHandler: string;
   resolvedHandler?: string;
   runtimeType?: string;
+  /** The class of the host's evidence for the sandbox, when gathered. */
+  isolation?: IsolationClass;
 }
 
 export interface Verdict {
@@ -63,6 +73,7 @@ export interface Verdict {
   message: string;
   expectedHandler?: string;
   expectedRuntimeType?: string;
+  expectedIsolation?: IsolationClass;
   actual?: ActualSandbox;
 }
 
@@ -81,6 +92,7 @@ function actualOf(sandbox: ReportedSandbox): ActualSandbox {
     requestedHandler: sandbox.requestedHandler,
     ...(sandbox.resolvedHandler === undefined ? {} : { resolvedHandler: sandbox.resolvedHandler }),
     ...(sandbox.runtimeType === undefined ? {} : { runtimeType: sandbox.runtimeType }),
+    ...(sandbox.evidence === undefined ? {} : { isolation: sandbox.evidence.class }),
   };
 }
 
@@ -136,13 +148,24 @@ export function judgePod(
       ? verdict('Unverified', 'NoSandbox', `no sandbox on ${report.nodeName} within the grace period of ${String(Math.round(context.policy.gracePeriodMs / 1000))}s`, { expectedHandler: expected.handler })
       : verdict('Unverified', 'AwaitingSandbox', 'bound moments ago; its sandbox may not exist yet', { expectedHandler: expected.handler });
   }
-  return compare(expected.handler, sandbox, context.policy);
+  return compare(expected.handler, sandbox, { policy: context.policy, evidenceGathered: report.isolationEvidence !== 'Disabled', node: report.nodeName });
 }
 
-function compare(expectedHandler: string, sandbox: ReportedSandbox, policy: AuditPolicy): Verdict {
-  const actual = actualOf(sandbox);
-  const expectedRuntimeType = policy.expectedRuntimeTypes[expectedHandler];
-  const extra = { expectedHandler, actual, ...(expectedRuntimeType === undefined ? {} : { expectedRuntimeType }) };
+type Expectations = Pick<Verdict, 'expectedHandler' | 'expectedRuntimeType' | 'expectedIsolation'> & { expectedHandler: string; actual: ActualSandbox };
+
+/** What the audit's policy asks of a handler beyond its name, with what the sandbox has. */
+function expectationsOf(expectedHandler: string, actual: ActualSandbox, policy: AuditPolicy): Expectations {
+  const extra: Expectations = { expectedHandler, actual };
+  const runtimeType = policy.expectedRuntimeTypes[expectedHandler];
+  if (runtimeType !== undefined) extra.expectedRuntimeType = runtimeType;
+  const isolation = policy.expectedIsolation[expectedHandler];
+  if (isolation !== undefined) extra.expectedIsolation = isolation;
+  return extra;
+}
+
+function compare(expectedHandler: string, sandbox: ReportedSandbox, context: { policy: AuditPolicy; evidenceGathered: boolean; node: string }): Verdict {
+  const extra = expectationsOf(expectedHandler, actualOf(sandbox), context.policy);
+  const { expectedRuntimeType, expectedIsolation } = extra;
   const got = sandbox.resolvedHandler;
   if (got === undefined) {
     // "" on a runtime whose default we do not know: never guess.
@@ -156,7 +179,29 @@ function compare(expectedHandler: string, sandbox: ReportedSandbox, policy: Audi
     return verdict('Mismatched', 'RuntimeTypeMismatch',
       `handler ${got} runs with runtime type ${sandbox.runtimeType ?? 'unknown'}, expected ${expectedRuntimeType}`, extra);
   }
+  if (expectedIsolation !== undefined) {
+    const isolation = judgeIsolation(expectedIsolation, sandbox, context);
+    if (isolation !== undefined) return { ...isolation, ...extra };
+  }
   return verdict('Matched', 'Matched', `sandbox runs with handler ${got}${sandbox.runtimeType === undefined ? '' : ` (${sandbox.runtimeType})`}`, extra);
+}
+
+/**
+ * The host's evidence against what the audit asks of the handler: undefined
+ * when it agrees. Evidence that is unknown, or not gathered, never counts
+ * as a mismatch: the pod is Unverified, with the reason.
+ */
+function judgeIsolation(expected: IsolationClass, sandbox: ReportedSandbox, context: { evidenceGathered: boolean; node: string }): Verdict | undefined {
+  const { evidence } = sandbox;
+  if (!context.evidenceGathered) {
+    return verdict('Unverified', 'EvidenceDisabled', `the audit expects isolation ${expected}, and the agent on ${context.node} gathers no isolation evidence`);
+  }
+  if (evidence === undefined || evidence.class === 'unknown') {
+    return verdict('Unverified', 'EvidenceUnknown', `the audit expects isolation ${expected}; the host's evidence is unknown${evidence?.reason === undefined ? '' : `: ${evidence.reason}`}`);
+  }
+  if (evidence.class === expected) return undefined;
+  const seen = [evidence.process, evidence.parent === undefined ? undefined : `under ${evidence.parent}`].filter((x) => x !== undefined).join(' ');
+  return verdict('Mismatched', 'IsolationMismatch', `handler ${sandbox.resolvedHandler ?? ''} is expected to isolate as ${expected}, but the host shows ${evidence.class}${seen === '' ? '' : ` (${seen})`}`);
 }
 
 export interface NodeAudit {

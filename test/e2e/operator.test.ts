@@ -4,7 +4,7 @@
 // and every pod on rcaudit-node-2, the kuscia node) and matches the rest.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { auditStatus, metricValue, podEvents, startOperator, type RunningOperator } from '../support/operator.ts';
+import { auditStatus, metricValue, podEvents, reportStatus, startOperator, type RunningOperator } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { startAgent, type Started } from '../support/processes.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
@@ -75,5 +75,35 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
     assert.equal(metricValue(metrics, 'rcaudit_pod_mismatch_info', { namespace: brokenNs, pod: 'vault', node: honestNode.name, expected_handler: 'kata', actual_handler: 'runc' }), 1);
     assert.equal(metricValue(metrics, 'rcaudit_pod_mismatch_info', { namespace: honestNs, pod: 'on-kuscia', node: kusciaNode.name }), 1);
     assert.equal(metricValue(metrics, 'rcaudit_pod_mismatch_info', { namespace: honestNs, pod: 'vault' }), undefined);
+  });
+
+  test('an audit that asks kata for a VM: the honest "kata" (runc) is Mismatched for its isolation; with evidence turned off on its node, Unverified instead', async () => {
+    const isolationAudit = `${id}-isolation`;
+    await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: isolationAudit },
+      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } }, expectedIsolation: { kata: 'vm' } },
+    }));
+    const verdictOf = async (namespace: string): Promise<string[]> => {
+      const entry = (await reportStatus(testbed, honestNode.name))?.audits?.find((a) => a.name === isolationAudit)?.pods
+        .find((p) => p.namespace === namespace && p.name === 'vault');
+      return [entry?.verdict ?? '', entry?.reason ?? '', entry?.actualIsolation ?? ''];
+    };
+    try {
+      await eventually(async () => {
+        assert.deepEqual(await verdictOf(honestNs), ['Mismatched', 'IsolationMismatch', 'host-kernel']);
+        assert.deepEqual(await verdictOf(brokenNs), ['Mismatched', 'HandlerMismatch', 'host-kernel'], 'a dropped handler is said first');
+      }, 60_000);
+      // The node's agent, restarted without evidence: the report says so, and nothing is guessed.
+      await agents.shift()?.stop();
+      agents.unshift((await startAgent(testbed, honestNode, honestNode.criEndpoint, ['--interval', '1s', '--no-isolation-evidence'])).agent);
+      await eventually(async () => {
+        const report = JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', honestNode.name, '-o', 'json'])) as { spec: { isolationEvidence?: string } };
+        assert.equal(report.spec.isolationEvidence, 'Disabled');
+        assert.deepEqual(await verdictOf(honestNs), ['Unverified', 'EvidenceDisabled', '']);
+        assert.deepEqual(await verdictOf(brokenNs), ['Mismatched', 'HandlerMismatch', '']);
+      }, 60_000);
+    } finally {
+      await kubectl(testbed, ['delete', 'runtimeclassaudit', isolationAudit, '--ignore-not-found']);
+    }
   });
 });

@@ -12,13 +12,14 @@ const entry = (over: Partial<PodVerdictEntry>): PodVerdictEntry => ({ ...pod, ve
 
 const kuscia = entry({ verdict: 'Mismatched', reason: 'HandlerMismatch', actualHandler: 'runc', actualRuntimeType: 'io.containerd.runc.v2', sandboxId: 'sb-1' });
 const matched = entry({ actualHandler: 'kata', actualRuntimeType: 'io.containerd.kata.v2', sandboxId: 'sb-1' });
+const notAVm = entry({ verdict: 'Mismatched', reason: 'IsolationMismatch', actualHandler: 'kata', actualRuntimeType: 'oci', expectedIsolation: 'vm', actualIsolation: 'host-kernel', sandboxId: 'sb-1' });
 const unreachable = entry({ verdict: 'Unverified', reason: 'RuntimeUnreachable' });
 const agentNotReady = entry({ verdict: 'Unverified', reason: 'AgentNotReady' });
 const at = (e: PodVerdictEntry, since: string): PodVerdictEntry => ({ ...e, since });
 /** An Unverified entry as stored after `was`: it holds what the pod was last verified to be. */
 const holding = (e: PodVerdictEntry, was: PodVerdictEntry): PodVerdictEntry => ({ ...e, since: FIRST, lastVerified: lastVerifiedOf(was) ?? assert.fail() });
 
-describe('a finding lasts until the pod is matched, gone, or its expected or actual handler changes', () => {
+describe('a finding lasts until the pod is matched, gone, or its expected or actual handler, runtime type or isolation changes', () => {
   // [case, what was stored before, what is judged now, the since it must keep or take]
   const cases: [string, PodVerdictEntry | undefined, PodVerdictEntry, string][] = [
     ['first sight: a new finding', undefined, kuscia, NOW],
@@ -34,6 +35,9 @@ describe('a finding lasts until the pod is matched, gone, or its expected or act
     ['another expected handler', at(kuscia, FIRST), { ...kuscia, expectedHandler: 'gvisor' }, NOW],
     ['another expected runtime type (the audit\'s policy changed)', at(matched, FIRST), { ...matched, expectedRuntimeType: 'io.containerd.kata.v2' }, NOW],
     ['another reason', at(kuscia, FIRST), { ...kuscia, reason: 'RuntimeTypeMismatch' }, NOW],
+    ['another isolation on the host (a re-created sandbox that really isolates now)', at(notAVm, FIRST), { ...notAVm, actualIsolation: 'vm', verdict: 'Matched', reason: 'Matched' }, NOW],
+    ['another expected isolation (the audit\'s policy changed)', at(matched, FIRST), { ...matched, expectedIsolation: 'vm' }, NOW],
+    ['an isolation mismatch back after an outage', holding(unreachable, at(notAVm, FIRST)), notAVm, FIRST],
     ['an outage begins: its own since', at(kuscia, FIRST), unreachable, NOW],
     ['an outage goes on: its since holds', holding(unreachable, kuscia), unreachable, FIRST],
     ['one Unverified reason gives way to another', holding(unreachable, kuscia), agentNotReady, NOW],

@@ -20,6 +20,13 @@ describe('noticeFor', () => {
     assert.equal(noticeFor(wrongType, undefined, 'strict')?.message,
       'audit strict expects runtime type io.containerd.kata.v2 for handler kata, but the pod runs with kata (io.containerd.runc.v2) (RuntimeTypeMismatch)');
   });
+  test('an isolation mismatch names the audit, the isolation it expects of the handler, and what the host shows', () => {
+    const notAVm: PodVerdictEntry = { ...base, verdict: 'Mismatched', reason: 'IsolationMismatch', actualRuntimeType: 'oci', expectedIsolation: 'vm', actualIsolation: 'host-kernel' };
+    assert.equal(noticeFor(notAVm, undefined, 'cluster')?.message,
+      'audit cluster expects isolation vm for handler kata, but the host shows the pod\'s sandbox is host-kernel (handler kata (oci)) (IsolationMismatch)');
+    assert.equal(noticeFor({ ...notAVm, verdict: 'Matched', reason: 'Matched', actualIsolation: 'vm' }, notAVm, 'cluster')?.message,
+      'the host now shows the isolation expected of handler kata, vm; it showed host-kernel before');
+  });
   test('a pod audited without a RuntimeClass says the expectation is the runtime\'s default', () => {
     const classless: PodVerdictEntry = { uid: kuscia.uid, namespace: 'ns', name: 'vault', verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', since: kuscia.since };
     assert.match(noticeFor(classless, undefined, 'cluster')?.message ?? '', /^the node runtime's default \(the pod names no RuntimeClass\) is handler kata, but the pod runs with runc/);

@@ -5,14 +5,14 @@ import { test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { OperatorMetrics } from '../../operator/metrics.ts';
 
-const HEADER = `# HELP rcaudit_pod_mismatch_info One series (value 1) per pod whose sandbox runs with another handler or runtime type than expected, kept while such a pod is Unverified (nothing says the mismatch ended).
+const HEADER = `# HELP rcaudit_pod_mismatch_info One series (value 1) per pod whose sandbox runs with another handler, runtime type or isolation than expected, kept while such a pod is Unverified (nothing says the mismatch ended).
 # TYPE rcaudit_pod_mismatch_info gauge`;
 const entry: PodVerdictEntry = {
   uid: 'u1', namespace: 'ns', name: 'vault', runtimeClassName: 'kata', verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc',
   actualRuntimeType: 'io.containerd.runc.v2', since: '2026-11-23T10:00:00Z',
 };
 const series = (actual: string, reason = 'HandlerMismatch'): string =>
-  `rcaudit_pod_mismatch_info{audit="cluster",namespace="ns",pod="vault",uid="u1",node="n1",runtime_class="kata",expected_handler="kata",actual_handler="${actual}",actual_runtime_type="io.containerd.runc.v2",reason="${reason}"} 1`;
+  `rcaudit_pod_mismatch_info{audit="cluster",namespace="ns",pod="vault",uid="u1",node="n1",runtime_class="kata",expected_handler="kata",actual_handler="${actual}",actual_runtime_type="io.containerd.runc.v2",actual_isolation="",reason="${reason}"} 1`;
 
 test('a mismatched pod has one info series; a change replaces it; a match removes it', async () => {
   const metrics = new OperatorMetrics();

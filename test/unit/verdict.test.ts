@@ -5,8 +5,10 @@ import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/
 import { auditNode, currentSandbox, judgePod, type AuditedPod, type AuditPolicy, type NodeView, type VerdictReason } from '../../operator/verdict.ts';
 
 const NOW = Date.parse('2026-11-23T12:00:00Z');
-const policy: AuditPolicy = { expectedRuntimeTypes: {}, gracePeriodMs: 60_000 };
-const strictPolicy: AuditPolicy = { expectedRuntimeTypes: { kata: 'io.containerd.kata.v2' }, gracePeriodMs: 60_000 };
+const policy: AuditPolicy = { expectedRuntimeTypes: {}, expectedIsolation: {}, gracePeriodMs: 60_000 };
+const strictPolicy: AuditPolicy = { expectedRuntimeTypes: { kata: 'io.containerd.kata.v2' }, expectedIsolation: {}, gracePeriodMs: 60_000 };
+const isolationPolicy: AuditPolicy = { expectedRuntimeTypes: {}, expectedIsolation: { kata: 'vm', gvisor: 'gvisor' }, gracePeriodMs: 60_000 };
+const hostKernel = { class: 'host-kernel', process: 'pause', parent: 'containerd-shim-runc-v2', hostProcesses: 1 } as const;
 
 function sandbox(over: Partial<ReportedSandbox> = {}): ReportedSandbox {
   return {
@@ -65,6 +67,38 @@ const cases: Case[] = [
   {
     name: 'handler and runtime type both as the audit expects',
     pod: pod(), node: node(report([])), sandboxes: [sandbox({ runtimeType: 'io.containerd.kata.v2' })], policy: strictPolicy, want: ['Matched', 'Matched'],
+  },
+  {
+    name: 'handler kata, but the host shows the host kernel where the audit asks for a VM (kata that is runc, on CRI-O too)',
+    pod: pod(), node: node(report([])), sandboxes: [sandbox({ runtimeType: 'oci', evidence: hostKernel })], policy: isolationPolicy, want: ['Mismatched', 'IsolationMismatch'],
+  },
+  {
+    name: 'gvisor pod in a real gVisor sandbox',
+    pod: pod({ runtimeClassName: 'gvisor', expectedHandler: 'gvisor' }), node: node(report([])),
+    sandboxes: [sandbox({ requestedHandler: 'gvisor', resolvedHandler: 'gvisor', runtimeType: 'io.containerd.runsc.v1', evidence: { class: 'gvisor', process: 'runsc-sandbox' } })],
+    policy: isolationPolicy, want: ['Matched', 'Matched'],
+  },
+  {
+    name: 'a dropped handler is a HandlerMismatch first, whatever the evidence',
+    pod: pod({ runtimeClassName: 'gvisor', expectedHandler: 'gvisor' }), node: node(report([])),
+    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc', evidence: hostKernel })], policy: isolationPolicy, want: ['Mismatched', 'HandlerMismatch'],
+  },
+  {
+    name: 'evidence unknown: unverified, never mismatched',
+    pod: pod(), node: node(report([])), sandboxes: [sandbox({ evidence: { class: 'unknown', reason: 'process 42 is gone' } })], policy: isolationPolicy, want: ['Unverified', 'EvidenceUnknown'],
+  },
+  {
+    name: 'no evidence on the sandbox (an older agent): unverified',
+    pod: pod(), node: node(report([])), sandboxes: [sandbox()], policy: isolationPolicy, want: ['Unverified', 'EvidenceUnknown'],
+  },
+  {
+    name: 'evidence gathering turned off on the node: unverified, saying so',
+    pod: pod(), node: node({ ...report([]), isolationEvidence: 'Disabled' }), sandboxes: [sandbox()], policy: isolationPolicy, want: ['Unverified', 'EvidenceDisabled'],
+  },
+  {
+    name: 'a handler the audit asks no isolation of is judged as before, evidence or not',
+    pod: pod({ runtimeClassName: 'runc', expectedHandler: 'runc' }), node: node({ ...report([]), isolationEvidence: 'Disabled' }),
+    sandboxes: [sandbox({ requestedHandler: 'runc', resolvedHandler: 'runc' })], policy: isolationPolicy, want: ['Matched', 'Matched'],
   },
   { name: 'no sandbox past the grace period', pod: pod(), node: node(report([])), sandboxes: [], want: ['Unverified', 'NoSandbox'] },
   { name: 'no sandbox yet, within the grace period', pod: pod({ boundAt: NOW - 5_000 }), node: node(report([])), sandboxes: [], want: ['Unverified', 'AwaitingSandbox'] },
