@@ -38,10 +38,10 @@ cat <<MSG
 
 Only payments/sandboxed is isolated: gVisor's own kernel answers inside it.
 payments/card-vault got handler "kata", but this node configures "kata" as
-plain runc (the runtime type column shows it). payments/ledger asked for
-gvisor on rcaudit-node-2, whose kubelet path drops every pod's handler, as
-kuscia's kubelet does: it runs under runc, on the host's kernel. Nothing in
-Kubernetes says so.
+plain runc (the runtime type column shows it, and the agent will find the
+host's kernel under it). payments/ledger asked for gvisor on rcaudit-node-2,
+whose kubelet path drops every pod's handler, as kuscia's kubelet does: it
+runs under runc, on the host's kernel. Nothing in Kubernetes says so.
 
 MSG
 
