@@ -102,6 +102,30 @@ describe('isolation evidence when the host does not cooperate', () => {
   });
 });
 
+describe('evidence is gathered once per new sandbox', () => {
+  test('a steady node walks /proc no more: the scanner asks for evidence only for sandboxes it has not seen', async () => {
+    const sandbox = (id: string): object => ({ id, metadata: { name: id, uid: `uid-${id}`, namespace: 'ns', attempt: 0 }, state: 'SANDBOX_READY', created_at: '1', labels: {}, annotations: {}, runtime_handler: '' });
+    let items = [sandbox('a'), sandbox('b')];
+    const asked: string[][] = [];
+    const scanner = new SandboxScanner({
+      listPodSandbox: () => Promise.resolve({ items }),
+      podSandboxStatus: () => Promise.resolve({ status: null, info: { info: JSON.stringify({ pid: 42 }) }, containers_statuses: [], timestamp: '0' }),
+    } as unknown as ConstructorParameters<typeof SandboxScanner>[0], {
+      evidence: { gather: (requests) => {
+        asked.push(requests.map((r) => r.sandboxId));
+        return Promise.resolve(new Map(requests.map((r) => [r.sandboxId, { class: 'host-kernel' as const }])));
+      } },
+    });
+    await scanner.scan();
+    await scanner.scan();
+    items = [...items, sandbox('c')];
+    const { evidence } = await scanner.scan();
+    await scanner.scan();
+    assert.deepEqual(asked, [['a', 'b'], ['c']], 'one gathering per scan with new sandboxes, none otherwise');
+    assert.deepEqual([...evidence.keys()].sort(), ['a', 'b', 'c']);
+  });
+});
+
 describe('classifying facts', () => {
   const proc = (pid: number, ppid: number, command: string, name = command.slice(0, 15)): ProcessFacts => ({ pid, ppid, name, command });
   const base = { sandboxPid: 10, inPodCgroup: true };
