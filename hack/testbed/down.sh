@@ -18,13 +18,18 @@ pids_whose_cmdline_has() {
 }
 
 # kill_cgroup_tree DIR...: kills what is left in a kubelet's pod cgroups (all
-# of it belongs to pods of ours) and removes the cgroups, deepest first.
+# of it belongs to pods of ours) and removes the cgroups, deepest first. A
+# killed process leaves its cgroup a moment later, so this tries a few times.
 kill_cgroup_tree() {
-  local procs pid d
-  for procs in $(find "$@" -name cgroup.procs 2>/dev/null); do
-    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$procs"
+  local procs pid d _
+  for _ in $(seq 1 20); do
+    for procs in $(find "$@" -name cgroup.procs 2>/dev/null); do
+      while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$procs"
+    done
+    for d in $(find "$@" -depth -type d 2>/dev/null); do rmdir "$d" 2>/dev/null || true; done
+    [ -z "$(find "$@" -maxdepth 0 -type d 2>/dev/null)" ] && return 0
+    sleep 0.25
   done
-  for d in $(find "$@" -depth -type d 2>/dev/null); do rmdir "$d" 2>/dev/null || true; done
 }
 
 # The demo's operator and agents (hack/demo.sh), when it started them.
