@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go test tooling from the Go module proxy and caches it by version.
-#   hack/tools.sh go|kubernetes|helm|containerd|containerd-1.7|gvisor|cri-o|prometheus|monitoring-crds|all
+#   hack/tools.sh go|kubernetes|helm|helm-docs|containerd|containerd-1.7|gvisor|cri-o|prometheus|monitoring-crds|all
 #     -> prints the tool's directory on stdout
 # The product is TypeScript; these are the real Kubernetes components and
 # tools the tests run against, which only exist as Go source (or, for
@@ -124,6 +124,17 @@ build_helm() {
   GOBIN="$out/bin" CGO_ENABLED=0 go install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" >&2 || die "building helm v$HELM_VERSION failed"
+  echo "$out/bin"
+}
+
+build_helm_docs() {
+  local out="$RCA_CACHE/tools/helm-docs-$HELM_DOCS_VERSION"
+  if built "$out/bin" helm-docs; then echo "$out/bin"; return; fi
+  ensure_go
+  log "building helm-docs v$HELM_DOCS_VERSION from the Go module proxy"
+  GOBIN="$out/.bin" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
+    "github.com/norwoodj/helm-docs/cmd/helm-docs@v$HELM_DOCS_VERSION" >&2 || { rm -rf "$out/.bin"; die "building helm-docs v$HELM_DOCS_VERSION failed"; }
+  mv "$out/.bin" "$out/bin"
   echo "$out/bin"
 }
 
@@ -274,6 +285,7 @@ case "${1:-all}" in
   module-hash) module_hash "$2" ;;
   kubernetes) build_kubernetes ;;
   helm) build_helm ;;
+  helm-docs) build_helm_docs ;;
   containerd) build_containerd "${2:-$CONTAINERD_VERSION}" ;;
   containerd-1.7) build_containerd "$CONTAINERD_17_VERSION" ;;
   gvisor) build_gvisor ;;
@@ -282,5 +294,5 @@ case "${1:-all}" in
   monitoring-crds) fetch_monitoring_crds ;;
   runtimes) build_containerd "$CONTAINERD_VERSION"; build_containerd "$CONTAINERD_17_VERSION"; build_gvisor; build_crio ;;
   all) build_kubernetes; build_helm; fetch_prometheus; fetch_monitoring_crds ;;
-  *) die "usage: $0 go|kubernetes|helm|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
+  *) die "usage: $0 go|kubernetes|helm|helm-docs|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
 esac
