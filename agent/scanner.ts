@@ -3,6 +3,7 @@
 // verbose PodSandboxStatus is asked once per new sandbox and cached by id,
 // and so is the host's evidence of its isolation (one /proc walk for all of
 // a scan's new sandboxes; none when there are none).
+import { inBatches } from './batches.ts';
 import { isSandboxGone } from './cri/errors.ts';
 import { parseSandboxDetail, type SandboxDetail } from './cri/sandbox-info.ts';
 import type { Evidence } from './evidence/classify.ts';
@@ -85,11 +86,5 @@ export class SandboxScanner {
       // the sandbox is still reported, with what the list said.
       return isSandboxGone(err);
     }
-  }
-}
-
-async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) {
-    await Promise.all(items.slice(i, i + size).map(fn));
   }
 }

@@ -6,6 +6,7 @@
 // when the runtime has new sandboxes, so a steady node never walks it.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inBatches } from '../batches.ts';
 import { cgroupHasPod, classifyIsolation, parseProcess, type Evidence, type ProcessFacts } from './classify.ts';
 
 export interface EvidenceRequest {
@@ -29,6 +30,17 @@ async function readOrUndefined(file: string): Promise<string | undefined> {
   }
 }
 
+const POD_IN_CGROUP = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/g;
+
+/** Which of these pods a /proc/<pid>/cgroup text places the process in, if any. */
+function podOf(cgroup: string, uids: ReadonlySet<string>): string | undefined {
+  for (const [, found] of cgroup.matchAll(POD_IN_CGROUP)) {
+    const uid = found?.replaceAll('_', '-');
+    if (uid !== undefined && uids.has(uid)) return uid;
+  }
+  return undefined;
+}
+
 export class ProcEvidence implements EvidenceSource {
   private readonly procRoot: string;
 
@@ -40,7 +52,11 @@ export class ProcEvidence implements EvidenceSource {
     const result = new Map<string, Evidence>();
     if (requests.length === 0) return result;
     const byPod = await this.podProcesses(new Set(requests.map((r) => r.podUID)));
-    for (const r of requests) result.set(r.sandboxId, await this.evidenceFor(r, byPod.get(r.podUID) ?? []));
+    const found = await Promise.all(requests.map((r) => this.evidenceFor(r, byPod.get(r.podUID) ?? [])));
+    requests.forEach((r, i) => {
+      const evidence = found[i];
+      if (evidence !== undefined) result.set(r.sandboxId, evidence);
+    });
     return result;
   }
 
@@ -62,15 +78,15 @@ export class ProcEvidence implements EvidenceSource {
   private async podProcesses(uids: ReadonlySet<string>): Promise<Map<string, ProcessFacts[]>> {
     const byPod = new Map<string, ProcessFacts[]>();
     const pids = (await readdir(this.procRoot)).filter((e) => /^\d+$/.test(e));
-    for (const entry of pids) {
+    // Bounded: a busy host has thousands of processes, and each read opens a file.
+    await inBatches(pids, 64, async (entry) => {
       const cgroup = await readOrUndefined(join(this.procRoot, entry, 'cgroup'));
-      if (cgroup === undefined || !cgroup.includes('pod')) continue;
-      for (const uid of uids) {
-        if (!cgroupHasPod(cgroup, uid)) continue;
-        const facts = await this.process(Number(entry));
-        if (facts !== undefined) byPod.set(uid, [...(byPod.get(uid) ?? []), facts]);
-      }
-    }
+      const uid = cgroup === undefined ? undefined : podOf(cgroup, uids);
+      if (uid === undefined) return;
+      const facts = await this.process(Number(entry));
+      if (facts !== undefined) byPod.set(uid, [...(byPod.get(uid) ?? []), facts]);
+    });
+    for (const list of byPod.values()) list.sort((a, b) => a.pid - b.pid);
     return byPod;
   }
 }
