@@ -52,10 +52,8 @@ export class ProcEvidence implements EvidenceSource {
     const result = new Map<string, Evidence>();
     if (requests.length === 0) return result;
     const byPod = await this.podProcesses(new Set(requests.map((r) => r.podUID)));
-    const found = await Promise.all(requests.map((r) => this.evidenceFor(r, byPod.get(r.podUID) ?? [])));
-    requests.forEach((r, i) => {
-      const evidence = found[i];
-      if (evidence !== undefined) result.set(r.sandboxId, evidence);
+    await inBatches(requests, 16, async (r) => {
+      result.set(r.sandboxId, await this.evidenceFor(r, byPod.get(r.podUID) ?? []));
     });
     return result;
   }
@@ -84,7 +82,10 @@ export class ProcEvidence implements EvidenceSource {
       const uid = cgroup === undefined ? undefined : podOf(cgroup, uids);
       if (uid === undefined) return;
       const facts = await this.process(Number(entry));
-      if (facts !== undefined) byPod.set(uid, [...(byPod.get(uid) ?? []), facts]);
+      if (facts === undefined) return;
+      const list = byPod.get(uid);
+      if (list === undefined) byPod.set(uid, [facts]);
+      else list.push(facts);
     });
     for (const list of byPod.values()) list.sort((a, b) => a.pid - b.pid);
     return byPod;
