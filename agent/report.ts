@@ -93,7 +93,7 @@ function compareSandboxes(a: ReportedSandbox, b: ReportedSandbox): number {
     a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
 }
 
-export function describeRuntime(state: RuntimeState): RuntimeDescription {
+function describeRuntime(state: RuntimeState): RuntimeDescription {
   const { version, handlers, unreachable } = state;
   const description: RuntimeDescription = {
     endpoint: state.endpoint,

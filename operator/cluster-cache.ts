@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger.ts';
 import { trimAudit, trimNamespace, trimNode, trimPod, trimReport, trimRuntimeClass, type AgentPodSelector, type AuditRecord, type PodRecord, type ReportRecord } from './trim.ts';
 import type { AuditedPod } from './verdict.ts';
 
-export const nodeKey = (name: string): string => `node/${name}`;
+const nodeKey = (name: string): string => `node/${name}`;
 export const auditKey = (name: string): string => `audit/${name}`;
 
 export interface CacheOptions {

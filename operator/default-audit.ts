@@ -16,7 +16,7 @@ import type { Logger } from '../observability/logger.ts';
  * own kernel. A handler of another name is judged by its name alone until
  * the audit's owner adds it.
  */
-export const DEFAULT_EXPECTED_ISOLATION = {
+const DEFAULT_EXPECTED_ISOLATION = {
   kata: 'vm', 'kata-qemu': 'vm', 'kata-clh': 'vm', 'kata-fc': 'vm', 'kata-dragonball': 'vm',
   gvisor: 'gvisor', runsc: 'gvisor',
 } as const;

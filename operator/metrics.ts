@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { CountedVerb } from '../kube/rest.ts';
 import type { RestartReason } from '../kube/reflector.ts';
-import { heldMismatch, IGNORED_REPORT_REASONS, type IgnoredReportReason, type NodeState } from './status.ts';
+import { heldMismatch, IGNORED_REPORT_REASONS, type IgnoredReportReason } from './status.ts';
 
 const MISMATCH_LABELS = ['audit', 'namespace', 'pod', 'uid', 'node', 'runtime_class', 'expected_handler', 'actual_handler', 'actual_runtime_type', 'actual_isolation', 'reason'] as const;
 type MismatchLabels = Record<(typeof MISMATCH_LABELS)[number], string>;
@@ -20,8 +20,6 @@ function mismatchLabels(audit: string, node: string, entry: PodVerdictEntry): Mi
     actual_isolation: mismatch.actualIsolation ?? '', reason: mismatch.reason,
   };
 }
-
-export const NODE_STATES: readonly NodeState[] = ['Reporting', 'NoReport', 'InvalidReport', 'AgentNotReady', 'RuntimeUnreachable'];
 
 export class OperatorMetrics {
   readonly registry = new Registry();

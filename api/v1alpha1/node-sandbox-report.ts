@@ -11,7 +11,7 @@ const name253 = { type: 'string', maxLength: 253 } as const;
 const count = { type: 'integer', minimum: 0 } as const;
 const isolationClass = { type: 'string', enum: ['host-kernel', 'gvisor', 'vm', 'unknown'] } as const;
 
-export const runtimeSchema = {
+const runtimeSchema = {
   type: 'object',
   description: 'The node\'s CRI runtime, as it describes itself.',
   required: ['reachable', 'infoFormat', 'handlers'],
@@ -50,7 +50,7 @@ export const runtimeSchema = {
   },
 } as const;
 
-export const evidenceSchema = {
+const evidenceSchema = {
   type: 'object',
   required: ['class'],
   additionalProperties: false,
@@ -67,7 +67,7 @@ export const evidenceSchema = {
   },
 } as const;
 
-export const sandboxSchema = {
+const sandboxSchema = {
   type: 'object',
   required: ['id', 'podUID', 'namespace', 'name', 'attempt', 'state', 'createdAt', 'requestedHandler'],
   additionalProperties: false,
