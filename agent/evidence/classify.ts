@@ -102,9 +102,11 @@ function runscFamily(processes: readonly ProcessFacts[]): Set<number> {
   return family;
 }
 
-/** Whether a /proc/<pid>/cgroup text places the process in the pod with this uid (cgroupfs "pod<uid>", systemd "pod<uid_with_underscores>"). */
-export function cgroupHasPod(cgroup: string, podUID: string): boolean {
-  return podUID !== '' && (cgroup.includes(`pod${podUID}`) || cgroup.includes(`pod${podUID.replaceAll('-', '_')}`));
+const POD_IN_CGROUP = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/;
+
+/** The uid of the pod a /proc/<pid>/cgroup text places the process in (cgroupfs "pod<uid>", systemd "pod<uid_with_underscores>"), if any. */
+export function podOfCgroup(cgroup: string): string | undefined {
+  return POD_IN_CGROUP.exec(cgroup)?.[1]?.replaceAll('_', '-');
 }
 
 /** status: Name and PPid, and cmdline's first word, as ProcessFacts. */

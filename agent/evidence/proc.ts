@@ -7,7 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inBatches } from '../batches.ts';
-import { cgroupHasPod, classifyIsolation, parseProcess, type Evidence, type ProcessFacts } from './classify.ts';
+import { classifyIsolation, parseProcess, podOfCgroup, type Evidence, type ProcessFacts } from './classify.ts';
 
 export interface EvidenceRequest {
   sandboxId: string;
@@ -30,17 +30,6 @@ async function readOrUndefined(file: string): Promise<string | undefined> {
   }
 }
 
-const POD_IN_CGROUP = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/g;
-
-/** Which of these pods a /proc/<pid>/cgroup text places the process in, if any. */
-function podOf(cgroup: string, uids: ReadonlySet<string>): string | undefined {
-  for (const [, found] of cgroup.matchAll(POD_IN_CGROUP)) {
-    const uid = found?.replaceAll('_', '-');
-    if (uid !== undefined && uids.has(uid)) return uid;
-  }
-  return undefined;
-}
-
 export class ProcEvidence implements EvidenceSource {
   private readonly procRoot: string;
 
@@ -58,12 +47,17 @@ export class ProcEvidence implements EvidenceSource {
     return result;
   }
 
+  /**
+   * The walk has read every process in the pod: the sandbox's process is
+   * among them, or it is gone, or it is some other process now (its pid
+   * reused), which only one more read tells apart.
+   */
   private async evidenceFor(r: EvidenceRequest, podProcesses: ProcessFacts[]): Promise<Evidence> {
     if (r.pid === undefined || r.pid <= 0) return classifyIsolation({ sandboxPid: r.pid, sandbox: undefined, inPodCgroup: false, parent: undefined, podProcesses });
-    const sandbox = await this.process(r.pid);
-    const cgroup = await readOrUndefined(join(this.procRoot, String(r.pid), 'cgroup'));
+    const inPod = podProcesses.find((p) => p.pid === r.pid);
+    const sandbox = inPod ?? await this.process(r.pid);
     const parent = sandbox === undefined ? undefined : await this.process(sandbox.ppid);
-    return classifyIsolation({ sandboxPid: r.pid, sandbox, inPodCgroup: cgroup !== undefined && cgroupHasPod(cgroup, r.podUID), parent, podProcesses });
+    return classifyIsolation({ sandboxPid: r.pid, sandbox, inPodCgroup: inPod !== undefined, parent, podProcesses });
   }
 
   private async process(pid: number): Promise<ProcessFacts | undefined> {
@@ -79,8 +73,8 @@ export class ProcEvidence implements EvidenceSource {
     // Bounded: a busy host has thousands of processes, and each read opens a file.
     await inBatches(pids, 64, async (entry) => {
       const cgroup = await readOrUndefined(join(this.procRoot, entry, 'cgroup'));
-      const uid = cgroup === undefined ? undefined : podOf(cgroup, uids);
-      if (uid === undefined) return;
+      const uid = cgroup === undefined ? undefined : podOfCgroup(cgroup);
+      if (uid === undefined || !uids.has(uid)) return;
       const facts = await this.process(Number(entry));
       if (facts === undefined) return;
       const list = byPod.get(uid);

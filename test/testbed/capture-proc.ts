@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
 import { parseSandboxDetail } from '../../agent/cri/sandbox-info.ts';
-import { cgroupHasPod } from '../../agent/evidence/classify.ts';
+import { podOfCgroup } from '../../agent/evidence/classify.ts';
 
 const [endpoint, outDir, ...specs] = process.argv.slice(2);
 if (endpoint === undefined || outDir === undefined || specs.length === 0) throw new Error('usage: capture-proc.ts CRI_ENDPOINT OUT_DIR NAMESPACE/POD=NAME...');
@@ -47,7 +47,7 @@ try {
     const dir = join(outDir, name);
     const ppid = copyProcess(dir, pid);
     if (ppid !== undefined && ppid > 0) copyProcess(dir, ppid);
-    const inPod = readdirSync('/proc').filter((e) => /^\d+$/.test(e) && cgroupHasPod(read(Number(e), 'cgroup') ?? '', podUID));
+    const inPod = readdirSync('/proc').filter((e) => /^\d+$/.test(e) && podOfCgroup(read(Number(e), 'cgroup') ?? '') === podUID);
     for (const entry of inPod) copyProcess(dir, Number(entry));
     writeFileSync(join(dir, 'sandbox.json'), `${JSON.stringify({ podUID, pid }, null, 2)}\n`);
   }

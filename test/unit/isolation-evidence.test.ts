@@ -10,7 +10,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { classifyIsolation, parseProcess, type ProcessFacts } from '../../agent/evidence/classify.ts';
+import { classifyIsolation, parseProcess, podOfCgroup, type ProcessFacts } from '../../agent/evidence/classify.ts';
 import { ProcEvidence } from '../../agent/evidence/proc.ts';
 import { SandboxScanner } from '../../agent/scanner.ts';
 
@@ -159,5 +159,12 @@ describe('classifying facts', () => {
     assert.deepEqual(parseProcess(7, 'Name:\texe\nPid:\t7\nPPid:\t3\n', '/usr/bin/runsc-sandbox\0--root=/x\0boot\0'), { pid: 7, ppid: 3, name: 'exe', command: 'runsc-sandbox' });
     assert.deepEqual(parseProcess(2, 'Name:\tkthreadd\nPPid:\t0\n', ''), { pid: 2, ppid: 0, name: 'kthreadd', command: '' });
     assert.equal(parseProcess(7, 'Name:\texe\n', ''), undefined);
+  });
+
+  test('podOfCgroup reads the pod uid from a cgroupfs or a systemd path, and none from a process outside any pod', () => {
+    const uid = '5e4ac741-e4d1-4554-a5df-3d044d26e65d';
+    assert.equal(podOfCgroup(`8:pids:/rcaudit/n/kubepods/besteffort/pod${uid}/abc\n`), uid);
+    assert.equal(podOfCgroup(`0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice/cri-containerd-abc.scope\n`), uid);
+    assert.equal(podOfCgroup('8:pids:/\n4:memory:/process_api/ab0fc29e\n'), undefined);
   });
 });
