@@ -26,8 +26,9 @@ case "$action" in
     ! is_running "$component" || die "$component did not stop"
     ;;
   start)
+    # The binaries' places (cached builds), as up.sh and apiserver.sh find them.
+    build_tools
     if [ "$part" = runtime ]; then start_runtime; else
-      PATH="$("$RCA_ROOT/hack/tools.sh" kubernetes):$PATH"
       start_kubelet
       # The node may still show Ready from before the stop: wait for this kubelet's own health first.
       wait_for "the kubelet of $NODE_NAME to be healthy" 60 "kubelet@$NODE_NAME" curl -fsS "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"

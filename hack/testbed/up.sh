@@ -38,14 +38,17 @@ install_packages() {
 build_tools() {
   KUBE_BIN=$("$RCA_ROOT/hack/tools.sh" kubernetes)
   HELM_BIN=$("$RCA_ROOT/hack/tools.sh" helm)
-  local i build
+  local i
+  # Each node's runtime, in a subshell: the caller's NODE_* stay as they were (node.sh and runtime restarts rely on them).
   for i in "${!NODES[@]}"; do
-    node_vars "$i"
-    case $RUNTIME in
-      containerd) build=$("$RCA_ROOT/hack/tools.sh" containerd "$RUNTIME_VERSION") ;;
-      cri-o) build=$("$RCA_ROOT/hack/tools.sh" cri-o) ;;
-    esac
-    [ "$build" = "$RUNTIME_BIN" ] || die "$RUNTIME_BUILD was built into $build, not $RUNTIME_BIN"
+    (
+      node_vars "$i"
+      case $RUNTIME in
+        containerd) build=$("$RCA_ROOT/hack/tools.sh" containerd "$RUNTIME_VERSION") ;;
+        cri-o) build=$("$RCA_ROOT/hack/tools.sh" cri-o) ;;
+      esac
+      [ "$build" = "$RUNTIME_BIN" ] || die "$RUNTIME_BUILD was built into $build, not $RUNTIME_BIN"
+    ) || exit 1
   done
   [ "$("$RCA_ROOT/hack/tools.sh" gvisor)" = "$GVISOR_BIN" ] || die "gVisor was not built into $GVISOR_BIN"
   export PATH="$KUBE_BIN:$HELM_BIN:$PATH"
