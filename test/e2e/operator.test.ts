@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { auditStatus, metricValue, podEvents, reportStatus, startOperator, type RunningOperator } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { startAgent, type Started } from '../support/processes.ts';
+import { storedReport } from '../support/reports.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
@@ -97,8 +98,7 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
       await agents.shift()?.stop();
       agents.unshift((await startAgent(testbed, honestNode, honestNode.criEndpoint, ['--interval', '1s', '--no-isolation-evidence'])).agent);
       await eventually(async () => {
-        const report = JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', honestNode.name, '-o', 'json'])) as { spec: { isolationEvidence?: string } };
-        assert.equal(report.spec.isolationEvidence, 'Disabled');
+        assert.equal((await storedReport(testbed, honestNode.name)).spec.isolationEvidence, 'Disabled');
         assert.deepEqual(await verdictOf(honestNs), ['Unverified', 'EvidenceDisabled', '']);
         assert.deepEqual(await verdictOf(brokenNs), ['Mismatched', 'HandlerMismatch', '']);
       }, 60_000);

@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
+import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { applyPod } from '../support/pods.ts';
+import { readySandbox, storedReport, type StoredReport } from '../support/reports.ts';
 import { startFreezableProxy, type FreezableProxy } from '../support/freezable-proxy.ts';
 import { startAgent, startNodeScript, type Started } from '../support/processes.ts';
 import { runtime, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
@@ -18,20 +19,8 @@ const node = testbedNode(testbed, 0);
 const honestNs = uniqueName('agent-honest');
 const brokenNs = uniqueName('broken-agent');
 
-async function report(name: string): Promise<{ spec: NodeSandboxReportSpec; metadata: { ownerReferences?: { kind: string; name: string }[] } }> {
-  return JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', name, '-o', 'json'])) as {
-    spec: NodeSandboxReportSpec;
-    metadata: { ownerReferences?: { kind: string; name: string }[] };
-  };
-}
-
-async function sandboxFor(nodeName: string, namespace: string, pod: string): Promise<ReportedSandbox> {
-  return eventually(async () => {
-    const found = (await report(nodeName)).spec.sandboxes.find((s) => s.namespace === namespace && s.name === pod && s.state === 'Ready');
-    assert.ok(found, `no ready sandbox for ${namespace}/${pod} in the report of ${nodeName}`);
-    return found;
-  }, 60_000);
-}
+const report = (name: string): Promise<StoredReport> => storedReport(testbed, name);
+const sandboxFor = (nodeName: string, namespace: string, pod: string): Promise<ReportedSandbox> => readySandbox(testbed, nodeName, namespace, pod);
 
 async function httpStatus(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${String(port)}${path}`);

@@ -12,33 +12,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { pausePod } from '../support/pods.ts';
 import { startAgent, type Started } from '../support/processes.ts';
+import { readySandbox, storedReport } from '../support/reports.ts';
 import { createNamespace, criClient, eventually, kubectl, kubelet, loadTestbed, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 
-async function reportOf(node: TestbedNode): Promise<NodeSandboxReportSpec> {
-  return (JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', node.name, '-o', 'json'])) as { spec: NodeSandboxReportSpec }).spec;
-}
-
-async function reported(node: TestbedNode, namespace: string, pod: string): Promise<ReportedSandbox> {
-  return eventually(async () => {
-    const found = (await reportOf(node)).sandboxes.find((s) => s.namespace === namespace && s.name === pod && s.state === 'Ready');
-    assert.ok(found, `no ready sandbox for ${namespace}/${pod} in the report of ${node.name}`);
-    return found;
-  }, 60_000);
-}
-
-function podManifest(node: TestbedNode, namespace: string, name: string, runtimeClassName: string | undefined): string {
-  return JSON.stringify({
-    apiVersion: 'v1', kind: 'Pod', metadata: { namespace, name },
-    spec: {
-      nodeName: node.name, terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
-      ...(runtimeClassName === undefined ? {} : { runtimeClassName }),
-      containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
-    },
-  });
-}
+const reportOf = async (node: TestbedNode): Promise<NodeSandboxReportSpec> => (await storedReport(testbed, node.name)).spec;
+const reported = (node: TestbedNode, namespace: string, pod: string): Promise<ReportedSandbox> => readySandbox(testbed, node.name, namespace, pod);
 
 /**
  * What the host shows of a sandbox that really runs `handler`: gVisor's own
@@ -76,7 +58,7 @@ for (const node of testbed.nodes) {
       await createNamespace(testbed, honestNs);
       await createNamespace(testbed, brokenNs);
       await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
-        apiVersion: 'v1', kind: 'List', items: cases.map((c) => JSON.parse(podManifest(node, c.namespace, c.pod, c.runtimeClassName)) as object),
+        apiVersion: 'v1', kind: 'List', items: cases.map((c) => pausePod(testbed, { namespace: c.namespace, name: c.pod, node, runtimeClassName: c.runtimeClassName })),
       }));
       for (const ns of [honestNs, brokenNs]) await kubectl(testbed, ['wait', '-n', ns, 'pod', '--all', '--for=condition=Ready', '--timeout=120s']);
       ({ agent } = await startAgent(testbed, node, node.criEndpoint));

@@ -33,13 +33,19 @@ export async function runPausePods(testbed: Testbed, node: TestbedNode, namespac
   await kubectl(testbed, ['wait', '-n', namespace, '--for=condition=Ready', '--timeout=600s', ...names.map((n) => `pod/${n}`)]);
 }
 
-/** Creates one pause pod bound to `node`, asking for `runtimeClassName`. */
-export async function applyPod(testbed: Testbed, pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName: string }): Promise<void> {
-  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
+/** One pause pod bound to `node` (on the pod network), asking for `runtimeClassName` when given. */
+export function pausePod(testbed: Testbed, pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName?: string | undefined }): object {
+  return {
     apiVersion: 'v1', kind: 'Pod', metadata: { namespace: pod.namespace, name: pod.name },
     spec: {
-      nodeName: pod.node.name, runtimeClassName: pod.runtimeClassName, terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
+      nodeName: pod.node.name, terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
+      ...(pod.runtimeClassName === undefined ? {} : { runtimeClassName: pod.runtimeClassName }),
       containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
     },
-  }));
+  };
+}
+
+/** Creates one pause pod bound to `node`, asking for `runtimeClassName`. */
+export async function applyPod(testbed: Testbed, pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName: string }): Promise<void> {
+  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify(pausePod(testbed, pod)));
 }
