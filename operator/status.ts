@@ -76,10 +76,15 @@ function entryOf(pod: AuditedPod, v: Verdict, since: string): PodVerdictEntry {
 }
 
 /** What a finding is: the verdict and what was expected and seen. Not the sandbox: a re-created sandbox with the same handler is the same finding. */
-const FINDING_FIELDS = ['verdict', 'reason', 'expectedHandler', 'expectedRuntimeType', 'expectedIsolation', 'actualHandler', 'actualRuntimeType', 'actualIsolation'] as const;
-type Finding = Pick<PodVerdictEntry, (typeof FINDING_FIELDS)[number]>;
+const FINDING_FIELDS = ['verdict', 'reason', 'expectedHandler', 'expectedRuntimeType', 'expectedIsolation', 'actualHandler', 'actualRuntimeType'] as const;
+type Finding = Pick<PodVerdictEntry, (typeof FINDING_FIELDS)[number] | 'actualIsolation'>;
 
-const sameFinding = (a: Finding, b: Finding): boolean => FINDING_FIELDS.every((f) => a[f] === b[f]);
+/** Evidence that cannot tell (not gathered, or unknown) is no other isolation: it never ends a finding. */
+const known = (isolation: Finding['actualIsolation']): boolean => isolation !== undefined && isolation !== 'unknown';
+const sameIsolation = (a: Finding, b: Finding): boolean =>
+  !known(a.actualIsolation) || !known(b.actualIsolation) || a.actualIsolation === b.actualIsolation;
+
+const sameFinding = (a: Finding, b: Finding): boolean => FINDING_FIELDS.every((f) => a[f] === b[f]) && sameIsolation(a, b);
 
 /** The reasons a verified finding can have (what lastVerified keeps). */
 const VERIFIED_REASONS = new Set<string>(['Matched', 'RuntimeTypeMismatch', 'IsolationMismatch']);
@@ -106,7 +111,8 @@ export function heldMismatch(entry: PodVerdictEntry): LastVerified | undefined {
 /**
  * The finding-continuity rule. A Matched or Mismatched finding ends only
  * when the pod is gone, its verdict changes, or its expected or actual
- * handler, runtime type or isolation changes. An Unverified spell in between (agent
+ * handler, runtime type or isolation changes (evidence that cannot tell,
+ * not gathered or unknown, is no change). An Unverified spell in between (agent
  * restarted or rolled, runtime or API server down, operator reinstalled)
  * does not end it: the Unverified entry holds it as `lastVerified`, and when
  * the same finding is seen again it keeps its first `since`. A re-created

@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { CHART, CRDS, helm, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
 import { auditStatus, podEvents, reportStatus } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
+import { storedReport } from '../support/reports.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 import { REPO_ROOT } from '../support/versions.ts';
@@ -286,13 +287,15 @@ describe('helm install, for real: chart, image, alerts', () => {
     await assert.rejects(replaceAs(unbound, honestNode.name), (err: Error) => /not bound to a node/.test(String((err as { stderr?: string }).stderr)));
   });
 
-  test('helm upgrade with changed values keeps working and keeps the results', async () => {
+  test('helm upgrade with changed values keeps working and keeps the results; with isolation evidence turned off, what asked for it is Unverified', async () => {
     const since = (await auditStatus(testbed, audit))?.mismatches?.[0]?.since;
     assert.ok(since !== undefined);
     // The default audit is the user's once created: the new operator's --ensure-audit must leave this edit alone.
     await k(['patch', 'runtimeclassaudit', 'cluster', '--type=merge', '-p', '{"spec":{"gracePeriodSeconds":300}}']);
     const out = await helmK(['upgrade', release, CHART, '-n', system, '--wait', '--timeout', '240s',
-      ...valueArgs({ ...installValues, 'operator.replicas': 1, 'agent.interval': '2s', 'metrics.prometheusRule.alertLabels': { team: 'platform' } })]);
+      ...valueArgs({
+        ...installValues, 'operator.replicas': 1, 'agent.interval': '2s', 'metrics.prometheusRule.alertLabels': { team: 'platform' }, 'agent.isolationEvidence': false,
+      })]);
     assert.match(out, /STATUS: deployed/);
     const operators = await eventually(async () => {
       const now = await pods(system, 'operator');
@@ -308,6 +311,13 @@ describe('helm install, for real: chart, image, alerts', () => {
     }, 120_000);
     const rule = await k(['get', 'prometheusrule', fullname, '-n', system, '-o', 'jsonpath={.spec.groups[0].rules[0].labels.team}']);
     assert.equal(rule, 'platform');
+    // The chart's agents, without the host's /proc: every report says so, and a pod whose audit asks an isolation is not judged on it.
+    await eventually(async () => {
+      for (const node of testbed.nodes) assert.equal((await storedReport(testbed, node.name)).spec.isolationEvidence, 'Disabled', node.name);
+      const entry = (await reportStatus(testbed, honestNode.name))?.audits?.find((a) => a.name === runtimesAudit)?.pods
+        .find((p) => p.namespace === gvisorNs && p.name === 'sandboxed');
+      assert.deepEqual([entry?.verdict, entry?.reason], ['Unverified', 'EvidenceDisabled']);
+    }, 60_000);
     await stillFlagging(since);
     assert.equal(await k(['get', 'runtimeclassaudit', 'cluster', '-o', 'jsonpath={.spec.gracePeriodSeconds}']), '300');
   });
