@@ -49,13 +49,15 @@ export interface ReflectorOptions<T> {
   /** Server-side watch timeout range; each watch picks at random in it, as client-go does. */
   watchTimeoutSeconds?: [number, number];
   backoff?: { baseMs: number; maxMs: number };
+  /** The map to keep the objects in, when its owner (a cache that indexes them) holds it; else the reflector's own. */
+  store?: Map<string, T>;
 }
 
 class WatchGone extends Error {}
 
 export class Reflector<T> {
-  readonly store = new Map<string, T>();
-  private readonly options: Required<Omit<ReflectorOptions<T>, 'labelSelector' | 'onRestart' | 'onHealth'>> & ReflectorOptions<T>;
+  readonly store: Map<string, T>;
+  private readonly options: Required<Omit<ReflectorOptions<T>, 'labelSelector' | 'onRestart' | 'onHealth' | 'store'>> & ReflectorOptions<T>;
   private readonly rest: KubeRest;
   private running = false;
   private abortWatch: (() => void) | undefined;
@@ -68,6 +70,7 @@ export class Reflector<T> {
 
   constructor(rest: KubeRest, options: ReflectorOptions<T>) {
     this.rest = rest;
+    this.store = options.store ?? new Map<string, T>();
     this.options = {
       pageSize: 500,
       watchSilenceMs: 90_000,

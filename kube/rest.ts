@@ -36,7 +36,12 @@ export function resourceOf(path: string): string {
   return sub === undefined ? (resource ?? 'unknown') : `${resource ?? 'unknown'}/${sub}`;
 }
 
-export class KubeRest {
+/** What a reconciler needs of the API server: one request at a time. A unit test hands it a recording fake. */
+export interface KubeRequester {
+  request: <T>(verb: Verb, path: string, options: RequestOptions) => Promise<T>;
+}
+
+export class KubeRest implements KubeRequester {
   private readonly config: KubeConfig;
   private readonly server: string;
   private readonly timeoutMs: number;
