@@ -7,7 +7,7 @@ import { POD_CONDITION } from '../api/v1alpha1/group.ts';
 import type { NodeAuditEntry, PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import { microTime } from '../kube/micro-time.ts';
-import { MERGE_PATCH, STRATEGIC_MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
+import { MERGE_PATCH, STRATEGIC_MERGE_PATCH, type KubeRequester } from '../kube/rest.ts';
 import { EventSeries, type PodEvent } from './event-series.ts';
 import { heldMismatch, lastVerifiedOf, VERDICT_GRAVITY } from './status.ts';
 
@@ -123,11 +123,11 @@ export const eventName = (notice: PodNotice): string =>
 export type EventOutcome = 'created' | 'updated' | 'adopted' | 'skipped';
 
 export class EventRecorder {
-  private readonly rest: KubeRest;
+  private readonly rest: KubeRequester;
   private readonly series: EventSeries;
   private readonly instance: string;
 
-  constructor(rest: KubeRest, options: { instance: string; seriesIntervalMs?: number }) {
+  constructor(rest: KubeRequester, options: { instance: string; seriesIntervalMs?: number }) {
     this.rest = rest;
     this.instance = options.instance;
     this.series = new EventSeries(options.seriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.seriesIntervalMs });
@@ -211,7 +211,7 @@ export class EventRecorder {
 }
 
 /** Sets the audit's condition on a pod (only with flagging.podCondition: it needs write access to pods/status). */
-export async function writePodCondition(rest: KubeRest, pod: { namespace: string; name: string }, wanted: ReturnType<typeof podConditionFor>, now: number): Promise<void> {
+export async function writePodCondition(rest: KubeRequester, pod: { namespace: string; name: string }, wanted: ReturnType<typeof podConditionFor>, now: number): Promise<void> {
   const condition = { type: POD_CONDITION, ...wanted, lastTransitionTime: new Date(now).toISOString() };
   await rest.request('PATCH', `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}/status`, {
     what: `patch Pod ${pod.namespace}/${pod.name} status`, contentType: STRATEGIC_MERGE_PATCH, body: { status: { conditions: [condition] } },

@@ -9,7 +9,7 @@ import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
 import { ensureAuditUntilDone } from './default-audit.ts';
-import { AuditController } from './controller.ts';
+import { Manager } from './manager.ts';
 import { CLIENT_GO_TIMINGS, LeaderElector } from './leader-election.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { parseEqualitySelector } from './selection.ts';
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
       }, log)
     : undefined;
   const isLeader = (): boolean => elector?.isLeader() ?? true;
-  const controller = new AuditController({
+  const controller = new Manager({
     instance: flags.identity, workers: flags.workers, resyncMs: flags.resync, watchSilenceMs: flags.watchSilence, eventSeriesIntervalMs: flags.eventSeriesInterval,
     ...(flags.agentNamespace === undefined ? {} : { agents: { namespace: flags.agentNamespace, matchLabels: flags.agentSelector } }),
   }, { rest, log, metrics, isLeader });

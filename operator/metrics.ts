@@ -1,16 +1,23 @@
-// The operator's one metrics registry. Series per pod exist only for
+// The operator's one metrics registry. The verdict series are computed from
+// the cache when Prometheus scrapes (collector.ts), only on the leader, so
+// that a cluster has one set of them. Series per pod exist only for
 // mismatched pods (kube-state-metrics' rule: no series for the healthy
-// majority), and are removed when the mismatch resolves.
+// majority).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { CountedVerb } from '../kube/rest.ts';
 import type { RestartReason } from '../kube/reflector.ts';
+import type { VerdictFigures } from './collector.ts';
 import { heldMismatch, IGNORED_REPORT_REASONS, type IgnoredReportReason } from './status.ts';
 
 const MISMATCH_LABELS = ['audit', 'namespace', 'pod', 'uid', 'node', 'runtime_class', 'expected_handler', 'actual_handler', 'actual_runtime_type', 'actual_isolation', 'reason'] as const;
 type MismatchLabels = Record<(typeof MISMATCH_LABELS)[number], string>;
 
-/** The labels of a pod's mismatch series: its mismatch, or the one it holds while Unverified; none when it has neither. */
+/**
+ * The labels of a pod's mismatch series: its mismatch, or the one it holds
+ * while Unverified (an agent restart or a runtime outage does not end a
+ * finding, so it must not resolve and re-fire alerts); none when it has neither.
+ */
 function mismatchLabels(audit: string, node: string, entry: PodVerdictEntry): MismatchLabels | undefined {
   const mismatch = entry.verdict === 'Mismatched' ? entry : heldMismatch(entry);
   if (mismatch === undefined) return undefined;
@@ -21,6 +28,14 @@ function mismatchLabels(audit: string, node: string, entry: PodVerdictEntry): Mi
   };
 }
 
+/** What the collector reads at scrape time. */
+export interface MetricsSource {
+  /** The verdict figures; undefined while this replica does not lead. */
+  verdicts: () => VerdictFigures | undefined;
+  ignoredReports: () => ReadonlyMap<IgnoredReportReason, number>;
+  queueDepth: () => number;
+}
+
 export class OperatorMetrics {
   readonly registry = new Registry();
   readonly pods = new Gauge({
@@ -28,24 +43,53 @@ export class OperatorMetrics {
     help: 'Audited pods by audit, verdict (Matched, Mismatched, Unverified) and reason.',
     labelNames: ['audit', 'verdict', 'reason'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.pods.reset();
+      for (const [audit, figures] of this.figures()?.audits ?? []) {
+        for (const [key, n] of figures.pods) {
+          const [verdict = '', reason = ''] = key.split('/');
+          this.pods.set({ audit, verdict, reason }, n);
+        }
+      }
+    },
   });
   readonly podMismatch = new Gauge({
     name: 'rcaudit_pod_mismatch_info',
     help: 'One series (value 1) per pod whose sandbox runs with another handler, runtime type or isolation than expected, kept while such a pod is Unverified (nothing says the mismatch ended).',
     labelNames: MISMATCH_LABELS,
     registers: [this.registry],
+    collect: () => {
+      this.podMismatch.reset();
+      for (const [audit, figures] of this.figures()?.audits ?? []) {
+        for (const { node, pod } of figures.mismatched) {
+          const labels = mismatchLabels(audit, node, pod);
+          if (labels !== undefined) this.podMismatch.set(labels, 1);
+        }
+      }
+    },
   });
   readonly nodes = new Gauge({
     name: 'rcaudit_nodes',
     help: 'Nodes by the state of their report (Reporting, NoReport, InvalidReport, AgentNotReady, RuntimeUnreachable).',
     labelNames: ['state'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.nodes.reset();
+      for (const [state, n] of this.figures()?.nodes ?? []) this.nodes.set({ state }, n);
+    },
   });
   readonly sandboxes = new Gauge({
     name: 'rcaudit_unclaimed_sandboxes',
     help: 'Sandboxes no audited pod claims: orphan (no pod at all) or suspicious (names a pod bound to another node).',
     labelNames: ['audit', 'kind'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.sandboxes.reset();
+      for (const [audit, figures] of this.figures()?.audits ?? []) {
+        this.sandboxes.set({ audit, kind: 'orphan' }, figures.orphanSandboxes);
+        this.sandboxes.set({ audit, kind: 'suspicious' }, figures.suspiciousSandboxes);
+      }
+    },
   });
   readonly reconcileDuration = new Histogram({
     name: 'rcaudit_reconcile_duration_seconds',
@@ -67,8 +111,11 @@ export class OperatorMetrics {
   });
   readonly queueDepth = new Gauge({
     name: 'rcaudit_workqueue_depth',
-    help: 'Keys waiting in the work queue.',
+    help: 'Keys waiting in the work queues.',
     registers: [this.registry],
+    collect: () => {
+      this.queueDepth.set(this.source?.queueDepth() ?? 0);
+    },
   });
   readonly watchRestarts = new Counter({
     name: 'rcaudit_watch_restarts_total',
@@ -93,28 +140,27 @@ export class OperatorMetrics {
     help: '1 while this replica holds the leader lease and writes, else 0.',
     registers: [this.registry],
   });
-  /** Counted from the cache when Prometheus scrapes (see countIgnoredReportsWith). */
   readonly ignoredReports = new Gauge({
     name: 'rcaudit_ignored_reports',
     help: 'NodeSandboxReports every audit ignores, by reason (NoSuchNode: named after no Node; NotOwnedByNode: not owned by the current Node of that name).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
     collect: () => {
-      const counts = this.ignoredReportCounts();
+      const counts = this.source?.ignoredReports() ?? new Map<IgnoredReportReason, number>();
       for (const reason of IGNORED_REPORT_REASONS) this.ignoredReports.set({ reason }, counts.get(reason) ?? 0);
     },
   });
-  private ignoredReportCounts: () => ReadonlyMap<IgnoredReportReason, number> = () => new Map();
-  private readonly mismatchSeries = new Map<string, MismatchLabels>();
-  private readonly auditCounts = new Map<string, { verdict: string; reason: string }[]>();
+  private source: MetricsSource | undefined;
+  /** One scrape computes the verdict figures once, for all the gauges that read them. */
+  private scraped: VerdictFigures | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Where the ignored reports are counted at scrape time. */
-  countIgnoredReportsWith(counts: () => ReadonlyMap<IgnoredReportReason, number>): void {
-    this.ignoredReportCounts = counts;
+  /** Where the scrape-time series are read from. */
+  collectFrom(source: MetricsSource): void {
+    this.source = source;
   }
 
   observeRequest(verb: CountedVerb, resource: string, code: number): void {
@@ -125,64 +171,14 @@ export class OperatorMetrics {
     this.watchRestarts.inc({ resource, reason });
   }
 
-  /**
-   * Makes the pod's mismatch series say `entry` (or vanish when it is not
-   * mismatched any more). An Unverified pod that holds a mismatch keeps its
-   * series as it was: an agent restart or a runtime outage does not end a
-   * finding (operator/README.md), so it must not resolve and re-fire alerts.
-   */
-  setPodVerdict(audit: string, node: string, entry: PodVerdictEntry): void {
-    const key = `${audit}\u0000${entry.uid}`;
-    const old = this.mismatchSeries.get(key);
-    const labels = mismatchLabels(audit, node, entry);
-    if (old !== undefined && (labels === undefined || JSON.stringify(old) !== JSON.stringify(labels))) {
-      this.podMismatch.remove(old);
-      this.mismatchSeries.delete(key);
+  private figures(): VerdictFigures | undefined {
+    if (this.scraped === undefined) {
+      this.scraped = this.source?.verdicts();
+      // Computed afresh at the next scrape: a scrape collects every gauge in one turn of the event loop.
+      setImmediate(() => {
+        this.scraped = undefined;
+      });
     }
-    if (labels !== undefined) {
-      this.podMismatch.set(labels, 1);
-      this.mismatchSeries.set(key, labels);
-    }
-  }
-
-  /** Removes the series of a pod that is gone (or no longer audited by `audit`; undefined: by any). */
-  forgetPod(uid: string, audit?: string): void {
-    for (const [key, labels] of this.mismatchSeries) {
-      if (labels.uid === uid && (audit === undefined || labels.audit === audit)) {
-        this.podMismatch.remove(labels);
-        this.mismatchSeries.delete(key);
-      }
-    }
-  }
-
-  /** An audit's pod counts by verdict and reason, and its unclaimed sandboxes, replacing what was said before. */
-  setAuditCounts(audit: string, byVerdict: ReadonlyMap<string, number>, unclaimed: { orphan: number; suspicious: number }): void {
-    this.removeAuditCounts(audit);
-    const said: { verdict: string; reason: string }[] = [];
-    for (const [key, n] of byVerdict) {
-      const [verdict = '', reason = ''] = key.split('/');
-      this.pods.set({ audit, verdict, reason }, n);
-      said.push({ verdict, reason });
-    }
-    this.auditCounts.set(audit, said);
-    this.sandboxes.set({ audit, kind: 'orphan' }, unclaimed.orphan);
-    this.sandboxes.set({ audit, kind: 'suspicious' }, unclaimed.suspicious);
-  }
-
-  /** Every series of an audit that is gone. */
-  forgetAudit(audit: string): void {
-    for (const [key, labels] of this.mismatchSeries) {
-      if (labels.audit === audit) {
-        this.podMismatch.remove(labels);
-        this.mismatchSeries.delete(key);
-      }
-    }
-    this.removeAuditCounts(audit);
-    for (const kind of ['orphan', 'suspicious']) this.sandboxes.remove({ audit, kind });
-  }
-
-  private removeAuditCounts(audit: string): void {
-    for (const labels of this.auditCounts.get(audit) ?? []) this.pods.remove({ audit, ...labels });
-    this.auditCounts.delete(audit);
+    return this.scraped;
   }
 }

@@ -179,9 +179,18 @@ export function reportStatus(generation: number, entries: readonly NodeAuditEntr
   return { observedGeneration: generation, counts: nodeCounts(entries, sandboxes), audits: [...entries].sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
+/** Pods a capped entry counts but does not list (capEntries): their reason is not known, unless they matched. */
+export const UNLISTED_REASON = 'NotListed';
+
 export function summarize(state: NodeState, entry: NodeAuditEntry): NodeSummary {
   const reasons: Record<string, number> = {};
-  for (const p of entry.pods) reasons[`${p.verdict}/${p.reason}`] = (reasons[`${p.verdict}/${p.reason}`] ?? 0) + 1;
+  const listed = { Matched: 0, Mismatched: 0, Unverified: 0 };
+  for (const p of entry.pods) {
+    reasons[`${p.verdict}/${p.reason}`] = (reasons[`${p.verdict}/${p.reason}`] ?? 0) + 1;
+    listed[p.verdict]++;
+  }
+  const unlisted = { 'Matched/Matched': entry.counts.matched - listed.Matched, [`Mismatched/${UNLISTED_REASON}`]: entry.counts.mismatched - listed.Mismatched, [`Unverified/${UNLISTED_REASON}`]: entry.counts.unverified - listed.Unverified };
+  for (const [key, n] of Object.entries(unlisted)) if (n > 0) reasons[key] = (reasons[key] ?? 0) + n;
   return { state, counts: entry.counts, reasons, mismatches: entry.pods.filter((p) => p.verdict === 'Mismatched') };
 }
 

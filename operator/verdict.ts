@@ -211,6 +211,8 @@ export interface NodeAudit {
   orphans: ReportedSandbox[];
   /** Sandboxes naming a pod bound to another node: ignored and counted. */
   suspicious: ReportedSandbox[];
+  /** The soonest a verdict here changes with nothing else changing: a pod awaiting its sandbox runs out of grace. */
+  nextChangeAt?: number;
 }
 
 /**
@@ -236,7 +238,19 @@ export function auditNode(
     verdicts.set(pod.uid, judgePod(pod, node, byUid.get(sandboxUid) ?? [], context));
   }
   for (const uid of claimed) byUid.delete(uid);
-  return { verdicts, ...unclaimed(byUid, node?.name, boundNodeOf) };
+  const nextChangeAt = graceEnds(podsOnNode, verdicts, context);
+  return { verdicts, ...unclaimed(byUid, node?.name, boundNodeOf), ...(nextChangeAt === undefined ? {} : { nextChangeAt }) };
+}
+
+/** When the first pod awaiting its sandbox runs out of grace (its verdict turns NoSandbox), if any awaits. */
+function graceEnds(pods: readonly AuditedPod[], verdicts: ReadonlyMap<string, Verdict>, context: { policy: AuditPolicy; now: number }): number | undefined {
+  let soonest: number | undefined;
+  for (const pod of pods) {
+    if (verdicts.get(pod.uid)?.reason !== 'AwaitingSandbox') continue;
+    const ends = (pod.boundAt ?? context.now) + context.policy.gracePeriodMs;
+    soonest = soonest === undefined ? ends : Math.min(soonest, ends);
+  }
+  return soonest;
 }
 
 function unclaimed(byUid: ReadonlyMap<string, ReportedSandbox[]>, node: string | undefined, boundNodeOf: (uid: string) => string | undefined): Omit<NodeAudit, 'verdicts'> {

@@ -200,6 +200,12 @@ describe('auditNode', () => {
     assert.deepEqual(result.suspicious.map((s) => s.id), ['foreign']);
   });
 
+  test('says when a verdict next changes by itself: the first pod awaiting its sandbox runs out of grace', () => {
+    const waiting = [pod({ uid: 'a', boundAt: NOW - 5_000 }), pod({ uid: 'b', boundAt: NOW - 20_000 }), pod({ uid: 'c', boundAt: NOW - 90_000 })];
+    assert.equal(auditNode(node(report([])), waiting, () => 'n1', { policy, now: NOW }).nextChangeAt, NOW - 20_000 + 60_000);
+    assert.equal(auditNode(node(report([sandbox({ podUID: 'uid-1' })])), [pod()], () => 'n1', { policy, now: NOW }).nextChangeAt, undefined, 'nothing awaits');
+  });
+
   test('a report that names a pod bound to another node does not judge that pod', () => {
     const claim = sandbox({ podUID: 'uid-2', requestedHandler: '', resolvedHandler: 'runc' });
     const result = auditNode(node(report([claim])), [], (uid) => (uid === 'uid-2' ? 'n2' : undefined), { policy, now: NOW });

@@ -1,0 +1,167 @@
+// The operator's manager (controller-runtime's word): it owns the cache and
+// its informers, the expectations, and one work queue per reconciler, turns
+// the cache's stream of changes into keys (triggers.ts), and runs the
+// workers while this replica leads. The reconcilers never call back into it.
+import { ApiOutageLog } from '../kube/api-outage.ts';
+import type { KubeRest } from '../kube/rest.ts';
+import type { Logger } from '../observability/logger.ts';
+import { AuditReconciler } from './audit-reconciler.ts';
+import { ClusterCache, type CacheChange } from './cache.ts';
+import { ignoredReportCounts, verdictFigures } from './collector.ts';
+import { Expectations } from './expectations.ts';
+import { EventRecorder } from './flagging.ts';
+import { Informers, type InformerOptions } from './informers.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import { NodeReconciler } from './node-reconciler.ts';
+import { runWorker, type ReconcileResult } from './reconcile.ts';
+import { NotLeader } from './status-writer.ts';
+import { triggeredBy } from './triggers.ts';
+import { WorkQueue } from './work-queue.ts';
+
+/** When many nodes change at once (a cold start), each audit is summed up twice a second, not once per change. */
+const AUDIT_DEBOUNCE_MS = 500;
+
+export interface ManagerOptions extends InformerOptions {
+  /** This replica's name, in the Events it writes. */
+  instance: string;
+  /** Node reconciles run at once (audits have one worker: each sums the whole cache). */
+  workers: number;
+  /** Every key is reconciled again this often, changed or not. */
+  resyncMs: number;
+  eventSeriesIntervalMs?: number;
+}
+
+export interface ManagerDeps {
+  rest: KubeRest;
+  log: Logger;
+  metrics: OperatorMetrics;
+  /** Checked before every write. */
+  isLeader: () => boolean;
+  now?: () => number;
+}
+
+type Kind = 'node' | 'audit';
+
+export class Manager {
+  readonly cache: ClusterCache;
+  private readonly informers: Informers;
+  private readonly expectations = new Expectations();
+  private readonly queues: Record<Kind, WorkQueue> = { node: new WorkQueue(), audit: new WorkQueue() };
+  private readonly reconcilers: Record<Kind, { reconcile: (name: string) => Promise<ReconcileResult> }>;
+  private readonly deps: ManagerDeps;
+  private readonly options: ManagerOptions;
+  private workers: Promise<void>[] = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: ManagerOptions, deps: ManagerDeps) {
+    this.options = options;
+    this.deps = deps;
+    const now = deps.now ?? Date.now;
+    this.cache = new ClusterCache({ agentsWatched: options.agents !== undefined });
+    const writer = { api: deps.rest, isLeader: deps.isLeader, now };
+    const recorder = new EventRecorder(deps.rest, { instance: options.instance, ...(options.eventSeriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.eventSeriesIntervalMs }) });
+    this.reconcilers = {
+      node: new NodeReconciler({
+        ...writer, cache: this.cache, expectations: this.expectations, recorder, log: deps.log,
+        countEvent: (reason, action) => { deps.metrics.events.inc({ reason, action }); },
+      }),
+      audit: new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations }),
+    };
+    const outages = new ApiOutageLog(deps.log);
+    this.informers = new Informers(deps.rest, this.cache, options, {
+      changed: (change) => {
+        this.changed(change);
+      },
+      watchRestarted: (resource, reason, error) => {
+        deps.metrics.watchRestarted(resource, reason);
+        // Routine: a server-side timeout, and the watchdog re-watching a quiet resource (the API server sent
+        // no bookmark on a quiet watch within 200 s here). Errors are said once per outage (apiHealth); the metric counts every one.
+        deps.log[reason === 'gone' ? 'info' : 'debug']({ resource, reason, err: error instanceof Error ? error.message : undefined }, 'watch restarted');
+      },
+      apiHealth: (resource, healthy, error) => {
+        if (healthy) outages.recovered(resource);
+        else outages.failed(resource, error, 'list and watch back off from 0.8 s, doubling, jittered, up to 30 s');
+      },
+    });
+    deps.metrics.collectFrom({
+      // Only the leader speaks for the verdicts: two replicas must not double every sum.
+      verdicts: () => (deps.isLeader() && this.informers.synced ? verdictFigures(this.cache, this.expectations, now()) : undefined),
+      ignoredReports: () => ignoredReportCounts(this.cache),
+      queueDepth: () => this.queues.node.length + this.queues.audit.length,
+    });
+  }
+
+  /** Fills the cache; resolves once every resource is listed. */
+  async start(): Promise<void> {
+    await this.informers.start();
+    this.deps.log.info({ pods: this.cache.pods.size, nodes: this.cache.nodes.size, reports: this.cache.reports.size }, 'cache synced');
+  }
+
+  get synced(): boolean {
+    return this.informers.synced;
+  }
+
+  /** The leader's part: reconcile everything now, then whatever changes. */
+  runWorkers(): void {
+    this.enqueueAll();
+    this.resyncTimer = setInterval(() => {
+      this.enqueueAll();
+    }, this.options.resyncMs);
+    for (let i = 0; i < this.options.workers; i++) this.workers.push(this.runWorker('node'));
+    this.workers.push(this.runWorker('audit'));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.resyncTimer);
+    for (const queue of Object.values(this.queues)) queue.shutDown();
+    await Promise.all(this.workers);
+    await this.informers.stop();
+  }
+
+  private enqueueAll(): void {
+    for (const name of this.cache.nodeNames()) this.queues.node.add(name);
+    for (const name of this.cache.audits.keys()) this.queues.audit.add(name);
+  }
+
+  private changed(change: CacheChange): void {
+    this.noteInvalid(change);
+    if (change.resource === 'pods') this.expectations.podChanged(this.cache, change.key, change.old, change.now);
+    const t = triggeredBy(change, this.cache, {
+      report: (r) => this.expectations.reportWrites.arrived(r.name, r.status),
+      audit: (a) => this.expectations.auditWrites.arrived(a.name, a.status),
+    });
+    for (const name of t.allNodes ? this.cache.nodeNames() : t.nodes) this.queues.node.add(name);
+    if (t.audit !== undefined) this.queues.audit.add(t.audit);
+    if (t.allAudits) for (const name of this.cache.audits.keys()) this.queues.audit.addAfter(name, AUDIT_DEBOUNCE_MS);
+  }
+
+  /** A report or audit whose spec turned invalid is said once, when it turns. */
+  private noteInvalid(change: CacheChange): void {
+    if (change.resource !== 'reports' && change.resource !== 'audits') return;
+    const problem = change.now?.invalid;
+    if (problem === undefined || problem === change.old?.invalid) return;
+    if (change.resource === 'reports') this.deps.log.warn({ report: change.key, problem }, 'report ignored: its spec does not match the schema; the node\'s pods are unverified');
+    else this.deps.log.warn({ audit: change.key, problem }, 'audit spec is invalid');
+  }
+
+  private runWorker(kind: Kind): Promise<void> {
+    const { metrics, log } = this.deps;
+    const reconcile = async (name: string): Promise<ReconcileResult> => {
+      const timer = metrics.reconcileDuration.startTimer({ kind });
+      try {
+        const result = await this.reconcilers[kind].reconcile(name);
+        metrics.lastReconcile.set(Date.now() / 1000);
+        return result;
+      } catch (err) {
+        if (err instanceof NotLeader) return { kind: 'terminal', error: err };
+        throw err;
+      } finally {
+        timer();
+      }
+    };
+    return runWorker(this.queues[kind], reconcile, (key, error, terminal) => {
+      metrics.reconcileErrors.inc({ kind });
+      log.warn({ key: `${kind}/${key}`, terminal, err: error instanceof Error ? error.message : String(error) }, 'reconcile failed');
+    });
+  }
+}
