@@ -14,7 +14,7 @@ export interface AuditReconcilerDeps extends WriterDeps {
 }
 
 /** Per node, what the audit's status needs of it. */
-export function auditSummaries(deps: Pick<AuditReconcilerDeps, 'cache' | 'expectations'>, name: string, now: number): Map<string, NodeSummary> | undefined {
+function auditSummaries(deps: Pick<AuditReconcilerDeps, 'cache' | 'expectations'>, name: string, now: number): Map<string, NodeSummary> | undefined {
   const audit = deps.cache.audits.get(name);
   if (audit === undefined) return undefined;
   const summaries = new Map<string, NodeSummary>();

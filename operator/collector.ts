@@ -10,7 +10,7 @@ import { nodeReport } from './node-view.ts';
 import type { AuditRecord } from './trim.ts';
 import { heldMismatch, ignoredReport, reasonTotals, summarize, type IgnoredReportReason, type NodeState, type NodeSummary } from './status.ts';
 
-export const NODE_STATES: readonly NodeState[] = ['Reporting', 'NoReport', 'InvalidReport', 'AgentNotReady', 'RuntimeUnreachable'];
+const NODE_STATES: readonly NodeState[] = ['Reporting', 'NoReport', 'InvalidReport', 'AgentNotReady', 'RuntimeUnreachable'];
 
 export interface AuditFigures {
   /** Pods by "verdict/reason". */

@@ -10,7 +10,7 @@ import { ignoredReport, nodeAuditEntry, nodeState, type IgnoredReportReason, typ
 import type { AuditRecord, PodRecord, ReportRecord } from './trim.ts';
 import { auditNode, type AuditedPod, type AuditPolicy, type NodeView } from './verdict.ts';
 
-export const policyOf = (audit: AuditRecord): AuditPolicy => ({
+const policyOf = (audit: AuditRecord): AuditPolicy => ({
   expectedRuntimeTypes: audit.spec.expectedRuntimeTypes ?? {},
   expectedIsolation: audit.spec.expectedIsolation ?? {},
   gracePeriodMs: audit.spec.gracePeriodSeconds * 1000,

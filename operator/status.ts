@@ -180,7 +180,7 @@ export function reportStatus(generation: number, entries: readonly NodeAuditEntr
 }
 
 /** Pods a capped entry counts but does not list (capEntries): their reason is not known, unless they matched. */
-export const UNLISTED_REASON = 'NotListed';
+const UNLISTED_REASON = 'NotListed';
 
 export function summarize(state: NodeState, entry: NodeAuditEntry): NodeSummary {
   const reasons: Record<string, number> = {};
