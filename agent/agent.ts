@@ -132,7 +132,10 @@ export class NodeAgent {
       this.scanner ??= new SandboxScanner(cri, this.deps.evidence === undefined ? {} : { evidence: this.deps.evidence });
       this.lastScan = await this.scanner.scan();
       if (this.lastScan.statusErrors > 0) {
-        this.deps.log.warn({ failed: this.lastScan.statusErrors }, 'verbose sandbox status failed; reporting those sandboxes without it, asking again next pass');
+        this.deps.log.warn(
+          { failed: this.lastScan.statusErrors },
+          'verbose sandbox status failed; reporting those sandboxes without it, asking again next pass',
+        );
       }
       if (this.runtime.unreachable !== undefined) {
         this.deps.log.info({ endpoint: this.runtime.endpoint }, 'CRI runtime reachable again');
@@ -156,14 +159,22 @@ export class NodeAgent {
 
   /** Version and handler config: at start, after an outage, and every runtimeRefreshMs. */
   private async refreshRuntime(cri: CriRuntime): Promise<void> {
-    const due = this.runtime.unreachable !== undefined || this.runtime.version === undefined ||
-      this.now() - this.lastRuntimeRefresh >= this.options.runtimeRefreshMs;
+    const due =
+      this.runtime.unreachable !== undefined || this.runtime.version === undefined || this.now() - this.lastRuntimeRefresh >= this.options.runtimeRefreshMs;
     if (!due) return;
     const version = await cri.version();
     const handlers = parseRuntimeHandlers((await cri.status(true)).info);
     if (this.runtime.version?.runtime_version !== version.runtime_version || this.runtime.handlers?.infoFormat !== handlers.infoFormat) {
-      this.deps.log.info({ runtime: version.runtime_name, version: version.runtime_version, infoFormat: handlers.infoFormat,
-        defaultHandler: handlers.defaultHandler, problem: handlers.problem }, 'CRI runtime found');
+      this.deps.log.info(
+        {
+          runtime: version.runtime_name,
+          version: version.runtime_version,
+          infoFormat: handlers.infoFormat,
+          defaultHandler: handlers.defaultHandler,
+          problem: handlers.problem,
+        },
+        'CRI runtime found',
+      );
     }
     this.runtime.version = version;
     this.runtime.handlers = handlers;
@@ -211,7 +222,10 @@ export class NodeAgent {
     const delay = jitteredBackoff(failures, this.options.intervalMs, WRITE_BACKOFF_MAX_MS);
     this.writeFailures = { count: failures, since: this.writeFailures.since ?? this.now(), retryAt: this.now() + delay };
     const level = failures === 1 ? 'error' : 'debug';
-    this.deps.log[level]({ error, failures, retryInMs: Math.round(delay) }, `cannot write the report; retrying with backoff (up to ${String(WRITE_BACKOFF_MAX_MS / 1000)} s)`);
+    this.deps.log[level](
+      { error, failures, retryInMs: Math.round(delay) },
+      `cannot write the report; retrying with backoff (up to ${String(WRITE_BACKOFF_MAX_MS / 1000)} s)`,
+    );
   }
 
   private wroteAgain(): void {

@@ -25,7 +25,7 @@ export class AgentMetrics {
   });
   readonly reportWrites = new Counter({
     name: 'rcaudit_agent_report_writes_total',
-    help: 'Writes of this node\'s NodeSandboxReport, by outcome (created, updated, error).',
+    help: "Writes of this node's NodeSandboxReport, by outcome (created, updated, error).",
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -37,7 +37,7 @@ export class AgentMetrics {
   });
   readonly lastScan = new Gauge({
     name: 'rcaudit_agent_last_successful_scan_timestamp_seconds',
-    help: 'When the agent last listed the node\'s sandboxes successfully (Unix time).',
+    help: "When the agent last listed the node's sandboxes successfully (Unix time).",
     registers: [this.registry],
   });
   readonly runtimeReachable = new Gauge({

@@ -39,11 +39,7 @@ function resolveHandler(requested: string, handlers: RuntimeHandlers | undefined
 }
 
 /** The sandbox's own runtime type (the truth, on containerd), else its handler's configured one. */
-function runtimeTypeOf(
-  resolved: string | undefined,
-  detail: SandboxDetail | undefined,
-  handlers: RuntimeHandlers | undefined,
-): string | undefined {
+function runtimeTypeOf(resolved: string | undefined, detail: SandboxDetail | undefined, handlers: RuntimeHandlers | undefined): string | undefined {
   return detail?.runtimeType ?? handlers?.handlers.find((h) => h.name === resolved)?.runtimeType;
 }
 
@@ -89,8 +85,7 @@ function reportedEvidence(evidence: Evidence): IsolationEvidence {
 }
 
 function compareSandboxes(a: ReportedSandbox, b: ReportedSandbox): number {
-  return a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) ||
-    a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
+  return a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
 }
 
 function describeRuntime(state: RuntimeState): RuntimeDescription {
@@ -136,8 +131,11 @@ export function buildReportSpec(input: ReportInput): { spec: NodeSandboxReportSp
   reported.sort(compareSandboxes);
   return {
     spec: {
-      nodeName: input.nodeName, agentVersion: input.agentVersion, isolationEvidence: input.evidence === undefined ? 'Disabled' : 'Gathered',
-      runtime: describeRuntime(input.runtime), sandboxes: reported,
+      nodeName: input.nodeName,
+      agentVersion: input.agentVersion,
+      isolationEvidence: input.evidence === undefined ? 'Disabled' : 'Gathered',
+      runtime: describeRuntime(input.runtime),
+      sandboxes: reported,
     },
     malformed,
   };

@@ -20,8 +20,8 @@ export function duration(value: string): number {
  */
 export const DURATION_BOUNDS = {
   // agent
-  'interval': ['100ms', '10m'],
-  'resync': ['1s', '24h'],
+  interval: ['100ms', '10m'],
+  resync: ['1s', '24h'],
   'runtime-refresh': ['1s', '24h'],
   'cri-timeout': ['100ms', '5m'],
   // operator

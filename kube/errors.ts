@@ -4,16 +4,7 @@
 import { ApiException } from '@kubernetes/client-node';
 
 export type ApiErrorReason =
-  | 'NotFound'
-  | 'Conflict'
-  | 'AlreadyExists'
-  | 'Gone'
-  | 'Forbidden'
-  | 'Unauthorized'
-  | 'Invalid'
-  | 'TooManyRequests'
-  | 'ServerError'
-  | 'Transport';
+  'NotFound' | 'Conflict' | 'AlreadyExists' | 'Gone' | 'Forbidden' | 'Unauthorized' | 'Invalid' | 'TooManyRequests' | 'ServerError' | 'Transport';
 
 export class KubeApiError extends Error {
   readonly reason: ApiErrorReason;
@@ -46,7 +37,12 @@ function statusBody(body: unknown): StatusBody {
 function reasonFor(code: number, status: StatusBody): ApiErrorReason {
   if (code === 409) return status.reason === 'AlreadyExists' ? 'AlreadyExists' : 'Conflict';
   const byCode: Record<number, ApiErrorReason> = {
-    401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 410: 'Gone', 422: 'Invalid', 429: 'TooManyRequests',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'NotFound',
+    410: 'Gone',
+    422: 'Invalid',
+    429: 'TooManyRequests',
   };
   return byCode[code] ?? (code >= 500 ? 'ServerError' : 'Invalid');
 }

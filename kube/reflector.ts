@@ -252,7 +252,11 @@ export class Reflector<T> {
             feed();
             if (type === 'ERROR') {
               const code = (object as { code?: number }).code;
-              endOnce(code === 410 ? new WatchGone(`watch ${this.options.resource}: resourceVersion too old`) : new Error(`watch ${this.options.resource}: ${JSON.stringify(object)}`));
+              endOnce(
+                code === 410
+                  ? new WatchGone(`watch ${this.options.resource}: resourceVersion too old`)
+                  : new Error(`watch ${this.options.resource}: ${JSON.stringify(object)}`),
+              );
               controller?.abort();
               return;
             }

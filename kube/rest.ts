@@ -28,7 +28,11 @@ export type RequestObserver = (verb: CountedVerb, resource: string, code: number
 
 /** The resource part of an API path, for metrics: /api/v1/namespaces/x/pods/y/status -> pods/status. */
 export function resourceOf(path: string): string {
-  const parts = path.split('?')[0]?.split('/').filter((p) => p !== '') ?? [];
+  const parts =
+    path
+      .split('?')[0]
+      ?.split('/')
+      .filter((p) => p !== '') ?? [];
   const start = parts[0] === 'api' ? 2 : 3;
   const rest = parts.slice(start);
   if (rest[0] === 'namespaces' && rest.length > 2) rest.splice(0, 2);

@@ -20,11 +20,17 @@ export function startHttpServer(registry: Registry, probes: Probes, host: string
   });
   app.get('/livez', (_req, res) => {
     const ok = probes.live();
-    res.status(ok ? 200 : 503).type('text').send(ok ? 'ok' : 'not live');
+    res
+      .status(ok ? 200 : 503)
+      .type('text')
+      .send(ok ? 'ok' : 'not live');
   });
   app.get('/readyz', (_req, res) => {
     const ok = probes.ready();
-    res.status(ok ? 200 : 503).type('text').send(ok ? 'ok' : 'not ready');
+    res
+      .status(ok ? 200 : 503)
+      .type('text')
+      .send(ok ? 'ok' : 'not ready');
   });
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host, () => {

@@ -19,7 +19,9 @@ export interface AuditedNode {
 
 /** An invalid audit judges nothing: its nodes are empty. */
 const empty = (audit: string): NodeAuditEntry => ({
-  name: audit, counts: { audited: 0, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: 0, suspiciousSandboxes: 0 }, pods: [],
+  name: audit,
+  counts: { audited: 0, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: 0, suspiciousSandboxes: 0 },
+  pods: [],
 });
 
 /** The audit's entry for each node anyone speaks of (a Node, or pods bound to it; a report alone does not make a node). */
@@ -30,9 +32,10 @@ export function auditedNodes(cache: ClusterCache, expectations: Expectations, au
     const pods = cache.podsOn(name);
     if (!exists && pods.length === 0) continue;
     const written = currentStatus(expectations, report, now)?.audits?.find((a) => a.name === audit.name);
-    const entry = audit.invalid !== undefined
-      ? empty(audit.name)
-      : written ?? judgeAudit(cache, audit, { name, report, pods: auditedPodsOn(cache, expectations, name), before: undefined, now }).entry;
+    const entry =
+      audit.invalid !== undefined
+        ? empty(audit.name)
+        : (written ?? judgeAudit(cache, audit, { name, report, pods: auditedPodsOn(cache, expectations, name), before: undefined, now }).entry);
     nodes.set(name, { state, exists, entry });
   }
   return nodes;

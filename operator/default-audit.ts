@@ -17,8 +17,13 @@ import type { Logger } from '../observability/logger.ts';
  * the audit's owner adds it.
  */
 const DEFAULT_EXPECTED_ISOLATION = {
-  kata: 'vm', 'kata-qemu': 'vm', 'kata-clh': 'vm', 'kata-fc': 'vm', 'kata-dragonball': 'vm',
-  gvisor: 'gvisor', runsc: 'gvisor',
+  kata: 'vm',
+  'kata-qemu': 'vm',
+  'kata-clh': 'vm',
+  'kata-fc': 'vm',
+  'kata-dragonball': 'vm',
+  gvisor: 'gvisor',
+  runsc: 'gvisor',
 } as const;
 
 /** The audit as created: every pod that names a RuntimeClass, and the isolation the usual isolating handlers promise. */
@@ -35,7 +40,8 @@ export function defaultAudit(name: string): object {
 export async function ensureAudit(rest: KubeRest, name: string): Promise<boolean> {
   try {
     await rest.request('POST', `/apis/${GROUP}/${VERSION}/${RUNTIME_CLASS_AUDIT.plural}`, {
-      body: defaultAudit(name), what: `create ${RUNTIME_CLASS_AUDIT.kind} ${name}`,
+      body: defaultAudit(name),
+      what: `create ${RUNTIME_CLASS_AUDIT.kind} ${name}`,
     });
     return true;
   } catch (err) {

@@ -18,10 +18,7 @@ export interface PodEvent {
   once?: boolean;
 }
 
-export type EventAction =
-  | { action: 'create' }
-  | { action: 'update'; eventName: string; count: number }
-  | { action: 'skip' };
+export type EventAction = { action: 'create' } | { action: 'update'; eventName: string; count: number } | { action: 'skip' };
 
 interface Series {
   eventName: string;

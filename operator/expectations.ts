@@ -17,7 +17,10 @@ function expectedIn(entry: PodVerdictEntry | undefined, runtimeClassName: string
 function storedExpectation(cache: ClusterCache, pod: PodRecord): string | undefined {
   const status = pod.nodeName === undefined ? undefined : cache.reports.get(pod.nodeName)?.status;
   for (const audit of status?.audits ?? []) {
-    const expected = expectedIn(audit.pods.find((p) => p.uid === pod.uid), pod.runtimeClassName);
+    const expected = expectedIn(
+      audit.pods.find((p) => p.uid === pod.uid),
+      pod.runtimeClassName,
+    );
     if (expected !== undefined) return expected;
   }
   return undefined;

@@ -20,7 +20,10 @@ export interface PodNotice extends PodEvent {
   podName: string;
 }
 
-type Said = Pick<PodVerdictEntry, 'reason' | 'expectedHandler' | 'expectedRuntimeType' | 'expectedIsolation' | 'actualHandler' | 'actualRuntimeType' | 'actualIsolation'>;
+type Said = Pick<
+  PodVerdictEntry,
+  'reason' | 'expectedHandler' | 'expectedRuntimeType' | 'expectedIsolation' | 'actualHandler' | 'actualRuntimeType' | 'actualIsolation'
+>;
 
 function describeActual(p: Said): string {
   const handler = p.actualHandler ?? 'unknown';
@@ -40,7 +43,10 @@ function mismatchMessage(runtimeClassName: string | undefined, p: Said, audit: s
   if (p.reason === 'RuntimeTypeMismatch') {
     return `audit ${audit} expects runtime type ${p.expectedRuntimeType ?? 'unknown'} for handler ${p.expectedHandler ?? ''}, but the pod runs with ${describeActual(p)} (${p.reason})`;
   }
-  const whose = runtimeClassName === undefined ? 'the node runtime\'s default (the pod names no RuntimeClass) is handler' : `RuntimeClass ${runtimeClassName} expects handler`;
+  const whose =
+    runtimeClassName === undefined
+      ? "the node runtime's default (the pod names no RuntimeClass) is handler"
+      : `RuntimeClass ${runtimeClassName} expects handler`;
   return `${whose} ${p.expectedHandler ?? 'unknown'}, but the pod runs with ${describeActual(p)} (${p.reason})`;
 }
 
@@ -55,7 +61,8 @@ function resolutionMessage(now: Said, was: Said): string {
   if (sameSandbox && now.actualIsolation !== was.actualIsolation) {
     return `the host now shows the isolation expected of handler ${now.expectedHandler ?? 'unknown'}, ${now.actualIsolation ?? 'unknown'}; it showed ${was.actualIsolation ?? 'unknown'} before`;
   }
-  if (sameSandbox) return `no longer mismatched because the expectation changed: it is now ${describeExpected(now)}, and the pod runs with ${describeActual(now)}, as before`;
+  if (sameSandbox)
+    return `no longer mismatched because the expectation changed: it is now ${describeExpected(now)}, and the pod runs with ${describeActual(now)}, as before`;
   return `now runs with the expected handler ${describeActual(now)}; it ran with ${describeActual(was)} before`;
 }
 
@@ -79,7 +86,14 @@ export function noticeFor(now: PodVerdictEntry, before: PodVerdictEntry | undefi
 export function heldNotice(now: PodVerdictEntry, audit: string): PodNotice | undefined {
   const held = heldMismatch(now);
   if (held === undefined) return undefined;
-  return { podUid: now.uid, namespace: now.namespace, podName: now.name, type: 'Warning', reason: MISMATCH_REASON, message: mismatchMessage(now.runtimeClassName, held, audit) };
+  return {
+    podUid: now.uid,
+    namespace: now.namespace,
+    podName: now.name,
+    type: 'Warning',
+    reason: MISMATCH_REASON,
+    message: mismatchMessage(now.runtimeClassName, held, audit),
+  };
 }
 
 /** One audit's verdicts for a node's pods, and what its previous pass said. */
@@ -103,7 +117,8 @@ export function gravestPerPod(judged: readonly JudgedAudit[]): Map<string, Grave
     const previous = new Map((before?.pods ?? []).map((p) => [p.uid, p]));
     for (const p of entry.pods) {
       const current = chosen.get(p.uid);
-      if (current === undefined || VERDICT_GRAVITY[p.verdict] > VERDICT_GRAVITY[current.now.verdict]) chosen.set(p.uid, { now: p, before: previous.get(p.uid), audit: audit.name });
+      if (current === undefined || VERDICT_GRAVITY[p.verdict] > VERDICT_GRAVITY[current.now.verdict])
+        chosen.set(p.uid, { now: p, before: previous.get(p.uid), audit: audit.name });
     }
   }
   return chosen;
@@ -112,7 +127,8 @@ export function gravestPerPod(judged: readonly JudgedAudit[]): Map<string, Grave
 /** The pod condition an audit with `flagging.podCondition` keeps on a pod. */
 export function podConditionFor(p: PodVerdictEntry): { status: 'True' | 'False' | 'Unknown'; reason: string; message: string } {
   const status = p.verdict === 'Matched' ? 'True' : p.verdict === 'Mismatched' ? 'False' : 'Unknown';
-  const message = p.verdict === 'Matched' ? `runs with handler ${describeActual(p)}` : `expected handler ${p.expectedHandler ?? 'unknown'}, actual ${describeActual(p)}`;
+  const message =
+    p.verdict === 'Matched' ? `runs with handler ${describeActual(p)}` : `expected handler ${p.expectedHandler ?? 'unknown'}, actual ${describeActual(p)}`;
   return { status, reason: p.reason, message };
 }
 
@@ -156,7 +172,9 @@ export class EventRecorder {
     // Already written by another leader, or by this one before a restart:
     // carry its series on from what it says, so its count goes on and its
     // next write waits out the interval from its last one.
-    const stored = await this.rest.request<{ count?: number; lastTimestamp?: string }>('GET', `/api/v1/namespaces/${notice.namespace}/events/${name}`, { what: `get Event ${notice.namespace}/${name}` });
+    const stored = await this.rest.request<{ count?: number; lastTimestamp?: string }>('GET', `/api/v1/namespaces/${notice.namespace}/events/${name}`, {
+      what: `get Event ${notice.namespace}/${name}`,
+    });
     const at = Date.parse(stored.lastTimestamp ?? '');
     this.series.written(notice, name, { count: stored.count ?? 1, at: Number.isNaN(at) ? now : at });
     return 'adopted';
@@ -170,7 +188,9 @@ export class EventRecorder {
   private async update(notice: PodNotice, name: string, count: number, now: number): Promise<boolean> {
     try {
       await this.rest.request('PATCH', `/api/v1/namespaces/${notice.namespace}/events/${name}`, {
-        what: `patch Event ${notice.namespace}/${name}`, contentType: MERGE_PATCH, body: { count, lastTimestamp: new Date(now).toISOString() },
+        what: `patch Event ${notice.namespace}/${name}`,
+        contentType: MERGE_PATCH,
+        body: { count, lastTimestamp: new Date(now).toISOString() },
       });
     } catch (err) {
       if (err instanceof KubeApiError && err.reason === 'NotFound') return false;
@@ -211,9 +231,16 @@ export class EventRecorder {
 }
 
 /** Sets the audit's condition on a pod (only with flagging.podCondition: it needs write access to pods/status). */
-export async function writePodCondition(rest: KubeRequester, pod: { namespace: string; name: string }, wanted: ReturnType<typeof podConditionFor>, now: number): Promise<void> {
+export async function writePodCondition(
+  rest: KubeRequester,
+  pod: { namespace: string; name: string },
+  wanted: ReturnType<typeof podConditionFor>,
+  now: number,
+): Promise<void> {
   const condition = { type: POD_CONDITION, ...wanted, lastTransitionTime: new Date(now).toISOString() };
   await rest.request('PATCH', `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}/status`, {
-    what: `patch Pod ${pod.namespace}/${pod.name} status`, contentType: STRATEGIC_MERGE_PATCH, body: { status: { conditions: [condition] } },
+    what: `patch Pod ${pod.namespace}/${pod.name} status`,
+    contentType: STRATEGIC_MERGE_PATCH,
+    body: { status: { conditions: [condition] } },
   });
 }

@@ -27,7 +27,9 @@ const byUid = (o: KubeObject): string | undefined => o.metadata?.uid;
 const crPath = (plural: string): string => `/apis/${GROUP}/${VERSION}/${plural}`;
 
 /** Where each resource is listed, how it is keyed and trimmed. Smallest first, pods last: a pod's RuntimeClass and stored verdicts are known when it is first seen. */
-function sources(agents: AgentPodSelector | undefined): { [R in Resource]: { path: string; keyOf: (o: KubeObject) => string | undefined; trim: (o: KubeObject) => CachedKinds[R] } } {
+function sources(agents: AgentPodSelector | undefined): {
+  [R in Resource]: { path: string; keyOf: (o: KubeObject) => string | undefined; trim: (o: KubeObject) => CachedKinds[R] };
+} {
   return {
     runtimeclasses: { path: '/apis/node.k8s.io/v1/runtimeclasses', keyOf: byName, trim: trimRuntimeClass },
     namespaces: { path: '/api/v1/namespaces', keyOf: byName, trim: trimNamespace },
@@ -40,8 +42,12 @@ function sources(agents: AgentPodSelector | undefined): { [R in Resource]: { pat
 
 /** The names metrics and logs use for each resource. */
 const RESOURCE_NAMES: Record<Resource, string> = {
-  runtimeclasses: 'runtimeclasses', namespaces: 'namespaces', nodes: 'nodes',
-  audits: RUNTIME_CLASS_AUDIT.plural, reports: NODE_SANDBOX_REPORT.plural, pods: 'pods',
+  runtimeclasses: 'runtimeclasses',
+  namespaces: 'namespaces',
+  nodes: 'nodes',
+  audits: RUNTIME_CLASS_AUDIT.plural,
+  reports: NODE_SANDBOX_REPORT.plural,
+  pods: 'pods',
 };
 
 type Running = Pick<Reflector<unknown>, 'start' | 'stop' | 'synced'>;

@@ -150,7 +150,11 @@ export class LeaderElector {
       renewTime: microTime(now),
       leaseTransitions: ours ? (old.leaseTransitions ?? 0) : (old.leaseTransitions ?? -1) + 1,
     };
-    const metadata = { name: this.options.name, namespace: this.options.namespace, ...(current?.metadata.resourceVersion === undefined ? {} : { resourceVersion: current.metadata.resourceVersion }) };
+    const metadata = {
+      name: this.options.name,
+      namespace: this.options.namespace,
+      ...(current?.metadata.resourceVersion === undefined ? {} : { resourceVersion: current.metadata.resourceVersion }),
+    };
     return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec };
   }
 

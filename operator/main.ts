@@ -47,22 +47,44 @@ function parseFlags(argv: string[]): Flags {
   // client-go's identity: the pod's name plus a random suffix, so a restarted pod is a new candidate.
   const identity = `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const program = new Command('rcaudit-operator')
-    .description('Compares the handler every pod\'s sandbox really got with what its RuntimeClass asks for, and flags the pods that differ.')
+    .description("Compares the handler every pod's sandbox really got with what its RuntimeClass asks for, and flags the pods that differ.")
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
     .option('--namespace <ns>', 'namespace of the leader Lease', process.env['POD_NAMESPACE'] ?? 'runtimeclass-audit')
     .option('--no-leader-elect', 'run without leader election (only ever one replica!)')
     .option('--lease-name <name>', 'name of the leader Lease', 'runtimeclass-audit-operator')
-    .option('--identity <id>', 'this replica\'s identity in the Lease', identity)
+    .option('--identity <id>', "this replica's identity in the Lease", identity)
     .option('--lease-duration <duration>', 'how long a silent leader keeps the lease', boundedDuration('lease-duration'), CLIENT_GO_TIMINGS.leaseDurationMs)
-    .option('--renew-deadline <duration>', 'how long the leader tries to renew before it stops writing', boundedDuration('renew-deadline'), CLIENT_GO_TIMINGS.renewDeadlineMs)
+    .option(
+      '--renew-deadline <duration>',
+      'how long the leader tries to renew before it stops writing',
+      boundedDuration('renew-deadline'),
+      CLIENT_GO_TIMINGS.renewDeadlineMs,
+    )
     .option('--retry-period <duration>', 'how often the lease is tried or renewed', boundedDuration('retry-period'), CLIENT_GO_TIMINGS.retryPeriodMs)
-    .option('--agent-namespace <ns>', 'namespace of the agent pods, whose readiness says whether a report is current; unset: reports are taken as current', process.env['AGENT_NAMESPACE'])
-    .option('--agent-selector <k=v,...>', 'labels of the agent pods', selector, { 'app.kubernetes.io/name': 'runtimeclass-audit', 'app.kubernetes.io/component': 'agent' })
+    .option(
+      '--agent-namespace <ns>',
+      'namespace of the agent pods, whose readiness says whether a report is current; unset: reports are taken as current',
+      process.env['AGENT_NAMESPACE'],
+    )
+    .option('--agent-selector <k=v,...>', 'labels of the agent pods', selector, {
+      'app.kubernetes.io/name': 'runtimeclass-audit',
+      'app.kubernetes.io/component': 'agent',
+    })
     .option('--workers <n>', 'reconciles run at once', positiveInteger, 4)
     .option('--api-timeout <duration>', 'deadline of each API request (watches excepted)', boundedDuration('api-timeout'), 30_000)
     .option('--resync <duration>', 'every node and audit is reconciled again this often', boundedDuration('operator-resync'), 600_000)
-    .option('--watch-silence <duration>', 'a watch that delivers nothing (not even a bookmark) this long is restarted', boundedDuration('watch-silence'), 90_000)
-    .option('--event-series-interval <duration>', 'a lasting mismatch writes its event again at most this often (keep it under the API server\'s --event-ttl, 1h by default, or the event expires in between)', boundedDuration('event-series-interval'), 1_800_000)
+    .option(
+      '--watch-silence <duration>',
+      'a watch that delivers nothing (not even a bookmark) this long is restarted',
+      boundedDuration('watch-silence'),
+      90_000,
+    )
+    .option(
+      '--event-series-interval <duration>',
+      "a lasting mismatch writes its event again at most this often (keep it under the API server's --event-ttl, 1h by default, or the event expires in between)",
+      boundedDuration('event-series-interval'),
+      1_800_000,
+    )
     .option('--ensure-audit <name>', 'create this RuntimeClassAudit (empty spec: every pod) when it does not exist; never changed after')
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
@@ -75,18 +97,36 @@ async function main(): Promise<void> {
   const metrics = new OperatorMetrics();
   const rest = new KubeRest(loadKubeConfig(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) });
   const elector = flags.leaderElect
-    ? new LeaderElector(rest, {
-        namespace: flags.namespace, name: flags.leaseName, identity: flags.identity,
-        leaseDurationMs: flags.leaseDuration, renewDeadlineMs: flags.renewDeadline, retryPeriodMs: flags.retryPeriod,
-      }, log)
+    ? new LeaderElector(
+        rest,
+        {
+          namespace: flags.namespace,
+          name: flags.leaseName,
+          identity: flags.identity,
+          leaseDurationMs: flags.leaseDuration,
+          renewDeadlineMs: flags.renewDeadline,
+          retryPeriodMs: flags.retryPeriod,
+        },
+        log,
+      )
     : undefined;
   const isLeader = (): boolean => elector?.isLeader() ?? true;
-  const controller = new Manager({
-    instance: flags.identity, workers: flags.workers, resyncMs: flags.resync, watchSilenceMs: flags.watchSilence, eventSeriesIntervalMs: flags.eventSeriesInterval,
-    ...(flags.agentNamespace === undefined ? {} : { agents: { namespace: flags.agentNamespace, matchLabels: flags.agentSelector } }),
-  }, { rest, log, metrics, isLeader });
+  const controller = new Manager(
+    {
+      instance: flags.identity,
+      workers: flags.workers,
+      resyncMs: flags.resync,
+      watchSilenceMs: flags.watchSilence,
+      eventSeriesIntervalMs: flags.eventSeriesInterval,
+      ...(flags.agentNamespace === undefined ? {} : { agents: { namespace: flags.agentNamespace, matchLabels: flags.agentSelector } }),
+    },
+    { rest, log, metrics, isLeader },
+  );
   const server = await startHttpServer(metrics.registry, { live: () => true, ready: () => controller.synced }, flags.listenHost, flags.listenPort);
-  log.info({ identity: flags.identity, leaderElection: flags.leaderElect, agentNamespace: flags.agentNamespace ?? null, address: server.address() }, 'operator starting');
+  log.info(
+    { identity: flags.identity, leaderElection: flags.leaderElect, agentNamespace: flags.agentNamespace ?? null, address: server.address() },
+    'operator starting',
+  );
 
   let exiting = false;
   // Resolves when the elector has stopped (and, on SIGTERM, released the lease).

@@ -59,11 +59,20 @@ export class Manager {
     const now = deps.now ?? Date.now;
     this.cache = new ClusterCache({ agentsWatched: options.agents !== undefined });
     const writer = { api: deps.rest, isLeader: deps.isLeader, now };
-    const recorder = new EventRecorder(deps.rest, { instance: options.instance, ...(options.eventSeriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.eventSeriesIntervalMs }) });
+    const recorder = new EventRecorder(deps.rest, {
+      instance: options.instance,
+      ...(options.eventSeriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.eventSeriesIntervalMs }),
+    });
     this.reconcilers = {
       node: new NodeReconciler({
-        ...writer, cache: this.cache, expectations: this.expectations, recorder, log: deps.log,
-        countEvent: (reason, action) => { deps.metrics.events.inc({ reason, action }); },
+        ...writer,
+        cache: this.cache,
+        expectations: this.expectations,
+        recorder,
+        log: deps.log,
+        countEvent: (reason, action) => {
+          deps.metrics.events.inc({ reason, action });
+        },
       }),
       audit: new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations }),
     };
@@ -140,7 +149,8 @@ export class Manager {
     if (change.resource !== 'reports' && change.resource !== 'audits') return;
     const problem = change.now?.invalid;
     if (problem === undefined || problem === change.old?.invalid) return;
-    if (change.resource === 'reports') this.deps.log.warn({ report: change.key, problem }, 'report ignored: its spec does not match the schema; the node\'s pods are unverified');
+    if (change.resource === 'reports')
+      this.deps.log.warn({ report: change.key, problem }, "report ignored: its spec does not match the schema; the node's pods are unverified");
     else this.deps.log.warn({ audit: change.key, problem }, 'audit spec is invalid');
   }
 

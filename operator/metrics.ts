@@ -10,7 +10,19 @@ import type { RestartReason } from '../kube/reflector.ts';
 import type { VerdictFigures } from './collector.ts';
 import { heldMismatch, IGNORED_REPORT_REASONS, type IgnoredReportReason } from './status.ts';
 
-const MISMATCH_LABELS = ['audit', 'namespace', 'pod', 'uid', 'node', 'runtime_class', 'expected_handler', 'actual_handler', 'actual_runtime_type', 'actual_isolation', 'reason'] as const;
+const MISMATCH_LABELS = [
+  'audit',
+  'namespace',
+  'pod',
+  'uid',
+  'node',
+  'runtime_class',
+  'expected_handler',
+  'actual_handler',
+  'actual_runtime_type',
+  'actual_isolation',
+  'reason',
+] as const;
 type MismatchLabels = Record<(typeof MISMATCH_LABELS)[number], string>;
 
 /**
@@ -22,9 +34,17 @@ function mismatchLabels(audit: string, node: string, entry: PodVerdictEntry): Mi
   const mismatch = entry.verdict === 'Mismatched' ? entry : heldMismatch(entry);
   if (mismatch === undefined) return undefined;
   return {
-    audit, namespace: entry.namespace, pod: entry.name, uid: entry.uid, node, runtime_class: entry.runtimeClassName ?? '',
-    expected_handler: mismatch.expectedHandler ?? '', actual_handler: mismatch.actualHandler ?? '', actual_runtime_type: mismatch.actualRuntimeType ?? '',
-    actual_isolation: mismatch.actualIsolation ?? '', reason: mismatch.reason,
+    audit,
+    namespace: entry.namespace,
+    pod: entry.name,
+    uid: entry.uid,
+    node,
+    runtime_class: entry.runtimeClassName ?? '',
+    expected_handler: mismatch.expectedHandler ?? '',
+    actual_handler: mismatch.actualHandler ?? '',
+    actual_runtime_type: mismatch.actualRuntimeType ?? '',
+    actual_isolation: mismatch.actualIsolation ?? '',
+    reason: mismatch.reason,
   };
 }
 

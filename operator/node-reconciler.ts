@@ -5,7 +5,17 @@ import { NODE_SANDBOX_REPORT, type NodeAuditEntry, type PodVerdictEntry } from '
 import type { Logger } from '../observability/logger.ts';
 import type { ClusterCache } from './cache.ts';
 import type { Expectations } from './expectations.ts';
-import { gravestPerPod, heldNotice, noticeFor, podConditionFor, writePodCondition, type EventOutcome, type EventRecorder, type GravestVerdict, type JudgedAudit } from './flagging.ts';
+import {
+  gravestPerPod,
+  heldNotice,
+  noticeFor,
+  podConditionFor,
+  writePodCondition,
+  type EventOutcome,
+  type EventRecorder,
+  type GravestVerdict,
+  type JudgedAudit,
+} from './flagging.ts';
 import { auditedPodsOn, currentStatus, judgeAudit, nodeReport, validAudits } from './node-view.ts';
 import { done, type ReconcileResult } from './reconcile.ts';
 import { capEntries, reportStatus, type IgnoredReportReason } from './status.ts';
@@ -52,7 +62,11 @@ export class NodeReconciler {
       nextChangeAt = Math.min(nextChangeAt, result.nextChangeAt ?? Infinity);
     }
     await this.flag(name, judged);
-    if (report !== undefined) await this.writeReportStatus(report, judged.map((j) => j.entry));
+    if (report !== undefined)
+      await this.writeReportStatus(
+        report,
+        judged.map((j) => j.entry),
+      );
     return nextChangeAt === Infinity ? done : { kind: 'requeueAfter', ms: Math.max(MIN_REQUEUE_MS, nextChangeAt - now + 100) };
   }
 

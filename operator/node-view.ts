@@ -41,7 +41,7 @@ export function nodeReport(cache: ClusterCache, name: string): NodeReport {
 
 /** The report's status as we last wrote it: our write in flight, else what is stored. */
 export function currentStatus(expectations: Expectations, report: ReportRecord | undefined, now: number): NodeSandboxReportStatus | undefined {
-  return report === undefined ? undefined : expectations.reportWrites.get(report.name, now) ?? report.status;
+  return report === undefined ? undefined : (expectations.reportWrites.get(report.name, now) ?? report.status);
 }
 
 /** The verdict engine's view of a pod. */
@@ -69,7 +69,8 @@ export function judgeAudit(
   audit: AuditRecord,
   on: { name: string; report: ReportRecord | undefined; pods: readonly AuditedPod[]; before: NodeAuditEntry | undefined; now: number },
 ): JudgedNode {
-  const view: NodeView | undefined = on.report?.spec === undefined ? undefined : { name: on.name, report: on.report.spec, agentReady: cache.agentReady(on.name) };
+  const view: NodeView | undefined =
+    on.report?.spec === undefined ? undefined : { name: on.name, report: on.report.spec, agentReady: cache.agentReady(on.name) };
   const covered = on.pods.filter((p) => auditCovers(audit.spec, p, cache.namespaceLabels(p.namespace)));
   const result = auditNode(view, covered, cache.boundNodeOf, { policy: policyOf(audit), now: on.now });
   return { entry: nodeAuditEntry(audit.name, covered, result, { previous: on.before, now: on.now }), nextChangeAt: result.nextChangeAt };

@@ -3,10 +3,7 @@
 import type { WorkQueue } from './work-queue.ts';
 
 export type ReconcileResult =
-  | { kind: 'done' }
-  | { kind: 'requeueAfter'; ms: number }
-  | { kind: 'error'; error: unknown }
-  | { kind: 'terminal'; error: unknown };
+  { kind: 'done' } | { kind: 'requeueAfter'; ms: number } | { kind: 'error'; error: unknown } | { kind: 'terminal'; error: unknown };
 
 export type Reconciler = (key: string) => Promise<ReconcileResult>;
 

@@ -34,7 +34,10 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Lab
 /** Parses "k=v,k2=v2" (the equality form of a label selector) into matchLabels. */
 export function parseEqualitySelector(text: string): Record<string, string> {
   const labels: Record<string, string> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const match = /^([^=!]+)==?([^=]*)$/.exec(part);
     if (match?.[1] === undefined || match[2] === undefined) throw new Error(`"${part}" is not of the form key=value`);
     labels[match[1].trim()] = match[2].trim();

@@ -39,7 +39,9 @@ export async function writeStatus<T>(
   target.pending.wrote(target.name, status, now);
   try {
     await deps.api.request('PATCH', `/apis/${GROUP}/${VERSION}/${target.kind.plural}/${target.name}/status`, {
-      what: `patch ${target.kind.kind} ${target.name} status`, contentType: MERGE_PATCH, body: { status },
+      what: `patch ${target.kind.kind} ${target.name} status`,
+      contentType: MERGE_PATCH,
+      body: { status },
     });
   } catch (err) {
     target.pending.forget(target.name);

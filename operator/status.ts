@@ -81,8 +81,7 @@ type Finding = Pick<PodVerdictEntry, (typeof FINDING_FIELDS)[number] | 'actualIs
 
 /** Evidence that cannot tell (not gathered, or unknown) is no other isolation: it never ends a finding. */
 const known = (isolation: Finding['actualIsolation']): boolean => isolation !== undefined && isolation !== 'unknown';
-const sameIsolation = (a: Finding, b: Finding): boolean =>
-  !known(a.actualIsolation) || !known(b.actualIsolation) || a.actualIsolation === b.actualIsolation;
+const sameIsolation = (a: Finding, b: Finding): boolean => !known(a.actualIsolation) || !known(b.actualIsolation) || a.actualIsolation === b.actualIsolation;
 
 const sameFinding = (a: Finding, b: Finding): boolean => FINDING_FIELDS.every((f) => a[f] === b[f]) && sameIsolation(a, b);
 
@@ -93,11 +92,15 @@ const VERIFIED_REASONS = new Set<string>(['Matched', 'RuntimeTypeMismatch', 'Iso
 export function lastVerifiedOf(entry: PodVerdictEntry | undefined): LastVerified | undefined {
   if (entry === undefined) return undefined;
   if (entry.verdict === 'Unverified') return entry.lastVerified;
-  const reason = VERIFIED_REASONS.has(entry.reason) ? entry.reason as LastVerified['reason'] : 'HandlerMismatch';
+  const reason = VERIFIED_REASONS.has(entry.reason) ? (entry.reason as LastVerified['reason']) : 'HandlerMismatch';
   const held: LastVerified = { verdict: entry.verdict, reason, since: entry.since };
   const optional = {
-    expectedHandler: entry.expectedHandler, expectedRuntimeType: entry.expectedRuntimeType, expectedIsolation: entry.expectedIsolation,
-    actualHandler: entry.actualHandler, actualRuntimeType: entry.actualRuntimeType, actualIsolation: entry.actualIsolation,
+    expectedHandler: entry.expectedHandler,
+    expectedRuntimeType: entry.expectedRuntimeType,
+    expectedIsolation: entry.expectedIsolation,
+    actualHandler: entry.actualHandler,
+    actualRuntimeType: entry.actualRuntimeType,
+    actualIsolation: entry.actualIsolation,
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) Object.assign(held, { [key]: value });
   return held;
@@ -144,7 +147,14 @@ export function nodeAuditEntry(
 ): NodeAuditEntry {
   const before = new Map((context.previous?.pods ?? []).map((e) => [e.uid, e]));
   const entries: PodVerdictEntry[] = [];
-  const counts: NodeCounts = { audited: 0, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: result.orphans.length, suspiciousSandboxes: result.suspicious.length };
+  const counts: NodeCounts = {
+    audited: 0,
+    matched: 0,
+    mismatched: 0,
+    unverified: 0,
+    orphanSandboxes: result.orphans.length,
+    suspiciousSandboxes: result.suspicious.length,
+  };
   for (const pod of pods) {
     const v = result.verdicts.get(pod.uid);
     if (v === undefined) continue;
@@ -189,7 +199,11 @@ export function summarize(state: NodeState, entry: NodeAuditEntry): NodeSummary 
     reasons[`${p.verdict}/${p.reason}`] = (reasons[`${p.verdict}/${p.reason}`] ?? 0) + 1;
     listed[p.verdict]++;
   }
-  const unlisted = { 'Matched/Matched': entry.counts.matched - listed.Matched, [`Mismatched/${UNLISTED_REASON}`]: entry.counts.mismatched - listed.Mismatched, [`Unverified/${UNLISTED_REASON}`]: entry.counts.unverified - listed.Unverified };
+  const unlisted = {
+    'Matched/Matched': entry.counts.matched - listed.Matched,
+    [`Mismatched/${UNLISTED_REASON}`]: entry.counts.mismatched - listed.Mismatched,
+    [`Unverified/${UNLISTED_REASON}`]: entry.counts.unverified - listed.Unverified,
+  };
   for (const [key, n] of Object.entries(unlisted)) if (n > 0) reasons[key] = (reasons[key] ?? 0) + n;
   return { state, counts: entry.counts, reasons, mismatches: entry.pods.filter((p) => p.verdict === 'Mismatched') };
 }
@@ -214,8 +228,12 @@ function condition(wanted: Omit<Condition, 'lastTransitionTime'>, previous: read
 
 function sampleEntry(node: string, p: PodVerdictEntry): MismatchSample {
   const entry: MismatchSample = {
-    namespace: p.namespace, pod: p.name, node, expectedHandler: p.expectedHandler ?? '',
-    reason: p.reason === 'RuntimeTypeMismatch' || p.reason === 'IsolationMismatch' ? p.reason : 'HandlerMismatch', since: p.since,
+    namespace: p.namespace,
+    pod: p.name,
+    node,
+    expectedHandler: p.expectedHandler ?? '',
+    reason: p.reason === 'RuntimeTypeMismatch' || p.reason === 'IsolationMismatch' ? p.reason : 'HandlerMismatch',
+    since: p.since,
   };
   if (p.runtimeClassName !== undefined) entry.runtimeClassName = p.runtimeClassName;
   if (p.actualHandler !== undefined) entry.actualHandler = p.actualHandler;
@@ -225,7 +243,16 @@ function sampleEntry(node: string, p: PodVerdictEntry): MismatchSample {
 }
 
 function sumCounts(summaries: ReadonlyMap<string, NodeSummary>, nodes: ReadonlySet<string>): AuditCounts {
-  const counts: AuditCounts = { audited: 0, matched: 0, mismatched: 0, unverified: 0, nodesReporting: 0, nodes: nodes.size, orphanSandboxes: 0, suspiciousSandboxes: 0 };
+  const counts: AuditCounts = {
+    audited: 0,
+    matched: 0,
+    mismatched: 0,
+    unverified: 0,
+    nodesReporting: 0,
+    nodes: nodes.size,
+    orphanSandboxes: 0,
+    suspiciousSandboxes: 0,
+  };
   for (const [node, s] of summaries) {
     counts.audited += s.counts.audited;
     counts.matched += s.counts.matched;
@@ -250,14 +277,24 @@ function readyCondition(counts: AuditCounts, invalid: string | undefined): Omit<
   if (invalid !== undefined) return { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: invalid };
   const silent = counts.nodes - counts.nodesReporting;
   if (silent > 0) {
-    return { type: 'Ready', status: 'False', reason: 'NodesNotReporting', message: `${String(silent)} of ${String(counts.nodes)} nodes have no current report; their pods are unverified` };
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'NodesNotReporting',
+      message: `${String(silent)} of ${String(counts.nodes)} nodes have no current report; their pods are unverified`,
+    };
   }
   return { type: 'Ready', status: 'True', reason: 'AllNodesReporting', message: `every node reports; ${String(counts.audited)} pods audited` };
 }
 
 function compliantCondition(counts: AuditCounts): Omit<Condition, 'lastTransitionTime'> {
   return counts.mismatched > 0
-    ? { type: 'Compliant', status: 'False', reason: 'PodsMismatched', message: `${String(counts.mismatched)} pods run with another handler or runtime type than their RuntimeClass asks for` }
+    ? {
+        type: 'Compliant',
+        status: 'False',
+        reason: 'PodsMismatched',
+        message: `${String(counts.mismatched)} pods run with another handler or runtime type than their RuntimeClass asks for`,
+      }
     : { type: 'Compliant', status: 'True', reason: 'NoMismatches', message: 'no audited pod runs with another handler or runtime type' };
 }
 
@@ -270,8 +307,9 @@ export function auditStatus(
 ): RuntimeClassAuditStatus & { counts: AuditCounts } {
   const counts = sumCounts(summaries, nodes);
   const previous = audit.status?.conditions;
-  const conditions = [readyCondition(counts, audit.invalid), compliantCondition(counts)]
-    .map((c) => condition({ ...c, observedGeneration: audit.generation }, previous, now));
+  const conditions = [readyCondition(counts, audit.invalid), compliantCondition(counts)].map((c) =>
+    condition({ ...c, observedGeneration: audit.generation }, previous, now),
+  );
   return { observedGeneration: audit.generation, conditions, counts, mismatches: mismatchSample(summaries) };
 }
 

@@ -114,7 +114,8 @@ export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined
     mirrorOf: text(fields(metadata['annotations'])[MIRROR_ANNOTATION]),
     boundAt: boundAt(status, metadata),
     verified: verifiedCondition(status),
-    agentReady: agents !== undefined && namespace === agents.namespace && matchesSelector({ matchLabels: agents.matchLabels }, labels) ? isReady(status) : undefined,
+    agentReady:
+      agents !== undefined && namespace === agents.namespace && matchesSelector({ matchLabels: agents.matchLabels }, labels) ? isReady(status) : undefined,
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) Object.assign(record, { [key]: value });
   return record;
@@ -166,6 +167,7 @@ export function trimAudit(object: KubeObject): AuditRecord {
   const name = text(object.metadata?.name) ?? '';
   const status = object['status'] as RuntimeClassAuditStatus | undefined;
   const base = { name, generation: generationOf(object), ...(status === undefined ? {} : { status }) };
-  if (!validAuditSpec(spec)) return { ...base, spec: { auditPodsWithoutRuntimeClass: false, gracePeriodSeconds: 120 }, invalid: `spec${problem(validAuditSpec)}` };
+  if (!validAuditSpec(spec))
+    return { ...base, spec: { auditPodsWithoutRuntimeClass: false, gracePeriodSeconds: 120 }, invalid: `spec${problem(validAuditSpec)}` };
   return { ...base, spec };
 }

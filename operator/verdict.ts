@@ -77,8 +77,7 @@ export interface Verdict {
   actual?: ActualSandbox;
 }
 
-const verdict = (kind: VerdictKind, reason: VerdictReason, message: string, extra: Partial<Verdict> = {}): Verdict =>
-  ({ kind, reason, message, ...extra });
+const verdict = (kind: VerdictKind, reason: VerdictReason, message: string, extra: Partial<Verdict> = {}): Verdict => ({ kind, reason, message, ...extra });
 
 /** The sandbox that speaks for a pod: the newest ready one, else the newest. */
 export function currentSandbox(sandboxes: readonly ReportedSandbox[]): ReportedSandbox | undefined {
@@ -105,10 +104,14 @@ function actualOf(sandbox: ReportedSandbox): ActualSandbox {
  * precise reason.
  */
 function trustedReport(node: NodeView | undefined): NodeSandboxReportSpec | Verdict {
-  if (node?.report === undefined) return verdict('Unverified', 'NoReport', 'no sandbox report from this pod\'s node');
+  if (node?.report === undefined) return verdict('Unverified', 'NoReport', "no sandbox report from this pod's node");
   const { runtime } = node.report;
   if (!runtime.reachable) {
-    return verdict('Unverified', 'RuntimeUnreachable', `the CRI runtime on ${node.name} has not answered since ${runtime.unreachableSince ?? 'an unknown time'}`);
+    return verdict(
+      'Unverified',
+      'RuntimeUnreachable',
+      `the CRI runtime on ${node.name} has not answered since ${runtime.unreachableSince ?? 'an unknown time'}`,
+    );
   }
   if (!node.agentReady) return verdict('Unverified', 'AgentNotReady', `the agent on ${node.name} is not ready`);
   return node.report;
@@ -119,7 +122,7 @@ function expectedHandlerOf(pod: AuditedPod, report: NodeSandboxReportSpec): { ha
   if (pod.runtimeClassName === undefined) {
     const fallback = report.runtime.defaultHandler;
     return fallback === undefined
-      ? verdict('Unverified', 'UnsupportedRuntime', 'the node\'s runtime does not say which handler is its default')
+      ? verdict('Unverified', 'UnsupportedRuntime', "the node's runtime does not say which handler is its default")
       : { handler: fallback };
   }
   if (pod.expectedHandler === null || pod.expectedHandler === undefined) {
@@ -144,8 +147,13 @@ export function judgePod(
   if (sandbox === undefined) {
     const waited = pod.boundAt === undefined ? 0 : context.now - pod.boundAt;
     return waited >= context.policy.gracePeriodMs
-      // The message stays the same pass after pass, so the stored status does not churn.
-      ? verdict('Unverified', 'NoSandbox', `no sandbox on ${report.nodeName} within the grace period of ${String(Math.round(context.policy.gracePeriodMs / 1000))}s`, { expectedHandler: expected.handler })
+      ? // The message stays the same pass after pass, so the stored status does not churn.
+        verdict(
+          'Unverified',
+          'NoSandbox',
+          `no sandbox on ${report.nodeName} within the grace period of ${String(Math.round(context.policy.gracePeriodMs / 1000))}s`,
+          { expectedHandler: expected.handler },
+        )
       : verdict('Unverified', 'AwaitingSandbox', 'bound moments ago; its sandbox may not exist yet', { expectedHandler: expected.handler });
   }
   return compare(expected.handler, sandbox, { policy: context.policy, evidenceGathered: report.isolationEvidence !== 'Disabled', node: report.nodeName });
@@ -176,8 +184,12 @@ function compare(expectedHandler: string, sandbox: ReportedSandbox, context: { p
     return verdict('Mismatched', 'HandlerMismatch', `expected handler ${expectedHandler}, sandbox ${sandbox.id.slice(0, 12)} got ${shown}`, extra);
   }
   if (expectedRuntimeType !== undefined && sandbox.runtimeType !== expectedRuntimeType) {
-    return verdict('Mismatched', 'RuntimeTypeMismatch',
-      `handler ${got} runs with runtime type ${sandbox.runtimeType ?? 'unknown'}, expected ${expectedRuntimeType}`, extra);
+    return verdict(
+      'Mismatched',
+      'RuntimeTypeMismatch',
+      `handler ${got} runs with runtime type ${sandbox.runtimeType ?? 'unknown'}, expected ${expectedRuntimeType}`,
+      extra,
+    );
   }
   if (expectedIsolation !== undefined) {
     const isolation = judgeIsolation(expectedIsolation, sandbox, context);
@@ -197,11 +209,19 @@ function judgeIsolation(expected: IsolationClass, sandbox: ReportedSandbox, cont
     return verdict('Unverified', 'EvidenceDisabled', `the audit expects isolation ${expected}, and the agent on ${context.node} gathers no isolation evidence`);
   }
   if (evidence === undefined || evidence.class === 'unknown') {
-    return verdict('Unverified', 'EvidenceUnknown', `the audit expects isolation ${expected}; the host's evidence is unknown${evidence?.reason === undefined ? '' : `: ${evidence.reason}`}`);
+    return verdict(
+      'Unverified',
+      'EvidenceUnknown',
+      `the audit expects isolation ${expected}; the host's evidence is unknown${evidence?.reason === undefined ? '' : `: ${evidence.reason}`}`,
+    );
   }
   if (evidence.class === expected) return undefined;
   const seen = [evidence.process, evidence.parent === undefined ? undefined : `under ${evidence.parent}`].filter((x) => x !== undefined).join(' ');
-  return verdict('Mismatched', 'IsolationMismatch', `handler ${sandbox.resolvedHandler ?? ''} is expected to isolate as ${expected}, but the host shows ${evidence.class}${seen === '' ? '' : ` (${seen})`}`);
+  return verdict(
+    'Mismatched',
+    'IsolationMismatch',
+    `handler ${sandbox.resolvedHandler ?? ''} is expected to isolate as ${expected}, but the host shows ${evidence.class}${seen === '' ? '' : ` (${seen})`}`,
+  );
 }
 
 export interface NodeAudit {
@@ -253,7 +273,11 @@ function graceEnds(pods: readonly AuditedPod[], verdicts: ReadonlyMap<string, Ve
   return soonest;
 }
 
-function unclaimed(byUid: ReadonlyMap<string, ReportedSandbox[]>, node: string | undefined, boundNodeOf: (uid: string) => string | undefined): Omit<NodeAudit, 'verdicts'> {
+function unclaimed(
+  byUid: ReadonlyMap<string, ReportedSandbox[]>,
+  node: string | undefined,
+  boundNodeOf: (uid: string) => string | undefined,
+): Omit<NodeAudit, 'verdicts'> {
   const orphans: ReportedSandbox[] = [];
   const suspicious: ReportedSandbox[] = [];
   for (const [uid, sandboxes] of byUid) {

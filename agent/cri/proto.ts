@@ -42,11 +42,7 @@ export function socketPath(endpoint: string): string {
 }
 
 /** A CRI method's (de)serializers: how grpc-js turns its messages into bytes and back. */
-export function criMethod(
-  definition: protoLoader.PackageDefinition,
-  service: string,
-  method: string,
-): protoLoader.MethodDefinition<object, object> {
+export function criMethod(definition: protoLoader.PackageDefinition, service: string, method: string): protoLoader.MethodDefinition<object, object> {
   const methods = definition[service] as protoLoader.ServiceDefinition | undefined;
   const found = methods?.[method];
   if (found === undefined) throw new Error(`${service}/${method} is not in the CRI proto`);

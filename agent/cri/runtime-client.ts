@@ -4,12 +4,7 @@
 // not as a scan that never ends.
 import * as grpc from '@grpc/grpc-js';
 import { criTarget, KUBELET_MAX_MESSAGE_BYTES, loadCriDefinition, RUNTIME_SERVICE } from './proto.ts';
-import type {
-  ListPodSandboxResponse,
-  PodSandboxStatusResponse,
-  StatusResponse,
-  VersionResponse,
-} from './types.ts';
+import type { ListPodSandboxResponse, PodSandboxStatusResponse, StatusResponse, VersionResponse } from './types.ts';
 
 export interface RuntimeClientOptions {
   /** Per-call deadline in milliseconds. */

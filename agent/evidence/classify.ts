@@ -56,10 +56,15 @@ const label = (p: ProcessFacts): string => p.command || p.name;
 /** Why there is no process to judge, or undefined when there is one. */
 function missingProcess(input: EvidenceInput): Evidence | undefined {
   const { sandboxPid, sandbox } = input;
-  if (sandboxPid === undefined || sandboxPid <= 0) return { class: 'unknown', reason: 'the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod\'s infra container)' };
+  if (sandboxPid === undefined || sandboxPid <= 0)
+    return { class: 'unknown', reason: "the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod's infra container)" };
   if (sandbox === undefined) return { class: 'unknown', reason: `process ${String(sandboxPid)} is gone` };
   if (!input.inPodCgroup) {
-    return { class: 'unknown', process: label(sandbox), reason: `process ${String(sandboxPid)} is not in the pod's cgroup (its pid was reused, or the runtime keeps it elsewhere)` };
+    return {
+      class: 'unknown',
+      process: label(sandbox),
+      reason: `process ${String(sandboxPid)} is not in the pod's cgroup (its pid was reused, or the runtime keeps it elsewhere)`,
+    };
   }
   return undefined;
 }
@@ -78,10 +83,18 @@ function judge(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProce
     const others = podProcesses.filter((p) => !runsc.has(p.pid));
     return others.length === 0
       ? { class: 'gvisor', ...facts }
-      : { class: 'unknown', ...facts, reason: `a runsc sandbox, but host processes other than runsc run in the pod's cgroup: ${others.map(label).slice(0, 3).join(', ')}` };
+      : {
+          class: 'unknown',
+          ...facts,
+          reason: `a runsc sandbox, but host processes other than runsc run in the pod's cgroup: ${others.map(label).slice(0, 3).join(', ')}`,
+        };
   }
   if (parent !== undefined && RUNC_STYLE_SHIMS.has(label(parent))) return { class: 'host-kernel', ...facts };
-  return { class: 'unknown', ...facts, reason: `sandbox process ${label(sandbox)} under ${parent === undefined ? 'no parent' : label(parent)} is not one this agent recognizes` };
+  return {
+    class: 'unknown',
+    ...facts,
+    reason: `sandbox process ${label(sandbox)} under ${parent === undefined ? 'no parent' : label(parent)} is not one this agent recognizes`,
+  };
 }
 
 /**

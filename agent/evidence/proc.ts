@@ -53,9 +53,10 @@ export class ProcEvidence implements EvidenceSource {
    * reused), which only one more read tells apart.
    */
   private async evidenceFor(r: EvidenceRequest, podProcesses: ProcessFacts[]): Promise<Evidence> {
-    if (r.pid === undefined || r.pid <= 0) return classifyIsolation({ sandboxPid: r.pid, sandbox: undefined, inPodCgroup: false, parent: undefined, podProcesses });
+    if (r.pid === undefined || r.pid <= 0)
+      return classifyIsolation({ sandboxPid: r.pid, sandbox: undefined, inPodCgroup: false, parent: undefined, podProcesses });
     const inPod = podProcesses.find((p) => p.pid === r.pid);
-    const sandbox = inPod ?? await this.process(r.pid);
+    const sandbox = inPod ?? (await this.process(r.pid));
     const parent = sandbox === undefined ? undefined : await this.process(sandbox.ppid);
     return classifyIsolation({ sandboxPid: r.pid, sandbox, inPodCgroup: inPod !== undefined, parent, podProcesses });
   }

@@ -13,7 +13,7 @@ const isolationClass = { type: 'string', enum: ['host-kernel', 'gvisor', 'vm', '
 
 const runtimeSchema = {
   type: 'object',
-  description: 'The node\'s CRI runtime, as it describes itself.',
+  description: "The node's CRI runtime, as it describes itself.",
   required: ['reachable', 'infoFormat', 'handlers'],
   additionalProperties: false,
   properties: {
@@ -41,7 +41,11 @@ const runtimeSchema = {
         properties: {
           name: name253,
           runtimeType: { type: 'string', maxLength: 253, description: 'e.g. io.containerd.runc.v2, io.containerd.kata.v2; CRI-O: oci or vm.' },
-          runtimePath: { type: 'string', maxLength: 1024, description: 'The runtime binary, where the runtime says (CRI-O): the only thing CRI-O says that tells runc from runsc.' },
+          runtimePath: {
+            type: 'string',
+            maxLength: 1024,
+            description: 'The runtime binary, where the runtime says (CRI-O): the only thing CRI-O says that tells runc from runsc.',
+          },
         },
       },
       'x-kubernetes-list-type': 'map',
@@ -58,11 +62,12 @@ const evidenceSchema = {
   properties: {
     class: {
       ...isolationClass,
-      description: 'host-kernel: the pod\'s processes run on the host\'s kernel (runc and the like); gvisor: under gVisor\'s own kernel (runsc); vm: in a virtual machine (a VMM process); unknown: the host did not show (see reason).',
+      description:
+        "host-kernel: the pod's processes run on the host's kernel (runc and the like); gvisor: under gVisor's own kernel (runsc); vm: in a virtual machine (a VMM process); unknown: the host did not show (see reason).",
     },
-    process: { type: 'string', maxLength: 64, description: 'The sandbox process\'s command, e.g. pause, runsc-sandbox, qemu-system-x86_64.' },
-    parent: { type: 'string', maxLength: 64, description: 'Its parent\'s, e.g. containerd-shim-runc-v2, containerd-shim-runsc-v1, conmon.' },
-    hostProcesses: { ...count, description: 'Host processes in the pod\'s cgroup when the evidence was gathered.' },
+    process: { type: 'string', maxLength: 64, description: "The sandbox process's command, e.g. pause, runsc-sandbox, qemu-system-x86_64." },
+    parent: { type: 'string', maxLength: 64, description: "Its parent's, e.g. containerd-shim-runc-v2, containerd-shim-runsc-v1, conmon." },
+    hostProcesses: { ...count, description: "Host processes in the pod's cgroup when the evidence was gathered." },
     reason: { type: 'string', maxLength: 256, description: 'Why the class is unknown, or what stands out.' },
   },
 } as const;
@@ -96,7 +101,8 @@ export const nodeSandboxReportSpecSchema = {
     isolationEvidence: {
       type: 'string',
       enum: ['Gathered', 'Disabled'],
-      description: 'Whether the agent gathers isolation evidence from the host\'s /proc (Disabled: turned off, e.g. where the host\'s /proc may not be mounted; no sandbox then has evidence).',
+      description:
+        "Whether the agent gathers isolation evidence from the host's /proc (Disabled: turned off, e.g. where the host's /proc may not be mounted; no sandbox then has evidence).",
     },
     runtime: runtimeSchema,
     sandboxes: {
@@ -146,19 +152,33 @@ const podVerdictSchema = {
     verdict: { type: 'string', enum: ['Matched', 'Mismatched', 'Unverified'] },
     reason: {
       type: 'string',
-      enum: ['Matched', 'HandlerMismatch', 'RuntimeTypeMismatch', 'IsolationMismatch', 'NoSandbox', 'AwaitingSandbox', 'NoReport', 'AgentNotReady',
-        'RuntimeUnreachable', 'RuntimeClassNotFound', 'UnsupportedRuntime', 'EvidenceUnknown', 'EvidenceDisabled'],
+      enum: [
+        'Matched',
+        'HandlerMismatch',
+        'RuntimeTypeMismatch',
+        'IsolationMismatch',
+        'NoSandbox',
+        'AwaitingSandbox',
+        'NoReport',
+        'AgentNotReady',
+        'RuntimeUnreachable',
+        'RuntimeClassNotFound',
+        'UnsupportedRuntime',
+        'EvidenceUnknown',
+        'EvidenceDisabled',
+      ],
     },
-    expectedHandler: { type: 'string', maxLength: 253, description: 'The handler the pod\'s RuntimeClass named when the operator first saw the pod.' },
+    expectedHandler: { type: 'string', maxLength: 253, description: "The handler the pod's RuntimeClass named when the operator first saw the pod." },
     expectedRuntimeType: { type: 'string', maxLength: 253 },
     actualHandler: { type: 'string', maxLength: 253, description: 'The sandbox\'s handler, "" resolved to the runtime\'s default.' },
     actualRuntimeType: { type: 'string', maxLength: 253 },
     expectedIsolation: { ...isolationClass, description: 'The isolation the audit asks of this handler (spec.expectedIsolation).' },
-    actualIsolation: { ...isolationClass, description: 'The class of the sandbox\'s isolation evidence.' },
+    actualIsolation: { ...isolationClass, description: "The class of the sandbox's isolation evidence." },
     sandboxId: { type: 'string', maxLength: 128 },
     since: {
       ...dateTime,
-      description: 'When this finding began. A Matched or Mismatched finding lasts until the pod is gone, its verdict changes, or its expected or actual handler or runtime type changes; an Unverified spell in between does not end it.',
+      description:
+        'When this finding began. A Matched or Mismatched finding lasts until the pod is gone, its verdict changes, or its expected or actual handler or runtime type changes; an Unverified spell in between does not end it.',
     },
     lastVerified: lastVerifiedSchema,
   },

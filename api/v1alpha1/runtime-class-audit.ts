@@ -35,17 +35,19 @@ export const auditSpecSchema = {
     auditPodsWithoutRuntimeClass: {
       type: 'boolean',
       default: false,
-      description: 'Also audit pods that name no RuntimeClass: they must run with the node runtime\'s default handler.',
+      description: "Also audit pods that name no RuntimeClass: they must run with the node runtime's default handler.",
     },
     expectedRuntimeTypes: {
       type: 'object',
-      description: 'Expected runtime type per handler, e.g. kata: io.containerd.kata.v2. A sandbox with the right handler but another runtime type is mismatched.',
+      description:
+        'Expected runtime type per handler, e.g. kata: io.containerd.kata.v2. A sandbox with the right handler but another runtime type is mismatched.',
       additionalProperties: { type: 'string', minLength: 1, maxLength: 253 },
       maxProperties: 128,
     },
     expectedIsolation: {
       type: 'object',
-      description: 'The isolation each handler must really have, from the host\'s evidence (the agent reads the sandbox\'s processes in /proc), e.g. kata: vm, gvisor: gvisor. A sandbox with the right handler whose evidence shows another class is mismatched (IsolationMismatch); one whose evidence is unknown or not gathered is Unverified, never mismatched.',
+      description:
+        "The isolation each handler must really have, from the host's evidence (the agent reads the sandbox's processes in /proc), e.g. kata: vm, gvisor: gvisor. A sandbox with the right handler whose evidence shows another class is mismatched (IsolationMismatch); one whose evidence is unknown or not gathered is Unverified, never mismatched.",
       additionalProperties: { type: 'string', enum: ['host-kernel', 'gvisor', 'vm'] },
       maxProperties: 128,
     },
@@ -54,7 +56,7 @@ export const auditSpecSchema = {
       minimum: 0,
       maximum: 86_400,
       default: 120,
-      description: 'How long a pod bound to a node may have no sandbox in that node\'s report before it counts as NoSandbox.',
+      description: "How long a pod bound to a node may have no sandbox in that node's report before it counts as NoSandbox.",
     },
     flagging: {
       type: 'object',

@@ -61,17 +61,34 @@ async function firstScan(cri: CriRuntimeClient, withEvidence: boolean): Promise<
 
 async function measureScans(): Promise<{ ours: Timing; withEvidence: Timing; naive: Timing; first: { without: number; with: number } }> {
   let calls = 0;
-  const cri = new CriRuntimeClient(node.criEndpoint, { onCall: () => { calls++; } });
+  const cri = new CriRuntimeClient(node.criEndpoint, {
+    onCall: () => {
+      calls++;
+    },
+  });
   try {
     const first = { without: await firstScan(cri, false), with: await firstScan(cri, true) };
     const scanner = new SandboxScanner(cri);
-    const ours = await timeScans(async () => { await scanner.scan(); }, () => calls);
+    const ours = await timeScans(
+      async () => {
+        await scanner.scan();
+      },
+      () => calls,
+    );
     const evidenced = new SandboxScanner(cri, { evidence: new ProcEvidence('/proc') });
-    const withEvidence = await timeScans(async () => { await evidenced.scan(); }, () => calls);
-    const naive = await timeScans(async () => {
-      const { items } = await cri.listPodSandbox();
-      for (const s of items) await cri.podSandboxStatus(s.id, true);
-    }, () => calls);
+    const withEvidence = await timeScans(
+      async () => {
+        await evidenced.scan();
+      },
+      () => calls,
+    );
+    const naive = await timeScans(
+      async () => {
+        const { items } = await cri.listPodSandbox();
+        for (const s of items) await cri.podSandboxStatus(s.id, true);
+      },
+      () => calls,
+    );
     return { ours, withEvidence, naive, first };
   } finally {
     cri.close();
@@ -84,11 +101,13 @@ async function steadyWrites(): Promise<number> {
   kc.loadFromFile(testbed.kubeconfig);
   const writer = new ReportWriter(new KubeRest(kc), node.name);
   let writes = 0;
-  const sink = { write: async (spec: NodeSandboxReportSpec) => {
-    const outcome = await writer.write(spec);
-    if (outcome !== 'unchanged') writes++;
-    return outcome;
-  } };
+  const sink = {
+    write: async (spec: NodeSandboxReportSpec) => {
+      const outcome = await writer.write(spec);
+      if (outcome !== 'unchanged') writes++;
+      return outcome;
+    },
+  };
   const cri = new CriRuntimeClient(node.criEndpoint);
   const agent = new NodeAgent(
     { nodeName: node.name, agentVersion: 'bench', intervalMs: 2000, resyncMs: 300_000, runtimeRefreshMs: 300_000 },
@@ -105,8 +124,19 @@ async function steadyWrites(): Promise<number> {
 
 async function soakRss(extra: string[]): Promise<number> {
   const port = await freePort();
-  const agent = startNodeScript('agent/main.ts', ['--node-name', node.name, '--cri-endpoint', node.criEndpoint,
-    '--kubeconfig', testbed.kubeconfig, '--listen-host', '127.0.0.1', '--listen-port', String(port), ...extra]);
+  const agent = startNodeScript('agent/main.ts', [
+    '--node-name',
+    node.name,
+    '--cri-endpoint',
+    node.criEndpoint,
+    '--kubeconfig',
+    testbed.kubeconfig,
+    '--listen-host',
+    '127.0.0.1',
+    '--listen-port',
+    String(port),
+    ...extra,
+  ]);
   try {
     await new Promise((r) => setTimeout(r, SOAK_SECONDS * 1000));
     const pid = agent.child.pid;
@@ -123,8 +153,12 @@ const f = (n: number): string => n.toFixed(2);
 await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
 await createNamespace(testbed, ns);
 try {
-  process.stdout.write(`agent scan benchmark on ${node.name} (containerd via CRI), ${String(SCANS)} scans per size, steady state ${String(STEADY_SECONDS)} s\n`);
-  process.stdout.write('sandboxes | ours: RPCs/scan  median ms  p99 ms | with evidence: median ms  p99 ms | naive: RPCs/scan  median ms  p99 ms | naive/ours median | first scan ms: without, with evidence | API writes in steady state\n');
+  process.stdout.write(
+    `agent scan benchmark on ${node.name} (containerd via CRI), ${String(SCANS)} scans per size, steady state ${String(STEADY_SECONDS)} s\n`,
+  );
+  process.stdout.write(
+    'sandboxes | ours: RPCs/scan  median ms  p99 ms | with evidence: median ms  p99 ms | naive: RPCs/scan  median ms  p99 ms | naive/ours median | first scan ms: without, with evidence | API writes in steady state\n',
+  );
   let have = 0;
   for (const size of SIZES) {
     // The node's own sandboxes (other pods) count too; these are the ones we add.
@@ -132,10 +166,15 @@ try {
     have = size;
     const { ours, withEvidence, naive, first } = await measureScans();
     const writes = await steadyWrites();
-    process.stdout.write(`${String(size).padStart(9)} | ${f(ours.rpcsPerScan).padStart(14)}  ${f(ours.median).padStart(9)}  ${f(ours.p99).padStart(6)} | ${f(withEvidence.median).padStart(24)}  ${f(withEvidence.p99).padStart(6)} | ${f(naive.rpcsPerScan).padStart(15)}  ${f(naive.median).padStart(9)}  ${f(naive.p99).padStart(6)} | ${f(naive.median / ours.median).padStart(17)} | ${f(first.without).padStart(22)}, ${f(first.with)} | ${String(writes)} in ${String(STEADY_SECONDS)} s (${String(Math.round(writes * 3600 / STEADY_SECONDS))}/h)\n`);
+    process.stdout.write(
+      `${String(size).padStart(9)} | ${f(ours.rpcsPerScan).padStart(14)}  ${f(ours.median).padStart(9)}  ${f(ours.p99).padStart(6)} | ${f(withEvidence.median).padStart(24)}  ${f(withEvidence.p99).padStart(6)} | ${f(naive.rpcsPerScan).padStart(15)}  ${f(naive.median).padStart(9)}  ${f(naive.p99).padStart(6)} | ${f(naive.median / ours.median).padStart(17)} | ${f(first.without).padStart(22)}, ${f(first.with)} | ${String(writes)} in ${String(STEADY_SECONDS)} s (${String(Math.round((writes * 3600) / STEADY_SECONDS))}/h)\n`,
+    );
   }
   if (SOAK_SECONDS > 0) {
-    for (const [what, extra] of [['with isolation evidence', []], ['without (--no-isolation-evidence)', ['--no-isolation-evidence']]] as const) {
+    for (const [what, extra] of [
+      ['with isolation evidence', []],
+      ['without (--no-isolation-evidence)', ['--no-isolation-evidence']],
+    ] as const) {
       const rss = await soakRss([...extra]);
       process.stdout.write(`agent process RSS after ${String(SOAK_SECONDS)} s at ${String(have)} added sandboxes, ${what}: ${f(rss)} MiB\n`);
     }

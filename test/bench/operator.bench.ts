@@ -48,14 +48,23 @@ const tolerations = ['node.kubernetes.io/unreachable', 'node.kubernetes.io/not-r
 /** Pods are admitted only once their namespace's default ServiceAccount exists. */
 async function defaultServiceAccount(ns: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const found = await api.request('GET', `/api/v1/namespaces/${ns}/serviceaccounts/default`, { what: 'get sa' }).then(() => true, () => false);
+    const found = await api.request('GET', `/api/v1/namespaces/${ns}/serviceaccounts/default`, { what: 'get sa' }).then(
+      () => true,
+      () => false,
+    );
     if (found) return;
     await sleep(100);
   }
   throw new Error(`no default ServiceAccount in ${ns}`);
 }
 
-interface BenchPod { namespace: string; name: string; node: string; uid: string; kuscia: boolean }
+interface BenchPod {
+  namespace: string;
+  name: string;
+  node: string;
+  uid: string;
+  kuscia: boolean;
+}
 
 async function createCluster(id: string, nodes: number, pods: number): Promise<{ nodeNames: string[]; pods: BenchPod[]; namespaces: string[] }> {
   const nodeNames = Array.from({ length: nodes }, (_, i) => `${id}-n${String(i)}`);
@@ -65,15 +74,29 @@ async function createCluster(id: string, nodes: number, pods: number): Promise<{
     const node = await api.request<{ metadata: { uid: string } }>('POST', '/api/v1/nodes', { what: 'create node', body: fakeNode(name) });
     nodeUids.set(name, node.metadata.uid);
   });
-  await inParallel(namespaces, (name) => api.request('POST', '/api/v1/namespaces', { what: 'create namespace', body: { metadata: { name, labels: { 'rcaudit-bench': id } } } }));
+  await inParallel(namespaces, (name) =>
+    api.request('POST', '/api/v1/namespaces', { what: 'create namespace', body: { metadata: { name, labels: { 'rcaudit-bench': id } } } }),
+  );
   for (const ns of namespaces) await defaultServiceAccount(ns);
   log(`created ${String(nodes)} nodes and ${String(namespaces.length)} namespaces in ${(performance.now() - t).toFixed(0)} ms`);
   t = performance.now();
-  const specs = Array.from({ length: pods }, (_, i) => ({ namespace: namespaces[Math.floor(i / PODS_PER_NAMESPACE)] ?? '', name: `p${String(i)}`, node: nodeNames[i % nodes] ?? '', kuscia: i % 100 === 0 }));
+  const specs = Array.from({ length: pods }, (_, i) => ({
+    namespace: namespaces[Math.floor(i / PODS_PER_NAMESPACE)] ?? '',
+    name: `p${String(i)}`,
+    node: nodeNames[i % nodes] ?? '',
+    kuscia: i % 100 === 0,
+  }));
   const created = await inParallel(specs, async (p) => {
     const body = {
       metadata: { name: p.name },
-      spec: { nodeName: p.node, runtimeClassName: 'kata', automountServiceAccountToken: false, tolerations, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: 'localhost/rcaudit/pause:testbed' }] },
+      spec: {
+        nodeName: p.node,
+        runtimeClassName: 'kata',
+        automountServiceAccountToken: false,
+        tolerations,
+        terminationGracePeriodSeconds: 0,
+        containers: [{ name: 'c', image: 'localhost/rcaudit/pause:testbed' }],
+      },
     };
     const answer = await api.request<{ metadata: { uid: string } }>('POST', `/api/v1/namespaces/${p.namespace}/pods`, { what: 'create pod', body });
     return { ...p, uid: answer.metadata.uid };
@@ -83,28 +106,47 @@ async function createCluster(id: string, nodes: number, pods: number): Promise<{
 }
 
 function sandboxOf(p: BenchPod, mismatched: boolean): ReportedSandbox {
-  return sandbox(p.uid, { namespace: p.namespace, name: p.name, ...(mismatched ? { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' } : {}) });
+  return sandbox(p.uid, {
+    namespace: p.namespace,
+    name: p.name,
+    ...(mismatched ? { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' } : {}),
+  });
 }
 
 /** Node uids by name: each report is owned by its Node, as an agent writes it (the operator ignores others). */
 const nodeUids = new Map<string, string>();
 const ownedReport = (node: string, sandboxes: ReportedSandbox[], resourceVersion?: string): object => {
   const body = report(node, sandboxes) as { metadata: object };
-  return { ...body, metadata: { name: node, ownerReferences: [nodeOwner(node, nodeUids.get(node) ?? '')], ...(resourceVersion === undefined ? {} : { resourceVersion }) } };
+  return {
+    ...body,
+    metadata: { name: node, ownerReferences: [nodeOwner(node, nodeUids.get(node) ?? '')], ...(resourceVersion === undefined ? {} : { resourceVersion }) },
+  };
 };
 
 async function writeReports(byNode: Map<string, BenchPod[]>, mismatchedUids: ReadonlySet<string>): Promise<void> {
   await inParallel([...byNode], ([node, pods]) =>
-    api.request('POST', '/apis/rcaudit.dev/v1alpha1/nodesandboxreports', { what: 'create report', body: ownedReport(node, pods.map((p) => sandboxOf(p, mismatchedUids.has(p.uid)))) }));
+    api.request('POST', '/apis/rcaudit.dev/v1alpha1/nodesandboxreports', {
+      what: 'create report',
+      body: ownedReport(
+        node,
+        pods.map((p) => sandboxOf(p, mismatchedUids.has(p.uid))),
+      ),
+    }),
+  );
 }
 
 async function auditedCount(audit: string): Promise<number> {
-  const a = await api.request<{ status?: { counts?: { audited?: number } } }>('GET', `/apis/rcaudit.dev/v1alpha1/runtimeclassaudits/${audit}`, { what: 'get audit' });
+  const a = await api.request<{ status?: { counts?: { audited?: number } } }>('GET', `/apis/rcaudit.dev/v1alpha1/runtimeclassaudits/${audit}`, {
+    what: 'get audit',
+  });
   return a.status?.counts?.audited ?? 0;
 }
 
 function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${String(pid)}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:')) ?? '';
+  const line =
+    readFileSync(`/proc/${String(pid)}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmRSS:')) ?? '';
   return Number(/(\d+)/.exec(line)?.[1] ?? NaN) / 1024;
 }
 
@@ -112,12 +154,20 @@ function rssMiB(pid: number): number {
 function watchEvents(): { waitFor: (uid: string) => Promise<number>; stop: () => void } {
   const waiters = new Map<string, (at: number) => void>();
   let controller: AbortController | undefined;
-  void api.watch('/api/v1/events').watch('/api/v1/events', { fieldSelector: 'reason=RuntimeHandlerMismatch' }, (_type: string, object: { involvedObject?: { uid?: string } }) => {
-    const uid = object.involvedObject?.uid;
-    if (uid !== undefined) waiters.get(uid)?.(performance.now());
-  }, () => undefined).then((c) => {
-    controller = c;
-  });
+  void api
+    .watch('/api/v1/events')
+    .watch(
+      '/api/v1/events',
+      { fieldSelector: 'reason=RuntimeHandlerMismatch' },
+      (_type: string, object: { involvedObject?: { uid?: string } }) => {
+        const uid = object.involvedObject?.uid;
+        if (uid !== undefined) waiters.get(uid)?.(performance.now());
+      },
+      () => undefined,
+    )
+    .then((c) => {
+      controller = c;
+    });
   return {
     waitFor: (uid) => new Promise((resolve) => waiters.set(uid, resolve)),
     stop: () => controller?.abort(),
@@ -132,7 +182,7 @@ const heapMiB = (text: string): number => (metricValue(text, 'nodejs_heap_size_u
 async function coldStart(audit: string, podCount: number): Promise<{ operator: Operator; ms: number }> {
   const t = performance.now();
   const operator = await startOperator(testbed, ['--no-leader-elect', '--resync', '60m']);
-  while (await auditedCount(audit) < podCount) await sleep(250);
+  while ((await auditedCount(audit)) < podCount) await sleep(250);
   const ms = performance.now() - t;
   log(`full audit from a cold start: ${(ms / 1000).toFixed(1)} s (${String(podCount)} pods audited)`);
   const time = (msg: string): number => Date.parse(new RegExp(`"time":"([^"]+)"[^\\n]*"msg":"${msg}"`).exec(operator.process.output())?.[1] ?? '');
@@ -148,7 +198,7 @@ async function steadyRequestsPerSecond(operator: Operator): Promise<number> {
   const requests = async (): Promise<number> => metricSum(await operator.metrics(), 'rcaudit_api_requests_total');
   const before = await requests();
   await sleep(STEADY_SECONDS * 1000);
-  return (await requests() - before) / STEADY_SECONDS;
+  return ((await requests()) - before) / STEADY_SECONDS;
 }
 
 /** Turns one matched pod per change into a kuscia one, and times each report write to the pod's Warning event. */
@@ -163,12 +213,18 @@ async function changeToEvent(byNode: Map<string, BenchPod[]>, mismatched: Set<st
     const victim = pods.find((p) => !mismatched.has(p.uid));
     if (victim === undefined) continue;
     mismatched.add(victim.uid);
-    const stored = await api.request<{ metadata: { resourceVersion: string } }>('GET', `/apis/rcaudit.dev/v1alpha1/nodesandboxreports/${node}`, { what: 'get report' });
-    const body = ownedReport(node, pods.map((p) => sandboxOf(p, mismatched.has(p.uid))), stored.metadata.resourceVersion);
+    const stored = await api.request<{ metadata: { resourceVersion: string } }>('GET', `/apis/rcaudit.dev/v1alpha1/nodesandboxreports/${node}`, {
+      what: 'get report',
+    });
+    const body = ownedReport(
+      node,
+      pods.map((p) => sandboxOf(p, mismatched.has(p.uid))),
+      stored.metadata.resourceVersion,
+    );
     const seen = events.waitFor(victim.uid);
     const start = performance.now();
     await api.request('PUT', `/apis/rcaudit.dev/v1alpha1/nodesandboxreports/${node}`, { what: 'update report', body });
-    latencies.push(await seen - start);
+    latencies.push((await seen) - start);
   }
   events.stop();
   return latencies.sort((a, b) => a - b);
@@ -195,7 +251,13 @@ async function benchSize(nodes: number, podCount: number): Promise<void> {
   log(`wrote ${String(nodes)} reports (${String(mismatched.size)} pods on the kuscia path) in ${(performance.now() - t).toFixed(0)} ms`);
   const audit = `${id}-audit`;
   await api.request('POST', '/apis/rcaudit.dev/v1alpha1/runtimeclassaudits', {
-    what: 'create audit', body: { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-bench': id } } } },
+    what: 'create audit',
+    body: {
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: audit },
+      spec: { namespaceSelector: { matchLabels: { 'rcaudit-bench': id } } },
+    },
   });
   const { operator, ms } = await coldStart(audit, podCount);
   const pid = operator.process.child.pid ?? 0;
@@ -206,10 +268,14 @@ async function benchSize(nodes: number, podCount: number): Promise<void> {
   log(`report change -> Warning event: median ${median.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms over ${String(latencies.length)} changes`);
   const rss = rssMiB(pid);
   log(`RSS after the run: ${rss.toFixed(0)} MiB (V8 heap in use ${heapMiB(await operator.metrics()).toFixed(0)} MiB)`);
-  process.stdout.write(`| ${String(nodes)} | ${String(podCount)} | ${(ms / 1000).toFixed(1)} s | ${median.toFixed(0)} / ${p99.toFixed(0)} ms | ${rss.toFixed(0)} MiB | ${steady.toFixed(2)} |\n`);
+  process.stdout.write(
+    `| ${String(nodes)} | ${String(podCount)} | ${(ms / 1000).toFixed(1)} s | ${median.toFixed(0)} / ${p99.toFixed(0)} ms | ${rss.toFixed(0)} MiB | ${steady.toFixed(2)} |\n`,
+  );
   await operator.process.stop();
   await cleanUp(audit, cluster);
 }
 
-process.stdout.write('| nodes | pods | full audit, cold start | report change -> event (median / p99) | operator RSS | API requests/s at steady state |\n|---|---|---|---|---|---|\n');
+process.stdout.write(
+  '| nodes | pods | full audit, cold start | report change -> event (median / p99) | operator RSS | API requests/s at steady state |\n|---|---|---|---|---|---|\n',
+);
 for (const [nodes, pods] of SIZES) await benchSize(nodes, pods);

@@ -47,16 +47,23 @@ const installValues = {
   'reportPolicy.enabled': true,
 };
 
-interface PodView { metadata: { name: string }; spec: { nodeName: string; containers: { args: string[] }[] }; status: { conditions?: { type: string; status: string }[] } }
+interface PodView {
+  metadata: { name: string };
+  spec: { nodeName: string; containers: { args: string[] }[] };
+  status: { conditions?: { type: string; status: string }[] };
+}
 const ready = (p: PodView): boolean => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 async function pods(namespace: string, component: string): Promise<PodView[]> {
   const out = await k(['get', 'pods', '-n', namespace, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/component=${component}`, '-o', 'json']);
   return (JSON.parse(out) as { items: PodView[] }).items;
 }
-const asPod = (workload: Manifest, namespace: string, name: string): string => JSON.stringify({
-  apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace },
-  spec: { ...(workload['spec'] as { template: { spec: object } }).template.spec, serviceAccountName: 'default' },
-});
+const asPod = (workload: Manifest, namespace: string, name: string): string =>
+  JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace },
+    spec: { ...(workload['spec'] as { template: { spec: object } }).template.spec, serviceAccountName: 'default' },
+  });
 
 /** After an upgrade: the new operator keeps the first finding (same since), adopts its event series, and flags a new pod. */
 async function stillFlagging(since: string): Promise<void> {
@@ -73,8 +80,9 @@ async function stillFlagging(since: string): Promise<void> {
 
 /** The dashboard's queries, with its variables set to "any job" and a 1m rate window. */
 function dashboardQueries(): { panel: string; expr: string }[] {
-  const dashboard = JSON.parse(readFileSync(join(CHART, 'files', 'dashboards', 'runtimeclass-audit.json'), 'utf8')) as
-    { panels: { title: string; targets?: { expr: string }[] }[] };
+  const dashboard = JSON.parse(readFileSync(join(CHART, 'files', 'dashboards', 'runtimeclass-audit.json'), 'utf8')) as {
+    panels: { title: string; targets?: { expr: string }[] }[];
+  };
   const expand = (expr: string): string => expr.replaceAll('$operator_job', '.+').replaceAll('$agent_job', '.+').replaceAll('$__rate_interval', '1m');
   return dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((t) => ({ panel: panel.title, expr: expand(t.expr) })));
 }
@@ -96,10 +104,24 @@ describe('helm install, for real: chart, image, alerts', () => {
     await prometheus?.stop();
     await helmK(['uninstall', release, '-n', system, '--ignore-not-found', '--wait', '--timeout', '120s']).catch(() => undefined);
     await k(['delete', 'runtimeclassaudit', 'cluster', audit, runtimesAudit, '--ignore-not-found']).catch(() => undefined);
-    await k(['delete', 'namespace', honestNs, brokenNs, gvisorNs, gvisorBrokenNs, system, agentNs, `${id}-restricted`, `${id}-baseline`, `${id}-privileged`, '--ignore-not-found', '--wait=false']);
+    await k([
+      'delete',
+      'namespace',
+      honestNs,
+      brokenNs,
+      gvisorNs,
+      gvisorBrokenNs,
+      system,
+      agentNs,
+      `${id}-restricted`,
+      `${id}-baseline`,
+      `${id}-privileged`,
+      '--ignore-not-found',
+      '--wait=false',
+    ]);
   });
 
-  test('every rendered manifest passes the API server\'s own validation (server-side dry run, unknown fields refused)', async () => {
+  test("every rendered manifest passes the API server's own validation (server-side dry run, unknown fields refused)", async () => {
     await k(['create', 'namespace', system]);
     // Dry runs create nothing, so objects cannot land in a namespace the same run "creates": the agent's goes in the release namespace here.
     const objects = await render({ ...installValues, 'agent.namespace': { name: system, create: false } }, { release, namespace: system });
@@ -107,7 +129,14 @@ describe('helm install, for real: chart, image, alerts', () => {
     const all = [...objects, ...namespaceObject];
     assert.ok(all.length >= 20, `${String(all.length)} objects`);
     const out = await k(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: all }));
-    assert.equal(out.trim().split('\n').filter((line) => line.endsWith('(server dry run)')).length, all.length, out);
+    assert.equal(
+      out
+        .trim()
+        .split('\n')
+        .filter((line) => line.endsWith('(server dry run)')).length,
+      all.length,
+      out,
+    );
   });
 
   test('Pod Security: the operator\'s pod passes "restricted"; the agent\'s fails "baseline" for its two read-only host mounts alone', async () => {
@@ -121,12 +150,13 @@ describe('helm install, for real: chart, image, alerts', () => {
     }
     const dryRun = (pod: string): Promise<string> => k(['create', '--dry-run=server', '-f', '-'], pod);
     await dryRun(asPod(deployment, `${id}-restricted`, 'operator'));
-    await assert.rejects(dryRun(asPod(daemonSet, `${id}-baseline`, 'agent')),
-      (err: Error) => /violates PodSecurity "baseline:latest": hostPath volumes \(volumes "cri-socket-dir", "host-proc"\)\s*$/.test((err as { stderr?: string }).stderr ?? ''));
+    await assert.rejects(dryRun(asPod(daemonSet, `${id}-baseline`, 'agent')), (err: Error) =>
+      /violates PodSecurity "baseline:latest": hostPath volumes \(volumes "cri-socket-dir", "host-proc"\)\s*$/.test((err as { stderr?: string }).stderr ?? ''),
+    );
     await dryRun(asPod(daemonSet, `${id}-privileged`, 'agent'));
   });
 
-  test('helm install: an agent Ready on every node, the operator\'s two replicas Ready and one leading, the default audit created', async () => {
+  test("helm install: an agent Ready on every node, the operator's two replicas Ready and one leading, the default audit created", async () => {
     const out = await helmK(['install', release, CHART, '-n', system, '--wait', '--timeout', '240s', ...valueArgs(installValues)]);
     assert.match(out, /STATUS: deployed/);
     assert.match(out, /kubectl get audits/, 'NOTES.txt says how to see results');
@@ -140,17 +170,25 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.equal(operators.filter(ready).length, 2);
     const holder = await eventually(async () => {
       const h = await k(['get', 'lease', `${fullname}-operator`, '-n', system, '-o', 'jsonpath={.spec.holderIdentity}']);
-      assert.ok(operators.some((p) => h.startsWith(`${p.metadata.name}_`)), `holder ${h}`);
+      assert.ok(
+        operators.some((p) => h.startsWith(`${p.metadata.name}_`)),
+        `holder ${h}`,
+      );
       return h;
     }, 30_000);
     assert.ok(holder);
     await eventually(() => k(['get', 'runtimeclassaudit', 'cluster']), 30_000);
     // Our own audit, scoped to this test's namespaces, for exact counts.
     await k(['label', 'namespace', honestNs, brokenNs, `rcaudit-test=${id}`]);
-    await k(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit },
-      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
-    }));
+    await k(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: audit },
+        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
+      }),
+    );
   });
 
   test('pods meant for kata: flagged on the broken path, matched on the honest one (but for its isolation, by the default audit)', async () => {
@@ -179,7 +217,10 @@ describe('helm install, for real: chart, image, alerts', () => {
     const row = (await k(['get', 'audits', audit, '--no-headers'])).trim().split(/\s+/);
     assert.deepEqual(row.slice(1, 3), ['2', '1'], 'kubectl get audits: audited, mismatched');
     const cluster = await auditStatus(testbed, 'cluster');
-    assert.ok(cluster?.mismatches?.some((m) => m.namespace === brokenNs && m.pod === 'vault'), 'the default audit flags it too');
+    assert.ok(
+      cluster?.mismatches?.some((m) => m.namespace === brokenNs && m.pod === 'vault'),
+      'the default audit flags it too',
+    );
   });
 
   test('gVisor for real, and the host\'s evidence: a gVisor sandbox Matched, "kata" that is runc Mismatched for its isolation (on CRI-O too), dropped handlers Mismatched', async () => {
@@ -187,19 +228,49 @@ describe('helm install, for real: chart, image, alerts', () => {
       await createNamespace(testbed, ns);
       await k(['label', 'namespace', ns, `rcaudit-runtimes=${id}`]);
     }
-    await k(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: runtimesAudit },
-      spec: {
-        namespaceSelector: { matchLabels: { 'rcaudit-runtimes': id } },
-        expectedRuntimeTypes: { gvisor: 'io.containerd.runsc.v1' }, expectedIsolation: { gvisor: 'gvisor', kata: 'vm' },
-      },
-    }));
+    await k(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: runtimesAudit },
+        spec: {
+          namespaceSelector: { matchLabels: { 'rcaudit-runtimes': id } },
+          expectedRuntimeTypes: { gvisor: 'io.containerd.runsc.v1' },
+          expectedIsolation: { gvisor: 'gvisor', kata: 'vm' },
+        },
+      }),
+    );
     // [verdict, reason, actual handler, actual runtime type, the host's evidence]
     const cases = [
-      { namespace: gvisorNs, name: 'sandboxed', node: honestNode, runtimeClassName: 'gvisor', want: ['Matched', 'Matched', 'gvisor', 'io.containerd.runsc.v1', 'gvisor'] },
-      { namespace: gvisorNs, name: 'not-a-vm', node: honestNode, runtimeClassName: 'kata', want: ['Mismatched', 'IsolationMismatch', 'kata', 'io.containerd.runc.v2', 'host-kernel'] },
-      { namespace: gvisorBrokenNs, name: 'sandboxed', node: honestNode, runtimeClassName: 'gvisor', want: ['Mismatched', 'HandlerMismatch', 'runc', 'io.containerd.runc.v2', 'host-kernel'] },
-      { namespace: gvisorNs, name: 'on-kuscia', node: kusciaNode, runtimeClassName: 'gvisor', want: ['Mismatched', 'HandlerMismatch', 'runc', 'io.containerd.runc.v2', 'host-kernel'] },
+      {
+        namespace: gvisorNs,
+        name: 'sandboxed',
+        node: honestNode,
+        runtimeClassName: 'gvisor',
+        want: ['Matched', 'Matched', 'gvisor', 'io.containerd.runsc.v1', 'gvisor'],
+      },
+      {
+        namespace: gvisorNs,
+        name: 'not-a-vm',
+        node: honestNode,
+        runtimeClassName: 'kata',
+        want: ['Mismatched', 'IsolationMismatch', 'kata', 'io.containerd.runc.v2', 'host-kernel'],
+      },
+      {
+        namespace: gvisorBrokenNs,
+        name: 'sandboxed',
+        node: honestNode,
+        runtimeClassName: 'gvisor',
+        want: ['Mismatched', 'HandlerMismatch', 'runc', 'io.containerd.runc.v2', 'host-kernel'],
+      },
+      {
+        namespace: gvisorNs,
+        name: 'on-kuscia',
+        node: kusciaNode,
+        runtimeClassName: 'gvisor',
+        want: ['Mismatched', 'HandlerMismatch', 'runc', 'io.containerd.runc.v2', 'host-kernel'],
+      },
       // CRI-O says "oci" for runc and runsc alike: only the host's evidence tells.
       { namespace: gvisorNs, name: 'vault', node: crioNode, runtimeClassName: 'kata', want: ['Mismatched', 'IsolationMismatch', 'kata', 'oci', 'host-kernel'] },
       // No pid for a sandbox whose infra container CRI-O dropped: no evidence, but the dropped handler speaks.
@@ -210,14 +281,23 @@ describe('helm install, for real: chart, image, alerts', () => {
     await eventually(async () => {
       const seen = [];
       for (const c of cases) {
-        const entry = (await reportStatus(testbed, c.node.name))?.audits?.find((a) => a.name === runtimesAudit)?.pods
-          .find((p) => p.namespace === c.namespace && p.name === c.name);
+        const entry = (await reportStatus(testbed, c.node.name))?.audits
+          ?.find((a) => a.name === runtimesAudit)
+          ?.pods.find((p) => p.namespace === c.namespace && p.name === c.name);
         seen.push([`${c.namespace}/${c.name}`, entry?.verdict, entry?.reason, entry?.actualHandler, entry?.actualRuntimeType, entry?.actualIsolation]);
       }
-      assert.deepEqual(seen, cases.map((c) => [`${c.namespace}/${c.name}`, ...c.want]));
+      assert.deepEqual(
+        seen,
+        cases.map((c) => [`${c.namespace}/${c.name}`, ...c.want]),
+      );
     }, 60_000);
     const [event] = await podEvents(testbed, gvisorNs, 'vault', 'RuntimeHandlerMismatch');
-    assert.match(event?.message ?? '', new RegExp(`audit ${runtimesAudit} expects isolation vm for handler kata, but the host shows the pod's sandbox is host-kernel \\(handler kata \\(oci\\)\\) \\(IsolationMismatch\\)`));
+    assert.match(
+      event?.message ?? '',
+      new RegExp(
+        `audit ${runtimesAudit} expects isolation vm for handler kata, but the host shows the pod's sandbox is host-kernel \\(handler kata \\(oci\\)\\) \\(IsolationMismatch\\)`,
+      ),
+    );
     // The sandbox really is one: the pod's own kernel is gVisor's, where the same pod on the broken path sees the host's.
     const kernel = (namespace: string): Promise<string> => k(['exec', '-n', namespace, 'sandboxed', '--', '/cat', '/proc/version']);
     assert.match(await kernel(gvisorNs), /^Linux version \S+-gvisor /);
@@ -225,29 +305,44 @@ describe('helm install, for real: chart, image, alerts', () => {
   });
 
   test('a real Prometheus scrapes what the ServiceMonitors select, and the mismatch alert fires for the pod', async () => {
-    const monitors = (JSON.parse(await k(['get', 'servicemonitors', '-A', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'])) as
-      { items: { metadata: { name: string }; spec: ServiceMonitorSpec }[] }).items;
+    const monitors = (
+      JSON.parse(await k(['get', 'servicemonitors', '-A', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'])) as {
+        items: { metadata: { name: string }; spec: ServiceMonitorSpec }[];
+      }
+    ).items;
     assert.equal(monitors.length, 2);
     const rule = JSON.parse(await k(['get', 'prometheusrule', fullname, '-n', system, '-o', 'json'])) as { spec: { groups: unknown[] } };
-    prometheus = await startPrometheus(monitors.map((m) => ({ name: m.metadata.name, monitor: m.spec })), rule.spec.groups,
-      (monitor) => resolveTargets(testbed.kubeconfig, monitor, k));
+    prometheus = await startPrometheus(
+      monitors.map((m) => ({ name: m.metadata.name, monitor: m.spec })),
+      rule.spec.groups,
+      (monitor) => resolveTargets(testbed.kubeconfig, monitor, k),
+    );
     const p = prometheus;
     await eventually(async () => {
       const up = await p.query(`up{job=~"${fullname}-(agent|operator)-metrics"}`);
-      assert.deepEqual(up.map((s) => `${s.metric['job'] ?? ''}=${s.value[1]}`).sort(),
-        [...testbed.nodes.map(() => `${fullname}-agent-metrics=1`), `${fullname}-operator-metrics=1`, `${fullname}-operator-metrics=1`]);
+      assert.deepEqual(up.map((s) => `${s.metric['job'] ?? ''}=${s.value[1]}`).sort(), [
+        ...testbed.nodes.map(() => `${fullname}-agent-metrics=1`),
+        `${fullname}-operator-metrics=1`,
+        `${fullname}-operator-metrics=1`,
+      ]);
     }, 60_000);
     const alert = await eventually(async () => {
       const firing = (await p.alerts()).filter((a) => a.labels['alertname'] === 'RuntimeClassAuditPodHandlerMismatch' && a.state === 'firing');
       const ours = firing.find((a) => a.labels['namespace'] === brokenNs && a.labels['pod'] === 'vault');
       assert.ok(ours, `firing: ${JSON.stringify(firing.map((a) => a.labels))}; Prometheus said: ${p.process.output()}`);
       // The honest pod alerts only for what the default audit asks of kata (a VM), never for its handler.
-      assert.deepEqual(firing.filter((a) => a.labels['namespace'] === honestNs).map((a) => a.labels['reason']), ['IsolationMismatch']);
+      assert.deepEqual(
+        firing.filter((a) => a.labels['namespace'] === honestNs).map((a) => a.labels['reason']),
+        ['IsolationMismatch'],
+      );
       return ours;
     }, 60_000);
     assert.equal(alert.labels['severity'], 'critical');
     assert.deepEqual([alert.labels['expected_handler'], alert.labels['actual_handler'], alert.labels['node']], ['kata', 'runc', honestNode.name]);
-    assert.match(alert.annotations['description'] ?? '', new RegExp(`Pod ${brokenNs}/vault asks for RuntimeClass kata \\(handler "kata"\\), but its sandbox on node ${honestNode.name} runs with handler "runc"`));
+    assert.match(
+      alert.annotations['description'] ?? '',
+      new RegExp(`Pod ${brokenNs}/vault asks for RuntimeClass kata \\(handler "kata"\\), but its sandbox on node ${honestNode.name} runs with handler "runc"`),
+    );
   });
 
   test('every dashboard query runs on that Prometheus, and the mismatch panels show the pod', async () => {
@@ -262,27 +357,38 @@ describe('helm install, for real: chart, image, alerts', () => {
     await eventually(async () => {
       const shown = new Map<string, boolean>();
       for (const { panel, expr } of queries) shown.set(panel, (shown.get(panel) ?? false) || (await p.query(expr)).length > 0);
-      assert.deepEqual([...shown].filter(([panel, any]) => !any && !mayBeEmpty.has(panel)), []);
+      assert.deepEqual(
+        [...shown].filter(([panel, any]) => !any && !mayBeEmpty.has(panel)),
+        [],
+      );
     }, 60_000);
     const series = await p.query(first('Mismatched pods by namespace'));
     assert.equal(series.find((s) => s.metric['namespace'] === brokenNs)?.value[1], '1');
     await eventually(async () => {
       const latency = await p.query(first('CRI call latency'));
-      assert.ok(latency.some((s) => s.metric['method'] === 'ListPodSandbox'), 'agent CRI latency by method');
+      assert.ok(
+        latency.some((s) => s.metric['method'] === 'ListPodSandbox'),
+        'agent CRI latency by method',
+      );
     }, 60_000);
   });
 
-  test('reportPolicy: an agent\'s pod-bound token writes its own node\'s report, never another node\'s', async () => {
+  test("reportPolicy: an agent's pod-bound token writes its own node's report, never another node's", async () => {
     const agents = await pods(agentNs, 'agent');
     const onHonest = agents.find((a) => a.spec.nodeName === honestNode.name);
     assert.ok(onHonest);
     const sa = `${fullname}-agent`;
-    const token = (await k(['create', 'token', sa, '-n', agentNs, '--bound-object-kind', 'Pod', '--bound-object-name', onHonest.metadata.name, '--duration=10m'])).trim();
+    const token = (
+      await k(['create', 'token', sa, '-n', agentNs, '--bound-object-kind', 'Pod', '--bound-object-name', onHonest.metadata.name, '--duration=10m'])
+    ).trim();
     const replaceAs = async (tokenOf: string, node: string): Promise<string> =>
       k(['replace', `--token=${tokenOf}`, '-f', '-'], await k(['get', 'nodesandboxreport', node, '-o', 'json']));
     assert.match(await replaceAs(token, honestNode.name), /replaced/);
-    await assert.rejects(replaceAs(token, kusciaNode.name),
-      (err: Error) => new RegExp(`an agent on node ${honestNode.name} may write only its own NodeSandboxReport, not ${kusciaNode.name}`).test(String((err as { stderr?: string }).stderr)));
+    await assert.rejects(replaceAs(token, kusciaNode.name), (err: Error) =>
+      new RegExp(`an agent on node ${honestNode.name} may write only its own NodeSandboxReport, not ${kusciaNode.name}`).test(
+        String((err as { stderr?: string }).stderr),
+      ),
+    );
     const unbound = (await k(['create', 'token', sa, '-n', agentNs, '--duration=10m'])).trim();
     await assert.rejects(replaceAs(unbound, honestNode.name), (err: Error) => /not bound to a node/.test(String((err as { stderr?: string }).stderr)));
   });
@@ -292,10 +398,23 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.ok(since !== undefined);
     // The default audit is the user's once created: the new operator's --ensure-audit must leave this edit alone.
     await k(['patch', 'runtimeclassaudit', 'cluster', '--type=merge', '-p', '{"spec":{"gracePeriodSeconds":300}}']);
-    const out = await helmK(['upgrade', release, CHART, '-n', system, '--wait', '--timeout', '240s',
+    const out = await helmK([
+      'upgrade',
+      release,
+      CHART,
+      '-n',
+      system,
+      '--wait',
+      '--timeout',
+      '240s',
       ...valueArgs({
-        ...installValues, 'operator.replicas': 1, 'agent.interval': '2s', 'metrics.prometheusRule.alertLabels': { team: 'platform' }, 'agent.isolationEvidence': false,
-      })]);
+        ...installValues,
+        'operator.replicas': 1,
+        'agent.interval': '2s',
+        'metrics.prometheusRule.alertLabels': { team: 'platform' },
+        'agent.isolationEvidence': false,
+      }),
+    ]);
     assert.match(out, /STATUS: deployed/);
     const operators = await eventually(async () => {
       const now = await pods(system, 'operator');
@@ -314,8 +433,9 @@ describe('helm install, for real: chart, image, alerts', () => {
     // The chart's agents, without the host's /proc: every report says so, and a pod whose audit asks an isolation is not judged on it.
     await eventually(async () => {
       for (const node of testbed.nodes) assert.equal((await storedReport(testbed, node.name)).spec.isolationEvidence, 'Disabled', node.name);
-      const entry = (await reportStatus(testbed, honestNode.name))?.audits?.find((a) => a.name === runtimesAudit)?.pods
-        .find((p) => p.namespace === gvisorNs && p.name === 'sandboxed');
+      const entry = (await reportStatus(testbed, honestNode.name))?.audits
+        ?.find((a) => a.name === runtimesAudit)
+        ?.pods.find((p) => p.namespace === gvisorNs && p.name === 'sandboxed');
       assert.deepEqual([entry?.verdict, entry?.reason], ['Unverified', 'EvidenceDisabled']);
     }, 60_000);
     await stillFlagging(since);
@@ -329,8 +449,16 @@ describe('helm install, for real: chart, image, alerts', () => {
     };
     const clusterScoped = async (): Promise<string[]> =>
       (await k(['get', 'clusterroles,clusterrolebindings,validatingadmissionpolicies', '-o', 'name'])).split('\n').filter((n) => n.includes(fullname));
-    const kinds = [['daemonsets', agentNs], ['deployments', system], ['services', system], ['services', agentNs], ['serviceaccounts', agentNs],
-      ['roles', system], ['servicemonitors', system], ['prometheusrules', system]] as const;
+    const kinds = [
+      ['daemonsets', agentNs],
+      ['deployments', system],
+      ['services', system],
+      ['services', agentNs],
+      ['serviceaccounts', agentNs],
+      ['roles', system],
+      ['servicemonitors', system],
+      ['prometheusrules', system],
+    ] as const;
     // Each query finds the release's objects before, so "none after" means they went.
     for (const [kind, namespace] of kinds) assert.notDeepEqual(await ofRelease(kind, namespace), [], `${kind} in ${namespace} before`);
     assert.equal((await clusterScoped()).length, 5, 'two ClusterRoles, two bindings, the policy');

@@ -14,7 +14,18 @@ import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts'
 import { adoptCrds, CHART, helm, testbedValues, valueArgs } from '../support/chart.ts';
 import { podEvents, reportStatus } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
-import { apiserver, runtime, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import {
+  apiserver,
+  runtime,
+  createNamespace,
+  criClient,
+  eventually,
+  kubectl,
+  loadTestbed,
+  testbedNode,
+  uniqueName,
+  type TestbedNode,
+} from '../support/testbed.ts';
 import { REPO_ROOT } from '../support/versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -56,9 +67,15 @@ async function verdicts(): Promise<Map<string, PodVerdictEntry>> {
   return found;
 }
 
-interface AgentPod { metadata: { name: string }; spec: { nodeName: string }; status: { containerStatuses?: { restartCount: number; ready: boolean }[] } }
+interface AgentPod {
+  metadata: { name: string };
+  spec: { nodeName: string };
+  status: { containerStatuses?: { restartCount: number; ready: boolean }[] };
+}
 async function agentOn(node: TestbedNode): Promise<AgentPod> {
-  const list = JSON.parse(await k(['get', 'pods', '-n', agentNs, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/component=agent`, '-o', 'json'])) as { items: AgentPod[] };
+  const list = JSON.parse(
+    await k(['get', 'pods', '-n', agentNs, '-l', `app.kubernetes.io/instance=${release},app.kubernetes.io/component=agent`, '-o', 'json']),
+  ) as { items: AgentPod[] };
   const agent = list.items.find((p) => p.spec.nodeName === node.name);
   assert.ok(agent, `no agent pod on ${node.name}`);
   return agent;
@@ -88,7 +105,11 @@ async function assertAsBaseline(baseline: Baseline, fault: string): Promise<void
     const events = await podEvents(testbed, p.namespace, p.name);
     const warnings = events.filter((e) => e.reason === 'RuntimeHandlerMismatch').map((e) => e.metadata.name);
     assert.deepEqual(warnings, p.verdict === 'Mismatched' ? [baseline.events.get(key(p))] : [], `${fault}: ${key(p)}'s Warning events`);
-    assert.deepEqual(events.filter((e) => e.reason === 'RuntimeHandlerMatched'), [], `${fault}: no resolution said for ${key(p)}`);
+    assert.deepEqual(
+      events.filter((e) => e.reason === 'RuntimeHandlerMatched'),
+      [],
+      `${fault}: no resolution said for ${key(p)}`,
+    );
   }
 }
 
@@ -145,10 +166,15 @@ describe('findings stay one finding through real operations (the chart on the te
     await createNamespace(testbed, brokenNs);
     await k(['label', 'namespace', honestNs, brokenNs, `rcaudit-test=${id}`]);
     await install();
-    await k(['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit },
-      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
-    }));
+    await k(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: audit },
+        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
+      }),
+    );
     for (const p of pods) await applyPod(testbed, { ...p, runtimeClassName: 'kata' });
     for (const p of pods) await k(['wait', '-n', p.namespace, '--for=condition=Ready', '--timeout=120s', `pod/${p.name}`]);
   });
@@ -181,7 +207,7 @@ describe('findings stay one finding through real operations (the chart on the te
     assert.equal(wide[8], 'runc', `the default handler in -o wide: ${wide.join(' ')}`);
   });
 
-  test('the agent pod deleted: the DaemonSet\'s new pod takes over', async () => {
+  test("the agent pod deleted: the DaemonSet's new pod takes over", async () => {
     const old = await agentOn(honestNode);
     await k(['delete', 'pod', '-n', agentNs, old.metadata.name, '--wait=true']);
     const start = Date.now();
@@ -216,7 +242,7 @@ describe('findings stay one finding through real operations (the chart on the te
     assert.equal(after.status.containerStatuses?.[0]?.restartCount, 0, 'never restarted: it found the new socket by itself');
   });
 
-  test('a mismatched pod\'s sandbox killed: the kubelet makes a new one, and the finding goes on', async () => {
+  test("a mismatched pod's sandbox killed: the kubelet makes a new one, and the finding goes on", async () => {
     const broken = pods[1];
     const oldSandbox = baseline.entries.get(key(broken))?.sandboxId;
     assert.ok(oldSandbox);
@@ -224,7 +250,7 @@ describe('findings stay one finding through real operations (the chart on the te
     try {
       const status = await cri.podSandboxStatus(oldSandbox, true);
       const pid = (JSON.parse(status.info['info'] ?? '{}') as { pid?: number }).pid;
-      assert.ok(pid !== undefined && pid > 0, 'the pause process\'s pid');
+      assert.ok(pid !== undefined && pid > 0, "the pause process's pid");
       process.kill(pid, 'SIGKILL');
     } finally {
       cri.close();

@@ -26,10 +26,16 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
     await createNamespace(testbed, honestNs);
     await createNamespace(testbed, brokenNs);
     for (const ns of [honestNs, brokenNs]) await kubectl(testbed, ['label', 'namespace', ns, `rcaudit-test=${id}`]);
-    await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit },
-      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
-    }));
+    await kubectl(
+      testbed,
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: audit },
+        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
+      }),
+    );
     for (const node of [honestNode, kusciaNode]) agents.push((await startAgent(testbed, node, node.criEndpoint, ['--interval', '1s'])).agent);
     operator = await startOperator(testbed, ['--no-leader-elect']);
   });
@@ -67,26 +73,44 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
       assert.deepEqual([s?.counts?.['audited'], s?.counts?.['matched'], s?.counts?.['mismatched']], [3, 1, 2], JSON.stringify(s?.counts));
       return s;
     }, 30_000);
-    assert.deepEqual(status?.mismatches?.map((m) => `${m.namespace}/${m.pod}:${m.expectedHandler}->${m.actualHandler ?? ''}`).sort(),
-      [`${brokenNs}/vault:kata->runc`, `${honestNs}/on-kuscia:kata->runc`].sort());
+    assert.deepEqual(
+      status?.mismatches?.map((m) => `${m.namespace}/${m.pod}:${m.expectedHandler}->${m.actualHandler ?? ''}`).sort(),
+      [`${brokenNs}/vault:kata->runc`, `${honestNs}/on-kuscia:kata->runc`].sort(),
+    );
     const row = (await kubectl(testbed, ['get', 'audits', audit, '--no-headers'])).trim().split(/\s+/);
     assert.deepEqual(row.slice(1, 3), ['3', '2'], 'kubectl get audits: audited, mismatched');
 
-    const metrics = await operator?.metrics() ?? '';
-    assert.equal(metricValue(metrics, 'rcaudit_pod_mismatch_info', { namespace: brokenNs, pod: 'vault', node: honestNode.name, expected_handler: 'kata', actual_handler: 'runc' }), 1);
+    const metrics = (await operator?.metrics()) ?? '';
+    assert.equal(
+      metricValue(metrics, 'rcaudit_pod_mismatch_info', {
+        namespace: brokenNs,
+        pod: 'vault',
+        node: honestNode.name,
+        expected_handler: 'kata',
+        actual_handler: 'runc',
+      }),
+      1,
+    );
     assert.equal(metricValue(metrics, 'rcaudit_pod_mismatch_info', { namespace: honestNs, pod: 'on-kuscia', node: kusciaNode.name }), 1);
     assert.equal(metricValue(metrics, 'rcaudit_pod_mismatch_info', { namespace: honestNs, pod: 'vault' }), undefined);
   });
 
   test('an audit that asks kata for a VM: the honest "kata" (runc) is Mismatched for its isolation; with evidence turned off on its node, Unverified instead', async () => {
     const isolationAudit = `${id}-isolation`;
-    await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
-      apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: isolationAudit },
-      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } }, expectedIsolation: { kata: 'vm' } },
-    }));
+    await kubectl(
+      testbed,
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: isolationAudit },
+        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } }, expectedIsolation: { kata: 'vm' } },
+      }),
+    );
     const verdictOf = async (namespace: string): Promise<string[]> => {
-      const entry = (await reportStatus(testbed, honestNode.name))?.audits?.find((a) => a.name === isolationAudit)?.pods
-        .find((p) => p.namespace === namespace && p.name === 'vault');
+      const entry = (await reportStatus(testbed, honestNode.name))?.audits
+        ?.find((a) => a.name === isolationAudit)
+        ?.pods.find((p) => p.namespace === namespace && p.name === 'vault');
       return [entry?.verdict ?? '', entry?.reason ?? '', entry?.actualIsolation ?? ''];
     };
     try {

@@ -57,8 +57,20 @@ describe('agent RBAC', () => {
   test('the agent writes its report with only these privileges', async () => {
     const kubeconfig = await serviceAccountKubeconfig(testbed, ns, 'agent', join(dir, 'agent.kubeconfig'));
     await kubectl(testbed, ['delete', 'nodesandboxreport', node.name, '--ignore-not-found']);
-    agent = startNodeScript('agent/main.ts', ['--node-name', node.name, '--cri-endpoint', node.criEndpoint, '--kubeconfig', kubeconfig,
-      '--interval', '300ms', '--listen-host', '127.0.0.1', '--listen-port', '0']);
+    agent = startNodeScript('agent/main.ts', [
+      '--node-name',
+      node.name,
+      '--cri-endpoint',
+      node.criEndpoint,
+      '--kubeconfig',
+      kubeconfig,
+      '--interval',
+      '300ms',
+      '--listen-host',
+      '127.0.0.1',
+      '--listen-port',
+      '0',
+    ]);
     await eventually(async () => {
       const out = await kubectl(testbed, ['get', 'nodesandboxreport', node.name, '-o', 'jsonpath={.spec.runtime.reachable}']);
       assert.equal(out, 'true');

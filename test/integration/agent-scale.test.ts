@@ -18,8 +18,20 @@ describe(`agent with ${String(COUNT)} sandboxes on ${node.name}`, () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await createNamespace(testbed, ns);
     const port = await freePort();
-    agent = startNodeScript('agent/main.ts', ['--node-name', node.name, '--cri-endpoint', node.criEndpoint, '--kubeconfig', testbed.kubeconfig,
-      '--interval', '500ms', '--listen-host', '127.0.0.1', '--listen-port', String(port)]);
+    agent = startNodeScript('agent/main.ts', [
+      '--node-name',
+      node.name,
+      '--cri-endpoint',
+      node.criEndpoint,
+      '--kubeconfig',
+      testbed.kubeconfig,
+      '--interval',
+      '500ms',
+      '--listen-host',
+      '127.0.0.1',
+      '--listen-port',
+      String(port),
+    ]);
   });
   after(async () => {
     await agent?.stop();

@@ -13,8 +13,10 @@ import { startAgent, startNodeScript, type Started } from '../support/processes.
 import { runtime, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
-const startAgentOn = (target: TestbedNode, criEndpoint: string, extra: string[] = []): ReturnType<typeof startAgent> => startAgent(testbed, target, criEndpoint, extra);
-const runPod = (namespace: string, name: string, target: TestbedNode, runtimeClassName: string): Promise<void> => applyPod(testbed, { namespace, name, node: target, runtimeClassName });
+const startAgentOn = (target: TestbedNode, criEndpoint: string, extra: string[] = []): ReturnType<typeof startAgent> =>
+  startAgent(testbed, target, criEndpoint, extra);
+const runPod = (namespace: string, name: string, target: TestbedNode, runtimeClassName: string): Promise<void> =>
+  applyPod(testbed, { namespace, name, node: target, runtimeClassName });
 const node = testbedNode(testbed, 0);
 const honestNs = uniqueName('agent-honest');
 const brokenNs = uniqueName('broken-agent');
@@ -79,7 +81,10 @@ describe(`agent on ${node.name}`, () => {
       { name: 'runc', runtimeType: 'io.containerd.runc.v2' },
       { name: 'runc-alt', runtimeType: 'io.containerd.runc.v2' },
     ]);
-    assert.deepEqual(metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`), [`Node/${node.name}`]);
+    assert.deepEqual(
+      metadata.ownerReferences?.map((o) => `${o.kind}/${o.name}`),
+      [`Node/${node.name}`],
+    );
   });
 
   test('a removed sandbox disappears from the report', async () => {
@@ -95,14 +100,20 @@ describe(`agent on ${node.name}`, () => {
       cri.close();
     }
     await eventually(async () => {
-      assert.equal((await report(node.name)).spec.sandboxes.some((s) => s.id === id), false);
+      assert.equal(
+        (await report(node.name)).spec.sandboxes.some((s) => s.id === id),
+        false,
+      );
     }, 30_000);
   });
 
   test('a report edited by hand gets its content back', async () => {
     await kubectl(testbed, ['patch', 'nodesandboxreport', node.name, '--type=merge', '-p', '{"spec":{"sandboxes":[]}}']);
     await eventually(async () => {
-      assert.ok((await report(node.name)).spec.sandboxes.some((s) => s.namespace === brokenNs), 'restored');
+      assert.ok(
+        (await report(node.name)).spec.sandboxes.some((s) => s.namespace === brokenNs),
+        'restored',
+      );
     }, 30_000);
   });
 
@@ -179,7 +190,10 @@ describe('agent while its containerd restarts', () => {
       const { spec } = await report(target.name);
       assert.equal(spec.runtime.reachable, false);
       assert.ok(spec.runtime.unreachableSince !== undefined);
-      assert.ok(spec.sandboxes.some((s) => s.id === ours.id), 'the last known sandboxes stay in the report');
+      assert.ok(
+        spec.sandboxes.some((s) => s.id === ours.id),
+        'the last known sandboxes stay in the report',
+      );
     }, 30_000);
     assert.equal((await httpStatus(started.port, '/readyz')).status, 200, 'its report is current: it says the runtime is unreachable');
     await runtime('start', target);

@@ -18,11 +18,15 @@ async function rejected(manifest: object): Promise<string> {
 }
 
 const report = (sandbox: object): object => ({
-  apiVersion: 'rcaudit.dev/v1alpha1', kind: 'NodeSandboxReport', metadata: { name: reportName },
+  apiVersion: 'rcaudit.dev/v1alpha1',
+  kind: 'NodeSandboxReport',
+  metadata: { name: reportName },
   spec: {
     nodeName: reportName,
     runtime: { reachable: true, infoFormat: 'containerd', handlers: [] },
-    sandboxes: [{ id: 'x', podUID: 'u', namespace: 'ns', name: 'p', attempt: 0, state: 'Ready', createdAt: '2026-11-23T00:00:00Z', requestedHandler: '', ...sandbox }],
+    sandboxes: [
+      { id: 'x', podUID: 'u', namespace: 'ns', name: 'p', attempt: 0, state: 'Ready', createdAt: '2026-11-23T00:00:00Z', requestedHandler: '', ...sandbox },
+    ],
   },
 });
 
@@ -36,7 +40,11 @@ describe('CRDs', () => {
   });
 
   test('kubectl get audits lists audits with their counts and Ready', async () => {
-    await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: auditName }, spec: {} }));
+    await kubectl(
+      testbed,
+      ['apply', '-f', '-'],
+      JSON.stringify({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: auditName }, spec: {} }),
+    );
     const header = (await kubectl(testbed, ['get', 'audits'])).split('\n')[0] ?? '';
     assert.deepEqual(header.trim().split(/\s+/), ['NAME', 'AUDITED', 'MISMATCHED', 'UNVERIFIED', 'NODES', 'READY', 'AGE']);
     const stored = JSON.parse(await kubectl(testbed, ['get', 'audit', auditName, '-o', 'json'])) as { spec: Record<string, unknown> };

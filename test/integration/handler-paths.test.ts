@@ -100,16 +100,20 @@ describe('pod networking', () => {
       await createNamespace(testbed, ns);
       try {
         const serviceIp = (await kubectl(testbed, ['get', 'service', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
-        await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { namespace: ns, name: 'probe' },
-          spec: {
-            nodeName: node.name,
-            restartPolicy: 'Never',
-            containers: [{ name: 'probe', image: testbed.pauseImage, imagePullPolicy: 'Never', command: ['/tcp-probe', serviceIp, '443'] }],
-          },
-        }));
+        await kubectl(
+          testbed,
+          ['apply', '-f', '-'],
+          JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { namespace: ns, name: 'probe' },
+            spec: {
+              nodeName: node.name,
+              restartPolicy: 'Never',
+              containers: [{ name: 'probe', image: testbed.pauseImage, imagePullPolicy: 'Never', command: ['/tcp-probe', serviceIp, '443'] }],
+            },
+          }),
+        );
         await kubectl(testbed, ['wait', '-n', ns, 'pod/probe', '--for=jsonpath={.status.phase}=Succeeded', '--timeout=60s']);
         const logs = await kubectl(testbed, ['logs', '-n', ns, 'probe']);
         assert.match(logs, new RegExp(`connected to ${serviceIp.replaceAll('.', '\\.')}:443`));

@@ -6,7 +6,20 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import {
-  apply, deleteAll, fakeNode, metricSum, metricValue, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator,
+  apply,
+  deleteAll,
+  fakeNode,
+  metricSum,
+  metricValue,
+  namespace,
+  pod,
+  podEvents,
+  podUid,
+  report,
+  reportStatus,
+  sandbox,
+  startOperator,
+  type RunningOperator,
 } from '../support/operator.ts';
 import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
@@ -31,7 +44,8 @@ async function isLeader(operator: RunningOperator): Promise<boolean> {
 async function writes(operator: RunningOperator): Promise<number> {
   const text = await operator.metrics();
   let sum = 0;
-  for (const verb of ['PATCH', 'POST', 'PUT']) sum += metricSum(text, 'rcaudit_api_requests_total', { verb }) - metricSum(text, 'rcaudit_api_requests_total', { verb, resource: 'leases' });
+  for (const verb of ['PATCH', 'POST', 'PUT'])
+    sum += metricSum(text, 'rcaudit_api_requests_total', { verb }) - metricSum(text, 'rcaudit_api_requests_total', { verb, resource: 'leases' });
   return sum;
 }
 
@@ -51,20 +65,37 @@ describe('operator: leader election on a Lease', () => {
       assert.equal((await podEvents(testbed, ns, name, 'RuntimeHandlerMismatch')).length, 1);
     }, 30_000);
   };
-  const leaderOf = async (candidates: RunningOperator[]): Promise<RunningOperator> => eventually(async () => {
-    const leaders: RunningOperator[] = [];
-    for (const r of candidates) if (await isLeader(r)) leaders.push(r);
-    assert.equal(leaders.length, 1, `${String(leaders.length)} leaders`);
-    return leaders[0] as RunningOperator;
-  }, 30_000);
+  const leaderOf = async (candidates: RunningOperator[]): Promise<RunningOperator> =>
+    eventually(async () => {
+      const leaders: RunningOperator[] = [];
+      for (const r of candidates) if (await isLeader(r)) leaders.push(r);
+      assert.equal(leaders.length, 1, `${String(leaders.length)} leaders`);
+      return leaders[0] as RunningOperator;
+    }, 30_000);
 
   before(async () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(leaseNs, {}), fakeNode(node));
     await defaultServiceAccount(testbed, ns);
-    await apply(testbed, { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
+    await apply(testbed, {
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: audit },
+      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
+    });
     await addMismatchedPod('a');
-    const args = ['--namespace', leaseNs, '--lease-name', `${id}-lease`, '--lease-duration', `${String(LEASE_SECONDS)}s`, '--renew-deadline', '3s', '--retry-period', '500ms'];
+    const args = [
+      '--namespace',
+      leaseNs,
+      '--lease-name',
+      `${id}-lease`,
+      '--lease-duration',
+      `${String(LEASE_SECONDS)}s`,
+      '--renew-deadline',
+      '3s',
+      '--retry-period',
+      '500ms',
+    ];
     for (let i = 0; i < 2; i++) replicas.push(await startOperator(testbed, args));
   });
 
@@ -75,7 +106,10 @@ describe('operator: leader election on a Lease', () => {
       await r.process.stop();
     }
     await deleteAll(testbed, [
-      { kind: 'runtimeclassaudit', names: [audit] }, { kind: 'nodesandboxreport', names: [node] }, { kind: 'namespace', names: [ns, leaseNs] }, { kind: 'node', names: [node] },
+      { kind: 'runtimeclassaudit', names: [audit] },
+      { kind: 'nodesandboxreport', names: [node] },
+      { kind: 'namespace', names: [ns, leaseNs] },
+      { kind: 'node', names: [node] },
     ]);
   });
 
@@ -84,8 +118,10 @@ describe('operator: leader election on a Lease', () => {
     await flagged('a');
     const standby = replicas.find((r) => r !== leader) as RunningOperator;
     assert.equal(await writes(standby), 0, 'the standby wrote');
-    assert.ok(await writes(leader) > 0);
-    const lease = JSON.parse(await kubectl(testbed, ['get', 'lease', '-n', leaseNs, `${id}-lease`, '-o', 'json'])) as { spec: { holderIdentity: string; leaseDurationSeconds: number } };
+    assert.ok((await writes(leader)) > 0);
+    const lease = JSON.parse(await kubectl(testbed, ['get', 'lease', '-n', leaseNs, `${id}-lease`, '-o', 'json'])) as {
+      spec: { holderIdentity: string; leaseDurationSeconds: number };
+    };
     assert.equal(lease.spec.leaseDurationSeconds, LEASE_SECONDS);
     assert.match(leader.process.output(), new RegExp(`"identity":"${lease.spec.holderIdentity}".*became the leader`));
   });
@@ -112,7 +148,18 @@ describe('operator: leader election on a Lease', () => {
 
   test('a leader frozen past its lease stops writing when it wakes, and exits', async () => {
     const survivor = replicas.find((r) => r.process.child.exitCode === null && r.process.child.signalCode === null) as RunningOperator;
-    const newcomer = await startOperator(testbed, ['--namespace', leaseNs, '--lease-name', `${id}-lease`, '--lease-duration', `${String(LEASE_SECONDS)}s`, '--renew-deadline', '3s', '--retry-period', '500ms']);
+    const newcomer = await startOperator(testbed, [
+      '--namespace',
+      leaseNs,
+      '--lease-name',
+      `${id}-lease`,
+      '--lease-duration',
+      `${String(LEASE_SECONDS)}s`,
+      '--renew-deadline',
+      '3s',
+      '--retry-period',
+      '500ms',
+    ]);
     replicas.push(newcomer);
     const pid = survivor.process.child.pid;
     assert.ok(pid !== undefined);
@@ -122,9 +169,11 @@ describe('operator: leader election on a Lease', () => {
     }, 30_000);
     await addMismatchedPod('c');
     await flagged('c');
-    const exited = new Promise<number | null>((resolve) => survivor.process.child.once('exit', (code) => {
-      resolve(code);
-    }));
+    const exited = new Promise<number | null>((resolve) =>
+      survivor.process.child.once('exit', (code) => {
+        resolve(code);
+      }),
+    );
     process.kill(pid, 'SIGCONT');
     assert.equal(await exited, 1, 'the old leader exits when it finds its lease lost');
     assert.match(survivor.process.output(), /lost the leader lease/);

@@ -6,7 +6,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { apply, deleteAll, fakeNode, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator } from '../support/operator.ts';
+import {
+  apply,
+  deleteAll,
+  fakeNode,
+  namespace,
+  pod,
+  podEvents,
+  podUid,
+  report,
+  reportStatus,
+  sandbox,
+  startOperator,
+  type RunningOperator,
+} from '../support/operator.ts';
 import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
 import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
@@ -39,29 +52,50 @@ describe('operator RBAC', () => {
     await operator?.process.stop();
     rmSync(dir, { recursive: true, force: true });
     await deleteAll(testbed, [
-      { kind: 'clusterrolebinding', names: [id] }, { kind: 'clusterrole', names: [`${id}-runtimeclass-audit-operator`] }, { kind: 'runtimeclassaudit', names: [audit] }, { kind: 'nodesandboxreport', names: [node] },
-      { kind: 'namespace', names: [ns, system] }, { kind: 'node', names: [node] },
+      { kind: 'clusterrolebinding', names: [id] },
+      { kind: 'clusterrole', names: [`${id}-runtimeclass-audit-operator`] },
+      { kind: 'runtimeclassaudit', names: [audit] },
+      { kind: 'nodesandboxreport', names: [node] },
+      { kind: 'namespace', names: [ns, system] },
+      { kind: 'node', names: [node] },
     ]);
   });
 
   test('grants what the operator needs and nothing more', async () => {
     const allowed: [string, string, string[]?][] = [
-      ['watch', 'pods'], ['list', 'nodes'], ['list', 'namespaces'], ['watch', 'runtimeclasses.node.k8s.io'],
-      ['list', 'nodesandboxreports.rcaudit.dev'], ['watch', 'runtimeclassaudits.rcaudit.dev'],
-      ['patch', 'nodesandboxreports.rcaudit.dev', ['--subresource=status']], ['patch', 'runtimeclassaudits.rcaudit.dev', ['--subresource=status']],
-      ['create', 'events', ['-n', ns]], ['patch', 'events', ['-n', ns]],
-      ['update', 'leases.coordination.k8s.io', ['-n', system]], ['create', 'leases.coordination.k8s.io', ['-n', system]],
+      ['watch', 'pods'],
+      ['list', 'nodes'],
+      ['list', 'namespaces'],
+      ['watch', 'runtimeclasses.node.k8s.io'],
+      ['list', 'nodesandboxreports.rcaudit.dev'],
+      ['watch', 'runtimeclassaudits.rcaudit.dev'],
+      ['patch', 'nodesandboxreports.rcaudit.dev', ['--subresource=status']],
+      ['patch', 'runtimeclassaudits.rcaudit.dev', ['--subresource=status']],
+      ['create', 'events', ['-n', ns]],
+      ['patch', 'events', ['-n', ns]],
+      ['update', 'leases.coordination.k8s.io', ['-n', system]],
+      ['create', 'leases.coordination.k8s.io', ['-n', system]],
       // The default audit (defaultAudit.enabled), created once.
       ['create', 'runtimeclassaudits.rcaudit.dev'],
     ];
     for (const [verb, resource, extra] of allowed) assert.equal(await can(verb, resource, extra), true, `${verb} ${resource} ${extra?.join(' ') ?? ''}`);
     const denied: [string, string, string[]?][] = [
       // A report's spec is the agent's word.
-      ['update', 'nodesandboxreports.rcaudit.dev'], ['patch', 'nodesandboxreports.rcaudit.dev'], ['create', 'nodesandboxreports.rcaudit.dev'],
-      ['delete', 'nodesandboxreports.rcaudit.dev'], ['update', 'runtimeclassaudits.rcaudit.dev'], ['delete', 'runtimeclassaudits.rcaudit.dev'],
-      ['patch', 'pods'], ['patch', 'pods', ['--subresource=status']], ['delete', 'pods'], ['create', 'pods/eviction'],
-      ['get', 'secrets'], ['list', 'secrets'], ['update', 'nodes'],
-      ['update', 'leases.coordination.k8s.io', ['-n', 'kube-system']], ['delete', 'events', ['-n', ns]],
+      ['update', 'nodesandboxreports.rcaudit.dev'],
+      ['patch', 'nodesandboxreports.rcaudit.dev'],
+      ['create', 'nodesandboxreports.rcaudit.dev'],
+      ['delete', 'nodesandboxreports.rcaudit.dev'],
+      ['update', 'runtimeclassaudits.rcaudit.dev'],
+      ['delete', 'runtimeclassaudits.rcaudit.dev'],
+      ['patch', 'pods'],
+      ['patch', 'pods', ['--subresource=status']],
+      ['delete', 'pods'],
+      ['create', 'pods/eviction'],
+      ['get', 'secrets'],
+      ['list', 'secrets'],
+      ['update', 'nodes'],
+      ['update', 'leases.coordination.k8s.io', ['-n', 'kube-system']],
+      ['delete', 'events', ['-n', ns]],
     ];
     for (const [verb, resource, extra] of denied) assert.equal(await can(verb, resource, extra), false, `${verb} ${resource} ${extra?.join(' ') ?? ''}`);
   });
@@ -83,10 +117,19 @@ describe('operator RBAC', () => {
 
   test('the operator judges, writes status and flags with only these privileges, leader-elected in its namespace', async () => {
     await defaultServiceAccount(testbed, ns);
-    await apply(testbed, pod(ns, 'kata-on-runc', node, { runtimeClassName: 'kata' }),
-      { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
+    await apply(testbed, pod(ns, 'kata-on-runc', node, { runtimeClassName: 'kata' }), {
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: audit },
+      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
+    });
     const uid = await podUid(testbed, ns, 'kata-on-runc');
-    await apply(testbed, report(node, [sandbox(uid, { namespace: ns, name: 'kata-on-runc', requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' })]));
+    await apply(
+      testbed,
+      report(node, [
+        sandbox(uid, { namespace: ns, name: 'kata-on-runc', requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' }),
+      ]),
+    );
     const kubeconfig = await serviceAccountKubeconfig(testbed, system, 'operator', join(dir, 'operator.kubeconfig'));
     operator = await startOperator({ ...testbed, kubeconfig }, ['--namespace', system]);
     await eventually(async () => {

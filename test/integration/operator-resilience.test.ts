@@ -10,7 +10,19 @@ import { after, before, describe, test } from 'node:test';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { startFreezableProxy, type FreezableProxy } from '../support/freezable-proxy.ts';
 import {
-  apply, deleteAll, fakeNode, metricSum, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, startOperator, type RunningOperator,
+  apply,
+  deleteAll,
+  fakeNode,
+  metricSum,
+  namespace,
+  pod,
+  podEvents,
+  podUid,
+  report,
+  reportStatus,
+  sandbox,
+  startOperator,
+  type RunningOperator,
 } from '../support/operator.ts';
 import { apiserver, compactEtcd, defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
@@ -39,14 +51,19 @@ describe('operator: watches survive a real API server', () => {
       assert.equal(await reasonOf(name), reason, `${name}\n${operator?.process.output().slice(-3000) ?? ''}`);
     }, timeoutMs);
   };
-  const restarts = async (labels: Record<string, string>): Promise<number> => metricSum(await operator?.metrics() ?? '', 'rcaudit_watch_restarts_total', labels);
+  const restarts = async (labels: Record<string, string>): Promise<number> =>
+    metricSum((await operator?.metrics()) ?? '', 'rcaudit_watch_restarts_total', labels);
 
   before(async () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
     await defaultServiceAccount(testbed, ns);
-    await apply(testbed, pod(ns, 'a', node, { runtimeClassName: 'kata' }), pod(ns, 'b', node, { runtimeClassName: 'kata' }),
-      { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
+    await apply(testbed, pod(ns, 'a', node, { runtimeClassName: 'kata' }), pod(ns, 'b', node, { runtimeClassName: 'kata' }), {
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: audit },
+      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
+    });
     await setSandbox('a', kuscia);
     await setSandbox('b');
     proxy = await startFreezableProxy(testbed.kubeconfig, join(dir, 'kubeconfig'));
@@ -62,7 +79,10 @@ describe('operator: watches survive a real API server', () => {
     await proxy?.close();
     rmSync(dir, { recursive: true, force: true });
     await deleteAll(testbed, [
-      { kind: 'runtimeclassaudit', names: [audit] }, { kind: 'nodesandboxreport', names: [node] }, { kind: 'namespace', names: [ns] }, { kind: 'node', names: [node] },
+      { kind: 'runtimeclassaudit', names: [audit] },
+      { kind: 'nodesandboxreport', names: [node] },
+      { kind: 'namespace', names: [ns] },
+      { kind: 'node', names: [node] },
     ]);
   });
 
@@ -78,7 +98,7 @@ describe('operator: watches survive a real API server', () => {
     await eventually(async () => {
       assert.equal((await podEvents(testbed, ns, 'b', 'RuntimeHandlerMismatch')).length, 1);
     }, 30_000);
-    const retries = await restarts({ reason: 'error' }) - errorsBefore;
+    const retries = (await restarts({ reason: 'error' })) - errorsBefore;
     assert.ok(retries > 0, 'the dropped watches were restarted');
     // Six resources, each backing off 0.8 s, 1.6 s, 3.2 s ... up to 30 s: a handful of tries each, not one a second.
     const bound = 6 * (Math.ceil(Math.log2(outageSeconds / 0.8 + 1)) + 1 + Math.ceil(outageSeconds / 30));
@@ -88,7 +108,11 @@ describe('operator: watches survive a real API server', () => {
       const log = (operator?.process.output() ?? '').slice(logBefore).split('\n');
       assert.equal(log.filter((l) => l.includes('API server requests failing')).length, 1, 'said once when it began');
       assert.equal(log.filter((l) => l.includes('API server requests work again')).length, 1, 'said once when it ended');
-      assert.deepEqual(log.filter((l) => l.includes('"level":40') && l.includes('watch restarted')), [], 'no warning per retry');
+      assert.deepEqual(
+        log.filter((l) => l.includes('"level":40') && l.includes('watch restarted')),
+        [],
+        'no warning per retry',
+      );
       return Promise.resolve();
     }, 30_000);
     assert.equal(operator?.process.child.exitCode, null, 'still running');
@@ -112,9 +136,9 @@ describe('operator: watches survive a real API server', () => {
     }
     await becomes('a', 'Matched');
     await becomes('c', 'HandlerMismatch');
-    assert.ok(await restarts({ reason: 'gone', resource: 'nodesandboxreports' }) > 0, 'reports relisted after 410');
-    assert.ok(await restarts({ reason: 'gone', resource: 'pods' }) > 0, 'pods relisted after 410');
-    assert.ok(await restarts({ reason: 'gone' }) > goneBefore);
+    assert.ok((await restarts({ reason: 'gone', resource: 'nodesandboxreports' })) > 0, 'reports relisted after 410');
+    assert.ok((await restarts({ reason: 'gone', resource: 'pods' })) > 0, 'pods relisted after 410');
+    assert.ok((await restarts({ reason: 'gone' })) > goneBefore);
   });
 
   test('a watch that goes silent without closing is cut by the watchdog and started again', async () => {
@@ -122,6 +146,6 @@ describe('operator: watches survive a real API server', () => {
     proxy?.freeze();
     await setSandbox('c');
     await becomes('c', 'Matched', 60_000);
-    assert.ok(await restarts({ reason: 'silent' }) > silentBefore, 'the watchdog cut the frozen watches');
+    assert.ok((await restarts({ reason: 'silent' })) > silentBefore, 'the watchdog cut the frozen watches');
   });
 });

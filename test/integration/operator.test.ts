@@ -6,7 +6,21 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import {
-  apply, auditStatus, deleteAll, fakeNode, metricSum, metricValue, namespace, pod, podEvents, podUid, report, reportStatus, sandbox, setPodReady, startOperator,
+  apply,
+  auditStatus,
+  deleteAll,
+  fakeNode,
+  metricSum,
+  metricValue,
+  namespace,
+  pod,
+  podEvents,
+  podUid,
+  report,
+  reportStatus,
+  sandbox,
+  setPodReady,
+  startOperator,
   type RunningOperator,
 } from '../support/operator.ts';
 import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
@@ -44,7 +58,8 @@ async function verdictBecomes(node: string, podName: string, reason: string, tim
 
 /** The reasons the operator gave, in order, for ignoring `node`'s report: one line per change, naming the node. */
 function ignoredReasonsLogged(output: string, node: string): string[] {
-  return output.split('\n')
+  return output
+    .split('\n')
     .filter((l) => l.includes(`"node":"${node}"`) && l.includes('report ignored by every audit'))
     .map((l) => /"reason":"(\w+)"/.exec(l)?.[1] ?? '?');
 }
@@ -55,14 +70,19 @@ describe('operator: verdicts, status, events and metrics on the real API server'
 
   before(async () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
-    await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(agentNs, {}), fakeNode(n1), fakeNode(n2), fakeNode(n3), fakeNode(n4),
-      { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: ownClass }, handler: 'kata' });
+    await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(agentNs, {}), fakeNode(n1), fakeNode(n2), fakeNode(n3), fakeNode(n4), {
+      apiVersion: 'node.k8s.io/v1',
+      kind: 'RuntimeClass',
+      metadata: { name: ownClass },
+      handler: 'kata',
+    });
     await defaultServiceAccount(testbed, ns);
     await defaultServiceAccount(testbed, agentNs);
     // One agent pod per node; the one on n2 is not Ready.
     await apply(testbed, ...[n1, n2, n3, n4].map((n, i) => pod(agentNs, `agent-${String(i + 1)}`, n, { labels: agentLabels })));
     for (const [i, ready] of [true, false, true, true].entries()) await setPodReady(testbed, agentNs, `agent-${String(i + 1)}`, ready);
-    await apply(testbed,
+    await apply(
+      testbed,
       pod(ns, 'matched', n1, { runtimeClassName: 'kata' }),
       pod(ns, 'kuscia', n1, { runtimeClassName: 'kata' }),
       pod(ns, 'wrong-type', n1, { runtimeClassName: 'kata' }),
@@ -71,13 +91,15 @@ describe('operator: verdicts, status, events and metrics on the real API server'
       pod(ns, 'plain', n1),
       pod(ns, 'agent-down', n2, { runtimeClassName: 'kata' }),
       pod(ns, 'no-report', n3, { runtimeClassName: 'kata' }),
-      pod(ns, 'unreachable', n4, { runtimeClassName: 'kata' }));
+      pod(ns, 'unreachable', n4, { runtimeClassName: 'kata' }),
+    );
     for (const name of ['matched', 'kuscia', 'wrong-type', 'own-class', 'no-sandbox', 'plain', 'agent-down', 'no-report', 'unreachable']) {
       uids.set(name, await podUid(testbed, ns, name));
     }
     const uid = (name: string): string => uids.get(name) ?? '';
     const sb = (name: string, over: Partial<ReportedSandbox> = {}): ReportedSandbox => sandbox(uid(name), { namespace: ns, name, ...over });
-    await apply(testbed,
+    await apply(
+      testbed,
       report(n1, [
         sb('matched'),
         sb('kuscia', { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' }),
@@ -91,7 +113,9 @@ describe('operator: verdicts, status, events and metrics on the real API server'
       report(n2, [sb('agent-down')]),
       report(n4, [sb('unreachable')], { reachable: false, unreachableSince: '2026-11-23T09:00:00Z', lastError: 'UNAVAILABLE' }),
       {
-        apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: audit },
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: audit },
         spec: {
           namespaceSelector: { matchLabels: { 'rcaudit-test': id } },
           expectedRuntimeTypes: { kata: 'io.containerd.kata.v2' },
@@ -99,7 +123,13 @@ describe('operator: verdicts, status, events and metrics on the real API server'
           flagging: { events: true, podCondition: true },
         },
       },
-      { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: laxAudit }, spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } } });
+      {
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: laxAudit },
+        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
+      },
+    );
     operator = await startOperator(testbed, ['--no-leader-elect', '--agent-namespace', agentNs, '--event-series-interval', '2s']);
   });
 
@@ -114,7 +144,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     ]);
   });
 
-  test('the audit\'s status counts every node\'s pods, and kubectl get audits shows the counts', async () => {
+  test("the audit's status counts every node's pods, and kubectl get audits shows the counts", async () => {
     // n3 has no report: its pod is unverified (NoReport) in the audit, and there is no status to write it into.
     const status = await eventually(async () => {
       const s = await auditStatus(testbed, audit);
@@ -141,11 +171,16 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     assert.ok(event);
     assert.equal(event.type, 'Warning');
     assert.match(event.message, /RuntimeClass kata expects handler kata, but the pod runs with runc \(io\.containerd\.runc\.v2\)/);
-    assert.match((await podEvents(testbed, ns, 'wrong-type', 'RuntimeHandlerMismatch'))[0]?.message ?? '', /expects runtime type io\.containerd\.kata\.v2 for handler kata/);
+    assert.match(
+      (await podEvents(testbed, ns, 'wrong-type', 'RuntimeHandlerMismatch'))[0]?.message ?? '',
+      /expects runtime type io\.containerd\.kata\.v2 for handler kata/,
+    );
     assert.equal((await podEvents(testbed, ns, 'matched')).filter((e) => e.reason.startsWith('RuntimeHandler')).length, 0, 'no event for a matched pod');
-    const condition = JSON.parse(await kubectl(testbed, ['get', 'pod', '-n', ns, 'kuscia', '-o', 'jsonpath={.status.conditions[?(@.type=="rcaudit.dev/RuntimeHandlerVerified")]}'])) as { status: string; reason: string };
+    const condition = JSON.parse(
+      await kubectl(testbed, ['get', 'pod', '-n', ns, 'kuscia', '-o', 'jsonpath={.status.conditions[?(@.type=="rcaudit.dev/RuntimeHandlerVerified")]}']),
+    ) as { status: string; reason: string };
     assert.deepEqual([condition.status, condition.reason], ['False', 'HandlerMismatch']);
-    const metrics = await operator?.metrics() ?? '';
+    const metrics = (await operator?.metrics()) ?? '';
     assert.equal(metricValue(metrics, 'rcaudit_pod_mismatch_info', { pod: 'kuscia', expected_handler: 'kata', actual_handler: 'runc', node: n1 }), 1);
     assert.equal(metricValue(metrics, 'rcaudit_pod_mismatch_info', { pod: 'matched' }), undefined, 'no series for a matched pod');
     assert.equal(metricValue(metrics, 'rcaudit_pods', { audit, verdict: 'Mismatched', reason: 'HandlerMismatch' }), 1);
@@ -158,11 +193,12 @@ describe('operator: verdicts, status, events and metrics on the real API server'
    * saw everything done before it, not after a guessed pause.
    */
   const reconciledAgain = async (node: string): Promise<void> => {
-    const passes = async (): Promise<number> => metricValue(await operator?.metrics() ?? '', 'rcaudit_reconcile_duration_seconds_count', { kind: 'node' }) ?? 0;
+    const passes = async (): Promise<number> =>
+      metricValue((await operator?.metrics()) ?? '', 'rcaudit_reconcile_duration_seconds_count', { kind: 'node' }) ?? 0;
     const before = await passes();
     await touch(ns);
     await eventually(async () => {
-      assert.ok(await passes() > before, `no node reconciled since (${node})`);
+      assert.ok((await passes()) > before, `no node reconciled since (${node})`);
     }, 15_000);
     // Every node of the namespace was queued by the same change: let the queue drain.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -183,7 +219,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
   });
 
   test('under churn elsewhere on its node, a lasting mismatch costs one event write per series interval and no other write', async () => {
-    const text = async (): Promise<string> => await operator?.metrics() ?? '';
+    const text = async (): Promise<string> => (await operator?.metrics()) ?? '';
     const writes = (t: string): number => ['PATCH', 'POST', 'PUT'].reduce((sum, verb) => sum + metricSum(t, 'rcaudit_api_requests_total', { verb }), 0);
     const eventWrites = (t: string): number => metricSum(t, 'rcaudit_events_total', { reason: 'RuntimeHandlerMismatch' });
     const passes = (t: string): number => metricValue(t, 'rcaudit_reconcile_duration_seconds_count', { kind: 'node' }) ?? 0;
@@ -203,12 +239,14 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     assert.ok(passes(after) - passes(before) >= 20, `${String(passes(after) - passes(before))} node passes under churn`);
     const written = eventWrites(after) - eventWrites(before);
     const seconds = (Date.now() - started) / 1000;
-    process.stdout.write(`# under churn: ${String(passes(after) - passes(before))} node passes in ${seconds.toFixed(1)} s, ${String(written)} event writes for 2 lasting mismatches (series interval 2 s)\n`);
+    process.stdout.write(
+      `# under churn: ${String(passes(after) - passes(before))} node passes in ${seconds.toFixed(1)} s, ${String(written)} event writes for 2 lasting mismatches (series interval 2 s)\n`,
+    );
     // Two lasting mismatches (kuscia, wrong-type): at most one write each per 2 s interval.
     assert.ok(written <= 2 * intervals, `${String(written)} event writes in ${String(intervals)} intervals`);
     assert.equal(writes(after) - writes(before), written, 'no write but the event series');
     for (const [i, pod] of ['kuscia', 'wrong-type'].entries()) {
-      const grew = await countOf(pod) - (counts[i] ?? 0);
+      const grew = (await countOf(pod)) - (counts[i] ?? 0);
       assert.ok(grew >= 1 && grew <= intervals, `${pod}: count grew by ${String(grew)} (one per write, not per pass)`);
     }
   });
@@ -244,7 +282,11 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     assert.equal(back.lastVerified, undefined);
     await reconciledAgain(n1);
     const events = await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMismatch');
-    assert.deepEqual(events.map((e) => e.metadata.name), [event?.metadata.name], 'the one event object, adopted by the new operator');
+    assert.deepEqual(
+      events.map((e) => e.metadata.name),
+      [event?.metadata.name],
+      'the one event object, adopted by the new operator',
+    );
     assert.deepEqual(await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMatched'), [], 'no resolution was said');
   });
 
@@ -265,7 +307,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     assert.equal(resolved.type, 'Normal');
     assert.match(resolved.message, /now runs with the expected handler kata .* it ran with runc/);
     await eventually(async () => {
-      assert.equal(metricValue(await operator?.metrics() ?? '', 'rcaudit_pod_mismatch_info', { pod: 'kuscia' }), undefined);
+      assert.equal(metricValue((await operator?.metrics()) ?? '', 'rcaudit_pod_mismatch_info', { pod: 'kuscia' }), undefined);
     }, 10_000);
     // Past the series interval (2 s), a pass that would say it again if it were not said once.
     await new Promise((resolve) => setTimeout(resolve, 2500));
@@ -274,7 +316,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     assert.equal((await podEvents(testbed, ns, 'kuscia', 'RuntimeHandlerMatched'))[0]?.count, 1);
   });
 
-  test('a report the operator cannot use is ignored with a logged reason; its node\'s pods stay unverified', async () => {
+  test("a report the operator cannot use is ignored with a logged reason; its node's pods stay unverified", async () => {
     // Valid for the schema, but it claims to speak for another node.
     const bad = report(n3, []) as { spec: { nodeName: string } };
     bad.spec.nodeName = n1;
@@ -284,7 +326,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
       return Promise.resolve();
     }, 15_000);
     assert.equal((await verdictBecomes(n3, 'no-report', 'NoReport')).verdict, 'Unverified');
-    assert.ok((metricValue(await operator?.metrics() ?? '', 'rcaudit_nodes', { state: 'InvalidReport' }) ?? 0) >= 1);
+    assert.ok((metricValue((await operator?.metrics()) ?? '', 'rcaudit_nodes', { state: 'InvalidReport' }) ?? 0) >= 1);
     assert.equal(operator?.process.child.exitCode, null, 'still running');
   });
 
@@ -292,8 +334,11 @@ describe('operator: verdicts, status, events and metrics on the real API server'
     const ghost = `${id}-ghost`;
     const reborn = `${id}-reborn`;
     const counted = async (): Promise<Record<string, number | undefined>> => {
-      const text = await operator?.metrics() ?? '';
-      return { NoSuchNode: metricValue(text, 'rcaudit_ignored_reports', { reason: 'NoSuchNode' }), NotOwnedByNode: metricValue(text, 'rcaudit_ignored_reports', { reason: 'NotOwnedByNode' }) };
+      const text = (await operator?.metrics()) ?? '';
+      return {
+        NoSuchNode: metricValue(text, 'rcaudit_ignored_reports', { reason: 'NoSuchNode' }),
+        NotOwnedByNode: metricValue(text, 'rcaudit_ignored_reports', { reason: 'NotOwnedByNode' }),
+      };
     };
     assert.deepEqual(await counted(), { NoSuchNode: 0, NotOwnedByNode: 0 });
     const orphansBefore = (await auditStatus(testbed, audit))?.counts?.['orphanSandboxes'];
@@ -312,7 +357,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
       await reconciledAgain(n1);
       const status = await auditStatus(testbed, audit);
       assert.equal(status?.counts?.['orphanSandboxes'], orphansBefore, 'none of their sandboxes counts');
-      assert.equal((await reportStatus(testbed, ghost)), undefined, 'no status is written into an ignored report');
+      assert.equal(await reportStatus(testbed, ghost), undefined, 'no status is written into an ignored report');
       const output = operator?.process.output() ?? '';
       assert.deepEqual(ignoredReasonsLogged(output, ghost), ['NoSuchNode'], 'logged once, naming the node');
       // While the Node was gone, its report was of no Node; once it is back, of an earlier one. Said once each.
@@ -321,7 +366,10 @@ describe('operator: verdicts, status, events and metrics on the real API server'
       assert.ok(reasons.length <= 2 && new Set(reasons).size === reasons.length, `one line per change: ${reasons.join()}`);
     } finally {
       await kubectl(testbed, ['patch', 'nodesandboxreport', reborn, '--type=merge', '-p', '{"metadata":{"finalizers":null}}']).catch(() => undefined);
-      await deleteAll(testbed, [{ kind: 'nodesandboxreport', names: [ghost, reborn] }, { kind: 'node', names: [reborn] }]);
+      await deleteAll(testbed, [
+        { kind: 'nodesandboxreport', names: [ghost, reborn] },
+        { kind: 'node', names: [reborn] },
+      ]);
     }
     await eventually(async () => {
       assert.deepEqual(await counted(), { NoSuchNode: 0, NotOwnedByNode: 0 });
@@ -330,7 +378,7 @@ describe('operator: verdicts, status, events and metrics on the real API server'
 
   test('steady state: no writes while nothing changes', async () => {
     const writes = async (): Promise<number> => {
-      const text = await operator?.metrics() ?? '';
+      const text = (await operator?.metrics()) ?? '';
       return ['PATCH', 'POST', 'PUT'].reduce((sum, verb) => sum + metricSum(text, 'rcaudit_api_requests_total', { verb }), 0);
     };
     // Let pending work finish (the event series interval is 2 s).

@@ -39,7 +39,11 @@ function runtimeTypeOn(node: TestbedNode, handler: string): string {
   return handler === 'gvisor' ? 'io.containerd.runsc.v1' : 'io.containerd.runc.v2';
 }
 
-interface Case { namespace: string; pod: string; runtimeClassName?: string }
+interface Case {
+  namespace: string;
+  pod: string;
+  runtimeClassName?: string;
+}
 
 for (const node of testbed.nodes) {
   describe(`agent against ${node.runtime} ${node.runtimeVersion} on ${node.name}`, () => {
@@ -57,9 +61,15 @@ for (const node of testbed.nodes) {
       await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
       await createNamespace(testbed, honestNs);
       await createNamespace(testbed, brokenNs);
-      await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({
-        apiVersion: 'v1', kind: 'List', items: cases.map((c) => pausePod(testbed, { namespace: c.namespace, name: c.pod, node, runtimeClassName: c.runtimeClassName })),
-      }));
+      await kubectl(
+        testbed,
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'List',
+          items: cases.map((c) => pausePod(testbed, { namespace: c.namespace, name: c.pod, node, runtimeClassName: c.runtimeClassName })),
+        }),
+      );
       for (const ns of [honestNs, brokenNs]) await kubectl(testbed, ['wait', '-n', ns, 'pod', '--all', '--for=condition=Ready', '--timeout=120s']);
       ({ agent } = await startAgent(testbed, node, node.criEndpoint));
     });
@@ -68,7 +78,7 @@ for (const node of testbed.nodes) {
       await kubectl(testbed, ['delete', 'namespace', honestNs, brokenNs, '--wait=false']);
     });
 
-    test('describes the runtime: its name and version, its default handler and each handler\'s runtime type (and binary, on CRI-O)', async () => {
+    test("describes the runtime: its name and version, its default handler and each handler's runtime type (and binary, on CRI-O)", async () => {
       const { runtime } = await eventually(async () => {
         const spec = await reportOf(node);
         assert.equal(spec.runtime.reachable, true);
@@ -79,12 +89,15 @@ for (const node of testbed.nodes) {
       assert.equal(runtime.infoFormat, node.runtime);
       assert.equal(runtime.defaultHandler, 'runc');
       const handlers = [...classes, 'runc-alt'].sort().map((name) => ({ name, runtimeType: runtimeTypeOn(node, name) }));
-      assert.deepEqual(runtime.handlers.map(({ name, runtimeType }) => ({ name, runtimeType })), handlers);
+      assert.deepEqual(
+        runtime.handlers.map(({ name, runtimeType }) => ({ name, runtimeType })),
+        handlers,
+      );
       // CRI-O's runtime type cannot tell runc from runsc; the binary it names can.
       for (const h of runtime.handlers) assert.equal(h.runtimePath?.endsWith('/crio/runc-wrapper'), node.runtime === 'cri-o' ? true : undefined, h.name);
     });
 
-    test('reports each pod\'s requested handler, the handler it resolves to, its runtime type and the host\'s evidence of its isolation', async () => {
+    test("reports each pod's requested handler, the handler it resolves to, its runtime type and the host's evidence of its isolation", async () => {
       const blanked = new RegExp(node.brokenNamespaces);
       for (const c of cases) {
         const sandbox = await reported(node, c.namespace, c.pod);
@@ -92,7 +105,13 @@ for (const node of testbed.nodes) {
         const requested = blanked.test(c.namespace) ? '' : (c.runtimeClassName ?? '');
         const resolved = requested === '' ? 'runc' : requested;
         assert.deepEqual(
-          { pod: `${c.namespace}/${c.pod}`, requested: sandbox.requestedHandler, resolved: sandbox.resolvedHandler, type: sandbox.runtimeType, isolation: sandbox.evidence?.class },
+          {
+            pod: `${c.namespace}/${c.pod}`,
+            requested: sandbox.requestedHandler,
+            resolved: sandbox.resolvedHandler,
+            type: sandbox.runtimeType,
+            isolation: sandbox.evidence?.class,
+          },
           { pod: `${c.namespace}/${c.pod}`, requested, resolved, type: runtimeTypeOn(node, resolved), isolation: isolationOn(node, requested, resolved) },
         );
       }
@@ -128,12 +147,12 @@ for (const node of testbed.nodes) {
     }
 
     if (node.runtime === 'cri-o') {
-      test('CRI-O: the handler comes from the sandbox\'s runtime spec, as ListPodSandbox leaves runtime_handler empty', async () => {
+      test("CRI-O: the handler comes from the sandbox's runtime spec, as ListPodSandbox leaves runtime_handler empty", async () => {
         const cri = criClient(node);
         try {
           const { items } = await cri.listPodSandbox();
           const kata = items.find((s) => s.metadata?.namespace === honestNs && s.metadata.name === 'kata' && s.state === 'SANDBOX_READY');
-          assert.ok(kata, 'the kata pod\'s sandbox');
+          assert.ok(kata, "the kata pod's sandbox");
           assert.equal(kata.runtime_handler, '');
         } finally {
           cri.close();

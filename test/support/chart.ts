@@ -35,7 +35,11 @@ export function toolDir(tool: 'go' | 'helm' | 'prometheus' | 'monitoring-crds'):
 /** Runs helm; rejects with its stderr in the message when it fails. */
 export async function helm(args: string[], env: Record<string, string> = {}): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(join(toolDir('helm'), 'helm'), args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await execFileAsync(join(toolDir('helm'), 'helm'), args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return stdout;
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? '';
@@ -50,9 +54,19 @@ export function valueArgs(values: Record<string, unknown>): string[] {
 
 /** The chart rendered with `values` (dotted keys), as objects. */
 export async function render(values: Record<string, unknown> = {}, options: { release?: string; namespace?: string } = {}): Promise<Manifest[]> {
-  const out = await helm(['template', options.release ?? 'rcaudit', CHART, '--namespace', options.namespace ?? 'rcaudit',
-    '--kube-version', KUBE_VERSION, ...valueArgs(values)]);
-  return parseAllDocuments(out).map((doc) => doc.toJSON() as Manifest | null).filter((o): o is Manifest => o !== null);
+  const out = await helm([
+    'template',
+    options.release ?? 'rcaudit',
+    CHART,
+    '--namespace',
+    options.namespace ?? 'rcaudit',
+    '--kube-version',
+    KUBE_VERSION,
+    ...valueArgs(values),
+  ]);
+  return parseAllDocuments(out)
+    .map((doc) => doc.toJSON() as Manifest | null)
+    .filter((o): o is Manifest => o !== null);
 }
 
 export function findObject(objects: Manifest[], kind: string, name?: string): Manifest {

@@ -71,7 +71,8 @@ export function namespace(name: string, labels: Record<string, string>): object 
 
 export function pod(namespace: string, name: string, node: string, extra: { runtimeClassName?: string; labels?: Record<string, string> } = {}): object {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { namespace, name, ...(extra.labels === undefined ? {} : { labels: extra.labels }) },
     spec: {
       nodeName: node,
@@ -97,8 +98,15 @@ export async function setPodReady(testbed: Testbed, namespace: string, name: str
 
 export function sandbox(uid: string, over: Partial<ReportedSandbox> & { namespace: string; name: string }): ReportedSandbox {
   return {
-    id: `sb-${uid.slice(0, 8)}-${String(over.attempt ?? 0)}`, podUID: uid, attempt: 0, state: 'Ready', createdAt: '2026-11-23T10:00:00Z',
-    requestedHandler: 'kata', resolvedHandler: 'kata', runtimeType: 'io.containerd.kata.v2', ...over,
+    id: `sb-${uid.slice(0, 8)}-${String(over.attempt ?? 0)}`,
+    podUID: uid,
+    attempt: 0,
+    state: 'Ready',
+    createdAt: '2026-11-23T10:00:00Z',
+    requestedHandler: 'kata',
+    resolvedHandler: 'kata',
+    runtimeType: 'io.containerd.kata.v2',
+    ...over,
   };
 }
 
@@ -106,8 +114,13 @@ export function report(node: string, sandboxes: ReportedSandbox[], runtime: Part
   const spec: NodeSandboxReportSpec = {
     nodeName: node,
     runtime: {
-      reachable: true, infoFormat: 'containerd', defaultHandler: 'runc',
-      handlers: [{ name: 'kata', runtimeType: 'io.containerd.kata.v2' }, { name: 'runc', runtimeType: 'io.containerd.runc.v2' }],
+      reachable: true,
+      infoFormat: 'containerd',
+      defaultHandler: 'runc',
+      handlers: [
+        { name: 'kata', runtimeType: 'io.containerd.kata.v2' },
+        { name: 'runc', runtimeType: 'io.containerd.runc.v2' },
+      ],
       ...runtime,
     },
     sandboxes,
@@ -143,7 +156,9 @@ export interface EventView {
 }
 
 export async function podEvents(testbed: Testbed, namespace: string, podName: string, reason?: string): Promise<EventView[]> {
-  const list = JSON.parse(await kubectl(testbed, ['get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${podName}`, '-o', 'json'])) as { items: EventView[] };
+  const list = JSON.parse(await kubectl(testbed, ['get', 'events', '-n', namespace, '--field-selector', `involvedObject.name=${podName}`, '-o', 'json'])) as {
+    items: EventView[];
+  };
   return list.items.filter((e) => reason === undefined || e.reason === reason);
 }
 

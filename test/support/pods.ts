@@ -36,9 +36,13 @@ export async function runPausePods(testbed: Testbed, node: TestbedNode, namespac
 /** One pause pod bound to `node` (on the pod network), asking for `runtimeClassName` when given. */
 export function pausePod(testbed: Testbed, pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName?: string | undefined }): object {
   return {
-    apiVersion: 'v1', kind: 'Pod', metadata: { namespace: pod.namespace, name: pod.name },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { namespace: pod.namespace, name: pod.name },
     spec: {
-      nodeName: pod.node.name, terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
+      nodeName: pod.node.name,
+      terminationGracePeriodSeconds: 1,
+      automountServiceAccountToken: false,
       ...(pod.runtimeClassName === undefined ? {} : { runtimeClassName: pod.runtimeClassName }),
       containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
     },

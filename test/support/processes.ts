@@ -20,9 +20,11 @@ export function startProcess(command: string, args: string[], env: Record<string
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => {
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
   return {
     child,
     output: () => out,
@@ -51,11 +53,29 @@ export async function freePort(): Promise<number> {
 }
 
 /** Runs the agent for `node` against the testbed (300 ms scans, 3 s resync); `extra` flags come last and win. */
-export async function startAgent(testbed: { kubeconfig: string }, node: { name: string }, criEndpoint: string, extra: string[] = []): Promise<{ agent: Started; port: number }> {
+export async function startAgent(
+  testbed: { kubeconfig: string },
+  node: { name: string },
+  criEndpoint: string,
+  extra: string[] = [],
+): Promise<{ agent: Started; port: number }> {
   const port = await freePort();
   const agent = startNodeScript('agent/main.ts', [
-    '--node-name', node.name, '--cri-endpoint', criEndpoint, '--kubeconfig', testbed.kubeconfig,
-    '--interval', '300ms', '--resync', '3s', '--listen-host', '127.0.0.1', '--listen-port', String(port), ...extra,
+    '--node-name',
+    node.name,
+    '--cri-endpoint',
+    criEndpoint,
+    '--kubeconfig',
+    testbed.kubeconfig,
+    '--interval',
+    '300ms',
+    '--resync',
+    '3s',
+    '--listen-host',
+    '127.0.0.1',
+    '--listen-port',
+    String(port),
+    ...extra,
   ]);
   return { agent, port };
 }

@@ -39,10 +39,16 @@ interface EndpointSlice {
 export async function resolveTargets(kubeconfig: string, monitor: ServiceMonitorSpec, kubectl: (args: string[]) => Promise<string>): Promise<object[]> {
   const endpoint = monitor.endpoints[0];
   if (endpoint === undefined) throw new Error('the ServiceMonitor has no endpoint');
-  const selector = Object.entries(monitor.selector.matchLabels).map(([k, v]) => `${k}=${v}`).join(',');
+  const selector = Object.entries(monitor.selector.matchLabels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   const groups: object[] = [];
   for (const namespace of monitor.namespaceSelector.matchNames) {
-    const slices = (JSON.parse(await kubectl(['--kubeconfig', kubeconfig, 'get', 'endpointslices', '-n', namespace, '-l', selector, '-o', 'json'])) as { items: EndpointSlice[] }).items;
+    const slices = (
+      JSON.parse(await kubectl(['--kubeconfig', kubeconfig, 'get', 'endpointslices', '-n', namespace, '-l', selector, '-o', 'json'])) as {
+        items: EndpointSlice[];
+      }
+    ).items;
     groups.push(...slices.flatMap((slice) => sliceTargets(slice, endpoint.port)));
   }
   return groups;
@@ -71,7 +77,11 @@ export interface RunningPrometheus {
  * scraping and evaluating every second; the jobs' targets are resolved
  * again every second, as service discovery would (pods come and go on upgrades).
  */
-export async function startPrometheus(jobs: MonitorJob[], groups: unknown[], discover: (monitor: ServiceMonitorSpec) => Promise<object[]>): Promise<RunningPrometheus> {
+export async function startPrometheus(
+  jobs: MonitorJob[],
+  groups: unknown[],
+  discover: (monitor: ServiceMonitorSpec) => Promise<object[]>,
+): Promise<RunningPrometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'rca-prometheus-'));
   const targetsFile = (job: MonitorJob): string => join(dir, `${job.name}.targets.json`);
   const refresh = async (): Promise<void> => {
@@ -87,26 +97,33 @@ export async function startPrometheus(jobs: MonitorJob[], groups: unknown[], dis
   const timer = setInterval(() => {
     if (refreshing) return;
     refreshing = true;
-    refresh().catch(() => undefined).finally(() => {
-      refreshing = false;
-    });
+    refresh()
+      .catch(() => undefined)
+      .finally(() => {
+        refreshing = false;
+      });
   }, 1000);
   writeFileSync(join(dir, 'rules.yaml'), stringify({ groups }));
-  writeFileSync(join(dir, 'prometheus.yaml'), stringify({
-    global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
-    rule_files: [join(dir, 'rules.yaml')],
-    scrape_configs: jobs.map((job) => ({
-      job_name: job.name,
-      honor_labels: job.monitor.endpoints[0]?.honorLabels ?? false,
-      metrics_path: job.monitor.endpoints[0]?.path ?? '/metrics',
-      file_sd_configs: [{ files: [targetsFile(job)], refresh_interval: '1s' }],
-    })),
-  }));
+  writeFileSync(
+    join(dir, 'prometheus.yaml'),
+    stringify({
+      global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
+      rule_files: [join(dir, 'rules.yaml')],
+      scrape_configs: jobs.map((job) => ({
+        job_name: job.name,
+        honor_labels: job.monitor.endpoints[0]?.honorLabels ?? false,
+        metrics_path: job.monitor.endpoints[0]?.path ?? '/metrics',
+        file_sd_configs: [{ files: [targetsFile(job)], refresh_interval: '1s' }],
+      })),
+    }),
+  );
   const port = await freePort();
   const url = `http://127.0.0.1:${String(port)}`;
   const process = startProcess(join(toolDir('prometheus'), 'prometheus'), [
-    `--config.file=${join(dir, 'prometheus.yaml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${String(port)}`, '--log.level=warn',
+    `--config.file=${join(dir, 'prometheus.yaml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${String(port)}`,
+    '--log.level=warn',
   ]);
   const api = async <T>(path: string): Promise<T> => {
     const res = await fetch(url + path);
@@ -122,8 +139,10 @@ export async function startPrometheus(jobs: MonitorJob[], groups: unknown[], dis
   }, 60_000);
   return {
     process,
-    query: async (expr) => (await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
-    alerts: async () => (await api<{ alerts: { labels: Record<string, string>; annotations: Record<string, string>; state: string }[] }>('/api/v1/alerts')).alerts,
+    query: async (expr) =>
+      (await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(expr)}`)).result,
+    alerts: async () =>
+      (await api<{ alerts: { labels: Record<string, string>; annotations: Record<string, string>; state: string }[] }>('/api/v1/alerts')).alerts,
     stop: async () => {
       clearInterval(timer);
       await process.stop();

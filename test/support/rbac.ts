@@ -8,28 +8,36 @@ import { kubectl, type Testbed } from './testbed.ts';
 export type CanI = (verb: string, resource: string, extra?: string[]) => Promise<boolean>;
 
 /** `kubectl auth can-i` as `user`: only its own "yes" or "no" count as an answer. */
-export const canI = (testbed: Testbed, user: string): CanI => async (verb, resource, extra = []) => {
-  const out = await kubectl(testbed, ['auth', 'can-i', verb, resource, `--as=${user}`, ...extra]).catch((err: unknown) => {
-    // can-i exits 1 for "no" and prints it on stdout; any other failure is
-    // not an answer, and must not pass for a "no".
-    const stdout = (err as { stdout?: string }).stdout ?? '';
-    if (stdout.trim() !== 'no') throw err;
-    return stdout;
-  });
-  assert.match(out.trim(), /^(yes|no)$/, `kubectl auth can-i ${verb} ${resource} answered ${out}`);
-  return out.trim() === 'yes';
-};
+export const canI =
+  (testbed: Testbed, user: string): CanI =>
+  async (verb, resource, extra = []) => {
+    const out = await kubectl(testbed, ['auth', 'can-i', verb, resource, `--as=${user}`, ...extra]).catch((err: unknown) => {
+      // can-i exits 1 for "no" and prints it on stdout; any other failure is
+      // not an answer, and must not pass for a "no".
+      const stdout = (err as { stdout?: string }).stdout ?? '';
+      if (stdout.trim() !== 'no') throw err;
+      return stdout;
+    });
+    assert.match(out.trim(), /^(yes|no)$/, `kubectl auth can-i ${verb} ${resource} answered ${out}`);
+    return out.trim() === 'yes';
+  };
 
 /** Writes a kubeconfig at `file` that authenticates with a fresh token of the service account. */
 export async function serviceAccountKubeconfig(testbed: Testbed, namespace: string, account: string, file: string): Promise<string> {
   const token = (await kubectl(testbed, ['create', 'token', account, '-n', namespace, '--duration=1h'])).trim();
   const admin = await kubectl(testbed, ['config', 'view', '--raw', '--minify', '-o', 'jsonpath={.clusters[0].cluster}']);
   const cluster = JSON.parse(admin) as { server: string; 'certificate-authority': string };
-  writeFileSync(file, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': account,
-    clusters: [{ name: 'c', cluster }], users: [{ name: account, user: { token } }],
-    contexts: [{ name: account, context: { cluster: 'c', user: account } }],
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': account,
+      clusters: [{ name: 'c', cluster }],
+      users: [{ name: account, user: { token } }],
+      contexts: [{ name: account, context: { cluster: 'c', user: account } }],
+    }),
+  );
   return file;
 }
 
@@ -38,10 +46,15 @@ export async function serviceAccountKubeconfig(testbed: Testbed, namespace: stri
  * release `release` in `namespace` with `values`: the tests grant exactly
  * what `helm install` grants. Returns their names.
  */
-export async function applyChartRoles(testbed: Testbed, component: 'agent' | 'operator', scope: { release: string; namespace: string },
-  values: Record<string, unknown> = {}): Promise<{ clusterRole: string; role: string | undefined }> {
-  const roles = (await render(values, scope))
-    .filter((o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && o.metadata.labels?.['app.kubernetes.io/component'] === component);
+export async function applyChartRoles(
+  testbed: Testbed,
+  component: 'agent' | 'operator',
+  scope: { release: string; namespace: string },
+  values: Record<string, unknown> = {},
+): Promise<{ clusterRole: string; role: string | undefined }> {
+  const roles = (await render(values, scope)).filter(
+    (o) => (o.kind === 'ClusterRole' || o.kind === 'Role') && o.metadata.labels?.['app.kubernetes.io/component'] === component,
+  );
   await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: roles }));
   const name = (kind: string): string | undefined => roles.find((o) => o.kind === kind)?.metadata.name;
   const clusterRole = name('ClusterRole');

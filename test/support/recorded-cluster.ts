@@ -41,7 +41,10 @@ export class RecordingApi implements KubeRequester {
 
   /** The writes (not the reads) since `from`, as "VERB path". */
   writes(from = 0): string[] {
-    return this.calls.slice(from).filter((c) => c.verb !== 'GET').map((c) => `${c.verb} ${c.path}`);
+    return this.calls
+      .slice(from)
+      .filter((c) => c.verb !== 'GET')
+      .map((c) => `${c.verb} ${c.path}`);
   }
 
   private eventRequest(verb: Verb, name: string | undefined, options: RequestOptions): unknown {
@@ -60,12 +63,21 @@ export class RecordingApi implements KubeRequester {
 }
 
 const TRIM: { [R in Resource]: (o: KubeObject) => CachedKinds[R] } = {
-  runtimeclasses: trimRuntimeClass, namespaces: trimNamespace, nodes: trimNode, audits: trimAudit, reports: trimReport,
+  runtimeclasses: trimRuntimeClass,
+  namespaces: trimNamespace,
+  nodes: trimNode,
+  audits: trimAudit,
+  reports: trimReport,
   pods: (o) => trimPod(o, AGENTS),
 };
 
 const RESOURCE_OF_KIND: Record<string, Resource> = {
-  RuntimeClass: 'runtimeclasses', Namespace: 'namespaces', Node: 'nodes', RuntimeClassAudit: 'audits', NodeSandboxReport: 'reports', Pod: 'pods',
+  RuntimeClass: 'runtimeclasses',
+  Namespace: 'namespaces',
+  Node: 'nodes',
+  RuntimeClassAudit: 'audits',
+  NodeSandboxReport: 'reports',
+  Pod: 'pods',
 };
 
 interface Manifest {
@@ -90,7 +102,10 @@ export class RecordedCluster {
   constructor(options: { eventSeriesIntervalMs?: number } = {}) {
     const log = createLogger('operator', { write: (line: string) => this.logged.push(JSON.parse(line) as Record<string, unknown>) });
     const writer = { api: this.api, isLeader: () => this.leader, now: () => this.now };
-    const recorder = new EventRecorder(this.api, { instance: 'test', ...(options.eventSeriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.eventSeriesIntervalMs }) });
+    const recorder = new EventRecorder(this.api, {
+      instance: 'test',
+      ...(options.eventSeriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.eventSeriesIntervalMs }),
+    });
     this.nodes = new NodeReconciler({ ...writer, cache: this.cache, expectations: this.expectations, recorder, log, countEvent: () => undefined });
     this.audits = new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations });
   }
@@ -101,7 +116,7 @@ export class RecordedCluster {
       const m = this.completed(structuredClone(object) as Manifest);
       const resource = RESOURCE_OF_KIND[m.kind];
       if (resource === undefined) throw new Error(`no cache for kind ${m.kind}`);
-      const key = resource === 'pods' ? m.metadata.uid ?? '' : m.metadata.name;
+      const key = resource === 'pods' ? (m.metadata.uid ?? '') : m.metadata.name;
       const trimmed = TRIM[resource](m as KubeObject);
       // With a status subresource, writing the object keeps the stored status.
       const stored = this.cache.stores[resource].get(key);

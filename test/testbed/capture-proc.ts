@@ -28,7 +28,13 @@ function copyProcess(dir: string, pid: number): number | undefined {
   if (status === undefined || cmdline === undefined || cgroup === undefined) return undefined;
   const to = join(dir, 'proc', String(pid));
   mkdirSync(to, { recursive: true });
-  writeFileSync(join(to, 'status'), `${status.split('\n').filter((l) => /^(Name|Pid|PPid):/.test(l)).join('\n')}\n`);
+  writeFileSync(
+    join(to, 'status'),
+    `${status
+      .split('\n')
+      .filter((l) => /^(Name|Pid|PPid):/.test(l))
+      .join('\n')}\n`,
+  );
   writeFileSync(join(to, 'cmdline'), cmdline);
   writeFileSync(join(to, 'cgroup'), cgroup);
   return Number(/^PPid:\s*(\d+)/m.exec(status)?.[1] ?? '0');

@@ -42,8 +42,10 @@ function main(): void {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': KUBELET_MAX_MESSAGE_BYTES });
   const rewrite = makeRewrite(definition, blank);
   for (const service of [RUNTIME_SERVICE, IMAGE_SERVICE]) {
-    server.addService(forwardingService(definition[service] as protoLoader.ServiceDefinition), forwardingHandlers(
-      definition[service] as protoLoader.ServiceDefinition, upstream, rewrite));
+    server.addService(
+      forwardingService(definition[service] as protoLoader.ServiceDefinition),
+      forwardingHandlers(definition[service] as protoLoader.ServiceDefinition, upstream, rewrite),
+    );
   }
   const listen = socketPath(values.listen);
   rmSync(listen, { force: true });
@@ -88,11 +90,7 @@ function forwardingService(service: protoLoader.ServiceDefinition): grpc.Service
   return out;
 }
 
-function forwardingHandlers(
-  service: protoLoader.ServiceDefinition,
-  upstream: grpc.Client,
-  rewrite: Rewrite,
-): grpc.UntypedServiceImplementation {
+function forwardingHandlers(service: protoLoader.ServiceDefinition, upstream: grpc.Client, rewrite: Rewrite): grpc.UntypedServiceImplementation {
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(service)) {
     if (method.requestStream) {
@@ -106,8 +104,7 @@ function forwardingHandlers(
     } else {
       handlers[name] = (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
         const body = rewrite(method.path, call.request);
-        const outbound = upstream.makeUnaryRequest(method.path, identity, identity, body, new grpc.Metadata(),
-          { deadline: call.getDeadline() }, cb);
+        const outbound = upstream.makeUnaryRequest(method.path, identity, identity, body, new grpc.Metadata(), { deadline: call.getDeadline() }, cb);
         call.on('cancelled', () => {
           outbound.cancel();
         });

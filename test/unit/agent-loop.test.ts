@@ -43,7 +43,15 @@ class StandInRuntime implements CriRuntime {
 }
 
 function sandbox(id: string): PodSandbox {
-  return { id, metadata: { name: id, uid: `u-${id}`, namespace: 'ns', attempt: 0 }, state: 'SANDBOX_READY', created_at: '1', labels: {}, annotations: {}, runtime_handler: '' };
+  return {
+    id,
+    metadata: { name: id, uid: `u-${id}`, namespace: 'ns', attempt: 0 },
+    state: 'SANDBOX_READY',
+    created_at: '1',
+    labels: {},
+    annotations: {},
+    runtime_handler: '',
+  };
 }
 
 function setup() {
@@ -92,10 +100,16 @@ describe('agent loop', () => {
     cri.sandboxes = [sandbox('a'), sandbox('b')];
     await agent.tick();
     assert.deepEqual(cri.calls, ['ListPodSandbox', 'PodSandboxStatus']);
-    assert.deepEqual(writes.at(-1)?.sandboxes.map((s) => s.id), ['a', 'b']);
+    assert.deepEqual(
+      writes.at(-1)?.sandboxes.map((s) => s.id),
+      ['a', 'b'],
+    );
     cri.sandboxes = [sandbox('b')];
     await agent.tick();
-    assert.deepEqual(writes.at(-1)?.sandboxes.map((s) => s.id), ['b']);
+    assert.deepEqual(
+      writes.at(-1)?.sandboxes.map((s) => s.id),
+      ['b'],
+    );
     assert.equal(writes.length, 3);
   });
 
@@ -114,7 +128,10 @@ describe('agent loop', () => {
     assert.equal(outage.runtime.reachable, false);
     assert.equal(outage.runtime.unreachableSince, new Date(1_002_000).toISOString());
     assert.match(outage.runtime.lastError ?? '', /UNAVAILABLE/);
-    assert.deepEqual(outage.sandboxes.map((s) => s.id), ['a']);
+    assert.deepEqual(
+      outage.sandboxes.map((s) => s.id),
+      ['a'],
+    );
     assert.ok(agent.ready(), 'its report is current: it says the runtime does not answer');
     cri.down = false;
     cri.calls = [];
@@ -136,8 +153,14 @@ describe('agent loop', () => {
     }
     assert.ok(attempts.length >= 5 && attempts.length <= 10, `${String(attempts.length)} tries in 2 minutes, not 61`);
     const gaps = attempts.slice(1).map((a, i) => a - (attempts[i] ?? 0));
-    assert.ok(gaps.every((g) => g <= 32_000), `no wait past the 30 s cap (and one pass): ${gaps.join(', ')}`);
-    assert.ok(gaps.some((g) => g > 2000), `the waits grow: ${gaps.join(', ')}`);
+    assert.ok(
+      gaps.every((g) => g <= 32_000),
+      `no wait past the 30 s cap (and one pass): ${gaps.join(', ')}`,
+    );
+    assert.ok(
+      gaps.some((g) => g > 2000),
+      `the waits grow: ${gaps.join(', ')}`,
+    );
     failWrites(false);
     advance(30_000);
     await agent.tick();
@@ -174,12 +197,18 @@ describe('scanner', () => {
   test('a sandbox removed between list and status is skipped; other status errors are counted and retried', async () => {
     const cri = new StandInRuntime();
     cri.sandboxes = [sandbox('a')];
-    const scanner = new SandboxScanner({ listPodSandbox: () => Promise.resolve({ items: [sandbox('a'), sandbox('gone')] }), podSandboxStatus: (id, v) => cri.podSandboxStatus(id, v) });
+    const scanner = new SandboxScanner({
+      listPodSandbox: () => Promise.resolve({ items: [sandbox('a'), sandbox('gone')] }),
+      podSandboxStatus: (id, v) => cri.podSandboxStatus(id, v),
+    });
     const result = await scanner.scan();
     assert.equal(result.rpcs, 3);
     assert.deepEqual([...result.details.keys()], ['a']);
     assert.equal(result.statusErrors, 0);
-    const failing = new SandboxScanner({ listPodSandbox: () => Promise.resolve({ items: [sandbox('a')] }), podSandboxStatus: () => Promise.reject(Object.assign(new Error('deadline'), { code: grpc.status.DEADLINE_EXCEEDED })) });
+    const failing = new SandboxScanner({
+      listPodSandbox: () => Promise.resolve({ items: [sandbox('a')] }),
+      podSandboxStatus: () => Promise.reject(Object.assign(new Error('deadline'), { code: grpc.status.DEADLINE_EXCEEDED })),
+    });
     const first = await failing.scan();
     assert.equal(first.statusErrors, 1);
     assert.equal(first.sandboxes.length, 1, 'still listed');

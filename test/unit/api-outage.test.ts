@@ -26,17 +26,32 @@ describe('nextFailures', () => {
 describe('ApiOutageLog', () => {
   test('one warning when requests start failing, one line when every resource works again, nothing per retry', () => {
     const lines: { level: number; msg: string; seconds?: number }[] = [];
-    const log = pino({ level: 'debug' }, new Writable({ write(chunk: Buffer, _e, done) { lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]); done(); } }));
+    const log = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk: Buffer, _e, done) {
+          lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]);
+          done();
+        },
+      }),
+    );
     let clock = 0;
     const outages = new ApiOutageLog(log, () => clock);
     for (let retry = 0; retry < 50; retry++) for (const r of ['pods', 'nodes', 'nodesandboxreports']) outages.failed(r, new Error('fetch failed'), 'backoff');
-    assert.deepEqual(lines.map((l) => l.msg), ['API server requests failing; retrying with backoff'], 'the outage began, once');
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['API server requests failing; retrying with backoff'],
+      'the outage began, once',
+    );
     clock = 41_000;
     outages.recovered('pods');
     outages.recovered('nodes');
     assert.equal(lines.length, 1, 'reports still fail: the outage is not over');
     outages.recovered('nodesandboxreports');
-    assert.deepEqual(lines.map((l) => l.msg), ['API server requests failing; retrying with backoff', 'API server requests work again']);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['API server requests failing; retrying with backoff', 'API server requests work again'],
+    );
     assert.equal(lines[1]?.seconds, 41);
     outages.recovered('pods');
     assert.equal(lines.length, 2, 'a resource healthy all along says nothing');

@@ -17,9 +17,12 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 const check = (chart?: string): Promise<unknown> =>
-  execFileAsync('bash', ['hack/gen-chart-docs.sh', '--check'], { cwd: REPO_ROOT, env: { ...process.env, ...(chart === undefined ? {} : { RCA_CHART_DIR: chart }) } });
+  execFileAsync('bash', ['hack/gen-chart-docs.sh', '--check'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...(chart === undefined ? {} : { RCA_CHART_DIR: chart }) },
+  });
 
-test('the chart README\'s values table is the one values.yaml generates', async () => {
+test("the chart README's values table is the one values.yaml generates", async () => {
   await assert.doesNotReject(check(), 'stale: run bash hack/gen-chart-docs.sh');
 });
 
@@ -28,5 +31,7 @@ test('a value documented anew without regenerating the table fails the check, sa
   cpSync(CHART, copy, { recursive: true });
   const values = join(copy, 'values.yaml');
   writeFileSync(values, readFileSync(values, 'utf8').replace('  logLevel: info', '  # -- How much the agent says.\n  logLevel: info'));
-  await assert.rejects(check(copy), (err: Error & { stderr?: string }) => /the chart README's values table is stale: run bash hack\/gen-chart-docs.sh/.test(err.stderr ?? ''));
+  await assert.rejects(check(copy), (err: Error & { stderr?: string }) =>
+    /the chart README's values table is stale: run bash hack\/gen-chart-docs.sh/.test(err.stderr ?? ''),
+  );
 });

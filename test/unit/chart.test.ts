@@ -49,8 +49,12 @@ const container = (o: Manifest): Container => {
   return c;
 };
 const everything = {
-  'metrics.serviceMonitor.enabled': true, 'metrics.prometheusRule.enabled': true, 'grafana.dashboard.enabled': true, 'reportPolicy.enabled': true,
-  'agent.namespace': { name: 'rcaudit-agent', create: true }, 'operator.replicas': 2,
+  'metrics.serviceMonitor.enabled': true,
+  'metrics.prometheusRule.enabled': true,
+  'grafana.dashboard.enabled': true,
+  'reportPolicy.enabled': true,
+  'agent.namespace': { name: 'rcaudit-agent', create: true },
+  'operator.replicas': 2,
 };
 
 describe('helm lint and the values schema', () => {
@@ -70,7 +74,7 @@ describe('helm lint and the values schema', () => {
       [{ 'metrics.port': 80 }, /at '\/metrics\/port': minimum: got 80, want 1,024/],
       [{ 'agent.criSocketByNodeLabel': { key: 'k', sockets: { a: 'relative' } } }, /at '\/agent\/criSocketByNodeLabel\/sockets\/a'/],
       [{ 'defaultAudit.name': 'Not_A_Name' }, /at '\/defaultAudit\/name'/],
-      [{ 'agnet': {} }, /additional properties 'agnet' not allowed/],
+      [{ agnet: {} }, /additional properties 'agnet' not allowed/],
       [{ 'metrics.prometheusRule.for': { mismatch: 'soon' } }, /at '\/metrics\/prometheusRule\/for\/mismatch'/],
     ];
     for (const [values, message] of cases) {
@@ -81,8 +85,11 @@ describe('helm lint and the values schema', () => {
   test('every duration has the range its flag has: the bounds pass, past them the value is refused, naming it', async () => {
     // chart value -> the flag it becomes (cli/flags.ts DURATION_BOUNDS)
     const values: [string, keyof typeof DURATION_BOUNDS][] = [
-      ['agent.interval', 'interval'], ['agent.criTimeout', 'cri-timeout'],
-      ['operator.resync', 'operator-resync'], ['operator.eventSeriesInterval', 'event-series-interval'], ['operator.apiTimeout', 'api-timeout'],
+      ['agent.interval', 'interval'],
+      ['agent.criTimeout', 'cri-timeout'],
+      ['operator.resync', 'operator-resync'],
+      ['operator.eventSeriesInterval', 'event-series-interval'],
+      ['operator.apiTimeout', 'api-timeout'],
     ];
     for (const [value, flag] of values) {
       const [min, max] = DURATION_BOUNDS[flag];
@@ -91,13 +98,20 @@ describe('helm lint and the values schema', () => {
       const below = `${String(duration(min) / 2)}ms`;
       const above = `${String(duration(max) / 3_600_000 + 1)}h`;
       for (const bad of [below, above, '0s']) {
-        await assert.rejects(render({ [value]: bad }), new RegExp(`${value.replace('.', '\\.')}: ${bad} is out of range: a duration from ${min} to ${max}`), `${value}=${bad}`);
+        await assert.rejects(
+          render({ [value]: bad }),
+          new RegExp(`${value.replace('.', '\\.')}: ${bad} is out of range: a duration from ${min} to ${max}`),
+          `${value}=${bad}`,
+        );
       }
     }
   });
 
   test('an agent namespace the chart would create must not be the release namespace', async () => {
-    await assert.rejects(render({ 'agent.namespace': { name: 'rcaudit', create: true } }), /agent.namespace.create needs agent.namespace.name, and not the release namespace/);
+    await assert.rejects(
+      render({ 'agent.namespace': { name: 'rcaudit', create: true } }),
+      /agent.namespace.create needs agent.namespace.name, and not the release namespace/,
+    );
     await assert.rejects(render({ 'agent.namespace': { name: '', create: true } }), /agent.namespace.create needs agent.namespace.name/);
   });
 });
@@ -106,13 +120,20 @@ describe('what the chart renders', () => {
   test('defaults: the operator, one agent DaemonSet, RBAC, metrics Services and the CRDs; nothing that needs the Prometheus Operator', async () => {
     const kinds = (await render()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.deepEqual(kinds, [
-      'ClusterRole/rcaudit-runtimeclass-audit-agent', 'ClusterRole/rcaudit-runtimeclass-audit-operator',
-      'ClusterRoleBinding/rcaudit-runtimeclass-audit-agent', 'ClusterRoleBinding/rcaudit-runtimeclass-audit-operator',
-      'CustomResourceDefinition/nodesandboxreports.rcaudit.dev', 'CustomResourceDefinition/runtimeclassaudits.rcaudit.dev',
-      'DaemonSet/rcaudit-runtimeclass-audit-agent', 'Deployment/rcaudit-runtimeclass-audit-operator',
-      'Role/rcaudit-runtimeclass-audit-operator-leader-election', 'RoleBinding/rcaudit-runtimeclass-audit-operator-leader-election',
-      'Service/rcaudit-runtimeclass-audit-agent-metrics', 'Service/rcaudit-runtimeclass-audit-operator-metrics',
-      'ServiceAccount/rcaudit-runtimeclass-audit-agent', 'ServiceAccount/rcaudit-runtimeclass-audit-operator',
+      'ClusterRole/rcaudit-runtimeclass-audit-agent',
+      'ClusterRole/rcaudit-runtimeclass-audit-operator',
+      'ClusterRoleBinding/rcaudit-runtimeclass-audit-agent',
+      'ClusterRoleBinding/rcaudit-runtimeclass-audit-operator',
+      'CustomResourceDefinition/nodesandboxreports.rcaudit.dev',
+      'CustomResourceDefinition/runtimeclassaudits.rcaudit.dev',
+      'DaemonSet/rcaudit-runtimeclass-audit-agent',
+      'Deployment/rcaudit-runtimeclass-audit-operator',
+      'Role/rcaudit-runtimeclass-audit-operator-leader-election',
+      'RoleBinding/rcaudit-runtimeclass-audit-operator-leader-election',
+      'Service/rcaudit-runtimeclass-audit-agent-metrics',
+      'Service/rcaudit-runtimeclass-audit-operator-metrics',
+      'ServiceAccount/rcaudit-runtimeclass-audit-agent',
+      'ServiceAccount/rcaudit-runtimeclass-audit-operator',
     ]);
   });
 
@@ -131,7 +152,9 @@ describe('what the chart renders', () => {
     assert.equal(pod.volumes, undefined, 'the operator mounts nothing');
     const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
     assert.deepEqual([env['POD_NAMESPACE'], env['POD_NAME'], env['AGENT_NAMESPACE']], ['metadata.namespace', 'metadata.name', 'rcaudit']);
-    assert.ok(c.args.includes('--agent-selector=app.kubernetes.io/name=runtimeclass-audit,app.kubernetes.io/instance=rcaudit,app.kubernetes.io/component=agent'));
+    assert.ok(
+      c.args.includes('--agent-selector=app.kubernetes.io/name=runtimeclass-audit,app.kubernetes.io/instance=rcaudit,app.kubernetes.io/component=agent'),
+    );
   });
 
   test('one operator replica runs without leader election and is replaced with Recreate; more elect a leader and get a PodDisruptionBudget', async () => {
@@ -139,7 +162,10 @@ describe('what the chart renders', () => {
     const one = findObject(single, 'Deployment') as Workload;
     assert.ok(container(one).args.includes('--no-leader-elect'));
     assert.equal(one.spec.strategy?.type, 'Recreate');
-    assert.equal(single.find((o) => o.kind === 'PodDisruptionBudget'), undefined);
+    assert.equal(
+      single.find((o) => o.kind === 'PodDisruptionBudget'),
+      undefined,
+    );
 
     const ha = await render({ 'operator.replicas': 3 });
     const three = findObject(ha, 'Deployment') as Workload;
@@ -150,7 +176,7 @@ describe('what the chart renders', () => {
     findObject(ha, 'PodDisruptionBudget');
   });
 
-  test('the agent mounts the CRI socket\'s directory (a restarted runtime\'s new socket shows there) and the host\'s /proc, read-only, and nothing else of the host, with every capability dropped', async () => {
+  test("the agent mounts the CRI socket's directory (a restarted runtime's new socket shows there) and the host's /proc, read-only, and nothing else of the host, with every capability dropped", async () => {
     const ds = findObject(await render({ 'agent.criSocket': '/run/crio/crio.sock' }), 'DaemonSet');
     const pod = podSpec(ds);
     const c = container(ds);
@@ -178,27 +204,42 @@ describe('what the chart renders', () => {
 
   test('agent.isolationEvidence=false: no /proc mount, and the agent is told to gather no evidence', async () => {
     const ds = findObject(await render({ 'agent.isolationEvidence': false }), 'DaemonSet');
-    assert.deepEqual(podSpec(ds).volumes?.map((v) => v.name), ['cri-socket-dir']);
-    assert.deepEqual(container(ds).volumeMounts?.map((m) => m.name), ['cri-socket-dir']);
+    assert.deepEqual(
+      podSpec(ds).volumes?.map((v) => v.name),
+      ['cri-socket-dir'],
+    );
+    assert.deepEqual(
+      container(ds).volumeMounts?.map((m) => m.name),
+      ['cri-socket-dir'],
+    );
     assert.ok(container(ds).args.includes('--no-isolation-evidence'));
     assert.ok(!container(ds).args.some((a) => a.startsWith('--proc-root')));
   });
 
-  test('criSocketByNodeLabel: a DaemonSet per socket location, on complementary nodes, ANDed into the user\'s own node affinity', async () => {
+  test("criSocketByNodeLabel: a DaemonSet per socket location, on complementary nodes, ANDed into the user's own node affinity", async () => {
     const userTerm = { matchExpressions: [{ key: 'pool', operator: 'In', values: ['secure'] }] };
     const objects = await render({
       'agent.criSocketByNodeLabel': { key: 'example.com/runtime', sockets: { crio: '/run/crio/crio.sock' } },
       'agent.affinity': { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [userTerm] } } },
     });
     const sets = objects.filter((o) => o.kind === 'DaemonSet');
-    assert.deepEqual(sets.map((o) => o.metadata.name), ['rcaudit-runtimeclass-audit-agent', 'rcaudit-runtimeclass-audit-agent-crio']);
+    assert.deepEqual(
+      sets.map((o) => o.metadata.name),
+      ['rcaudit-runtimeclass-audit-agent', 'rcaudit-runtimeclass-audit-agent-crio'],
+    );
     const terms = sets.map((o) => podSpec(o).affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms);
     assert.deepEqual(terms[0], [{ matchExpressions: [...userTerm.matchExpressions, { key: 'example.com/runtime', operator: 'NotIn', values: ['crio'] }] }]);
     assert.deepEqual(terms[1], [{ matchExpressions: [...userTerm.matchExpressions, { key: 'example.com/runtime', operator: 'In', values: ['crio'] }] }]);
-    assert.deepEqual(sets.map((o) => podSpec(o).volumes?.[0]?.hostPath?.path), ['/run/containerd', '/run/crio']);
-    assert.deepEqual(sets.map((o) => container(o).args.find((a) => a.startsWith('--cri-endpoint='))), ['--cri-endpoint=unix:///run/containerd/containerd.sock', '--cri-endpoint=unix:///run/crio/crio.sock']);
+    assert.deepEqual(
+      sets.map((o) => podSpec(o).volumes?.[0]?.hostPath?.path),
+      ['/run/containerd', '/run/crio'],
+    );
+    assert.deepEqual(
+      sets.map((o) => container(o).args.find((a) => a.startsWith('--cri-endpoint='))),
+      ['--cri-endpoint=unix:///run/containerd/containerd.sock', '--cri-endpoint=unix:///run/crio/crio.sock'],
+    );
     const selectors = sets.map((o) => JSON.stringify((o as unknown as { spec: { selector: unknown } }).spec.selector));
-    assert.notEqual(selectors[0], selectors[1], 'the two DaemonSets must not claim each other\'s pods');
+    assert.notEqual(selectors[0], selectors[1], "the two DaemonSets must not claim each other's pods");
   });
 
   test('the CRDs are the generated ones, kept on uninstall, and left out with crds.install=false', async () => {
@@ -233,15 +274,19 @@ describe('what the chart renders', () => {
   test('monitoring objects come with the labels the Prometheus and Grafana selectors need', async () => {
     const objects = await render({
       ...everything,
-      'metrics.serviceMonitor.labels': { release: 'kube-prometheus-stack' }, 'metrics.prometheusRule.labels': { release: 'kube-prometheus-stack' },
+      'metrics.serviceMonitor.labels': { release: 'kube-prometheus-stack' },
+      'metrics.prometheusRule.labels': { release: 'kube-prometheus-stack' },
     });
     const monitors = objects.filter((o) => o.kind === 'ServiceMonitor');
-    assert.deepEqual(monitors.map((o) => [o.metadata.name, o.metadata.namespace, o.metadata.labels?.['release']]), [
-      ['rcaudit-runtimeclass-audit-operator', 'rcaudit', 'kube-prometheus-stack'],
-      ['rcaudit-runtimeclass-audit-agent', 'rcaudit-agent', 'kube-prometheus-stack'],
-    ]);
+    assert.deepEqual(
+      monitors.map((o) => [o.metadata.name, o.metadata.namespace, o.metadata.labels?.['release']]),
+      [
+        ['rcaudit-runtimeclass-audit-operator', 'rcaudit', 'kube-prometheus-stack'],
+        ['rcaudit-runtimeclass-audit-agent', 'rcaudit-agent', 'kube-prometheus-stack'],
+      ],
+    );
     const operatorEndpoint = (monitors[0]?.['spec'] as { endpoints: { honorLabels?: boolean }[] }).endpoints[0];
-    assert.equal(operatorEndpoint?.honorLabels, true, 'the operator\'s namespace/pod labels name the audited pod');
+    assert.equal(operatorEndpoint?.honorLabels, true, "the operator's namespace/pod labels name the audited pod");
     assert.equal(findObject(objects, 'PrometheusRule').metadata.labels?.['release'], 'kube-prometheus-stack');
     const dashboard = findObject(objects, 'ConfigMap', 'rcaudit-runtimeclass-audit-dashboard');
     assert.equal(dashboard.metadata.labels?.['grafana_dashboard'], '1');
@@ -270,21 +315,43 @@ describe('alerts', () => {
     assert.match(run.stdout, /SUCCESS/);
     const tested = new Set([...readFileSync(testFile, 'utf8').matchAll(/alertname: (\w+)/g)].map((m) => m[1]));
     const alerts = groups.flatMap((g) => g.rules.map((r) => r.alert));
-    assert.deepEqual(alerts.filter((a) => !tested.has(a)), [], 'every alert has a promtool test');
+    assert.deepEqual(
+      alerts.filter((a) => !tested.has(a)),
+      [],
+      'every alert has a promtool test',
+    );
   });
 });
 
 describe('the Grafana dashboard', () => {
-  interface Target { refId: string; expr: string; datasource: { uid: string } }
-  interface Panel { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; targets?: Target[]; datasource?: { uid: string } }
+  interface Target {
+    refId: string;
+    expr: string;
+    datasource: { uid: string };
+  }
+  interface Panel {
+    id: number;
+    type: string;
+    title: string;
+    gridPos: { x: number; y: number; w: number; h: number };
+    targets?: Target[];
+    datasource?: { uid: string };
+  }
   const dashboard = JSON.parse(readFileSync(join(CHART, 'files', 'dashboards', 'runtimeclass-audit.json'), 'utf8')) as {
-    uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: { name: string; type: string }[] };
+    uid: string;
+    title: string;
+    schemaVersion: number;
+    panels: Panel[];
+    templating: { list: { name: string; type: string }[] };
   };
 
   test('is a well-formed Grafana dashboard: unique panel ids, panels inside the 24-column grid, every query on the chosen data source', () => {
     assert.equal(dashboard.uid, 'runtimeclass-audit');
     assert.ok(dashboard.schemaVersion >= 36, 'a schema current Grafana versions read without migration');
-    assert.deepEqual(dashboard.templating.list.map((v) => `${v.name}:${v.type}`), ['datasource:datasource', 'operator_job:query', 'agent_job:query']);
+    assert.deepEqual(
+      dashboard.templating.list.map((v) => `${v.name}:${v.type}`),
+      ['datasource:datasource', 'operator_job:query', 'agent_job:query'],
+    );
     const ids = dashboard.panels.map((p) => p.id);
     assert.equal(new Set(ids).size, ids.length);
     for (const panel of dashboard.panels) {
@@ -299,17 +366,28 @@ describe('the Grafana dashboard', () => {
       }
     }
     const titles = dashboard.panels.map((p) => p.title);
-    for (const needed of ['Mismatched pods by namespace', 'Mismatched pods by RuntimeClass', 'Unverified pods', 'Nodes reporting', 'CRI call latency', 'CRI errors', 'Reconcile latency']) {
+    for (const needed of [
+      'Mismatched pods by namespace',
+      'Mismatched pods by RuntimeClass',
+      'Unverified pods',
+      'Nodes reporting',
+      'CRI call latency',
+      'CRI errors',
+      'Reconcile latency',
+    ]) {
       assert.ok(titles.includes(needed), `a panel "${needed}"`);
     }
   });
 
   test('queries only metrics the agent and operator export', async () => {
-    const metrics = [...await new AgentMetrics().registry.getMetricsAsJSON(), ...await new OperatorMetrics().registry.getMetricsAsJSON()];
+    const metrics = [...(await new AgentMetrics().registry.getMetricsAsJSON()), ...(await new OperatorMetrics().registry.getMetricsAsJSON())];
     // A histogram is queried by its series' names.
     const exported = new Set(metrics.flatMap((m) => (String(m.type) === 'histogram' ? ['_bucket', '_sum', '_count'] : ['']).map((suffix) => m.name + suffix)));
     const used = dashboard.panels.flatMap((p) => p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/\b(rcaudit_[a-z_]+)\b/g)].map((m) => m[1] ?? ''));
     assert.ok(used.length > 20);
-    assert.deepEqual([...new Set(used)].filter((name) => !exported.has(name)), []);
+    assert.deepEqual(
+      [...new Set(used)].filter((name) => !exported.has(name)),
+      [],
+    );
   });
 });

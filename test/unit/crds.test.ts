@@ -10,7 +10,11 @@ test('charts/runtimeclass-audit/files/crds/ holds exactly what the schemas in ap
   }
 });
 
-interface Column { name: string; jsonPath: string; priority?: number }
+interface Column {
+  name: string;
+  jsonPath: string;
+  priority?: number;
+}
 const columnsOf = (crd: object): Column[] =>
   (crd as { spec: { versions: { additionalPrinterColumns: Column[] }[] } }).spec.versions[0]?.additionalPrinterColumns ?? [];
 const shown = (columns: Column[], wide: boolean): string[] => columns.filter((c) => wide || (c.priority ?? 0) === 0).map((c) => `${c.name}=${c.jsonPath}`);
@@ -18,18 +22,35 @@ const shown = (columns: Column[], wide: boolean): string[] => columns.filter((c)
 test('kubectl get nsr: per node, the runtime and its version, reachable or not, sandboxes, matched, mismatched, unverified and age; -o wide adds more', () => {
   const columns = columnsOf(nodeSandboxReportCrd());
   assert.deepEqual(shown(columns, false), [
-    'Runtime=.spec.runtime.name', 'Version=.spec.runtime.version', 'Reachable=.spec.runtime.reachable', 'Sandboxes=.status.counts.sandboxes',
-    'Matched=.status.counts.matched', 'Mismatched=.status.counts.mismatched', 'Unverified=.status.counts.unverified', 'Age=.metadata.creationTimestamp',
+    'Runtime=.spec.runtime.name',
+    'Version=.spec.runtime.version',
+    'Reachable=.spec.runtime.reachable',
+    'Sandboxes=.status.counts.sandboxes',
+    'Matched=.status.counts.matched',
+    'Mismatched=.status.counts.mismatched',
+    'Unverified=.status.counts.unverified',
+    'Age=.metadata.creationTimestamp',
   ]);
-  assert.deepEqual(shown(columns, true).filter((c) => !shown(columns, false).includes(c)),
-    ['Default=.spec.runtime.defaultHandler', 'Unreachable Since=.spec.runtime.unreachableSince', 'Agent=.spec.agentVersion', 'Endpoint=.spec.runtime.endpoint']);
+  assert.deepEqual(
+    shown(columns, true).filter((c) => !shown(columns, false).includes(c)),
+    ['Default=.spec.runtime.defaultHandler', 'Unreachable Since=.spec.runtime.unreachableSince', 'Agent=.spec.agentVersion', 'Endpoint=.spec.runtime.endpoint'],
+  );
 });
 
 test('kubectl get audits keeps its columns; -o wide adds matched, all nodes, unclaimed sandboxes and Compliant', () => {
   const columns = columnsOf(runtimeClassAuditCrd());
-  assert.deepEqual(shown(columns, false).map((c) => c.split('=')[0]), ['Audited', 'Mismatched', 'Unverified', 'Nodes', 'Ready', 'Age']);
-  assert.deepEqual(shown(columns, true).filter((c) => !shown(columns, false).includes(c)), [
-    'Matched=.status.counts.matched', 'Nodes Total=.status.counts.nodes', 'Orphans=.status.counts.orphanSandboxes',
-    'Suspicious=.status.counts.suspiciousSandboxes', 'Compliant=.status.conditions[?(@.type=="Compliant")].status',
-  ]);
+  assert.deepEqual(
+    shown(columns, false).map((c) => c.split('=')[0]),
+    ['Audited', 'Mismatched', 'Unverified', 'Nodes', 'Ready', 'Age'],
+  );
+  assert.deepEqual(
+    shown(columns, true).filter((c) => !shown(columns, false).includes(c)),
+    [
+      'Matched=.status.counts.matched',
+      'Nodes Total=.status.counts.nodes',
+      'Orphans=.status.counts.orphanSandboxes',
+      'Suspicious=.status.counts.suspiciousSandboxes',
+      'Compliant=.status.conditions[?(@.type=="Compliant")].status',
+    ],
+  );
 });

@@ -14,7 +14,10 @@ import { parseSandboxDetail } from '../../agent/cri/sandbox-info.ts';
 import { requestedHandler } from '../../agent/report.ts';
 import type { PodSandbox } from '../../agent/cri/types.ts';
 
-interface CapturedStatus { status: { id: string }; info: Record<string, string> }
+interface CapturedStatus {
+  status: { id: string };
+  info: Record<string, string>;
+}
 const read = (runtime: string, name: string): unknown => JSON.parse(readFileSync(new URL(`../fixtures/cri/${runtime}/${name}`, import.meta.url), 'utf8'));
 const captured = (runtime: string, name: string): CapturedStatus => read(runtime, name) as CapturedStatus;
 const capturedList = (runtime: string): PodSandbox[] => (read(runtime, 'list-pod-sandbox.json') as { items: PodSandbox[] }).items;
@@ -25,15 +28,21 @@ const runsc = 'io.containerd.runsc.v1';
 /** What each captured runtime is, and what it said of each capture's sandbox: the requested handler, and the runtime type in its verbose status (CRI-O gives none). */
 const RUNTIMES = [
   {
-    dir: 'containerd-2.4.2', format: 'containerd', typeOf: (h: string): string => (h === 'gvisor' ? runsc : runc),
+    dir: 'containerd-2.4.2',
+    format: 'containerd',
+    typeOf: (h: string): string => (h === 'gvisor' ? runsc : runc),
     sandboxes: { default: ['', runc], runc: ['runc', runc], kata: ['kata', runc], gvisor: ['gvisor', runsc], 'broken-kata': ['', runc] },
   },
   {
-    dir: 'containerd-1.7.35', format: 'containerd', typeOf: (h: string): string => (h === 'gvisor' ? runsc : runc),
+    dir: 'containerd-1.7.35',
+    format: 'containerd',
+    typeOf: (h: string): string => (h === 'gvisor' ? runsc : runc),
     sandboxes: { default: ['', runc], runc: ['runc', runc], kata: ['kata', runc], gvisor: ['gvisor', runsc], 'broken-kata': ['', runc] },
   },
   {
-    dir: 'cri-o-1.34.0', format: 'cri-o', typeOf: (): string => 'oci',
+    dir: 'cri-o-1.34.0',
+    format: 'cri-o',
+    typeOf: (): string => 'oci',
     sandboxes: { default: ['', undefined], runc: ['runc', undefined], kata: ['kata', undefined], 'broken-kata': ['', undefined] },
   },
 ] as const;
@@ -43,11 +52,14 @@ describe('captured from the real runtimes', () => {
     test(`${r.dir}: default handler runc, and each handler's runtime type (and on CRI-O its binary), from verbose Status`, () => {
       const names = ['kata', 'runc', 'runc-alt', ...(r.format === 'containerd' ? ['gvisor'] : [])].sort();
       const parsed = parseRuntimeHandlers(captured(r.dir, 'status-verbose.json').info);
-      assert.deepEqual({ ...parsed, handlers: parsed.handlers.map(({ name, runtimeType }) => ({ name, runtimeType })) }, {
-        infoFormat: r.format,
-        defaultHandler: 'runc',
-        handlers: names.map((name) => ({ name, runtimeType: r.typeOf(name) })),
-      });
+      assert.deepEqual(
+        { ...parsed, handlers: parsed.handlers.map(({ name, runtimeType }) => ({ name, runtimeType })) },
+        {
+          infoFormat: r.format,
+          defaultHandler: 'runc',
+          handlers: names.map((name) => ({ name, runtimeType: r.typeOf(name) })),
+        },
+      );
       // CRI-O names each handler's binary: here the testbed's runc wrapper, for every handler alike.
       for (const h of parsed.handlers) assert.equal(h.runtimePath?.endsWith('/crio/runc-wrapper'), r.format === 'cri-o' ? true : undefined, h.name);
     });
@@ -69,7 +81,7 @@ describe('captured from the real runtimes', () => {
     });
   }
 
-  test('CRI-O: ListPodSandbox leaves runtime_handler empty even for a kata pod; the handler is in the runtime spec\'s annotations', () => {
+  test("CRI-O: ListPodSandbox leaves runtime_handler empty even for a kata pod; the handler is in the runtime spec's annotations", () => {
     const items = capturedList('cri-o-1.34.0');
     assert.ok(items.length >= 4);
     assert.ok(items.every((s) => s.runtime_handler === ''));
@@ -97,7 +109,7 @@ describe('runtime handlers from verbose Status', () => {
     });
   });
 
-  test('CRI-O: a config that names no default runtime means crun, CRI-O\'s own default', () => {
+  test("CRI-O: a config that names no default runtime means crun, CRI-O's own default", () => {
     const config = { crio: { Runtimes: { crun: { RuntimePath: '/usr/bin/crun', RuntimeType: 'oci' } } } };
     assert.deepEqual(parseRuntimeHandlers({ config: JSON.stringify(config) }), {
       infoFormat: 'cri-o',

@@ -8,11 +8,32 @@ import { continueFinding, lastVerifiedOf } from '../../operator/status.ts';
 const FIRST = '2026-11-23T10:00:00.000Z';
 const NOW = '2026-11-23T12:00:00.000Z';
 const pod = { uid: 'u1', namespace: 'ns', name: 'vault', runtimeClassName: 'kata' };
-const entry = (over: Partial<PodVerdictEntry>): PodVerdictEntry => ({ ...pod, verdict: 'Matched', reason: 'Matched', expectedHandler: 'kata', since: NOW, ...over });
+const entry = (over: Partial<PodVerdictEntry>): PodVerdictEntry => ({
+  ...pod,
+  verdict: 'Matched',
+  reason: 'Matched',
+  expectedHandler: 'kata',
+  since: NOW,
+  ...over,
+});
 
-const kuscia = entry({ verdict: 'Mismatched', reason: 'HandlerMismatch', actualHandler: 'runc', actualRuntimeType: 'io.containerd.runc.v2', sandboxId: 'sb-1' });
+const kuscia = entry({
+  verdict: 'Mismatched',
+  reason: 'HandlerMismatch',
+  actualHandler: 'runc',
+  actualRuntimeType: 'io.containerd.runc.v2',
+  sandboxId: 'sb-1',
+});
 const matched = entry({ actualHandler: 'kata', actualRuntimeType: 'io.containerd.kata.v2', sandboxId: 'sb-1' });
-const notAVm = entry({ verdict: 'Mismatched', reason: 'IsolationMismatch', actualHandler: 'kata', actualRuntimeType: 'oci', expectedIsolation: 'vm', actualIsolation: 'host-kernel', sandboxId: 'sb-1' });
+const notAVm = entry({
+  verdict: 'Mismatched',
+  reason: 'IsolationMismatch',
+  actualHandler: 'kata',
+  actualRuntimeType: 'oci',
+  expectedIsolation: 'vm',
+  actualIsolation: 'host-kernel',
+  sandboxId: 'sb-1',
+});
 const unreachable = entry({ verdict: 'Unverified', reason: 'RuntimeUnreachable' });
 const agentNotReady = entry({ verdict: 'Unverified', reason: 'AgentNotReady' });
 const at = (e: PodVerdictEntry, since: string): PodVerdictEntry => ({ ...e, since });
@@ -33,14 +54,24 @@ describe('a finding lasts until the pod is matched, gone, or its expected or act
     ['another actual handler', at(kuscia, FIRST), { ...kuscia, actualHandler: 'runc-alt' }, NOW],
     ['another actual runtime type', at(kuscia, FIRST), { ...kuscia, actualRuntimeType: 'io.containerd.runsc.v1' }, NOW],
     ['another expected handler', at(kuscia, FIRST), { ...kuscia, expectedHandler: 'gvisor' }, NOW],
-    ['another expected runtime type (the audit\'s policy changed)', at(matched, FIRST), { ...matched, expectedRuntimeType: 'io.containerd.kata.v2' }, NOW],
+    ["another expected runtime type (the audit's policy changed)", at(matched, FIRST), { ...matched, expectedRuntimeType: 'io.containerd.kata.v2' }, NOW],
     ['another reason', at(kuscia, FIRST), { ...kuscia, reason: 'RuntimeTypeMismatch' }, NOW],
-    ['another isolation on the host (a re-created sandbox that really isolates now)', at(notAVm, FIRST), { ...notAVm, actualIsolation: 'vm', verdict: 'Matched', reason: 'Matched' }, NOW],
-    ['another expected isolation (the audit\'s policy changed)', at(matched, FIRST), { ...matched, expectedIsolation: 'vm' }, NOW],
+    [
+      'another isolation on the host (a re-created sandbox that really isolates now)',
+      at(notAVm, FIRST),
+      { ...notAVm, actualIsolation: 'vm', verdict: 'Matched', reason: 'Matched' },
+      NOW,
+    ],
+    ["another expected isolation (the audit's policy changed)", at(matched, FIRST), { ...matched, expectedIsolation: 'vm' }, NOW],
     ['an isolation mismatch back after an outage', holding(unreachable, at(notAVm, FIRST)), notAVm, FIRST],
     ['evidence turned off: a handler mismatch with evidence goes on without it', at({ ...kuscia, actualIsolation: 'host-kernel' }, FIRST), kuscia, FIRST],
     ['evidence turned on again: the same handler mismatch', at(kuscia, FIRST), { ...kuscia, actualIsolation: 'host-kernel' }, FIRST],
-    ['evidence now unknown: the same handler mismatch', at({ ...kuscia, actualIsolation: 'host-kernel' }, FIRST), { ...kuscia, actualIsolation: 'unknown' }, FIRST],
+    [
+      'evidence now unknown: the same handler mismatch',
+      at({ ...kuscia, actualIsolation: 'host-kernel' }, FIRST),
+      { ...kuscia, actualIsolation: 'unknown' },
+      FIRST,
+    ],
     ['an outage begins: its own since', at(kuscia, FIRST), unreachable, NOW],
     ['an outage goes on: its since holds', holding(unreachable, kuscia), unreachable, FIRST],
     ['one Unverified reason gives way to another', holding(unreachable, kuscia), agentNotReady, NOW],
@@ -55,7 +86,14 @@ describe('a finding lasts until the pod is matched, gone, or its expected or act
 describe('an Unverified entry holds the last verified finding', () => {
   test('taken from a verified entry, carried through Unverified ones, and only while Unverified', () => {
     const first = continueFinding(unreachable, at(kuscia, FIRST));
-    assert.deepEqual(first.lastVerified, { verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', actualRuntimeType: 'io.containerd.runc.v2', since: FIRST });
+    assert.deepEqual(first.lastVerified, {
+      verdict: 'Mismatched',
+      reason: 'HandlerMismatch',
+      expectedHandler: 'kata',
+      actualHandler: 'runc',
+      actualRuntimeType: 'io.containerd.runc.v2',
+      since: FIRST,
+    });
     const second = continueFinding(agentNotReady, first);
     assert.deepEqual(second.lastVerified, first.lastVerified);
     assert.equal(continueFinding(kuscia, second).lastVerified, undefined);

@@ -4,9 +4,32 @@ import { describe, test } from 'node:test';
 import type { NodeAuditEntry, PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { eventName, gravestPerPod, heldNotice, MISMATCH_REASON, noticeFor, podConditionFor, RESOLVED_REASON } from '../../operator/flagging.ts';
 
-const base: PodVerdictEntry = { uid: 'u1', namespace: 'ns', name: 'vault', runtimeClassName: 'kata', verdict: 'Matched', reason: 'Matched', expectedHandler: 'kata', actualHandler: 'kata', sandboxId: '0123456789abcdef', since: '2026-11-23T10:00:00Z' };
-const kuscia: PodVerdictEntry = { ...base, verdict: 'Mismatched', reason: 'HandlerMismatch', actualHandler: 'runc', actualRuntimeType: 'io.containerd.runc.v2' };
-const wrongType: PodVerdictEntry = { ...base, verdict: 'Mismatched', reason: 'RuntimeTypeMismatch', expectedRuntimeType: 'io.containerd.kata.v2', actualRuntimeType: 'io.containerd.runc.v2' };
+const base: PodVerdictEntry = {
+  uid: 'u1',
+  namespace: 'ns',
+  name: 'vault',
+  runtimeClassName: 'kata',
+  verdict: 'Matched',
+  reason: 'Matched',
+  expectedHandler: 'kata',
+  actualHandler: 'kata',
+  sandboxId: '0123456789abcdef',
+  since: '2026-11-23T10:00:00Z',
+};
+const kuscia: PodVerdictEntry = {
+  ...base,
+  verdict: 'Mismatched',
+  reason: 'HandlerMismatch',
+  actualHandler: 'runc',
+  actualRuntimeType: 'io.containerd.runc.v2',
+};
+const wrongType: PodVerdictEntry = {
+  ...base,
+  verdict: 'Mismatched',
+  reason: 'RuntimeTypeMismatch',
+  expectedRuntimeType: 'io.containerd.kata.v2',
+  actualRuntimeType: 'io.containerd.runc.v2',
+};
 const unverified: PodVerdictEntry = { ...base, verdict: 'Unverified', reason: 'NoReport' };
 
 describe('noticeFor', () => {
@@ -17,19 +40,44 @@ describe('noticeFor', () => {
     assert.equal(noticeFor({ ...kuscia, sandboxId: 'fedcba9876543210' }, kuscia, 'cluster')?.message, notice.message);
   });
   test('a runtime-type mismatch names the audit whose policy expects that runtime type', () => {
-    assert.equal(noticeFor(wrongType, undefined, 'strict')?.message,
-      'audit strict expects runtime type io.containerd.kata.v2 for handler kata, but the pod runs with kata (io.containerd.runc.v2) (RuntimeTypeMismatch)');
+    assert.equal(
+      noticeFor(wrongType, undefined, 'strict')?.message,
+      'audit strict expects runtime type io.containerd.kata.v2 for handler kata, but the pod runs with kata (io.containerd.runc.v2) (RuntimeTypeMismatch)',
+    );
   });
   test('an isolation mismatch names the audit, the isolation it expects of the handler, and what the host shows', () => {
-    const notAVm: PodVerdictEntry = { ...base, verdict: 'Mismatched', reason: 'IsolationMismatch', actualRuntimeType: 'oci', expectedIsolation: 'vm', actualIsolation: 'host-kernel' };
-    assert.equal(noticeFor(notAVm, undefined, 'cluster')?.message,
-      'audit cluster expects isolation vm for handler kata, but the host shows the pod\'s sandbox is host-kernel (handler kata (oci)) (IsolationMismatch)');
-    assert.equal(noticeFor({ ...notAVm, verdict: 'Matched', reason: 'Matched', actualIsolation: 'vm' }, notAVm, 'cluster')?.message,
-      'the host now shows the isolation expected of handler kata, vm; it showed host-kernel before');
+    const notAVm: PodVerdictEntry = {
+      ...base,
+      verdict: 'Mismatched',
+      reason: 'IsolationMismatch',
+      actualRuntimeType: 'oci',
+      expectedIsolation: 'vm',
+      actualIsolation: 'host-kernel',
+    };
+    assert.equal(
+      noticeFor(notAVm, undefined, 'cluster')?.message,
+      "audit cluster expects isolation vm for handler kata, but the host shows the pod's sandbox is host-kernel (handler kata (oci)) (IsolationMismatch)",
+    );
+    assert.equal(
+      noticeFor({ ...notAVm, verdict: 'Matched', reason: 'Matched', actualIsolation: 'vm' }, notAVm, 'cluster')?.message,
+      'the host now shows the isolation expected of handler kata, vm; it showed host-kernel before',
+    );
   });
-  test('a pod audited without a RuntimeClass says the expectation is the runtime\'s default', () => {
-    const classless: PodVerdictEntry = { uid: kuscia.uid, namespace: 'ns', name: 'vault', verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', since: kuscia.since };
-    assert.match(noticeFor(classless, undefined, 'cluster')?.message ?? '', /^the node runtime's default \(the pod names no RuntimeClass\) is handler kata, but the pod runs with runc/);
+  test("a pod audited without a RuntimeClass says the expectation is the runtime's default", () => {
+    const classless: PodVerdictEntry = {
+      uid: kuscia.uid,
+      namespace: 'ns',
+      name: 'vault',
+      verdict: 'Mismatched',
+      reason: 'HandlerMismatch',
+      expectedHandler: 'kata',
+      actualHandler: 'runc',
+      since: kuscia.since,
+    };
+    assert.match(
+      noticeFor(classless, undefined, 'cluster')?.message ?? '',
+      /^the node runtime's default \(the pod names no RuntimeClass\) is handler kata, but the pod runs with runc/,
+    );
   });
   test('the end of a mismatch is said once, as Normal, naming what it was', () => {
     const notice = noticeFor(base, kuscia, 'cluster');
@@ -37,13 +85,18 @@ describe('noticeFor', () => {
     assert.equal(notice?.message, 'now runs with the expected handler kata; it ran with runc (io.containerd.runc.v2) before');
   });
   test('a mismatch that ends with a match after an Unverified spell is still said to end', () => {
-    const held: PodVerdictEntry = { ...unverified, lastVerified: { verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', since: kuscia.since } };
+    const held: PodVerdictEntry = {
+      ...unverified,
+      lastVerified: { verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', since: kuscia.since },
+    };
     assert.equal(noticeFor(base, held, 'cluster')?.reason, RESOLVED_REASON);
   });
   test('a mismatch ended by a change of policy, not of the sandbox, says so', () => {
     const nowMatched: PodVerdictEntry = { ...base, actualRuntimeType: 'io.containerd.runc.v2' };
-    assert.equal(noticeFor(nowMatched, wrongType, 'strict')?.message,
-      'no longer mismatched because the expectation changed: it is now handler kata, and the pod runs with kata (io.containerd.runc.v2), as before');
+    assert.equal(
+      noticeFor(nowMatched, wrongType, 'strict')?.message,
+      'no longer mismatched because the expectation changed: it is now handler kata, and the pod runs with kata (io.containerd.runc.v2), as before',
+    );
   });
   test('nothing to say of a match that always was, or of an unverified pod', () => {
     assert.equal(noticeFor(base, base, 'cluster'), undefined);
@@ -54,7 +107,18 @@ describe('noticeFor', () => {
 
 describe('heldNotice', () => {
   test('an Unverified pod that was mismatched holds the very Warning it had (same message, so the same Event)', () => {
-    const held: PodVerdictEntry = { ...unverified, reason: 'RuntimeUnreachable', lastVerified: { verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', actualRuntimeType: 'io.containerd.runc.v2', since: kuscia.since } };
+    const held: PodVerdictEntry = {
+      ...unverified,
+      reason: 'RuntimeUnreachable',
+      lastVerified: {
+        verdict: 'Mismatched',
+        reason: 'HandlerMismatch',
+        expectedHandler: 'kata',
+        actualHandler: 'runc',
+        actualRuntimeType: 'io.containerd.runc.v2',
+        since: kuscia.since,
+      },
+    };
     assert.deepEqual(heldNotice(held, 'cluster'), noticeFor(kuscia, undefined, 'cluster'));
   });
   test('nothing is held for a pod that was matched, never verified, or is verified now', () => {
@@ -65,7 +129,7 @@ describe('heldNotice', () => {
 });
 
 describe('podConditionFor', () => {
-  test('True for matched, False for mismatched, Unknown for unverified; the reason is the verdict\'s', () => {
+  test("True for matched, False for mismatched, Unknown for unverified; the reason is the verdict's", () => {
     assert.deepEqual([podConditionFor(base).status, podConditionFor(kuscia).status, podConditionFor(unverified).status], ['True', 'False', 'Unknown']);
     assert.equal(podConditionFor(kuscia).reason, 'HandlerMismatch');
     assert.equal(podConditionFor(kuscia).message, 'expected handler kata, actual runc (io.containerd.runc.v2)');
@@ -73,8 +137,12 @@ describe('podConditionFor', () => {
 });
 
 describe('gravestPerPod', () => {
-  const entry = (name: string, pods: PodVerdictEntry[]): NodeAuditEntry => ({ name, counts: { audited: 0, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: 0, suspiciousSandboxes: 0 }, pods });
-  test('a pod a lax audit finds matched and a strict one mismatched is flagged as mismatched, with the strict audit\'s past', () => {
+  const entry = (name: string, pods: PodVerdictEntry[]): NodeAuditEntry => ({
+    name,
+    counts: { audited: 0, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: 0, suspiciousSandboxes: 0 },
+    pods,
+  });
+  test("a pod a lax audit finds matched and a strict one mismatched is flagged as mismatched, with the strict audit's past", () => {
     const lax = { audit: { name: 'lax', spec: {} }, entry: entry('lax', [base]), before: undefined };
     const strict = { audit: { name: 'strict', spec: {} }, entry: entry('strict', [wrongType]), before: entry('strict', [unverified]) };
     const chosen = gravestPerPod([lax, strict]).get('u1');

@@ -22,15 +22,23 @@ describe('duration bounds', () => {
     });
   }
 
-  test('no bound reaches Node\'s timer limit (2^31-1 ms), past which a timer fires after 1 ms', () => {
+  test("no bound reaches Node's timer limit (2^31-1 ms), past which a timer fires after 1 ms", () => {
     for (const [, max] of Object.values(DURATION_BOUNDS)) assert.ok(duration(max) < 2 ** 31 - 1, max);
   });
 
   test('the processes refuse an out-of-range value at start, naming the flag', async () => {
     const cases: [string, string[], RegExp][] = [
-      ['agent/main.ts', ['--node-name', 'n1', '--interval', '1000h'], /option '--interval <duration>' argument '1000h' is invalid\. 1000h is out of range: a duration from 100ms to 10m/],
+      [
+        'agent/main.ts',
+        ['--node-name', 'n1', '--interval', '1000h'],
+        /option '--interval <duration>' argument '1000h' is invalid\. 1000h is out of range: a duration from 100ms to 10m/,
+      ],
       ['agent/main.ts', ['--node-name', 'n1', '--cri-timeout', '0s'], /option '--cri-timeout <duration>' argument '0s' is invalid\. 0s is out of range/],
-      ['operator/main.ts', ['--event-series-interval', '0s'], /option '--event-series-interval <duration>' argument '0s' is invalid\. 0s is out of range: a duration from 1s to 24h/],
+      [
+        'operator/main.ts',
+        ['--event-series-interval', '0s'],
+        /option '--event-series-interval <duration>' argument '0s' is invalid\. 0s is out of range: a duration from 1s to 24h/,
+      ],
     ];
     for (const [script, args, message] of cases) {
       await assert.rejects(execFileAsync(process.execPath, [script, ...args], { cwd: REPO_ROOT }), (err: Error & { stderr?: string; code?: number }) => {

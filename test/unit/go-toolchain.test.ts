@@ -29,12 +29,15 @@ const tools = (args: string[], env: Record<string, string> = {}): Promise<{ stdo
 function withoutGo(args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
   const path = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].filter((d) => !existsSync(join(d, 'go'))).join(':');
   const hide = existsSync('/usr/local/go') ? `mount --bind ${dir} /usr/local/go && ` : '';
-  return execFileAsync('unshare', ['--mount', 'bash', '-c', `${hide}exec bash hack/tools.sh ${args.join(' ')}`],
-    { cwd: REPO_ROOT, env: { ...process.env, ...env, PATH: path }, maxBuffer: 16 * 1024 * 1024 });
+  return execFileAsync('unshare', ['--mount', 'bash', '-c', `${hide}exec bash hack/tools.sh ${args.join(' ')}`], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, PATH: path },
+    maxBuffer: 16 * 1024 * 1024,
+  });
 }
 
 describe('Go from the Go module proxy', () => {
-  test('module-hash computes go.sum\'s h1 hash: a real module matches the checksum database, a changed byte does not', async () => {
+  test("module-hash computes go.sum's h1 hash: a real module matches the checksum database, a changed byte does not", async () => {
     const files = join(dir, 'uuid');
     const zip = join(dir, 'uuid.zip');
     await execFileAsync('curl', ['-fsSL', '-o', zip, 'https://proxy.golang.org/github.com/google/uuid/@v/v1.6.0.zip']);
@@ -64,12 +67,19 @@ describe('Go from the Go module proxy', () => {
     const cache = join(dir, 'cache');
     try {
       await assert.rejects(withoutGo(['go'], { GOPROXY: `http://127.0.0.1:${String(port)}`, RCA_CACHE: cache }), (err: Error & { stderr?: string }) => {
-        assert.match(err.stderr ?? '', /golang\.org\/toolchain@v0\.0\.1-go[\d.]+\.linux-\w+ from http:\/\/127\.0\.0\.1:\d+ does not match its checksum: got h1:\S+, want h1:/);
+        assert.match(
+          err.stderr ?? '',
+          /golang\.org\/toolchain@v0\.0\.1-go[\d.]+\.linux-\w+ from http:\/\/127\.0\.0\.1:\d+ does not match its checksum: got h1:\S+, want h1:/,
+        );
         return true;
       });
     } finally {
       proxy.close();
     }
-    assert.deepEqual(readdirSync(join(cache, 'tools')).filter((d) => d.startsWith('go-')), [], 'nothing cached');
+    assert.deepEqual(
+      readdirSync(join(cache, 'tools')).filter((d) => d.startsWith('go-')),
+      [],
+      'nothing cached',
+    );
   });
 });

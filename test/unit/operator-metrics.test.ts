@@ -20,14 +20,23 @@ const vaultSandbox = (over: Partial<ReportedSandbox>): ReportedSandbox =>
 /** One node, one pod of class kata (uid u1), the audit "cluster"; `c.scrape()` judges n1 again and scrapes. */
 function cluster(): { c: RecordedCluster; metrics: OperatorMetrics; scrape: (metric: string) => Promise<string> } {
   const c = new RecordedCluster();
-  c.add(namespace('ns', {}), namespace(AGENTS.namespace, {}), fakeNode('n1'), { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'kata' }, handler: 'kata' });
+  c.add(namespace('ns', {}), namespace(AGENTS.namespace, {}), fakeNode('n1'), {
+    apiVersion: 'node.k8s.io/v1',
+    kind: 'RuntimeClass',
+    metadata: { name: 'kata' },
+    handler: 'kata',
+  });
   const agent = pod(AGENTS.namespace, 'agent', 'n1', { labels: AGENTS.matchLabels });
   c.add({ ...agent, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
   const vault = pod('ns', 'vault', 'n1', { runtimeClassName: 'kata' }) as { metadata: object };
   c.add({ ...vault, metadata: { ...vault.metadata, uid: 'u1' } });
   c.add({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: 'cluster' }, spec: {} });
   const metrics = new OperatorMetrics();
-  metrics.collectFrom({ verdicts: () => (c.leader ? verdictFigures(c.cache, c.expectations, c.now) : undefined), ignoredReports: () => ignoredReportCounts(c.cache), queueDepth: () => 0 });
+  metrics.collectFrom({
+    verdicts: () => (c.leader ? verdictFigures(c.cache, c.expectations, c.now) : undefined),
+    ignoredReports: () => ignoredReportCounts(c.cache),
+    queueDepth: () => 0,
+  });
   const scrape = async (metric: string): Promise<string> => {
     c.leader = true;
     await c.nodes.reconcile('n1');

@@ -4,7 +4,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeAuditEntry, PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import {
-  auditStatus, capEntries, ignoredReport, MAX_MISMATCH_SAMPLE, MAX_PODS_PER_ENTRY, MAX_PODS_PER_STATUS, nodeAuditEntry, nodeCounts, nodeState, reasonTotals, summarize, type NodeSummary,
+  auditStatus,
+  capEntries,
+  ignoredReport,
+  MAX_MISMATCH_SAMPLE,
+  MAX_PODS_PER_ENTRY,
+  MAX_PODS_PER_STATUS,
+  nodeAuditEntry,
+  nodeCounts,
+  nodeState,
+  reasonTotals,
+  summarize,
+  type NodeSummary,
 } from '../../operator/status.ts';
 import type { ReportRecord } from '../../operator/trim.ts';
 import type { AuditedPod, NodeAudit, Verdict } from '../../operator/verdict.ts';
@@ -12,8 +23,20 @@ import type { AuditedPod, NodeAudit, Verdict } from '../../operator/verdict.ts';
 const T0 = Date.parse('2026-11-23T10:00:00Z');
 const T1 = Date.parse('2026-11-23T11:00:00Z');
 const pod = (name: string): AuditedPod => ({ uid: `uid-${name}`, namespace: 'ns', name, runtimeClassName: 'kata', expectedHandler: 'kata' });
-const matched: Verdict = { kind: 'Matched', reason: 'Matched', message: '', expectedHandler: 'kata', actual: { sandboxId: 's1', requestedHandler: 'kata', resolvedHandler: 'kata' } };
-const mismatched: Verdict = { kind: 'Mismatched', reason: 'HandlerMismatch', message: '', expectedHandler: 'kata', actual: { sandboxId: 's2', requestedHandler: '', resolvedHandler: 'runc' } };
+const matched: Verdict = {
+  kind: 'Matched',
+  reason: 'Matched',
+  message: '',
+  expectedHandler: 'kata',
+  actual: { sandboxId: 's1', requestedHandler: 'kata', resolvedHandler: 'kata' },
+};
+const mismatched: Verdict = {
+  kind: 'Mismatched',
+  reason: 'HandlerMismatch',
+  message: '',
+  expectedHandler: 'kata',
+  actual: { sandboxId: 's2', requestedHandler: '', resolvedHandler: 'runc' },
+};
 const noReport: Verdict = { kind: 'Unverified', reason: 'NoReport', message: '' };
 
 function audited(verdicts: [AuditedPod, Verdict][], extra: Partial<NodeAudit> = {}): NodeAudit {
@@ -22,11 +45,18 @@ function audited(verdicts: [AuditedPod, Verdict][], extra: Partial<NodeAudit> = 
 
 describe('nodeAuditEntry', () => {
   const pods = [pod('b'), pod('a'), pod('c')];
-  const result = audited([[pods[0] as AuditedPod, mismatched], [pods[1] as AuditedPod, matched], [pods[2] as AuditedPod, noReport]]);
+  const result = audited([
+    [pods[0] as AuditedPod, mismatched],
+    [pods[1] as AuditedPod, matched],
+    [pods[2] as AuditedPod, noReport],
+  ]);
 
   test('one entry per judged pod, sorted, with counts', () => {
     const entry = nodeAuditEntry('cluster', [...pods, pod('not-judged')], result, { previous: undefined, now: T0 });
-    assert.deepEqual(entry.pods.map((p) => `${p.name}:${p.reason}`), ['a:Matched', 'b:HandlerMismatch', 'c:NoReport']);
+    assert.deepEqual(
+      entry.pods.map((p) => `${p.name}:${p.reason}`),
+      ['a:Matched', 'b:HandlerMismatch', 'c:NoReport'],
+    );
     assert.deepEqual(entry.counts, { audited: 3, matched: 1, mismatched: 1, unverified: 1, orphanSandboxes: 0, suspiciousSandboxes: 0 });
     const b = entry.pods[1];
     assert.deepEqual([b?.expectedHandler, b?.actualHandler, b?.sandboxId, b?.since], ['kata', 'runc', 's2', new Date(T0).toISOString()]);
@@ -40,7 +70,11 @@ describe('nodeAuditEntry', () => {
 
   test('a changed finding is dated anew', () => {
     const first = nodeAuditEntry('cluster', pods, result, { previous: undefined, now: T0 });
-    const changed = audited([[pods[0] as AuditedPod, matched], [pods[1] as AuditedPod, matched], [pods[2] as AuditedPod, noReport]]);
+    const changed = audited([
+      [pods[0] as AuditedPod, matched],
+      [pods[1] as AuditedPod, matched],
+      [pods[2] as AuditedPod, noReport],
+    ]);
     const later = nodeAuditEntry('cluster', pods, changed, { previous: first, now: T1 });
     assert.equal(later.pods.find((p) => p.name === 'b')?.since, new Date(T1).toISOString());
     assert.equal(later.pods.find((p) => p.name === 'a')?.since, new Date(T0).toISOString());
@@ -54,7 +88,12 @@ describe('nodeState', () => {
     ['unusable report', { name: 'n', generation: 1, invalid: 'x' }, true, 'InvalidReport'],
     ['agent not ready', { name: 'n', generation: 1, spec }, false, 'AgentNotReady'],
     ['runtime unreachable', { name: 'n', generation: 1, spec: { ...spec, runtime: { ...spec.runtime, reachable: false } } }, true, 'RuntimeUnreachable'],
-    ['runtime unreachable, agent not Ready: the agent\'s last word first', { name: 'n', generation: 1, spec: { ...spec, runtime: { ...spec.runtime, reachable: false } } }, false, 'RuntimeUnreachable'],
+    [
+      "runtime unreachable, agent not Ready: the agent's last word first",
+      { name: 'n', generation: 1, spec: { ...spec, runtime: { ...spec.runtime, reachable: false } } },
+      false,
+      'RuntimeUnreachable',
+    ],
     ['reporting', { name: 'n', generation: 1, spec }, true, 'Reporting'],
   ];
   for (const [name, report, agentReady, want] of cases) {
@@ -65,7 +104,16 @@ describe('nodeState', () => {
 });
 
 function mismatchEntry(i: number): PodVerdictEntry {
-  return { uid: `u${String(i)}`, namespace: 'ns', name: `p${String(i).padStart(3, '0')}`, verdict: 'Mismatched', reason: 'HandlerMismatch', expectedHandler: 'kata', actualHandler: 'runc', since: new Date(T0 + i * 1000).toISOString() };
+  return {
+    uid: `u${String(i)}`,
+    namespace: 'ns',
+    name: `p${String(i).padStart(3, '0')}`,
+    verdict: 'Mismatched',
+    reason: 'HandlerMismatch',
+    expectedHandler: 'kata',
+    actualHandler: 'runc',
+    since: new Date(T0 + i * 1000).toISOString(),
+  };
 }
 
 function summary(state: NodeSummary['state'], entry: Partial<NodeAuditEntry['counts']>, mismatches: PodVerdictEntry[] = []): NodeSummary {
@@ -81,17 +129,34 @@ describe('auditStatus', () => {
       ['gone', summary('Reporting', { audited: 1, matched: 1 })],
     ]);
     const status = auditStatus({ generation: 3 }, summaries, new Set(['n1', 'n2']), T0);
-    assert.deepEqual(status.counts, { audited: 6, matched: 3, mismatched: 1, unverified: 2, nodesReporting: 1, nodes: 2, orphanSandboxes: 1, suspiciousSandboxes: 1 });
+    assert.deepEqual(status.counts, {
+      audited: 6,
+      matched: 3,
+      mismatched: 1,
+      unverified: 2,
+      nodesReporting: 1,
+      nodes: 2,
+      orphanSandboxes: 1,
+      suspiciousSandboxes: 1,
+    });
     assert.equal(status.observedGeneration, 3);
     const ready = status.conditions?.find((c) => c.type === 'Ready');
-    assert.deepEqual([ready?.status, ready?.reason, ready?.message], ['False', 'NodesNotReporting', '1 of 2 nodes have no current report; their pods are unverified']);
+    assert.deepEqual(
+      [ready?.status, ready?.reason, ready?.message],
+      ['False', 'NodesNotReporting', '1 of 2 nodes have no current report; their pods are unverified'],
+    );
     assert.deepEqual(status.conditions?.find((c) => c.type === 'Compliant')?.status, 'False');
-    assert.deepEqual(status.mismatches, [{ namespace: 'ns', pod: 'p001', node: 'n1', expectedHandler: 'kata', actualHandler: 'runc', reason: 'HandlerMismatch', since: mismatchEntry(1).since }]);
+    assert.deepEqual(status.mismatches, [
+      { namespace: 'ns', pod: 'p001', node: 'n1', expectedHandler: 'kata', actualHandler: 'runc', reason: 'HandlerMismatch', since: mismatchEntry(1).since },
+    ]);
   });
 
   test('Ready and Compliant when every node reports and nothing differs', () => {
     const status = auditStatus({ generation: 1 }, new Map([['n1', summary('Reporting', { audited: 1, matched: 1 })]]), new Set(['n1']), T0);
-    assert.deepEqual(status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Ready=True/AllNodesReporting', 'Compliant=True/NoMismatches']);
+    assert.deepEqual(
+      status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`),
+      ['Ready=True/AllNodesReporting', 'Compliant=True/NoMismatches'],
+    );
   });
 
   test('an invalid spec is not Ready, and says why', () => {
@@ -122,19 +187,46 @@ describe('auditStatus', () => {
 
 describe('summarize and reasonTotals', () => {
   test('pods by verdict and reason over every node', () => {
-    const entry = nodeAuditEntry('a', [pod('x'), pod('y')], audited([[pod('x'), mismatched], [pod('y'), noReport]]), { previous: undefined, now: T0 });
+    const entry = nodeAuditEntry(
+      'a',
+      [pod('x'), pod('y')],
+      audited([
+        [pod('x'), mismatched],
+        [pod('y'), noReport],
+      ]),
+      { previous: undefined, now: T0 },
+    );
     const s = summarize('Reporting', entry);
     assert.deepEqual(s.reasons, { 'Mismatched/HandlerMismatch': 1, 'Unverified/NoReport': 1 });
-    assert.deepEqual(s.mismatches.map((p) => p.name), ['x']);
-    assert.deepEqual([...reasonTotals(new Map([['n1', s], ['n2', s]]))], [['Mismatched/HandlerMismatch', 2], ['Unverified/NoReport', 2]]);
+    assert.deepEqual(
+      s.mismatches.map((p) => p.name),
+      ['x'],
+    );
+    assert.deepEqual(
+      [
+        ...reasonTotals(
+          new Map([
+            ['n1', s],
+            ['n2', s],
+          ]),
+        ),
+      ],
+      [
+        ['Mismatched/HandlerMismatch', 2],
+        ['Unverified/NoReport', 2],
+      ],
+    );
   });
 });
 
 describe('capEntries', () => {
   const many = (n: number, verdict: PodVerdictEntry['verdict']): PodVerdictEntry[] =>
     Array.from({ length: n }, (_, i) => ({ ...mismatchEntry(i), uid: `${verdict}-${String(i)}`, verdict }));
-  const entry = (name: string, pods: PodVerdictEntry[]): NodeAuditEntry =>
-    ({ name, counts: { audited: pods.length, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: 0, suspiciousSandboxes: 0 }, pods });
+  const entry = (name: string, pods: PodVerdictEntry[]): NodeAuditEntry => ({
+    name,
+    counts: { audited: pods.length, matched: 0, mismatched: 0, unverified: 0, orphanSandboxes: 0, suspiciousSandboxes: 0 },
+    pods,
+  });
 
   test('a small status is left as it is', () => {
     const entries = [entry('a', many(10, 'Matched'))];
@@ -147,7 +239,10 @@ describe('capEntries', () => {
     assert.equal(capped.pods.filter((p) => p.verdict === 'Mismatched').length, 5);
     assert.equal(capped.counts.audited, 2505, 'counts still cover every pod');
     const three = capEntries(['a', 'b', 'c'].map((n) => entry(n, many(1500, 'Matched'))));
-    assert.equal(three.reduce((sum, e) => sum + e.pods.length, 0), MAX_PODS_PER_STATUS);
+    assert.equal(
+      three.reduce((sum, e) => sum + e.pods.length, 0),
+      MAX_PODS_PER_STATUS,
+    );
   });
 });
 
@@ -162,9 +257,26 @@ describe('ignoredReport', () => {
 });
 
 describe('nodeCounts', () => {
-  test('each pod once, with its gravest verdict over all audits, beside the node\'s sandboxes', () => {
-    const strict = nodeAuditEntry('strict', [pod('a'), pod('b')], audited([[pod('a'), mismatched], [pod('b'), noReport]]), { previous: undefined, now: T0 });
-    const lax = nodeAuditEntry('lax', [pod('a'), pod('b'), pod('c')], audited([[pod('a'), matched], [pod('b'), matched], [pod('c'), matched]]), { previous: undefined, now: T0 });
+  test("each pod once, with its gravest verdict over all audits, beside the node's sandboxes", () => {
+    const strict = nodeAuditEntry(
+      'strict',
+      [pod('a'), pod('b')],
+      audited([
+        [pod('a'), mismatched],
+        [pod('b'), noReport],
+      ]),
+      { previous: undefined, now: T0 },
+    );
+    const lax = nodeAuditEntry(
+      'lax',
+      [pod('a'), pod('b'), pod('c')],
+      audited([
+        [pod('a'), matched],
+        [pod('b'), matched],
+        [pod('c'), matched],
+      ]),
+      { previous: undefined, now: T0 },
+    );
     assert.deepEqual(nodeCounts([strict, lax], 7), { sandboxes: 7, audited: 3, matched: 1, mismatched: 1, unverified: 1 });
     assert.deepEqual(nodeCounts([], 0), { sandboxes: 0, audited: 0, matched: 0, mismatched: 0, unverified: 0 });
   });

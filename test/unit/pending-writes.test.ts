@@ -7,7 +7,7 @@ test('a write is pending until its echo arrives; another value is not its echo',
   const pending = new PendingWrites<{ n: number }>(60_000);
   pending.wrote('a', { n: 1 }, 0);
   assert.deepEqual(pending.get('a', 10), { n: 1 });
-  assert.equal(pending.arrived('a', { n: 2 }), false, 'someone else\'s edit');
+  assert.equal(pending.arrived('a', { n: 2 }), false, "someone else's edit");
   assert.deepEqual(pending.get('a', 10), { n: 1 });
   assert.equal(pending.arrived('a', { n: 1 }), true);
   assert.equal(pending.get('a', 10), undefined);

@@ -18,7 +18,12 @@ const sb = (name: string, over: Partial<ReportedSandbox> = {}): ReportedSandbox 
 const runc = { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' };
 
 function audit(name: string, spec: Record<string, unknown> = {}): object {
-  return { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name }, spec: { namespaceSelector: { matchLabels: { team: 'yes' } }, ...spec } };
+  return {
+    apiVersion: 'rcaudit.dev/v1alpha1',
+    kind: 'RuntimeClassAudit',
+    metadata: { name },
+    spec: { namespaceSelector: { matchLabels: { team: 'yes' } }, ...spec },
+  };
 }
 
 function agent(node: string, ready: boolean): object {
@@ -29,19 +34,36 @@ function agent(node: string, ready: boolean): object {
 /** The integration suite's cluster: n1 speaks for six pods, n2's agent is not Ready, n3 has no report, n4's runtime does not answer. */
 function staged(): RecordedCluster {
   const c = new RecordedCluster({ eventSeriesIntervalMs: 2000 });
-  c.add(namespace(ns, { team: 'yes' }), namespace(AGENTS.namespace, {}), ...[n1, n2, n3, n4].map(fakeNode),
-    { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'kata' }, handler: 'kata' },
-    { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'recreated' }, handler: 'kata' });
-  c.add(agent(n1, true), agent(n2, false), agent(n3, true), agent(n4, true));
-  c.add(...['matched', 'kuscia', 'wrong-type', 'no-sandbox'].map((name) => pod(ns, name, n1, { runtimeClassName: 'kata' })),
-    pod(ns, 'recreated', n1, { runtimeClassName: 'recreated' }), pod(ns, 'plain', n1),
-    pod(ns, 'agent-down', n2, { runtimeClassName: 'kata' }), pod(ns, 'no-report', n3, { runtimeClassName: 'kata' }), pod(ns, 'unreachable', n4, { runtimeClassName: 'kata' }));
   c.add(
-    report(n1, [sb('matched'), sb('kuscia', runc), sb('wrong-type', { runtimeType: 'io.containerd.runc.v2' }), sb('recreated'), sb('plain', runc),
-      sandbox('deleted-long-ago', { namespace: ns, name: 'gone' }), sandbox(uid('agent-down'), { namespace: ns, name: 'agent-down', id: 'claims-n2-pod' })]),
+    namespace(ns, { team: 'yes' }),
+    namespace(AGENTS.namespace, {}),
+    ...[n1, n2, n3, n4].map(fakeNode),
+    { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'kata' }, handler: 'kata' },
+    { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'recreated' }, handler: 'kata' },
+  );
+  c.add(agent(n1, true), agent(n2, false), agent(n3, true), agent(n4, true));
+  c.add(
+    ...['matched', 'kuscia', 'wrong-type', 'no-sandbox'].map((name) => pod(ns, name, n1, { runtimeClassName: 'kata' })),
+    pod(ns, 'recreated', n1, { runtimeClassName: 'recreated' }),
+    pod(ns, 'plain', n1),
+    pod(ns, 'agent-down', n2, { runtimeClassName: 'kata' }),
+    pod(ns, 'no-report', n3, { runtimeClassName: 'kata' }),
+    pod(ns, 'unreachable', n4, { runtimeClassName: 'kata' }),
+  );
+  c.add(
+    report(n1, [
+      sb('matched'),
+      sb('kuscia', runc),
+      sb('wrong-type', { runtimeType: 'io.containerd.runc.v2' }),
+      sb('recreated'),
+      sb('plain', runc),
+      sandbox('deleted-long-ago', { namespace: ns, name: 'gone' }),
+      sandbox(uid('agent-down'), { namespace: ns, name: 'agent-down', id: 'claims-n2-pod' }),
+    ]),
     report(n2, [sb('agent-down')]),
     report(n4, [sb('unreachable')], { reachable: false, unreachableSince: '2026-11-23T09:00:00Z', lastError: 'UNAVAILABLE' }),
-    audit(AUDIT, { expectedRuntimeTypes: { kata: 'io.containerd.kata.v2' }, gracePeriodSeconds: 2, flagging: { events: true, podCondition: true } }));
+    audit(AUDIT, { expectedRuntimeTypes: { kata: 'io.containerd.kata.v2' }, gracePeriodSeconds: 2, flagging: { events: true, podCondition: true } }),
+  );
   return c;
 }
 
@@ -50,19 +72,35 @@ async function reconcileNodes(c: RecordedCluster): Promise<void> {
 }
 
 function entryOf(c: RecordedCluster, node: string, podName: string): PodVerdictEntry {
-  const entry = c.reportStatus(node)?.audits?.find((a) => a.name === AUDIT)?.pods.find((p) => p.name === podName);
+  const entry = c
+    .reportStatus(node)
+    ?.audits?.find((a) => a.name === AUDIT)
+    ?.pods.find((p) => p.name === podName);
   assert.ok(entry, `no verdict for ${podName} on ${node}`);
   return entry;
 }
 
-test('every verdict, in the report status of the pod\'s node', async () => {
+test("every verdict, in the report status of the pod's node", async () => {
   const c = staged();
   await reconcileNodes(c);
   c.deliverWrites();
-  const reasons = Object.fromEntries([[n1, 'matched'], [n1, 'kuscia'], [n1, 'wrong-type'], [n1, 'no-sandbox'], [n2, 'agent-down'], [n4, 'unreachable']]
-    .map(([node = '', name = '']) => [name, entryOf(c, node, name).reason]));
+  const reasons = Object.fromEntries(
+    [
+      [n1, 'matched'],
+      [n1, 'kuscia'],
+      [n1, 'wrong-type'],
+      [n1, 'no-sandbox'],
+      [n2, 'agent-down'],
+      [n4, 'unreachable'],
+    ].map(([node = '', name = '']) => [name, entryOf(c, node, name).reason]),
+  );
   assert.deepEqual(reasons, {
-    matched: 'Matched', kuscia: 'HandlerMismatch', 'wrong-type': 'RuntimeTypeMismatch', 'no-sandbox': 'AwaitingSandbox', 'agent-down': 'AgentNotReady', unreachable: 'RuntimeUnreachable',
+    matched: 'Matched',
+    kuscia: 'HandlerMismatch',
+    'wrong-type': 'RuntimeTypeMismatch',
+    'no-sandbox': 'AwaitingSandbox',
+    'agent-down': 'AgentNotReady',
+    unreachable: 'RuntimeUnreachable',
   });
   const kuscia = entryOf(c, n1, 'kuscia');
   assert.deepEqual([kuscia.verdict, kuscia.expectedHandler, kuscia.actualHandler], ['Mismatched', 'kata', 'runc']);
@@ -70,7 +108,11 @@ test('every verdict, in the report status of the pod\'s node', async () => {
   assert.deepEqual([wrongType.expectedRuntimeType, wrongType.actualRuntimeType], ['io.containerd.kata.v2', 'io.containerd.runc.v2']);
   const entry = c.reportStatus(n1)?.audits?.find((a) => a.name === AUDIT);
   assert.ok(entry);
-  assert.equal(entry.pods.some((p) => p.name === 'plain'), false, 'a pod without a RuntimeClass is not audited by default');
+  assert.equal(
+    entry.pods.some((p) => p.name === 'plain'),
+    false,
+    'a pod without a RuntimeClass is not audited by default',
+  );
   assert.equal(entry.counts.orphanSandboxes, 1, 'the sandbox of no pod is an orphan; the one of a pod without a class is not');
   assert.equal(entry.counts.suspiciousSandboxes, 1, 'a sandbox naming a pod bound to another node is set apart');
   assert.equal(c.reportStatus(n3), undefined, 'no report, no status to write');
@@ -89,7 +131,7 @@ test('a pod awaiting its sandbox: the reconcile comes back when its grace runs o
   assert.equal(entryOf(c, n1, 'no-sandbox').reason, 'NoSandbox');
 });
 
-test('the audit\'s status sums the report statuses, and the nodes no report speaks for', async () => {
+test("the audit's status sums the report statuses, and the nodes no report speaks for", async () => {
   const c = staged();
   c.now = T0 + 5000;
   await reconcileNodes(c);
@@ -104,7 +146,7 @@ test('the audit\'s status sums the report statuses, and the nodes no report spea
   assert.deepEqual(status.mismatches?.map((m) => `${m.pod}:${m.reason}`).sort(), ['kuscia:HandlerMismatch', 'wrong-type:RuntimeTypeMismatch']);
 });
 
-test('the audit\'s status is read from the report statuses, not from what the reconciler remembers', async () => {
+test("the audit's status is read from the report statuses, not from what the reconciler remembers", async () => {
   const c = staged();
   c.now = T0 + 5000;
   await reconcileNodes(c);
@@ -113,7 +155,11 @@ test('the audit\'s status is read from the report statuses, not from what the re
   const n1Report = c.cache.reports.get(n1);
   const n1Entry = n1Report?.status?.audits?.[0];
   assert.ok(n1Report?.status && n1Entry);
-  const edited = { ...n1Entry, counts: { ...n1Entry.counts, audited: n1Entry.counts.audited - 1, mismatched: 1 }, pods: n1Entry.pods.filter((p) => p.name !== 'kuscia') };
+  const edited = {
+    ...n1Entry,
+    counts: { ...n1Entry.counts, audited: n1Entry.counts.audited - 1, mismatched: 1 },
+    pods: n1Entry.pods.filter((p) => p.name !== 'kuscia'),
+  };
   c.cache.apply('reports', n1, { ...n1Report, status: { ...n1Report.status, audits: [edited] } });
   await c.audits.reconcile(AUDIT);
   c.deliverWrites();
@@ -138,7 +184,10 @@ test('our own write still on its way back is not written twice', async () => {
   await c.nodes.reconcile(n1);
   const before = c.api.calls.length;
   await c.nodes.reconcile(n1);
-  assert.deepEqual(c.api.writes(before).filter((w) => w.includes('nodesandboxreports')), []);
+  assert.deepEqual(
+    c.api.writes(before).filter((w) => w.includes('nodesandboxreports')),
+    [],
+  );
 });
 
 test('a RuntimeClass deleted and re-created with another handler does not rewrite what the pod expected', async () => {
@@ -187,8 +236,15 @@ test('a mismatched pod is flagged once: an event, a pod condition; a lasting one
   assert.deepEqual(c.api.writes(), [], 'within the interval: nothing');
   c.now += 1500;
   await c.nodes.reconcile(n1);
-  assert.deepEqual(c.api.writes().map((w) => w.split(' ')[0]), ['PATCH', 'PATCH'], 'past it: each series is written once more, and nothing else');
-  assert.deepEqual(mismatches.map((e) => e.count), [2, 2]);
+  assert.deepEqual(
+    c.api.writes().map((w) => w.split(' ')[0]),
+    ['PATCH', 'PATCH'],
+    'past it: each series is written once more, and nothing else',
+  );
+  assert.deepEqual(
+    mismatches.map((e) => e.count),
+    [2, 2],
+  );
 });
 
 test('a pod that is gone takes its event series along: the same pod seen again adopts the stored event', async () => {
@@ -205,7 +261,10 @@ test('a pod that is gone takes its event series along: the same pod seen again a
   const before = c.api.calls.length;
   await c.nodes.reconcile(n1);
   // Forgotten: it tries to create the event, finds it there, and carries its series on.
-  const calls = c.api.calls.slice(before).filter((x) => x.path.includes('/events')).map((x) => x.verb);
+  const calls = c.api.calls
+    .slice(before)
+    .filter((x) => x.path.includes('/events'))
+    .map((x) => x.verb);
   assert.deepEqual(calls, ['POST', 'GET']);
 });
 
@@ -220,7 +279,10 @@ test('a report that is gone takes our write in flight along: a re-created one ge
   c.cache.apply('reports', n2, { ...stored });
   const before = c.api.calls.length;
   await c.nodes.reconcile(n2);
-  assert.deepEqual(c.api.writes(before).filter((w) => w.includes('nodesandboxreports')), [`PATCH ${reportPath(n2)}`]);
+  assert.deepEqual(
+    c.api.writes(before).filter((w) => w.includes('nodesandboxreports')),
+    [`PATCH ${reportPath(n2)}`],
+  );
 });
 
 test('an audit that is gone is done; its write in flight goes with it', async () => {
@@ -252,10 +314,21 @@ test('a report of no Node, or of an earlier Node of that name, is ignored: no st
     await c.nodes.reconcile('ghost');
     await c.nodes.reconcile(n2);
   }
-  assert.deepEqual(c.api.writes().filter((w) => w.includes('nodesandboxreports')), []);
-  const ignored = c.logged.filter((l) => l['msg'] === 'report ignored by every audit: no Node of that name exists' || String(l['msg']).startsWith('report ignored by every audit'));
-  assert.deepEqual(ignored.map((l) => [l['node'], l['reason']]), [['ghost', 'NoSuchNode'], [n2, 'NotOwnedByNode']]);
+  assert.deepEqual(
+    c.api.writes().filter((w) => w.includes('nodesandboxreports')),
+    [],
+  );
+  const ignored = c.logged.filter(
+    (l) => l['msg'] === 'report ignored by every audit: no Node of that name exists' || String(l['msg']).startsWith('report ignored by every audit'),
+  );
+  assert.deepEqual(
+    ignored.map((l) => [l['node'], l['reason']]),
+    [
+      ['ghost', 'NoSuchNode'],
+      [n2, 'NotOwnedByNode'],
+    ],
+  );
   await c.audits.reconcile(AUDIT);
   c.deliverWrites();
-  assert.equal(c.auditStatus(AUDIT)?.counts?.unverified, 4, 'n2\'s pod is NoReport, n3\'s too, n4\'s unreachable, and n1\'s awaiting its sandbox');
+  assert.equal(c.auditStatus(AUDIT)?.counts?.unverified, 4, "n2's pod is NoReport, n3's too, n4's unreachable, and n1's awaiting its sandbox");
 });

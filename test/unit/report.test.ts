@@ -8,7 +8,10 @@ import { buildReportSpec, canonicalSpec, nanosToRfc3339, toReportedSandbox, type
 const containerd: RuntimeHandlers = {
   infoFormat: 'containerd',
   defaultHandler: 'runc',
-  handlers: [{ name: 'kata', runtimeType: 'io.containerd.kata.v2' }, { name: 'runc', runtimeType: 'io.containerd.runc.v2' }],
+  handlers: [
+    { name: 'kata', runtimeType: 'io.containerd.kata.v2' },
+    { name: 'runc', runtimeType: 'io.containerd.runc.v2' },
+  ],
 };
 
 function sandbox(id: string, over: Partial<PodSandbox> = {}): PodSandbox {
@@ -34,8 +37,16 @@ function reported(...args: Parameters<typeof toReportedSandbox>): ReportedSandbo
 describe('one sandbox', () => {
   test('"" resolves to the runtime default, with the sandbox\'s own runtime type first', () => {
     assert.deepEqual(toReportedSandbox(sandbox('a'), { runtimeType: 'io.containerd.runc.v2' }, containerd), {
-      id: 'a', podUID: 'uid-a', namespace: 'ns', name: 'pod-a', attempt: 0, state: 'Ready',
-      createdAt: '2026-11-23T00:00:00.123Z', requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2',
+      id: 'a',
+      podUID: 'uid-a',
+      namespace: 'ns',
+      name: 'pod-a',
+      attempt: 0,
+      state: 'Ready',
+      createdAt: '2026-11-23T00:00:00.123Z',
+      requestedHandler: '',
+      resolvedHandler: 'runc',
+      runtimeType: 'io.containerd.runc.v2',
     });
   });
 
@@ -43,10 +54,10 @@ describe('one sandbox', () => {
     const entry = reported(sandbox('k'), undefined, containerd);
     assert.equal(entry.requestedHandler, '');
     assert.equal(entry.resolvedHandler, 'runc');
-    assert.equal(entry.runtimeType, 'io.containerd.runc.v2', 'from the handler\'s configured type when the sandbox says nothing');
+    assert.equal(entry.runtimeType, 'io.containerd.runc.v2', "from the handler's configured type when the sandbox says nothing");
   });
 
-  test('a named handler is kept verbatim, and the sandbox\'s runtime type wins over the configured one', () => {
+  test("a named handler is kept verbatim, and the sandbox's runtime type wins over the configured one", () => {
     const entry = reported(sandbox('b', { runtime_handler: 'kata' }), { runtimeType: 'io.containerd.runc.v2' }, containerd);
     assert.equal(entry.requestedHandler, 'kata');
     assert.equal(entry.resolvedHandler, 'kata');
@@ -70,7 +81,11 @@ describe('one sandbox', () => {
   test('odd CRI answers: no metadata or no uid is malformed; odd numbers are clamped', () => {
     assert.equal(toReportedSandbox(sandbox('m', { metadata: null }), undefined, containerd), undefined);
     assert.equal(toReportedSandbox(sandbox('m', { metadata: { name: 'x', uid: '', namespace: 'ns', attempt: 0 } }), undefined, containerd), undefined);
-    const odd = reported(sandbox('o', { created_at: 'garbage', state: 'SANDBOX_NOTREADY', metadata: { name: 'x', uid: 'u', namespace: 'ns', attempt: -3 } }), undefined, containerd);
+    const odd = reported(
+      sandbox('o', { created_at: 'garbage', state: 'SANDBOX_NOTREADY', metadata: { name: 'x', uid: 'u', namespace: 'ns', attempt: -3 } }),
+      undefined,
+      containerd,
+    );
     assert.equal(odd.createdAt, '1970-01-01T00:00:00.000Z');
     assert.equal(odd.attempt, 0);
     assert.equal(odd.state, 'NotReady');
@@ -101,13 +116,19 @@ describe('the whole report', () => {
     const one = buildReportSpec(input([a, b])).spec;
     const two = buildReportSpec(input([b, a])).spec;
     assert.equal(canonicalSpec(one), canonicalSpec(two));
-    assert.deepEqual(one.sandboxes.map((s) => s.id), ['b', 'a']);
+    assert.deepEqual(
+      one.sandboxes.map((s) => s.id),
+      ['b', 'a'],
+    );
   });
 
   test('counts malformed sandboxes and leaves them out', () => {
     const { spec, malformed } = buildReportSpec(input([sandbox('a'), sandbox('bad', { metadata: null })]));
     assert.equal(malformed, 1);
-    assert.deepEqual(spec.sandboxes.map((s) => s.id), ['a']);
+    assert.deepEqual(
+      spec.sandboxes.map((s) => s.id),
+      ['a'],
+    );
   });
 
   test('says when the runtime is unreachable, and since when, keeping the last known sandboxes', () => {

@@ -49,8 +49,11 @@ describe('runtime builds from the Go module proxy', () => {
     await new Promise<void>((resolve) => proxy?.listen(0, '127.0.0.1', resolve));
     const { port } = proxy.address() as AddressInfo;
     env = {
-      GOPROXY: `http://127.0.0.1:${String(port)}`, GOSUMDB: 'off', GOFLAGS: '-mod=mod',
-      GOMODCACHE: join(dir, 'gomod'), RCA_CACHE: join(dir, 'cache'),
+      GOPROXY: `http://127.0.0.1:${String(port)}`,
+      GOSUMDB: 'off',
+      GOFLAGS: '-mod=mod',
+      GOMODCACHE: join(dir, 'gomod'),
+      RCA_CACHE: join(dir, 'cache'),
     };
   });
   after(() => {
@@ -62,19 +65,32 @@ describe('runtime builds from the Go module proxy', () => {
     execFileAsync('bash', [join(REPO_ROOT, 'hack', 'tools.sh'), ...args], { env: { ...process.env, ...env, ...extra }, maxBuffer: 16 * 1024 * 1024 });
   const built = (): string[] => (existsSync(join(dir, 'cache', 'tools')) ? readdirSync(join(dir, 'cache', 'tools')) : []);
 
-  test('a containerd version the proxy refuses stops the build, naming the module and the proxy\'s answer', async () => {
+  test("a containerd version the proxy refuses stops the build, naming the module and the proxy's answer", async () => {
     await assert.rejects(tools(['containerd', '9.9.9']), (err: Error & { stderr?: string }) => {
       assert.match(err.stderr ?? '', /error: the Go module proxy did not serve github\.com\/containerd\/containerd\/v9@v9\.9\.9: .*(404|not found)/);
       return true;
     });
-    assert.deepEqual(built().filter((d) => d.startsWith('containerd-')), [], 'nothing cached');
+    assert.deepEqual(
+      built().filter((d) => d.startsWith('containerd-')),
+      [],
+      'nothing cached',
+    );
   });
 
   test('a gVisor whose shim no longer sets its OOM score where expected stops the build, saying the change needs updating', async () => {
     await assert.rejects(tools(['gvisor'], { GVISOR_VERSION: GVISOR }), (err: Error & { stderr?: string }) => {
-      assert.match(err.stderr ?? '', new RegExp(`error: gVisor ${GVISOR}'s shim no longer sets its OOM score where expected .*manager\\.go\\): the change this testbed makes to it needs updating`));
+      assert.match(
+        err.stderr ?? '',
+        new RegExp(
+          `error: gVisor ${GVISOR}'s shim no longer sets its OOM score where expected .*manager\\.go\\): the change this testbed makes to it needs updating`,
+        ),
+      );
       return true;
     });
-    assert.deepEqual(built().filter((d) => d.startsWith('gvisor-')), [], 'nothing cached');
+    assert.deepEqual(
+      built().filter((d) => d.startsWith('gvisor-')),
+      [],
+      'nothing cached',
+    );
   });
 });

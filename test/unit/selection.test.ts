@@ -17,7 +17,11 @@ describe('matchesSelector', () => {
     ['NotIn: listed', { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['prod'] }] }, false],
     ['Exists', { matchExpressions: [{ key: 'team', operator: 'Exists' }] }, true],
     ['DoesNotExist', { matchExpressions: [{ key: 'team', operator: 'DoesNotExist' }] }, false],
-    ['labels and expressions must all hold', { matchLabels: { team: 'payments' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['dev'] }] }, false],
+    [
+      'labels and expressions must all hold',
+      { matchLabels: { team: 'payments' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['dev'] }] },
+      false,
+    ],
   ];
   for (const [name, selector, want] of cases) {
     test(name, () => {

@@ -9,7 +9,15 @@ const agents = { namespace: 'rcaudit', matchLabels: { app: 'agent' } };
 
 function podObject(over: { metadata?: object; spec?: object; status?: object } = {}): Record<string, unknown> {
   return {
-    metadata: { uid: 'u1', namespace: 'ns', name: 'p', creationTimestamp: '2026-11-23T10:00:00Z', labels: { app: 'web' }, managedFields: [{ big: 'x' }], ...over.metadata },
+    metadata: {
+      uid: 'u1',
+      namespace: 'ns',
+      name: 'p',
+      creationTimestamp: '2026-11-23T10:00:00Z',
+      labels: { app: 'web' },
+      managedFields: [{ big: 'x' }],
+      ...over.metadata,
+    },
     spec: { nodeName: 'n1', runtimeClassName: 'kata', containers: [{ name: 'c', image: 'i', env: [{ name: 'A', value: 'B' }] }], ...over.spec },
     status: { phase: 'Running', conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-11-23T10:00:05Z' }], ...over.status },
   };
@@ -18,10 +26,16 @@ function podObject(over: { metadata?: object; spec?: object; status?: object } =
 describe('trimPod', () => {
   test('keeps only what a verdict needs', () => {
     assert.deepEqual(trimPod(podObject(), agents), {
-      uid: 'u1', namespace: 'ns', name: 'p', nodeName: 'n1', runtimeClassName: 'kata', boundAt: Date.parse('2026-11-23T10:00:05Z'), terminated: false,
+      uid: 'u1',
+      namespace: 'ns',
+      name: 'p',
+      nodeName: 'n1',
+      runtimeClassName: 'kata',
+      boundAt: Date.parse('2026-11-23T10:00:05Z'),
+      terminated: false,
     });
   });
-  test('a static pod\'s mirror names the static pod\'s uid; an unscheduled pod has no node; bound time falls back to creation', () => {
+  test("a static pod's mirror names the static pod's uid; an unscheduled pod has no node; bound time falls back to creation", () => {
     const mirror = trimPod(podObject({ metadata: { annotations: { 'kubernetes.io/config.mirror': 'static-uid' } }, status: { conditions: [] } }), agents);
     assert.equal(mirror.mirrorOf, 'static-uid');
     assert.equal(mirror.boundAt, Date.parse('2026-11-23T10:00:00Z'));
@@ -32,14 +46,14 @@ describe('trimPod', () => {
     assert.equal(trimPod(podObject({ status: { phase: 'Succeeded' } }), agents).terminated, true);
     assert.equal(trimPod(podObject({ status: { phase: 'Failed' } }), agents).terminated, true);
   });
-  test('only the agent\'s pods carry readiness', () => {
+  test("only the agent's pods carry readiness", () => {
     const ready = { conditions: [{ type: 'Ready', status: 'True' }] };
     assert.equal(trimPod(podObject({ metadata: { namespace: 'rcaudit', labels: { app: 'agent' } }, status: ready }), agents).agentReady, true);
     assert.equal(trimPod(podObject({ metadata: { namespace: 'rcaudit', labels: { app: 'agent' } } }), agents).agentReady, false);
     assert.equal(trimPod(podObject({ metadata: { namespace: 'other', labels: { app: 'agent' } }, status: ready }), agents).agentReady, undefined);
     assert.equal(trimPod(podObject({ metadata: { namespace: 'rcaudit', labels: { app: 'agent' } }, status: ready }), undefined).agentReady, undefined);
   });
-  test('the operator\'s own pod condition is kept, so it is written only when it changes', () => {
+  test("the operator's own pod condition is kept, so it is written only when it changes", () => {
     const status = { conditions: [{ type: 'rcaudit.dev/RuntimeHandlerVerified', status: 'False', reason: 'HandlerMismatch' }] };
     assert.deepEqual(trimPod(podObject({ status }), agents).verified, { status: 'False', reason: 'HandlerMismatch' });
   });
@@ -59,7 +73,7 @@ describe('trimReport', () => {
     assert.match(trimReport({ metadata: { name: 'n1' } }).invalid ?? '', /^spec\(root\) must be object/);
   });
   test('a report that speaks for another node is invalid', () => {
-    assert.equal(trimReport({ metadata: { name: 'n2' }, spec: goodSpec }).invalid, 'spec.nodeName n1 is not the report\'s name');
+    assert.equal(trimReport({ metadata: { name: 'n2' }, spec: goodSpec }).invalid, "spec.nodeName n1 is not the report's name");
   });
   test('a status the operator cannot read is treated as none (it will be rewritten)', () => {
     assert.equal(trimReport({ metadata: { name: 'n1' }, spec: goodSpec, status: { audits: 'garbage' } }).status, undefined);
@@ -67,7 +81,7 @@ describe('trimReport', () => {
 });
 
 describe('trimAudit', () => {
-  test('the schema\'s defaults are filled in, as the API server does', () => {
+  test("the schema's defaults are filled in, as the API server does", () => {
     assert.deepEqual(trimAudit({ metadata: { name: 'a', generation: 1 }, spec: {} }).spec, { auditPodsWithoutRuntimeClass: false, gracePeriodSeconds: 120 });
     assert.deepEqual(trimAudit({ metadata: { name: 'a' } }).spec, { auditPodsWithoutRuntimeClass: false, gracePeriodSeconds: 120 });
   });
@@ -85,11 +99,30 @@ describe('API paths and retry delays', () => {
     assert.equal(resourceOf('/apis/coordination.k8s.io/v1/namespaces/x/leases/l'), 'leases');
   });
   test('jittered backoff doubles from the base to the cap, stretched by up to 100%, never past the cap', () => {
-    assert.equal(jitteredBackoff(1, 800, 30_000, () => 0), 800);
-    assert.equal(jitteredBackoff(3, 800, 30_000, () => 0), 3200);
-    assert.equal(jitteredBackoff(50, 800, 30_000, () => 0), 30_000);
-    assert.equal(jitteredBackoff(2, 800, 30_000, () => 0.5), 2400);
-    assert.equal(jitteredBackoff(6, 800, 30_000, () => 0.99), 30_000, '25.6 s stretched would pass 30 s');
-    assert.equal(jitteredBackoff(50, 800, 30_000, () => 0.99), 30_000);
+    assert.equal(
+      jitteredBackoff(1, 800, 30_000, () => 0),
+      800,
+    );
+    assert.equal(
+      jitteredBackoff(3, 800, 30_000, () => 0),
+      3200,
+    );
+    assert.equal(
+      jitteredBackoff(50, 800, 30_000, () => 0),
+      30_000,
+    );
+    assert.equal(
+      jitteredBackoff(2, 800, 30_000, () => 0.5),
+      2400,
+    );
+    assert.equal(
+      jitteredBackoff(6, 800, 30_000, () => 0.99),
+      30_000,
+      '25.6 s stretched would pass 30 s',
+    );
+    assert.equal(
+      jitteredBackoff(50, 800, 30_000, () => 0.99),
+      30_000,
+    );
   });
 });

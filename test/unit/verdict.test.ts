@@ -12,8 +12,17 @@ const hostKernel = { class: 'host-kernel', process: 'pause', parent: 'containerd
 
 function sandbox(over: Partial<ReportedSandbox> = {}): ReportedSandbox {
   return {
-    id: 'sb-1', podUID: 'uid-1', namespace: 'ns', name: 'p', attempt: 0, state: 'Ready', createdAt: '2026-11-23T11:00:00.000Z',
-    requestedHandler: 'kata', resolvedHandler: 'kata', runtimeType: 'io.containerd.runc.v2', ...over,
+    id: 'sb-1',
+    podUID: 'uid-1',
+    namespace: 'ns',
+    name: 'p',
+    attempt: 0,
+    state: 'Ready',
+    createdAt: '2026-11-23T11:00:00.000Z',
+    requestedHandler: 'kata',
+    resolvedHandler: 'kata',
+    runtimeType: 'io.containerd.runc.v2',
+    ...over,
   };
 }
 
@@ -25,8 +34,16 @@ function report(sandboxes: ReportedSandbox[], runtime: Partial<NodeSandboxReport
   };
 }
 
-const pod = (over: Partial<AuditedPod> = {}): AuditedPod =>
-  ({ uid: 'uid-1', namespace: 'ns', name: 'p', nodeName: 'n1', runtimeClassName: 'kata', expectedHandler: 'kata', boundAt: NOW - 600_000, ...over });
+const pod = (over: Partial<AuditedPod> = {}): AuditedPod => ({
+  uid: 'uid-1',
+  namespace: 'ns',
+  name: 'p',
+  nodeName: 'n1',
+  runtimeClassName: 'kata',
+  expectedHandler: 'kata',
+  boundAt: NOW - 600_000,
+  ...over,
+});
 
 /** A copy of `o` without the named (optional) fields. */
 function omit<T extends object, K extends keyof T>(o: T, ...keys: K[]): Omit<T, K> {
@@ -54,89 +71,167 @@ const cases: Case[] = [
   { name: 'kata pod whose sandbox got kata', pod: pod(), node: node(report([])), sandboxes: [sandbox()], want: ['Matched', 'Matched'] },
   {
     name: 'the kuscia case: kata pod, sandbox asked for "" (runc)',
-    pod: pod(), node: node(report([])), sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc' })], want: ['Mismatched', 'HandlerMismatch'],
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc' })],
+    want: ['Mismatched', 'HandlerMismatch'],
   },
   {
     name: 'kata pod whose sandbox named another handler',
-    pod: pod(), node: node(report([])), sandboxes: [sandbox({ requestedHandler: 'runc-alt', resolvedHandler: 'runc-alt' })], want: ['Mismatched', 'HandlerMismatch'],
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox({ requestedHandler: 'runc-alt', resolvedHandler: 'runc-alt' })],
+    want: ['Mismatched', 'HandlerMismatch'],
   },
   {
     name: 'handler name right, runtime type not the one the audit expects (kata configured as runc)',
-    pod: pod(), node: node(report([])), sandboxes: [sandbox()], policy: strictPolicy, want: ['Mismatched', 'RuntimeTypeMismatch'],
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox()],
+    policy: strictPolicy,
+    want: ['Mismatched', 'RuntimeTypeMismatch'],
   },
   {
     name: 'handler and runtime type both as the audit expects',
-    pod: pod(), node: node(report([])), sandboxes: [sandbox({ runtimeType: 'io.containerd.kata.v2' })], policy: strictPolicy, want: ['Matched', 'Matched'],
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox({ runtimeType: 'io.containerd.kata.v2' })],
+    policy: strictPolicy,
+    want: ['Matched', 'Matched'],
   },
   {
     name: 'handler kata, but the host shows the host kernel where the audit asks for a VM (kata that is runc, on CRI-O too)',
-    pod: pod(), node: node(report([])), sandboxes: [sandbox({ runtimeType: 'oci', evidence: hostKernel })], policy: isolationPolicy, want: ['Mismatched', 'IsolationMismatch'],
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox({ runtimeType: 'oci', evidence: hostKernel })],
+    policy: isolationPolicy,
+    want: ['Mismatched', 'IsolationMismatch'],
   },
   {
     name: 'gvisor pod in a real gVisor sandbox',
-    pod: pod({ runtimeClassName: 'gvisor', expectedHandler: 'gvisor' }), node: node(report([])),
-    sandboxes: [sandbox({ requestedHandler: 'gvisor', resolvedHandler: 'gvisor', runtimeType: 'io.containerd.runsc.v1', evidence: { class: 'gvisor', process: 'runsc-sandbox' } })],
-    policy: isolationPolicy, want: ['Matched', 'Matched'],
+    pod: pod({ runtimeClassName: 'gvisor', expectedHandler: 'gvisor' }),
+    node: node(report([])),
+    sandboxes: [
+      sandbox({
+        requestedHandler: 'gvisor',
+        resolvedHandler: 'gvisor',
+        runtimeType: 'io.containerd.runsc.v1',
+        evidence: { class: 'gvisor', process: 'runsc-sandbox' },
+      }),
+    ],
+    policy: isolationPolicy,
+    want: ['Matched', 'Matched'],
   },
   {
     name: 'a dropped handler is a HandlerMismatch first, whatever the evidence',
-    pod: pod({ runtimeClassName: 'gvisor', expectedHandler: 'gvisor' }), node: node(report([])),
-    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc', evidence: hostKernel })], policy: isolationPolicy, want: ['Mismatched', 'HandlerMismatch'],
+    pod: pod({ runtimeClassName: 'gvisor', expectedHandler: 'gvisor' }),
+    node: node(report([])),
+    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc', evidence: hostKernel })],
+    policy: isolationPolicy,
+    want: ['Mismatched', 'HandlerMismatch'],
   },
   {
     name: 'evidence unknown: unverified, never mismatched',
-    pod: pod(), node: node(report([])), sandboxes: [sandbox({ evidence: { class: 'unknown', reason: 'process 42 is gone' } })], policy: isolationPolicy, want: ['Unverified', 'EvidenceUnknown'],
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox({ evidence: { class: 'unknown', reason: 'process 42 is gone' } })],
+    policy: isolationPolicy,
+    want: ['Unverified', 'EvidenceUnknown'],
   },
   {
     name: 'no evidence on the sandbox (an older agent): unverified',
-    pod: pod(), node: node(report([])), sandboxes: [sandbox()], policy: isolationPolicy, want: ['Unverified', 'EvidenceUnknown'],
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox()],
+    policy: isolationPolicy,
+    want: ['Unverified', 'EvidenceUnknown'],
   },
   {
     name: 'evidence gathering turned off on the node: unverified, saying so',
-    pod: pod(), node: node({ ...report([]), isolationEvidence: 'Disabled' }), sandboxes: [sandbox()], policy: isolationPolicy, want: ['Unverified', 'EvidenceDisabled'],
+    pod: pod(),
+    node: node({ ...report([]), isolationEvidence: 'Disabled' }),
+    sandboxes: [sandbox()],
+    policy: isolationPolicy,
+    want: ['Unverified', 'EvidenceDisabled'],
   },
   {
     name: 'a handler the audit asks no isolation of is judged as before, evidence or not',
-    pod: pod({ runtimeClassName: 'runc', expectedHandler: 'runc' }), node: node({ ...report([]), isolationEvidence: 'Disabled' }),
-    sandboxes: [sandbox({ requestedHandler: 'runc', resolvedHandler: 'runc' })], policy: isolationPolicy, want: ['Matched', 'Matched'],
+    pod: pod({ runtimeClassName: 'runc', expectedHandler: 'runc' }),
+    node: node({ ...report([]), isolationEvidence: 'Disabled' }),
+    sandboxes: [sandbox({ requestedHandler: 'runc', resolvedHandler: 'runc' })],
+    policy: isolationPolicy,
+    want: ['Matched', 'Matched'],
   },
   { name: 'no sandbox past the grace period', pod: pod(), node: node(report([])), sandboxes: [], want: ['Unverified', 'NoSandbox'] },
-  { name: 'no sandbox yet, within the grace period', pod: pod({ boundAt: NOW - 5_000 }), node: node(report([])), sandboxes: [], want: ['Unverified', 'AwaitingSandbox'] },
+  {
+    name: 'no sandbox yet, within the grace period',
+    pod: pod({ boundAt: NOW - 5_000 }),
+    node: node(report([])),
+    sandboxes: [],
+    want: ['Unverified', 'AwaitingSandbox'],
+  },
   { name: 'no report from the node: unverified, never mismatched', pod: pod(), node: node(undefined), sandboxes: [], want: ['Unverified', 'NoReport'] },
   { name: 'node unknown', pod: pod(), node: undefined, sandboxes: [], want: ['Unverified', 'NoReport'] },
   {
     name: 'agent not ready: its report may be stale',
-    pod: pod(), node: node(report([]), false), sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc' })], want: ['Unverified', 'AgentNotReady'],
+    pod: pod(),
+    node: node(report([]), false),
+    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc' })],
+    want: ['Unverified', 'AgentNotReady'],
   },
   {
     name: 'runtime unreachable',
-    pod: pod(), node: node(report([], { reachable: false, unreachableSince: '2026-11-23T11:59:00Z' })), sandboxes: [sandbox()], want: ['Unverified', 'RuntimeUnreachable'],
+    pod: pod(),
+    node: node(report([], { reachable: false, unreachableSince: '2026-11-23T11:59:00Z' })),
+    sandboxes: [sandbox()],
+    want: ['Unverified', 'RuntimeUnreachable'],
   },
   {
     name: 'runtime unreachable while the agent reads not Ready (the node controller marks every pod of a node whose runtime is down)',
-    pod: pod(), node: node(report([], { reachable: false, unreachableSince: '2026-11-23T11:59:00Z' }), false), sandboxes: [sandbox()], want: ['Unverified', 'RuntimeUnreachable'],
+    pod: pod(),
+    node: node(report([], { reachable: false, unreachableSince: '2026-11-23T11:59:00Z' }), false),
+    sandboxes: [sandbox()],
+    want: ['Unverified', 'RuntimeUnreachable'],
   },
-  { name: 'RuntimeClass not found when first seen', pod: pod({ expectedHandler: null }), node: node(report([])), sandboxes: [sandbox()], want: ['Unverified', 'RuntimeClassNotFound'] },
+  {
+    name: 'RuntimeClass not found when first seen',
+    pod: pod({ expectedHandler: null }),
+    node: node(report([])),
+    sandboxes: [sandbox()],
+    want: ['Unverified', 'RuntimeClassNotFound'],
+  },
   {
     name: 'RuntimeClass re-created with another handler: the handler captured at first sight counts',
-    pod: pod({ expectedHandler: 'kata' }), node: node(report([])), sandboxes: [sandbox()], want: ['Matched', 'Matched'],
+    pod: pod({ expectedHandler: 'kata' }),
+    node: node(report([])),
+    sandboxes: [sandbox()],
+    want: ['Matched', 'Matched'],
   },
   {
     name: 'pod without a RuntimeClass gets the runtime default',
-    pod: classless, node: node(report([])),
-    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc' })], want: ['Matched', 'Matched'],
+    pod: classless,
+    node: node(report([])),
+    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc' })],
+    want: ['Matched', 'Matched'],
   },
   {
     name: 'pod without a RuntimeClass on a runtime that hides its default',
-    pod: classless, node: node(hiddenDefault()), sandboxes: [unresolved], want: ['Unverified', 'UnsupportedRuntime'],
+    pod: classless,
+    node: node(hiddenDefault()),
+    sandboxes: [unresolved],
+    want: ['Unverified', 'UnsupportedRuntime'],
   },
   {
     name: 'sandbox asked for "" on a runtime that hides its default',
-    pod: pod(), node: node(hiddenDefault()), sandboxes: [unresolved], want: ['Unverified', 'UnsupportedRuntime'],
+    pod: pod(),
+    node: node(hiddenDefault()),
+    sandboxes: [unresolved],
+    want: ['Unverified', 'UnsupportedRuntime'],
   },
   {
     name: 'restarted pod: the newest live sandbox is judged, not the dead one',
-    pod: pod(), node: node(report([])),
+    pod: pod(),
+    node: node(report([])),
     sandboxes: [
       sandbox({ id: 'old', attempt: 0, state: 'NotReady', createdAt: '2026-11-23T10:00:00.000Z', requestedHandler: '', resolvedHandler: 'runc' }),
       sandbox({ id: 'new', attempt: 1, state: 'Ready', createdAt: '2026-11-23T11:00:00.000Z' }),
@@ -145,7 +240,8 @@ const cases: Case[] = [
   },
   {
     name: 'restarted pod whose newest live sandbox lost the handler',
-    pod: pod(), node: node(report([])),
+    pod: pod(),
+    node: node(report([])),
     sandboxes: [
       sandbox({ id: 'old', attempt: 0, state: 'NotReady', createdAt: '2026-11-23T10:00:00.000Z' }),
       sandbox({ id: 'new', attempt: 1, state: 'Ready', createdAt: '2026-11-23T11:00:00.000Z', requestedHandler: '', resolvedHandler: 'runc' }),
@@ -190,14 +286,23 @@ describe('auditNode', () => {
     const unaudited = sandbox({ id: 'unaudited', podUID: 'uid-plain', requestedHandler: '', resolvedHandler: 'runc' });
     const r = report([staticSandbox, orphan, foreign, kata, stoppedOrphan, unaudited]);
     const mirror: AuditedPod = { ...classless, uid: 'mirror-uid', name: 'etcd-n1', mirrorOf: 'static-hash' };
-    const boundTo = new Map([['uid-elsewhere', 'n2'], ['uid-plain', 'n1']]);
+    const boundTo = new Map([
+      ['uid-elsewhere', 'n2'],
+      ['uid-plain', 'n1'],
+    ]);
     const result = auditNode(node(r), [pod(), mirror], (uid) => boundTo.get(uid), { policy, now: NOW });
     assert.equal(result.verdicts.get('uid-1')?.reason, 'Matched');
     assert.equal(result.verdicts.get('mirror-uid')?.reason, 'Matched');
     assert.equal(result.verdicts.size, 2, 'a pod on the node that is not audited gets no verdict');
     // A stopped sandbox of a deleted pod is the kubelet's garbage, not an orphan; one of a pod on this node that is not audited is neither.
-    assert.deepEqual(result.orphans.map((s) => s.id), ['orphan']);
-    assert.deepEqual(result.suspicious.map((s) => s.id), ['foreign']);
+    assert.deepEqual(
+      result.orphans.map((s) => s.id),
+      ['orphan'],
+    );
+    assert.deepEqual(
+      result.suspicious.map((s) => s.id),
+      ['foreign'],
+    );
   });
 
   test('says when a verdict next changes by itself: the first pod awaiting its sandbox runs out of grace', () => {

@@ -51,7 +51,10 @@ describe('work queue', () => {
   });
 
   test('per-key backoff doubles from 50 ms and stops at 100 s; forget starts it over', () => {
-    assert.deepEqual([1, 2, 3, 4].map((n) => backoffDelay(n, DEFAULT_RATE_LIMITS)), [50, 100, 200, 400]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => backoffDelay(n, DEFAULT_RATE_LIMITS)),
+      [50, 100, 200, 400],
+    );
     assert.equal(backoffDelay(30, DEFAULT_RATE_LIMITS), 100_000);
     assert.equal(backoffDelay(10_000, DEFAULT_RATE_LIMITS), 100_000);
     const clock = new FakeClock();
@@ -114,11 +117,15 @@ describe('worker', () => {
     };
     const seen: string[] = [];
     const errors: string[] = [];
-    const worker = runWorker(q, (key) => {
-      seen.push(key);
-      const next = results[key]?.shift();
-      return next === undefined ? Promise.reject(new Error(`boom ${key}`)) : Promise.resolve(next);
-    }, (key, _error, terminal) => errors.push(`${key}:${terminal ? 'terminal' : 'retry'}`));
+    const worker = runWorker(
+      q,
+      (key) => {
+        seen.push(key);
+        const next = results[key]?.shift();
+        return next === undefined ? Promise.reject(new Error(`boom ${key}`)) : Promise.resolve(next);
+      },
+      (key, _error, terminal) => errors.push(`${key}:${terminal ? 'terminal' : 'retry'}`),
+    );
     for (const k of ['ok', 'flaky', 'later', 'broken', 'throws']) q.add(k);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(seen, ['ok', 'flaky', 'later', 'broken', 'throws']);
