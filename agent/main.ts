@@ -2,8 +2,9 @@
 // here and nowhere else; the agent gets its clients handed in.
 //   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
 import { Command } from 'commander';
-import { boundedDuration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { boundedDuration, positiveInteger, withListenFlags } from '../cli/flags.ts';
 import { VERSION } from '../cli/version.ts';
+import { connect } from '../kube/connection.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
       },
       ...(flags.isolationEvidence ? { evidence: new ProcEvidence(flags.procRoot) } : {}),
       sink: new ReportWriter(
-        new KubeRest(loadKubeConfig(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) }),
+        new KubeRest(await connect(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) }),
         flags.nodeName,
       ),
       log,

@@ -1,6 +1,5 @@
-// What both processes' command lines share: value parsers for commander and
-// the kubeconfig loader. Flags themselves are declared in each main.
-import { KubeConfig } from '@kubernetes/client-node';
+// What both processes' command lines share: value parsers for commander.
+// Flags themselves are declared in each main.
 import { InvalidArgumentError, type Command } from 'commander';
 
 /** "500ms", "2s", "5m", "1h" -> milliseconds. (The chart's values.schema.json takes the same form.) */
@@ -54,14 +53,6 @@ export function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a TCP port (0-65535)');
   return n;
-}
-
-/** The named kubeconfig file, else the in-cluster config, else $KUBECONFIG or ~/.kube/config. */
-export function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (file !== undefined) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  return kc;
 }
 
 /** The flags of the /metrics, /livez, /readyz server, the same in both processes. */

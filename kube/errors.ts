@@ -1,7 +1,6 @@
-// The one place that reads the API server's errors. client-node throws
-// ApiException with an HTTP code and a raw body; everything else in this
-// project sees these typed errors instead, and never parses HTTP bodies.
-import { ApiException } from '@kubernetes/client-node';
+// The one place that reads the API server's errors: an HTTP status and a
+// Status body, or a request that never got an answer. Everything else in
+// this project sees these typed errors instead, and never parses HTTP bodies.
 
 export type ApiErrorReason =
   'NotFound' | 'Conflict' | 'AlreadyExists' | 'Gone' | 'Forbidden' | 'Unauthorized' | 'Invalid' | 'TooManyRequests' | 'ServerError' | 'Transport';
@@ -54,13 +53,9 @@ export function fromHttpStatus(code: number, body: unknown, what: string): KubeA
   return new KubeApiError(reason, `${what}: ${reason} (HTTP ${String(code)}): ${status.message ?? ''}`.trim(), code);
 }
 
-/** Turns anything a client-node call threw into a KubeApiError. */
+/** Turns anything a request threw (a refused connection, a deadline, a broken stream) into a KubeApiError. */
 export function toKubeApiError(err: unknown, what: string): KubeApiError {
   if (err instanceof KubeApiError) return err;
-  if (err instanceof ApiException) {
-    const translated = fromHttpStatus((err as ApiException<unknown>).code, (err as ApiException<unknown>).body, what);
-    return new KubeApiError(translated.reason, translated.message, translated.code, { cause: err });
-  }
   const message = err instanceof Error ? err.message : String(err);
   return new KubeApiError('Transport', `${what}: ${message}`, undefined, { cause: err });
 }

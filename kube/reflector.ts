@@ -237,18 +237,13 @@ export class Reflector<T> {
         ended = true;
         finish(err);
       };
-      const watch = this.rest.watch(this.options.path);
-      // Our watchdog, not client-node's 30 s inactivity timer, decides when a
-      // watch is silent (a quiet resource is not a dead connection); its timer
-      // stays as the backstop. The field is TypeScript-private, JavaScript-public.
-      (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = this.options.watchSilenceMs * 2;
       feed();
       this.abortWatch = () => controller?.abort();
-      watch
+      this.rest
         .watch(
           this.options.path,
           { resourceVersion, allowWatchBookmarks: true, timeoutSeconds, labelSelector: this.options.labelSelector },
-          (type: string, object: KubeObject) => {
+          (type, object: KubeObject) => {
             feed();
             if (type === 'ERROR') {
               const code = (object as { code?: number }).code;
@@ -318,7 +313,6 @@ export function nextFailures(failures: number, round: { failed: boolean; quick: 
 const isGone = (err: unknown): boolean => err instanceof WatchGone || (err instanceof KubeApiError && err.reason === 'Gone');
 
 function asWatchError(err: unknown, resource: string): Error {
-  const statusCode = (err as { statusCode?: number }).statusCode;
-  if (statusCode === 410) return new WatchGone(`watch ${resource}: Gone`);
+  if (err instanceof KubeApiError && err.reason === 'Gone') return new WatchGone(`watch ${resource}: Gone`);
   return err instanceof Error ? err : new Error(`watch ${resource}: ${String(err)}`);
 }

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { boundedDuration, loadKubeConfig, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { boundedDuration, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { connect } from '../kube/connection.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startHttpServer } from '../observability/http-server.ts';
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv);
   const log = createLogger('operator');
   const metrics = new OperatorMetrics();
-  const rest = new KubeRest(loadKubeConfig(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) });
+  const rest = new KubeRest(await connect(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) });
   const elector = flags.leaderElect
     ? new LeaderElector(
         rest,

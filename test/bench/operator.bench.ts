@@ -8,8 +8,8 @@
 // - the operator's RSS, and its API requests per second at steady state.
 //   BENCH_OPERATOR_SIZES="1000x30000,5000x150000" node test/bench/operator.bench.ts
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox, startOperator } from '../support/operator.ts';
 import { percentile } from '../support/stats.ts';
@@ -22,9 +22,7 @@ const PODS_PER_NAMESPACE = 1000;
 const CONCURRENCY = 48;
 
 const testbed = loadTestbed();
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromFile(testbed.kubeconfig);
-const api = new KubeRest(kubeConfig, { timeoutMs: 120_000 });
+const api = new KubeRest(await kubeconfigConnection(testbed.kubeconfig), { timeoutMs: 120_000 });
 
 const log = (line: string): void => {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -155,12 +153,11 @@ function watchEvents(): { waitFor: (uid: string) => Promise<number>; stop: () =>
   const waiters = new Map<string, (at: number) => void>();
   let controller: AbortController | undefined;
   void api
-    .watch('/api/v1/events')
     .watch(
       '/api/v1/events',
       { fieldSelector: 'reason=RuntimeHandlerMismatch' },
-      (_type: string, object: { involvedObject?: { uid?: string } }) => {
-        const uid = object.involvedObject?.uid;
+      (_type, object) => {
+        const uid = (object as { involvedObject?: { uid?: string } }).involvedObject?.uid;
         if (uid !== undefined) waiters.get(uid)?.(performance.now());
       },
       () => undefined,
