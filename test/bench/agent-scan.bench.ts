@@ -8,22 +8,27 @@
 // - the first scan's cost with and without isolation evidence (one walk of
 //   /proc for all new sandboxes), and steady-state scans with evidence (no
 //   /proc walk: the same as without);
-// - the agent process's RSS after BENCH_SOAK_SECONDS (default 600) at 250,
-//   with and without isolation evidence.
+// - the agent's RSS at minute 5 and after BENCH_SOAK_SECONDS (default 600) at 250,
+//   with and without isolation evidence: the chart's agent pod, as users run
+//   it, read from the host's /proc.
 //   node test/bench/agent-scan.bench.ts
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { KubeConfig } from '@kubernetes/client-node';
 import { NodeAgent } from '../../agent/agent.ts';
 import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
 import { AgentMetrics } from '../../agent/metrics.ts';
 import { ReportWriter } from '../../agent/report-writer.ts';
+import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { SandboxScanner } from '../../agent/scanner.ts';
 import { ProcEvidence } from '../../agent/evidence/proc.ts';
+import { podOfCgroup } from '../../agent/evidence/classify.ts';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
-import { freePort, startNodeScript } from '../support/processes.ts';
+import { adoptCrds, CHART, helm, testbedValues, valueArgs } from '../support/chart.ts';
+import { REPO_ROOT } from '../support/versions.ts';
 import { percentile } from '../support/stats.ts';
 import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
@@ -32,6 +37,8 @@ const SCANS = 100;
 const STEADY_SECONDS = Number(process.env['BENCH_STEADY_SECONDS'] ?? 30);
 const SOAK_SECONDS = Number(process.env['BENCH_SOAK_SECONDS'] ?? 600);
 
+const execFileAsync = promisify(execFile);
+const BENCH_RELEASE = 'rcaudit-bench';
 const testbed = loadTestbed();
 const node = testbedNode(testbed, 0);
 const ns = uniqueName('bench-agent');
@@ -97,9 +104,7 @@ async function measureScans(): Promise<{ ours: Timing; withEvidence: Timing; nai
 
 /** The real loop, writing through the real API server, for STEADY_SECONDS after its first write. */
 async function steadyWrites(): Promise<number> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(testbed.kubeconfig);
-  const writer = new ReportWriter(new KubeRest(kc), node.name);
+  const writer = new ReportWriter(new KubeRest(await kubeconfigConnection(testbed.kubeconfig)), node.name);
   let writes = 0;
   const sink = {
     write: async (spec: NodeSandboxReportSpec) => {
@@ -122,30 +127,55 @@ async function steadyWrites(): Promise<number> {
   return writes;
 }
 
-async function soakRss(extra: string[]): Promise<number> {
-  const port = await freePort();
-  const agent = startNodeScript('agent/main.ts', [
-    '--node-name',
-    node.name,
-    '--cri-endpoint',
-    node.criEndpoint,
-    '--kubeconfig',
-    testbed.kubeconfig,
-    '--listen-host',
-    '127.0.0.1',
-    '--listen-port',
-    String(port),
-    ...extra,
-  ]);
-  try {
-    await new Promise((r) => setTimeout(r, SOAK_SECONDS * 1000));
-    const pid = agent.child.pid;
-    if (pid === undefined || agent.child.exitCode !== null) throw new Error(`agent exited:\n${agent.output()}`);
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'));
-    return Number(match?.[1] ?? NaN) / 1024;
-  } finally {
-    await agent.stop();
+/** The host pid of the agent in the chart's agent pod on `node`: the process of that pod's cgroup running agent/main.ts. */
+async function chartAgentPid(): Promise<number> {
+  const uid = (
+    await kubectl(testbed, [
+      'get',
+      'pods',
+      '-n',
+      BENCH_RELEASE,
+      '-l',
+      'app.kubernetes.io/component=agent',
+      '--field-selector',
+      `spec.nodeName=${node.name}`,
+      '-o',
+      'jsonpath={.items[0].metadata.uid}',
+    ])
+  ).trim();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (podOfCgroup(readFileSync(`/proc/${entry}/cgroup`, 'utf8')) === uid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('agent/main.ts'))
+        return Number(entry);
+    } catch {
+      // Gone meanwhile.
+    }
   }
+  throw new Error(`no agent process for pod ${uid} on ${node.name}`);
+}
+
+const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+
+/**
+ * The chart's agent, as users run it (the image, in a pod, in-cluster
+ * credentials, the chart's flags): its RSS at minute 5 (or at the end of a
+ * shorter soak) and after SOAK_SECONDS.
+ */
+async function soakChartAgent(isolationEvidence: boolean): Promise<{ at5: number; end: number }> {
+  const values = { ...testbedValues(testbed), 'operator.replicas': 1, 'defaultAudit.enabled': false, 'agent.isolationEvidence': isolationEvidence };
+  await helm(['upgrade', '--install', BENCH_RELEASE, CHART, '-n', BENCH_RELEASE, '--create-namespace', '--wait', '--timeout', '240s', ...valueArgs(values)], {
+    KUBECONFIG: testbed.kubeconfig,
+  });
+  await kubectl(testbed, ['rollout', 'status', '-n', BENCH_RELEASE, `daemonset/${BENCH_RELEASE}-runtimeclass-audit-agent`, '--timeout=240s']);
+  const pid = await chartAgentPid();
+  const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
+  const first = Math.min(300, SOAK_SECONDS);
+  await sleep(first);
+  const at5 = rssMiB(pid);
+  await sleep(SOAK_SECONDS - first);
+  if (pid !== (await chartAgentPid())) throw new Error('the agent restarted during the soak');
+  return { at5, end: rssMiB(pid) };
 }
 
 const f = (n: number): string => n.toFixed(2);
@@ -171,14 +201,16 @@ try {
     );
   }
   if (SOAK_SECONDS > 0) {
-    for (const [what, extra] of [
-      ['with isolation evidence', []],
-      ['without (--no-isolation-evidence)', ['--no-isolation-evidence']],
-    ] as const) {
-      const rss = await soakRss([...extra]);
-      process.stdout.write(`agent process RSS after ${String(SOAK_SECONDS)} s at ${String(have)} added sandboxes, ${what}: ${f(rss)} MiB\n`);
+    await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+    await adoptCrds((args) => kubectl(testbed, args), BENCH_RELEASE, BENCH_RELEASE);
+    for (const evidence of [true, false]) {
+      const { at5, end } = await soakChartAgent(evidence);
+      process.stdout.write(
+        `chart agent pod RSS at ${String(have)} added sandboxes, isolation evidence ${evidence ? 'on' : 'off'}: ${f(at5)} MiB at ${String(Math.min(300, SOAK_SECONDS))} s, ${f(end)} MiB at ${String(SOAK_SECONDS)} s (${f(((end - at5) / at5) * 100)}% growth)\n`,
+      );
     }
   }
 } finally {
-  await kubectl(testbed, ['delete', 'namespace', ns, '--wait=false']);
+  await helm(['uninstall', BENCH_RELEASE, '-n', BENCH_RELEASE, '--ignore-not-found', '--wait'], { KUBECONFIG: testbed.kubeconfig }).catch(() => undefined);
+  await kubectl(testbed, ['delete', 'namespace', ns, BENCH_RELEASE, '--ignore-not-found', '--wait=false']);
 }
