@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { inClusterConnection } from '../../kube/connection.ts';
 import { KubeApiError } from '../../kube/errors.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { createNamespace, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const ns = uniqueName('in-cluster');
@@ -63,7 +63,10 @@ test("in a pod: the service account's token and the cluster CA; a rotated token 
   // The token in use stops working (its ServiceAccount deleted) while the file has a new one: refused once, then read again.
   await mountToken('third');
   await kubectl(testbed, ['delete', 'serviceaccount', 'second', '-n', ns]);
-  await assert.rejects(whoAmI(rest), (err: unknown) => err instanceof KubeApiError && err.reason === 'Unauthorized');
+  // The API server learns of the deletion through its own cache, a moment later: until then the old token still works.
+  await eventually(async () => {
+    await assert.rejects(whoAmI(rest), (err: unknown) => err instanceof KubeApiError && err.reason === 'Unauthorized');
+  }, 30_000);
   assert.equal(await whoAmI(rest), `system:serviceaccount:${ns}:third`);
 });
 
