@@ -29,8 +29,7 @@ export function auditedNodes(cache: ClusterCache, expectations: Expectations, au
   const nodes = new Map<string, AuditedNode>();
   for (const name of cache.nodeNames()) {
     const { report, state, exists } = nodeReport(cache, name);
-    const pods = cache.podsOn(name);
-    if (!exists && pods.length === 0) continue;
+    if (!exists && !cache.hasPodsOn(name)) continue;
     const written = currentStatus(expectations, report, now)?.audits?.find((a) => a.name === audit.name);
     const entry =
       audit.invalid !== undefined

@@ -119,6 +119,12 @@ export class ClusterCache {
     return pods;
   }
 
+  /** Whether a pod that still runs is bound to `node`, without listing them. */
+  hasPodsOn(node: string): boolean {
+    for (const uid of this.podsByNode.get(node) ?? []) if (this.stores.pods.get(uid)?.terminated === false) return true;
+    return false;
+  }
+
   /** The nodes with a pod that `predicate` picks. */
   nodesWithPods(predicate: (pod: PodRecord) => boolean): Set<string> {
     const nodes = new Set<string>();
