@@ -1,7 +1,8 @@
 # The production image: one image for both roles (the chart runs
-# `agent/main.ts` or `operator/main.ts`). Node 24 runs the TypeScript sources
-# as they are (type stripping), so there is no build step, only the
-# production dependencies.
+# `agent/main.js` or `operator/main.js`). Node 24 could run the TypeScript
+# sources as they are, but its type stripper costs every process about
+# 17 MiB, so the image ships JavaScript: tsc erases the types once, here
+# (tsconfig.image.json), and the production dependencies are installed.
 #
 #   docker build -t <registry>/runtimeclass-audit:0.1.0 .
 #
@@ -19,6 +20,20 @@
 # the node image here, the npm package "node" pinned in package.json there).
 ARG NODE_VERSION=24.21.0
 
+FROM docker.io/library/node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.image.json ./
+COPY agent ./agent
+COPY api ./api
+COPY cli ./cli
+COPY kube ./kube
+COPY observability ./observability
+COPY operator ./operator
+COPY proto ./proto
+RUN node_modules/.bin/tsc -p tsconfig.image.json --outDir /app && cp -r proto /app/proto
+
 FROM docker.io/library/node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -32,13 +47,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json package-lock.json ./
-COPY agent ./agent
-COPY api ./api
-COPY cli ./cli
-COPY kube ./kube
-COPY observability ./observability
-COPY operator ./operator
-COPY proto ./proto
+COPY --from=build /app ./
 USER 65532:65532
 ENTRYPOINT ["/nodejs/bin/node"]
-CMD ["operator/main.ts"]
+CMD ["operator/main.js"]

@@ -8,8 +8,8 @@
 #   /lib*, /usr/lib*   glibc, libstdc++ and libgcc_s from this Debian 12 host
 #                      (what distroless/nodejs24-debian12 carries too)
 #   /etc/passwd, group root and nonroot (65532), as in distroless
-#   /app               the sources Node runs (type stripping; no build step)
-#                      and the production node_modules only
+#   /app               the app as JavaScript (tsc erases the types: no type
+#                      stripper at run time) and the production node_modules only
 # Image config: user 65532, workdir /app, entrypoint node, cmd operator.
 # The tarball is cached under .testbed/images by a digest of its inputs.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,7 +30,7 @@ app_files() {
 }
 # The key: every input file's name and content, the node binary and these scripts.
 key=$({ app_files | xargs -0 sha256sum
-        sha256sum "$(readlink -f "$NODE_BIN")" "${BASH_SOURCE[0]}" hack/testbed/oci-image.sh; echo "$IMAGE_NAME"; } | sha256sum | cut -c1-16)
+        sha256sum "$(readlink -f "$NODE_BIN")" "${BASH_SOURCE[0]}" hack/testbed/oci-image.sh tsconfig.json tsconfig.image.json; echo "$IMAGE_NAME"; } | sha256sum | cut -c1-16)
 out="$TESTBED_DIR/images/runtimeclass-audit-$key.tar"
 
 build() {
@@ -52,6 +52,10 @@ build() {
   # The app: its sources (no test, hack or chart files), and
   # the production dependencies from the lockfile, installed from npm's cache.
   app_files | xargs -0 cp --parents -t "$root/app"
+  # JavaScript, not TypeScript: tsc erases the types here, once, so no node
+  # loads Node's type stripper at start (about 17 MiB per process, measured).
+  "$RCA_ROOT/node_modules/.bin/tsc" -p "$RCA_ROOT/tsconfig.image.json" --outDir "$root/app" || die "tsc could not compile the app"
+  find "$root/app" -path "$root/app/node_modules" -prune -o -name '*.ts' -type f -print0 | xargs -0 rm -f
   (cd "$root/app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund >/dev/null) \
     || die "npm ci --omit=dev failed"
   # Type declarations and source maps are never loaded at run time (a third of client-node's size).
@@ -59,7 +63,7 @@ build() {
   rm -f "$root/app/node_modules/.package-lock.json"
   mkdir -p "$(dirname "$out")"
   "$RCA_ROOT/hack/testbed/oci-image.sh" "$out.tmp" "$IMAGE_NAME" "$root" \
-    '{"User":"65532:65532","WorkingDir":"/app","Entrypoint":["/nodejs/bin/node"],"Cmd":["operator/main.ts"],
+    '{"User":"65532:65532","WorkingDir":"/app","Entrypoint":["/nodejs/bin/node"],"Cmd":["operator/main.js"],
       "Env":["NODE_ENV=production","SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"]}'
   mv "$out.tmp" "$out"
   # Older builds are of no use once a newer one exists.

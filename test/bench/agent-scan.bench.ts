@@ -146,7 +146,7 @@ async function chartAgentPid(): Promise<number> {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (podOfCgroup(readFileSync(`/proc/${entry}/cgroup`, 'utf8')) === uid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('agent/main.ts'))
+      if (podOfCgroup(readFileSync(`/proc/${entry}/cgroup`, 'utf8')) === uid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('agent/main.'))
         return Number(entry);
     } catch {
       // Gone meanwhile.
