@@ -13,7 +13,7 @@ import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox, startOperator } from '../support/operator.ts';
 import { percentile } from '../support/stats.ts';
-import { loadTestbed, uniqueName } from '../support/testbed.ts';
+import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
 const SIZES = (process.env['BENCH_OPERATOR_SIZES'] ?? '1000x30000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const LATENCY_SAMPLES = Number(process.env['BENCH_LATENCY_SAMPLES'] ?? 50);
@@ -272,6 +272,8 @@ async function benchSize(nodes: number, podCount: number): Promise<void> {
   await cleanUp(audit, cluster);
 }
 
+// A fresh testbed has no CRDs yet.
+await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
 process.stdout.write(
   '| nodes | pods | full audit, cold start | report change -> event (median / p99) | operator RSS | API requests/s at steady state |\n|---|---|---|---|---|---|\n',
 );
