@@ -72,11 +72,14 @@ async function readLines(response: IncomingMessage, line: (text: string) => void
   let pending = '';
   for await (const chunk of response) {
     pending += chunk as string;
-    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
-      const text = pending.slice(0, nl).trim();
-      pending = pending.slice(nl + 1);
+    // Each line is cut out once; what follows the last newline waits for the next chunk.
+    let start = 0;
+    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n', start)) {
+      const text = pending.slice(start, nl).trim();
+      start = nl + 1;
       if (text !== '') line(text);
     }
+    pending = pending.slice(start);
   }
 }
 

@@ -7,7 +7,7 @@ import type { NodeAuditEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { ClusterCache } from './cache.ts';
 import type { Expectations } from './expectations.ts';
 import { auditedPodsOn, currentStatus, judgeAudit, nodeReport } from './node-view.ts';
-import type { NodeState } from './status.ts';
+import { summarize, type NodeState, type NodeSummary } from './status.ts';
 import type { AuditRecord } from './trim.ts';
 
 export interface AuditedNode {
@@ -38,4 +38,9 @@ export function auditedNodes(cache: ClusterCache, expectations: Expectations, au
     nodes.set(name, { state, exists, entry });
   }
   return nodes;
+}
+
+/** Per node, what the audit's status and its metrics need of it. */
+export function summariesOf(nodes: ReadonlyMap<string, AuditedNode>): Map<string, NodeSummary> {
+  return new Map([...nodes].map(([node, { state, entry }]) => [node, summarize(state, entry)]));
 }

@@ -103,7 +103,8 @@ export class ClusterCache {
   /** The agent on `node` is Ready; true when agent pods are not watched (then a report is taken as current). */
   agentReady(node: string): boolean {
     if (!this.agentsWatched) return true;
-    return [...(this.agentsByNode.get(node)?.values() ?? [])].some(Boolean);
+    for (const ready of this.agentsByNode.get(node)?.values() ?? []) if (ready) return true;
+    return false;
   }
 
   /** The node a pod uid (or a static pod's uid behind its mirror) is bound to. */

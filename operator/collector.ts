@@ -3,12 +3,12 @@
 // pushed from reconcile, so nothing has to be retracted when a pod, node or
 // audit goes. Pure over the cache.
 import type { PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
-import { auditedNodes } from './audit-view.ts';
+import { auditedNodes, summariesOf } from './audit-view.ts';
 import type { ClusterCache } from './cache.ts';
 import type { Expectations } from './expectations.ts';
 import { nodeReport } from './node-view.ts';
 import type { AuditRecord } from './trim.ts';
-import { heldMismatch, ignoredReport, reasonTotals, summarize, type IgnoredReportReason, type NodeState, type NodeSummary } from './status.ts';
+import { heldMismatch, ignoredReport, reasonTotals, sumCounts, type IgnoredReportReason, type NodeState } from './status.ts';
 
 const NODE_STATES: readonly NodeState[] = ['Reporting', 'NoReport', 'InvalidReport', 'AgentNotReady', 'RuntimeUnreachable'];
 
@@ -28,14 +28,12 @@ export interface VerdictFigures {
 }
 
 function auditFigures(cache: ClusterCache, expectations: Expectations, audit: AuditRecord, now: number): AuditFigures {
-  const summaries = new Map<string, NodeSummary>();
+  const nodes = auditedNodes(cache, expectations, audit, now);
+  const summaries = summariesOf(nodes);
+  // The same sums as the audit's status (status.ts).
+  const { orphanSandboxes, suspiciousSandboxes } = sumCounts(summaries, new Set(cache.nodes.keys()));
   const mismatched: AuditFigures['mismatched'] = [];
-  let orphanSandboxes = 0;
-  let suspiciousSandboxes = 0;
-  for (const [node, { state, entry }] of auditedNodes(cache, expectations, audit, now)) {
-    summaries.set(node, summarize(state, entry));
-    orphanSandboxes += entry.counts.orphanSandboxes;
-    suspiciousSandboxes += entry.counts.suspiciousSandboxes;
+  for (const [node, { entry }] of nodes) {
     for (const pod of entry.pods) if (pod.verdict === 'Mismatched' || heldMismatch(pod) !== undefined) mismatched.push({ node, pod });
   }
   return { pods: reasonTotals(summaries), orphanSandboxes, suspiciousSandboxes, mismatched };

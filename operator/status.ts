@@ -242,7 +242,7 @@ function sampleEntry(node: string, p: PodVerdictEntry): MismatchSample {
   return entry;
 }
 
-function sumCounts(summaries: ReadonlyMap<string, NodeSummary>, nodes: ReadonlySet<string>): AuditCounts {
+export function sumCounts(summaries: ReadonlyMap<string, NodeSummary>, nodes: ReadonlySet<string>): AuditCounts {
   const counts: AuditCounts = {
     audited: 0,
     matched: 0,
