@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { CHART, CRDS, helm, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
-import { auditStatus, podEvents, reportStatus } from '../support/operator.ts';
+import { auditStatus, podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { storedReport } from '../support/reports.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
@@ -180,15 +180,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     await eventually(() => k(['get', 'runtimeclassaudit', 'cluster']), 30_000);
     // Our own audit, scoped to this test's namespaces, for exact counts.
     await k(['label', 'namespace', honestNs, brokenNs, `rcaudit-test=${id}`]);
-    await k(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'rcaudit.dev/v1alpha1',
-        kind: 'RuntimeClassAudit',
-        metadata: { name: audit },
-        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
-      }),
-    );
+    await k(['apply', '-f', '-'], JSON.stringify(scopedAudit(audit, id)));
   });
 
   test('pods meant for kata: flagged on the broken path, matched on the honest one (but for its isolation, by the default audit)', async () => {

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { adoptCrds, CHART, helm, testbedValues, valueArgs } from '../support/chart.ts';
-import { podEvents, reportStatus } from '../support/operator.ts';
+import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import {
   apiserver,
@@ -166,15 +166,7 @@ describe('findings stay one finding through real operations (the chart on the te
     await createNamespace(testbed, brokenNs);
     await k(['label', 'namespace', honestNs, brokenNs, `rcaudit-test=${id}`]);
     await install();
-    await k(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'rcaudit.dev/v1alpha1',
-        kind: 'RuntimeClassAudit',
-        metadata: { name: audit },
-        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
-      }),
-    );
+    await k(['apply', '-f', '-'], JSON.stringify(scopedAudit(audit, id)));
     for (const p of pods) await applyPod(testbed, { ...p, runtimeClassName: 'kata' });
     for (const p of pods) await k(['wait', '-n', p.namespace, '--for=condition=Ready', '--timeout=120s', `pod/${p.name}`]);
   });

@@ -4,7 +4,7 @@
 // and every pod on rcaudit-node-2, the kuscia node) and matches the rest.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { auditStatus, metricValue, podEvents, reportStatus, startOperator, type RunningOperator } from '../support/operator.ts';
+import { auditStatus, metricValue, podEvents, reportStatus, scopedAudit, startOperator, type RunningOperator } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { startAgent, type Started } from '../support/processes.ts';
 import { storedReport } from '../support/reports.ts';
@@ -26,16 +26,7 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
     await createNamespace(testbed, honestNs);
     await createNamespace(testbed, brokenNs);
     for (const ns of [honestNs, brokenNs]) await kubectl(testbed, ['label', 'namespace', ns, `rcaudit-test=${id}`]);
-    await kubectl(
-      testbed,
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'rcaudit.dev/v1alpha1',
-        kind: 'RuntimeClassAudit',
-        metadata: { name: audit },
-        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
-      }),
-    );
+    await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify(scopedAudit(audit, id)));
     for (const node of [honestNode, kusciaNode]) agents.push((await startAgent(testbed, node, node.criEndpoint, ['--interval', '1s'])).agent);
     operator = await startOperator(testbed, ['--no-leader-elect']);
   });
@@ -97,16 +88,7 @@ describe('end to end: the operator flags pods whose kubelet dropped their handle
 
   test('an audit that asks kata for a VM: the honest "kata" (runc) is Mismatched for its isolation; with evidence turned off on its node, Unverified instead', async () => {
     const isolationAudit = `${id}-isolation`;
-    await kubectl(
-      testbed,
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'rcaudit.dev/v1alpha1',
-        kind: 'RuntimeClassAudit',
-        metadata: { name: isolationAudit },
-        spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } }, expectedIsolation: { kata: 'vm' } },
-      }),
-    );
+    await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify(scopedAudit(isolationAudit, id, { expectedIsolation: { kata: 'vm' } })));
     const verdictOf = async (namespace: string): Promise<string[]> => {
       const entry = (await reportStatus(testbed, honestNode.name))?.audits
         ?.find((a) => a.name === isolationAudit)

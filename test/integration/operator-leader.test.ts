@@ -18,6 +18,7 @@ import {
   report,
   reportStatus,
   sandbox,
+  scopedAudit,
   startOperator,
   type RunningOperator,
 } from '../support/operator.ts';
@@ -31,6 +32,19 @@ const node = `${id}-node`;
 const audit = `${id}-audit`;
 const kuscia = { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' };
 const LEASE_SECONDS = 4;
+/** Every replica's election flags: this test's Lease, with short timings. */
+const leaseArgs = [
+  '--namespace',
+  leaseNs,
+  '--lease-name',
+  `${id}-lease`,
+  '--lease-duration',
+  `${String(LEASE_SECONDS)}s`,
+  '--renew-deadline',
+  '3s',
+  '--retry-period',
+  '500ms',
+];
 
 async function isLeader(operator: RunningOperator): Promise<boolean> {
   try {
@@ -77,26 +91,9 @@ describe('operator: leader election on a Lease', () => {
     await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
     await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(leaseNs, {}), fakeNode(node));
     await defaultServiceAccount(testbed, ns);
-    await apply(testbed, {
-      apiVersion: 'rcaudit.dev/v1alpha1',
-      kind: 'RuntimeClassAudit',
-      metadata: { name: audit },
-      spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } } },
-    });
+    await apply(testbed, scopedAudit(audit, id));
     await addMismatchedPod('a');
-    const args = [
-      '--namespace',
-      leaseNs,
-      '--lease-name',
-      `${id}-lease`,
-      '--lease-duration',
-      `${String(LEASE_SECONDS)}s`,
-      '--renew-deadline',
-      '3s',
-      '--retry-period',
-      '500ms',
-    ];
-    for (let i = 0; i < 2; i++) replicas.push(await startOperator(testbed, args));
+    for (let i = 0; i < 2; i++) replicas.push(await startOperator(testbed, leaseArgs));
   });
 
   after(async () => {
@@ -148,18 +145,7 @@ describe('operator: leader election on a Lease', () => {
 
   test('a leader frozen past its lease stops writing when it wakes, and exits', async () => {
     const survivor = replicas.find((r) => r.process.child.exitCode === null && r.process.child.signalCode === null) as RunningOperator;
-    const newcomer = await startOperator(testbed, [
-      '--namespace',
-      leaseNs,
-      '--lease-name',
-      `${id}-lease`,
-      '--lease-duration',
-      `${String(LEASE_SECONDS)}s`,
-      '--renew-deadline',
-      '3s',
-      '--retry-period',
-      '500ms',
-    ]);
+    const newcomer = await startOperator(testbed, leaseArgs);
     replicas.push(newcomer);
     const pid = survivor.process.child.pid;
     assert.ok(pid !== undefined);

@@ -65,6 +65,16 @@ export const nodeOwner = (name: string, uid: string): object => ({ apiVersion: '
 
 export const fakeNode = (name: string): object => ({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'rcaudit.dev/fake-node': 'true' } } });
 
+/** A RuntimeClassAudit of the pods in the namespaces labelled rcaudit-test=`id`, with `spec` beyond that. */
+export function scopedAudit(name: string, id: string, spec: Record<string, unknown> = {}): object {
+  return {
+    apiVersion: 'rcaudit.dev/v1alpha1',
+    kind: 'RuntimeClassAudit',
+    metadata: { name },
+    spec: { namespaceSelector: { matchLabels: { 'rcaudit-test': id } }, ...spec },
+  };
+}
+
 export function namespace(name: string, labels: Record<string, string>): object {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
 }
