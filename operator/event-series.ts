@@ -18,11 +18,12 @@ export interface PodEvent {
   once?: boolean;
 }
 
-export type EventAction = { action: 'create' } | { action: 'update'; eventName: string; count: number } | { action: 'skip' };
+/** An update's `count` is undefined when the stored Event's count is not known here (a series adopted unread): read it first. */
+export type EventAction = { action: 'create' } | { action: 'update'; eventName: string; count: number | undefined } | { action: 'skip' };
 
 interface Series {
   eventName: string;
-  count: number;
+  count: number | undefined;
   lastWritten: number;
 }
 
@@ -52,15 +53,16 @@ export class EventSeries {
     if (existing === undefined) return { action: 'create' };
     // A series exists only once its first event was written (see written()).
     if (event.once === true || now - existing.lastWritten < this.seriesIntervalMs) return { action: 'skip' };
-    return { action: 'update', eventName: existing.eventName, count: existing.count + 1 };
+    return { action: 'update', eventName: existing.eventName, count: existing.count === undefined ? undefined : existing.count + 1 };
   }
 
   /**
    * The Event `eventName` now says `count` as of `at`: the caller created
    * it (count 1), updated it, or found it already written (by an earlier
-   * leader, or this process before a restart) and adopts its series.
+   * leader, or this process before a restart) and adopts its series. An
+   * undefined count: adopted without reading it.
    */
-  written(event: PodEvent, eventName: string, state: { count: number; at: number }): void {
+  written(event: PodEvent, eventName: string, state: { count: number | undefined; at: number }): void {
     const existing = this.byPod.get(event.podUid)?.get(keyOf(event));
     if (existing !== undefined) {
       Object.assign(existing, { eventName, count: state.count, lastWritten: state.at });

@@ -82,6 +82,13 @@ export function noticeFor(now: PodVerdictEntry, before: PodVerdictEntry | undefi
   return undefined;
 }
 
+/** Whether the previous pass (as its stored status shows) said `notice` already, so that its Event exists. */
+export function toldBefore(notice: PodNotice | undefined, before: PodVerdictEntry | undefined, audit: string): boolean {
+  if (notice === undefined || before?.verdict !== 'Mismatched') return false;
+  const said = noticeFor(before, undefined, audit);
+  return said?.reason === notice.reason && said.message === notice.message;
+}
+
 /** While a mismatched pod is Unverified: the Warning it had, so its series is held open (not written) and resumes if it is seen again. */
 export function heldNotice(now: PodVerdictEntry, audit: string): PodNotice | undefined {
   const held = heldMismatch(now);
@@ -153,17 +160,45 @@ export class EventRecorder {
    * Records `notice`. With none, ends the pod's series, but for `held`: the
    * Warning of a mismatched pod that is Unverified for now, kept open so
    * that it resumes (same Event, same count) if the mismatch is seen again.
+   * `told`: the stored status shows that a previous pass said this already
+   * (this process before a restart, or another leader), so its Event exists.
    */
-  async record(podUid: string, notice: PodNotice | undefined, now: number, held?: PodNotice): Promise<EventOutcome> {
-    this.series.closeOthers(podUid, notice ?? held);
+  async record(
+    podUid: string,
+    notice: PodNotice | undefined,
+    now: number,
+    options: { held?: PodNotice | undefined; told?: boolean } = {},
+  ): Promise<EventOutcome> {
+    this.series.closeOthers(podUid, notice ?? options.held);
     if (notice === undefined) return 'skipped';
     const decision = this.series.decide(notice, now);
     if (decision.action === 'skip') return 'skipped';
-    if (decision.action === 'update') {
-      if (await this.update(notice, decision.eventName, decision.count, now)) return 'updated';
-      // The Event expired (the API server's --event-ttl is shorter than the series interval): say it anew.
-      this.series.forgetPod(notice.podUid);
+    if (decision.action === 'create' && options.told === true) {
+      // No write and no read: after a failover or an upgrade, thousands of
+      // findings would otherwise each cost a refused create and a read. The
+      // series goes on from now; its count is read when it is next due. (Had
+      // the earlier writer failed to create it, it is created then.)
+      this.series.written(notice, eventName(notice), { count: undefined, at: now });
+      return 'adopted';
     }
+    if (decision.action === 'update' && (await this.goOn(notice, decision, now))) return 'updated';
+    return this.createOrAdopt(notice, now);
+  }
+
+  forgetPod(podUid: string): void {
+    this.series.forgetPod(podUid);
+  }
+
+  /** Writes the series' next count; false when its Event is gone, and then the series is forgotten, to be said anew. */
+  private async goOn(notice: PodNotice, series: { eventName: string; count: number | undefined }, now: number): Promise<boolean> {
+    const count = series.count ?? (await this.nextCount(notice, series.eventName));
+    if (count !== undefined && (await this.update(notice, series.eventName, count, now))) return true;
+    // The Event expired (the API server's --event-ttl is shorter than the series interval).
+    this.series.forgetPod(notice.podUid);
+    return false;
+  }
+
+  private async createOrAdopt(notice: PodNotice, now: number): Promise<EventOutcome> {
     const name = eventName(notice);
     if (await this.create(notice, name, now)) {
       this.series.written(notice, name, { count: 1, at: now });
@@ -180,8 +215,17 @@ export class EventRecorder {
     return 'adopted';
   }
 
-  forgetPod(podUid: string): void {
-    this.series.forgetPod(podUid);
+  /** The count after the stored Event's; undefined when it is gone. */
+  private async nextCount(notice: PodNotice, name: string): Promise<number | undefined> {
+    try {
+      const stored = await this.rest.request<{ count?: number }>('GET', `/api/v1/namespaces/${notice.namespace}/events/${name}`, {
+        what: `get Event ${notice.namespace}/${name}`,
+      });
+      return (stored.count ?? 1) + 1;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.reason === 'NotFound') return undefined;
+      throw err;
+    }
   }
 
   /** Writes the series' next count; false when the Event is gone. */

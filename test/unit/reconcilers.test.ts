@@ -208,19 +208,30 @@ test('a RuntimeClass deleted and re-created with another handler does not rewrit
   );
 });
 
+/**
+ * A new leader of `c`'s cluster (a failover, an upgrade): empty expectations
+ * and event series, the same objects, statuses and Events. `before` runs
+ * before its pods are first seen.
+ */
+function successor(c: RecordedCluster, before: (cache: RecordedCluster['cache']) => void = () => undefined): RecordedCluster {
+  const next = new RecordedCluster({ eventSeriesIntervalMs: 2000 });
+  next.now = c.now;
+  for (const [resource, store] of Object.entries(c.cache.stores)) {
+    if (resource !== 'pods') for (const [key, value] of store) next.cache.apply(resource as 'nodes', key, value as { uid: string });
+  }
+  for (const [name, event] of c.api.events) next.api.events.set(name, { ...event });
+  before(next.cache);
+  for (const [key, value] of c.cache.pods) next.expectations.podChanged(next.cache, key, undefined, next.cache.apply('pods', key, value).now as typeof value);
+  return next;
+}
+
 test('a pod first seen by a new leader keeps the handler an earlier leader captured, from the report status', async () => {
   const c = staged();
   c.now = T0 + 5000;
   await c.nodes.reconcile(n1);
   c.deliverWrites();
-  // A new leader: empty expectations, the RuntimeClass re-created meanwhile, the report status as the old leader left it.
-  const next = new RecordedCluster();
-  next.now = c.now;
-  for (const [resource, store] of Object.entries(c.cache.stores)) {
-    if (resource !== 'pods') for (const [key, value] of store) next.cache.apply(resource as 'nodes', key, value as { uid: string });
-  }
-  next.cache.apply('runtimeclasses', 'recreated', { handler: 'runc-alt' });
-  for (const [key, value] of c.cache.pods) next.expectations.podChanged(next.cache, key, undefined, next.cache.apply('pods', key, value).now as typeof value);
+  // A new leader: the RuntimeClass re-created meanwhile, the report status as the old leader left it.
+  const next = successor(c, (cache) => cache.apply('runtimeclasses', 'recreated', { handler: 'runc-alt' }));
   await next.nodes.reconcile(n1);
   next.deliverWrites();
   assert.equal(entryOf(next, n1, 'recreated').expectedHandler, 'kata');
@@ -247,6 +258,32 @@ test('a mismatched pod is flagged once: an event, a pod condition; a lasting one
   );
   assert.deepEqual(
     mismatches.map((e) => e.count),
+    [2, 2],
+  );
+});
+
+test('a new leader over statuses that show the findings makes no request; a series next due reads its Event and goes on counting', async () => {
+  const c = staged();
+  c.now = T0 + 5000;
+  await c.nodes.reconcile(n1);
+  c.deliverWrites();
+  const next = successor(c);
+  next.now += 100;
+  await next.nodes.reconcile(n1);
+  assert.deepEqual(
+    next.api.calls.map((x) => `${x.verb} ${x.path}`),
+    [],
+    'no status, condition or event written, no event read',
+  );
+  next.now += 2500;
+  await next.nodes.reconcile(n1);
+  assert.deepEqual(
+    next.api.calls.map((x) => x.verb),
+    ['GET', 'PATCH', 'GET', 'PATCH'],
+    'past the interval, each series reads its count once',
+  );
+  assert.deepEqual(
+    [...next.api.events.values()].filter((e) => e.reason === 'RuntimeHandlerMismatch').map((e) => e.count),
     [2, 2],
   );
 });
