@@ -53,7 +53,7 @@ const RESOURCE_NAMES: Record<Resource, string> = {
 type Running = Pick<Reflector<unknown>, 'start' | 'stop' | 'synced'>;
 
 export class Informers {
-  private readonly reflectors: Running[];
+  private readonly reflectors: { resource: Resource; reflector: Running }[];
 
   constructor(rest: KubeRest, cache: ClusterCache, options: InformerOptions, listener: InformerListener) {
     const all = sources(options.agents);
@@ -78,19 +78,25 @@ export class Informers {
         },
       });
     };
-    this.reflectors = (Object.keys(all) as Resource[]).map(informer);
+    this.reflectors = (Object.keys(all) as Resource[]).map((resource) => ({ resource, reflector: informer(resource) }));
   }
 
-  /** Lists every resource in turn; resolves once all are listed. */
-  async start(): Promise<void> {
-    for (const reflector of this.reflectors) await reflector.start();
+  /** Lists every resource in turn; resolves once all are listed, with how long each took (ms). */
+  async start(): Promise<Record<string, number>> {
+    const took: Record<string, number> = {};
+    for (const { resource, reflector } of this.reflectors) {
+      const t = performance.now();
+      await reflector.start();
+      took[RESOURCE_NAMES[resource]] = Math.round(performance.now() - t);
+    }
+    return took;
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.reflectors.map((r) => r.stop()));
+    await Promise.all(this.reflectors.map(({ reflector }) => reflector.stop()));
   }
 
   get synced(): boolean {
-    return this.reflectors.every((r) => r.synced);
+    return this.reflectors.every(({ reflector }) => reflector.synced);
   }
 }

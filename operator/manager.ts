@@ -20,6 +20,8 @@ import { WorkQueue } from './work-queue.ts';
 
 /** When many nodes change at once (a cold start), each audit is summed up twice a second, not once per change. */
 const AUDIT_DEBOUNCE_MS = 500;
+/** How often the first pass is checked for its end (one log line, for operators and the benchmark). */
+const INITIAL_AUDIT_POLL_MS = 200;
 
 export interface ManagerOptions extends InformerOptions {
   /** This replica's name, in the Events it writes. */
@@ -52,6 +54,7 @@ export class Manager {
   private readonly options: ManagerOptions;
   private workers: Promise<void>[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
+  private initialAuditTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ManagerOptions, deps: ManagerDeps) {
     this.options = options;
@@ -102,8 +105,8 @@ export class Manager {
 
   /** Fills the cache; resolves once every resource is listed. */
   async start(): Promise<void> {
-    await this.informers.start();
-    this.deps.log.info({ pods: this.cache.pods.size, nodes: this.cache.nodes.size, reports: this.cache.reports.size }, 'cache synced');
+    const listMs = await this.informers.start();
+    this.deps.log.info({ pods: this.cache.pods.size, nodes: this.cache.nodes.size, reports: this.cache.reports.size, listMs }, 'cache synced');
   }
 
   get synced(): boolean {
@@ -118,13 +121,33 @@ export class Manager {
     }, this.options.resyncMs);
     for (let i = 0; i < this.options.workers; i++) this.workers.push(this.runWorker('node'));
     this.workers.push(this.runWorker('audit'));
+    this.sayWhenFirstPassEnds();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.resyncTimer);
+    clearInterval(this.initialAuditTimer);
     for (const queue of Object.values(this.queues)) queue.shutDown();
     await Promise.all(this.workers);
     await this.informers.stop();
+  }
+
+  /**
+   * Logs once when every node and audit has been reconciled after taking the
+   * lead and every status written meanwhile has come back through the watch:
+   * how long a failover or an upgrade leaves the audits unchecked.
+   */
+  private sayWhenFirstPassEnds(): void {
+    const now = this.deps.now ?? Date.now;
+    const started = now();
+    clearInterval(this.initialAuditTimer);
+    this.initialAuditTimer = setInterval(() => {
+      const t = now();
+      const { reportWrites, auditWrites } = this.expectations;
+      if (!this.queues.node.idle() || !this.queues.audit.idle(AUDIT_DEBOUNCE_MS) || reportWrites.awaiting(t) + auditWrites.awaiting(t) > 0) return;
+      clearInterval(this.initialAuditTimer);
+      this.deps.log.info({ seconds: (t - started) / 1000, nodes: this.cache.nodes.size, audits: this.cache.audits.size }, 'initial audit complete');
+    }, INITIAL_AUDIT_POLL_MS);
   }
 
   private enqueueAll(): void {

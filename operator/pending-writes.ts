@@ -39,4 +39,11 @@ export class PendingWrites<T> {
   forget(key: string): void {
     this.pending.delete(key);
   }
+
+  /** How many writes still wait for their echo (expired ones not counted). */
+  awaiting(now: number): number {
+    let n = 0;
+    for (const { at } of this.pending.values()) if (now - at <= this.ttlMs) n++;
+    return n;
+  }
 }

@@ -147,6 +147,14 @@ export class WorkQueue {
     if (this.dirty.delete(key)) this.add(key);
   }
 
+  /** Nothing queued or being worked on, and nothing delayed that falls due within `withinMs` (a debounce, not a later retry). */
+  idle(withinMs = 0): boolean {
+    if (this.queue.length > 0 || this.processing.size > 0) return false;
+    const horizon = this.clock.now() + withinMs;
+    for (const { at } of this.delayed.values()) if (at <= horizon) return false;
+    return true;
+  }
+
   shutDown(): void {
     this.shuttingDown = true;
     for (const { handle } of this.delayed.values()) this.clock.clearTimeout(handle);

@@ -13,7 +13,6 @@
 //   it, read from the host's /proc.
 //   node test/bench/agent-scan.bench.ts
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { NodeAgent } from '../../agent/agent.ts';
@@ -24,10 +23,9 @@ import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { SandboxScanner } from '../../agent/scanner.ts';
 import { ProcEvidence } from '../../agent/evidence/proc.ts';
-import { podOfCgroup } from '../../agent/evidence/classify.ts';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
-import { adoptCrds, CHART, helm, testbedValues, valueArgs } from '../support/chart.ts';
+import { adoptCrds, CHART, chartProcessPid, helm, rssMiB, testbedValues, valueArgs } from '../support/chart.ts';
 import { REPO_ROOT } from '../support/versions.ts';
 import { percentile } from '../support/stats.ts';
 import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
@@ -127,7 +125,7 @@ async function steadyWrites(): Promise<number> {
   return writes;
 }
 
-/** The host pid of the agent in the chart's agent pod on `node`: the process of that pod's cgroup running agent/main.ts. */
+/** The host pid of the agent in the chart's agent pod on `node`. */
 async function chartAgentPid(): Promise<number> {
   const uid = (
     await kubectl(testbed, [
@@ -143,19 +141,8 @@ async function chartAgentPid(): Promise<number> {
       'jsonpath={.items[0].metadata.uid}',
     ])
   ).trim();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (podOfCgroup(readFileSync(`/proc/${entry}/cgroup`, 'utf8')) === uid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('agent/main.'))
-        return Number(entry);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  throw new Error(`no agent process for pod ${uid} on ${node.name}`);
+  return chartProcessPid(uid, 'agent/main.');
 }
-
-const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 
 /**
  * The chart's agent, as users run it (the image, in a pod, in-cluster

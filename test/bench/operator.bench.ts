@@ -1,25 +1,35 @@
-// The operator at scale, through the testbed's real API server: synthetic
-// Nodes (no kubelet), pods bound to them and reports written as agents
-// would, 1% of pods on the kuscia path. Prints, per size:
-// - time for a full audit from a cold start (process start to the audit's
-//   status counting every pod);
+// The operator at scale, as users run it: the chart's operator pod (the
+// image, in-cluster credentials, the chart's flags), on the testbed's real
+// API server, over synthetic Nodes (no kubelet), pods bound to them and
+// reports written as agents would, 1% of pods on the kuscia path. Per size:
+// - a bare paginated LIST of what the operator lists, timed in this process;
+// - the first-ever audit: the operator installed over reports no operator
+//   has seen (listing, then the writes, their rate and any 429);
+// - steady state: API requests per second, and the operator pod's RSS;
 // - time from one report change to the flagged pod's Warning event (median,
 //   p99 over BENCH_LATENCY_SAMPLES changes, seen through a watch on events);
-// - the operator's RSS, and its API requests per second at steady state.
+// - a restart (the operator pod deleted, as a failover or an upgrade does):
+//   the new pod's audit, against the bare LIST, and its writes (none due);
+// - the audit's counts after each pass, against the verdicts the data
+//   implies: a change that saves memory must not drop one.
 //   BENCH_OPERATOR_SIZES="1000x30000,5000x150000" node test/bench/operator.bench.ts
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox, startOperator } from '../support/operator.ts';
+import { adoptCrds, CHART, chartProcessPid, helm, rssMiB, testbedValues, valueArgs } from '../support/chart.ts';
+import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox } from '../support/operator.ts';
 import { percentile } from '../support/stats.ts';
 import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { REPO_ROOT } from '../support/versions.ts';
 
 const SIZES = (process.env['BENCH_OPERATOR_SIZES'] ?? '1000x30000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const LATENCY_SAMPLES = Number(process.env['BENCH_LATENCY_SAMPLES'] ?? 50);
 const STEADY_SECONDS = Number(process.env['BENCH_STEADY_SECONDS'] ?? 30);
 const PODS_PER_NAMESPACE = 1000;
 const CONCURRENCY = 48;
+const RELEASE = 'rcaudit-bench-op';
 
 const testbed = loadTestbed();
 const api = new KubeRest(await kubeconfigConnection(testbed.kubeconfig), { timeoutMs: 120_000 });
@@ -64,6 +74,39 @@ interface BenchPod {
   kuscia: boolean;
 }
 
+/**
+ * The chart's operator trusts a node's report only while that node's agent
+ * pod is Ready. A fake node has no kubelet to run one, so each gets a stand-in:
+ * a pod with the agent's labels in the release's namespace, marked Ready by
+ * hand. Its controller is its Node, so the chart's DaemonSet leaves it alone
+ * (it adopts only orphans), and deleting the Node collects it.
+ */
+async function standInAgents(nodeNames: string[]): Promise<void> {
+  const t = performance.now();
+  await kubectl(testbed, ['create', 'namespace', RELEASE]).catch(() => undefined);
+  await defaultServiceAccount(RELEASE);
+  await inParallel(nodeNames, async (node) => {
+    const name = `agent-${node}`;
+    await api.request('POST', `/api/v1/namespaces/${RELEASE}/pods`, {
+      what: 'create agent stand-in',
+      body: {
+        metadata: {
+          name,
+          labels: { 'app.kubernetes.io/name': 'runtimeclass-audit', 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/component': 'agent' },
+          ownerReferences: [{ ...nodeOwner(node, nodeUids.get(node) ?? ''), controller: true }],
+        },
+        spec: { nodeName: node, automountServiceAccountToken: false, tolerations, containers: [{ name: 'agent', image: 'localhost/rcaudit/pause:testbed' }] },
+      },
+    });
+    await api.request('PATCH', `/api/v1/namespaces/${RELEASE}/pods/${name}/status`, {
+      what: 'mark agent stand-in ready',
+      contentType: 'application/merge-patch+json',
+      body: { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } },
+    });
+  });
+  log(`created ${String(nodeNames.length)} Ready agent stand-ins in ${(performance.now() - t).toFixed(0)} ms`);
+}
+
 async function createCluster(id: string, nodes: number, pods: number): Promise<{ nodeNames: string[]; pods: BenchPod[]; namespaces: string[] }> {
   const nodeNames = Array.from({ length: nodes }, (_, i) => `${id}-n${String(i)}`);
   const namespaces = Array.from({ length: Math.ceil(pods / PODS_PER_NAMESPACE) }, (_, i) => `${id}-ns${String(i)}`);
@@ -77,6 +120,7 @@ async function createCluster(id: string, nodes: number, pods: number): Promise<{
   );
   for (const ns of namespaces) await defaultServiceAccount(ns);
   log(`created ${String(nodes)} nodes and ${String(namespaces.length)} namespaces in ${(performance.now() - t).toFixed(0)} ms`);
+  await standInAgents(nodeNames);
   t = performance.now();
   const specs = Array.from({ length: pods }, (_, i) => ({
     namespace: namespaces[Math.floor(i / PODS_PER_NAMESPACE)] ?? '',
@@ -133,21 +177,6 @@ async function writeReports(byNode: Map<string, BenchPod[]>, mismatchedUids: Rea
   );
 }
 
-async function auditedCount(audit: string): Promise<number> {
-  const a = await api.request<{ status?: { counts?: { audited?: number } } }>('GET', `/apis/rcaudit.dev/v1alpha1/runtimeclassaudits/${audit}`, {
-    what: 'get audit',
-  });
-  return a.status?.counts?.audited ?? 0;
-}
-
-function rssMiB(pid: number): number {
-  const line =
-    readFileSync(`/proc/${String(pid)}/status`, 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('VmRSS:')) ?? '';
-  return Number(/(\d+)/.exec(line)?.[1] ?? NaN) / 1024;
-}
-
 /** Watches Warning events of our reason; resolves the waiter of a pod uid when its event arrives. */
 function watchEvents(): { waitFor: (uid: string) => Promise<number>; stop: () => void } {
   const waiters = new Map<string, (at: number) => void>();
@@ -171,32 +200,152 @@ function watchEvents(): { waitFor: (uid: string) => Promise<number>; stop: () =>
   };
 }
 
-type Operator = Awaited<ReturnType<typeof startOperator>>;
-const writesOf = (text: string): number => ['PATCH', 'POST', 'PUT'].reduce((sum, verb) => sum + metricSum(text, 'rcaudit_api_requests_total', { verb }), 0);
-const heapMiB = (text: string): number => (metricValue(text, 'nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20;
+const execFileAsync = promisify(execFile);
+const WRITE_VERBS = ['PATCH', 'POST', 'PUT'];
 
-/** Starts the operator and waits for the audit to count every pod; prints where the time went. */
-async function coldStart(audit: string, podCount: number): Promise<{ operator: Operator; ms: number }> {
-  const t = performance.now();
-  const operator = await startOperator(testbed, ['--no-leader-elect', '--resync', '60m']);
-  while ((await auditedCount(audit)) < podCount) await sleep(250);
-  const ms = performance.now() - t;
-  log(`full audit from a cold start: ${(ms / 1000).toFixed(1)} s (${String(podCount)} pods audited)`);
-  const time = (msg: string): number => Date.parse(new RegExp(`"time":"([^"]+)"[^\\n]*"msg":"${msg}"`).exec(operator.process.output())?.[1] ?? '');
-  log(`  of which listing everything into the cache: ${((time('cache synced') - time('operator starting')) / 1000).toFixed(1)} s`);
-  const text = await operator.metrics();
-  log(`  writes so far: ${String(writesOf(text))} (report and audit status, events); V8 heap in use ${heapMiB(text).toFixed(0)} MiB`);
-  return { operator, ms };
+/** A paginated LIST of everything the operator lists, in its order and page size (500), parsed as it would be; in ms, in all and by resource. */
+async function bareList(): Promise<{ total: number; each: Record<string, number> }> {
+  const paths = [
+    '/apis/node.k8s.io/v1/runtimeclasses',
+    '/api/v1/namespaces',
+    '/api/v1/nodes',
+    '/apis/rcaudit.dev/v1alpha1/runtimeclassaudits',
+    '/apis/rcaudit.dev/v1alpha1/nodesandboxreports',
+    '/api/v1/pods',
+  ];
+  const each: Record<string, number> = {};
+  const start = performance.now();
+  for (const path of paths) {
+    const t = performance.now();
+    let token: string | undefined;
+    do {
+      const page = await api.request<{ metadata: { continue?: string } }>('GET', path, { what: 'list', query: { limit: 500, continue: token } });
+      token = page.metadata.continue === '' ? undefined : page.metadata.continue;
+    } while (token !== undefined);
+    each[path.slice(path.lastIndexOf('/') + 1)] = Math.round(performance.now() - t);
+  }
+  return { total: performance.now() - start, each };
 }
 
-async function steadyRequestsPerSecond(operator: Operator): Promise<number> {
-  // Let the first pass's events and status writes finish first.
-  await sleep(10_000);
-  const requests = async (): Promise<number> => metricSum(await operator.metrics(), 'rcaudit_api_requests_total');
+interface OperatorPod {
+  name: string;
+  pid: number;
+  metrics: () => Promise<string>;
+  /** The pod's log so far, as pino's JSON lines. */
+  log: () => Promise<string>;
+}
+
+/** The chart's one operator pod that is running and not being deleted, once it is ready. */
+async function operatorPod(notNamed?: string): Promise<OperatorPod> {
+  for (let i = 0; ; i++) {
+    const list = JSON.parse(await kubectl(testbed, ['get', 'pods', '-n', RELEASE, '-l', 'app.kubernetes.io/component=operator', '-o', 'json'])) as {
+      items: { metadata: { name: string; uid: string; deletionTimestamp?: string }; status: { podIP?: string; containerStatuses?: { ready: boolean }[] } }[];
+    };
+    const pod = list.items.find(
+      (p) => p.metadata.name !== notNamed && p.metadata.deletionTimestamp === undefined && (p.status.containerStatuses?.[0]?.ready ?? false),
+    );
+    if (pod !== undefined) {
+      const url = `http://${pod.status.podIP ?? ''}:8080/metrics`;
+      const name = pod.metadata.name;
+      return {
+        name,
+        pid: chartProcessPid(pod.metadata.uid, 'operator/main.'),
+        metrics: async () => (await fetch(url)).text(),
+        log: () => kubectl(testbed, ['logs', '-n', RELEASE, name]),
+      };
+    }
+    if (i > 600) throw new Error('no ready operator pod after 5 minutes');
+    await sleep(500);
+  }
+}
+
+/** When the log line `msg` was written (ms since the epoch), and its fields; undefined when it is not there yet. */
+function logged(log: string, msg: string): { at: number; fields: Record<string, unknown> } | undefined {
+  for (const line of log.split('\n')) {
+    if (!line.includes(`"msg":"${msg}"`)) continue;
+    const fields = JSON.parse(line) as Record<string, unknown>;
+    return { at: Date.parse(String(fields['time'])), fields };
+  }
+  return undefined;
+}
+
+interface Pass {
+  /** Process start to the cache's sync. */
+  listMs: number;
+  /** The listing by resource, as the operator logged it. */
+  listed: unknown;
+  /** Process start to the end of the first pass ("initial audit complete"). */
+  totalMs: number;
+  /** Status writes and events in the pass (lease renewals not counted). */
+  writes: number;
+  throttled: number;
+}
+
+/** Waits for the operator pod's first pass to end; how long its parts took and what it wrote. */
+async function firstPass(pod: OperatorPod): Promise<Pass> {
+  for (;;) {
+    const log = await pod.log();
+    const starting = logged(log, 'operator starting');
+    const synced = logged(log, 'cache synced');
+    const complete = logged(log, 'initial audit complete');
+    if (starting !== undefined && synced !== undefined && complete !== undefined) {
+      const text = await pod.metrics();
+      const writes = WRITE_VERBS.reduce((sum, verb) => sum + metricSum(text, 'rcaudit_api_requests_total', { verb }), 0);
+      const leaseWrites = WRITE_VERBS.reduce((sum, verb) => sum + metricSum(text, 'rcaudit_api_requests_total', { verb, resource: 'leases' }), 0);
+      return {
+        listMs: synced.at - starting.at,
+        listed: synced.fields['listMs'],
+        totalMs: complete.at - starting.at,
+        writes: writes - leaseWrites,
+        throttled: metricSum(text, 'rcaudit_api_requests_total', { code: '429' }),
+      };
+    }
+    await sleep(500);
+  }
+}
+
+interface Counts {
+  audited: number;
+  matched: number;
+  mismatched: number;
+  unverified: number;
+}
+
+async function auditCounts(audit: string): Promise<Counts | undefined> {
+  const a = await api.request<{ status?: { counts?: Counts } }>('GET', `/apis/rcaudit.dev/v1alpha1/runtimeclassaudits/${audit}`, { what: 'get audit' });
+  return a.status?.counts;
+}
+
+/** The audit's counts must be what the data implies: every kuscia pod mismatched, every other matched. */
+async function checkVerdicts(audit: string, pods: number, mismatched: number, when: string): Promise<void> {
+  const want: Counts = { audited: pods, matched: pods - mismatched, mismatched, unverified: 0 };
+  const got = await auditCounts(audit);
+  const same = got !== undefined && (Object.keys(want) as (keyof Counts)[]).every((k) => got[k] === want[k]);
+  log(`verdicts ${when}: ${same ? 'as the data implies' : 'WRONG'} (${JSON.stringify(got)})`);
+  if (!same) throw new Error(`the audit's counts ${when} are ${JSON.stringify(got)}, not ${JSON.stringify(want)}`);
+}
+
+const heapMiB = (text: string): number => (metricValue(text, 'nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20;
+
+async function steadyRequestsPerSecond(pod: OperatorPod): Promise<number> {
+  const requests = async (): Promise<number> => metricSum(await pod.metrics(), 'rcaudit_api_requests_total');
   const before = await requests();
   await sleep(STEADY_SECONDS * 1000);
   return ((await requests()) - before) / STEADY_SECONDS;
 }
+
+async function installChart(): Promise<void> {
+  await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+  await adoptCrds((args) => kubectl(testbed, args), RELEASE, RELEASE);
+  const values = { ...testbedValues(testbed), 'operator.replicas': 1, 'defaultAudit.enabled': false };
+  await helm(['upgrade', '--install', RELEASE, CHART, '-n', RELEASE, '--create-namespace', '--wait', '--timeout', '300s', ...valueArgs(values)], {
+    KUBECONFIG: testbed.kubeconfig,
+  });
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const describe = (p: Pass): string =>
+  `${seconds(p.totalMs)} from process start (listing ${seconds(p.listMs)} ${JSON.stringify(p.listed)}, then ${seconds(p.totalMs - p.listMs)}), ${String(p.writes)} writes (${(p.writes / Math.max(0.001, (p.totalMs - p.listMs) / 1000)).toFixed(0)}/s after the listing), ${String(p.throttled)} answered 429`;
 
 /** Turns one matched pod per change into a kuscia one, and times each report write to the pod's Warning event. */
 async function changeToEvent(byNode: Map<string, BenchPod[]>, mismatched: Set<string>): Promise<number[]> {
@@ -236,7 +385,7 @@ async function cleanUp(audit: string, cluster: { nodeNames: string[]; namespaces
   log(`cleanup requested in ${(performance.now() - t).toFixed(0)} ms (namespaces finish deleting in the background)`);
 }
 
-async function benchSize(nodes: number, podCount: number): Promise<void> {
+async function benchSize(nodes: number, podCount: number): Promise<string> {
   const id = uniqueName('bench-op');
   log(`--- ${String(nodes)} nodes / ${String(podCount)} pods (${id})`);
   const cluster = await createCluster(id, nodes, podCount);
@@ -256,25 +405,50 @@ async function benchSize(nodes: number, podCount: number): Promise<void> {
       spec: { namespaceSelector: { matchLabels: { 'rcaudit-bench': id } } },
     },
   });
-  const { operator, ms } = await coldStart(audit, podCount);
-  const pid = operator.process.child.pid ?? 0;
-  const steady = await steadyRequestsPerSecond(operator);
-  log(`steady state: ${steady.toFixed(2)} API requests/s over ${String(STEADY_SECONDS)} s; RSS ${rssMiB(pid).toFixed(0)} MiB`);
+  await bareList(); // warm the API server's own caches, as the operator's list will find them
+  const { total: bare, each } = await bareList();
+  log(`bare paginated LIST of runtimeclasses, namespaces, nodes, audits, reports and pods: ${seconds(bare)} ${JSON.stringify(each)}`);
+
+  await installChart();
+  let pod = await operatorPod();
+  const first = await firstPass(pod);
+  log(`first-ever audit: ${describe(first)}`);
+  await checkVerdicts(audit, podCount, mismatched.size, 'after the first-ever audit');
+
+  const steady = await steadyRequestsPerSecond(pod);
+  log(`steady state: ${steady.toFixed(2)} API requests/s over ${String(STEADY_SECONDS)} s; RSS ${rssMiB(pod.pid).toFixed(0)} MiB`);
   const latencies = await changeToEvent(byNode, mismatched);
   const [median, p99] = [percentile(latencies, 50), percentile(latencies, 99)];
   log(`report change -> Warning event: median ${median.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms over ${String(latencies.length)} changes`);
-  const rss = rssMiB(pid);
-  log(`RSS after the run: ${rss.toFixed(0)} MiB (V8 heap in use ${heapMiB(await operator.metrics()).toFixed(0)} MiB)`);
-  process.stdout.write(
-    `| ${String(nodes)} | ${String(podCount)} | ${(ms / 1000).toFixed(1)} s | ${median.toFixed(0)} / ${p99.toFixed(0)} ms | ${rss.toFixed(0)} MiB | ${steady.toFixed(2)} |\n`,
-  );
-  await operator.process.stop();
+  const rss = rssMiB(pod.pid);
+  log(`RSS after the changes: ${rss.toFixed(0)} MiB (V8 heap in use ${heapMiB(await pod.metrics()).toFixed(0)} MiB)`);
+
+  const old = pod.name;
+  await kubectl(testbed, ['delete', 'pod', '-n', RELEASE, old, '--wait=false']);
+  pod = await operatorPod(old);
+  const restart = await firstPass(pod);
+  log(`audit after a restart: ${describe(restart)}; ${(restart.totalMs / bare).toFixed(2)}x the bare LIST`);
+  await checkVerdicts(audit, podCount, mismatched.size, 'after the restart');
+  const restartRss = rssMiB(pod.pid);
+  log(`RSS of the restarted operator: ${restartRss.toFixed(0)} MiB`);
+
   await cleanUp(audit, cluster);
+  return `| ${String(nodes)} | ${String(podCount)} | ${seconds(bare)} | ${seconds(first.listMs)} + ${seconds(first.totalMs - first.listMs)}, ${String(first.writes)} writes, ${String(first.throttled)} 429 | ${seconds(restart.totalMs)} (${(restart.totalMs / bare).toFixed(2)}x), ${String(restart.writes)} writes | ${median.toFixed(0)} / ${p99.toFixed(0)} ms | ${rss.toFixed(0)} MiB (restarted: ${restartRss.toFixed(0)}) | ${steady.toFixed(2)} |`;
 }
 
 // A fresh testbed has no CRDs yet.
 await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
+const rows: string[] = [];
+try {
+  for (const [nodes, pods] of SIZES) rows.push(await benchSize(nodes, pods));
+} finally {
+  await helm(['uninstall', RELEASE, '-n', RELEASE, '--ignore-not-found', '--wait'], { KUBECONFIG: testbed.kubeconfig }).catch(() => undefined);
+  await kubectl(testbed, ['delete', 'namespace', RELEASE, '--ignore-not-found', '--wait=false']);
+}
 process.stdout.write(
-  '| nodes | pods | full audit, cold start | report change -> event (median / p99) | operator RSS | API requests/s at steady state |\n|---|---|---|---|---|---|\n',
+  [
+    '| nodes | pods | bare LIST | first-ever audit: listing + writes | audit after a restart | report change -> event (median / p99) | operator RSS | API requests/s at steady state |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n') + '\n',
 );
-for (const [nodes, pods] of SIZES) await benchSize(nodes, pods);

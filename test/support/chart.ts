@@ -1,9 +1,11 @@
 // The Helm chart as tests use it: helm (built by hack/tools.sh, cached),
 // `helm template` parsed into objects, and the values that fit the testbed.
 import { execFile, execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
+import { podOfCgroup } from '../../agent/evidence/classify.ts';
 import type { Testbed, TestbedNode } from './testbed.ts';
 import { pinnedVersion, REPO_ROOT } from './versions.ts';
 
@@ -102,3 +104,24 @@ export async function adoptCrds(kubectl: (args: string[]) => Promise<string>, re
     await kubectl(['label', '--overwrite', 'crd', crd, 'app.kubernetes.io/managed-by=Helm']);
   }
 }
+
+/**
+ * The host pid of the chart's process in pod `podUid`: the process in that
+ * pod's cgroup whose command line runs `script` (e.g. "agent/main."). The
+ * testbed's nodes share this host, so their pods' processes are in our /proc.
+ */
+export function chartProcessPid(podUid: string, script: string): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (podOfCgroup(readFileSync(`/proc/${entry}/cgroup`, 'utf8')) === podUid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(script))
+        return Number(entry);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  throw new Error(`no process running ${script} in pod ${podUid}`);
+}
+
+/** A process's resident set (VmRSS) in MiB. */
+export const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1] ?? NaN) / 1024;

@@ -22,3 +22,13 @@ test('a write whose echo never comes is dropped after the TTL; forget drops it a
   pending.forget('b');
   assert.equal(pending.get('b', 1), undefined);
 });
+
+test('awaiting counts the writes whose echo has not come, and not the expired', () => {
+  const pending = new PendingWrites<string>(1000);
+  pending.wrote('a', 'x', 0);
+  pending.wrote('b', 'y', 500);
+  assert.equal(pending.awaiting(600), 2);
+  pending.arrived('a', 'x');
+  assert.equal(pending.awaiting(600), 1);
+  assert.equal(pending.awaiting(1600), 0, "b's echo is given up on");
+});

@@ -36,6 +36,21 @@ describe('work queue', () => {
     assert.equal(await next, 'x');
   });
 
+  test('idle: nothing queued, nothing in work, and nothing delayed that falls due within the horizon', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue(clock);
+    assert.ok(q.idle());
+    q.add('a');
+    assert.ok(!q.idle(), 'queued');
+    const key = await q.get();
+    assert.ok(!q.idle(), 'in work');
+    q.done(key ?? '');
+    assert.ok(q.idle());
+    q.addAfter('b', 300);
+    assert.ok(q.idle(), 'a later retry is not work now');
+    assert.ok(!q.idle(500), 'but it falls within a debounce');
+  });
+
   test('addAfter waits, and the earlier of two delays for one key wins', () => {
     const clock = new FakeClock();
     const q = new WorkQueue(clock);
