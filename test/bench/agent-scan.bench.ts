@@ -8,9 +8,10 @@
 // - the first scan's cost with and without isolation evidence (one walk of
 //   /proc for all new sandboxes), and steady-state scans with evidence (no
 //   /proc walk: the same as without);
-// - the agent's RSS at minute 5 and after BENCH_SOAK_SECONDS (default 600) at 250,
-//   with and without isolation evidence: the chart's agent pod, as users run
-//   it, read from the host's /proc.
+// - the agent's RSS a minute after start at 10; at 250, its RSS at minute 5
+//   and after BENCH_SOAK_SECONDS (default 600) and its CPU in between, with
+//   and without isolation evidence, with and without V8's lite mode: the
+//   chart's agent pod, as users run it, read from the host's /proc.
 //   node test/bench/agent-scan.bench.ts
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -25,7 +26,7 @@ import { SandboxScanner } from '../../agent/scanner.ts';
 import { ProcEvidence } from '../../agent/evidence/proc.ts';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
-import { adoptCrds, CHART, chartProcessPid, helm, rssMiB, testbedValues, valueArgs } from '../support/chart.ts';
+import { adoptCrds, CHART, chartProcessPid, cpuSeconds, helm, rssMiB, testbedValues, valueArgs } from '../support/chart.ts';
 import { REPO_ROOT } from '../support/versions.ts';
 import { percentile } from '../support/stats.ts';
 import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
@@ -144,25 +145,52 @@ async function chartAgentPid(): Promise<number> {
   return chartProcessPid(uid, 'agent/main.');
 }
 
-/**
- * The chart's agent, as users run it (the image, in a pod, in-cluster
- * credentials, the chart's flags): its RSS at minute 5 (or at the end of a
- * shorter soak) and after SOAK_SECONDS.
- */
-async function soakChartAgent(isolationEvidence: boolean): Promise<{ at5: number; end: number }> {
-  const values = { ...testbedValues(testbed), 'operator.replicas': 1, 'defaultAudit.enabled': false, 'agent.isolationEvidence': isolationEvidence };
+const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
+
+interface Variant {
+  isolationEvidence: boolean;
+  liteMode: boolean;
+}
+const describeVariant = (v: Variant): string => `isolation evidence ${v.isolationEvidence ? 'on' : 'off'}, lite mode ${v.liteMode ? 'on' : 'off'}`;
+
+/** The chart installed with `variant` (the image, in a pod, in-cluster credentials, the chart's flags); its agent's host pid on `node`. */
+async function installChartAgent(variant: Variant): Promise<number> {
+  const values = {
+    ...testbedValues(testbed),
+    'operator.replicas': 1,
+    'defaultAudit.enabled': false,
+    'agent.isolationEvidence': variant.isolationEvidence,
+    'agent.liteMode': variant.liteMode,
+  };
   await helm(['upgrade', '--install', BENCH_RELEASE, CHART, '-n', BENCH_RELEASE, '--create-namespace', '--wait', '--timeout', '240s', ...valueArgs(values)], {
     KUBECONFIG: testbed.kubeconfig,
   });
   await kubectl(testbed, ['rollout', 'status', '-n', BENCH_RELEASE, `daemonset/${BENCH_RELEASE}-runtimeclass-audit-agent`, '--timeout=240s']);
-  const pid = await chartAgentPid();
-  const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
+  return chartAgentPid();
+}
+
+/**
+ * The chart's agent: its RSS at minute 5 (or at the end of a shorter soak)
+ * and after SOAK_SECONDS, and the CPU it used per minute in between.
+ */
+async function soakChartAgent(variant: Variant): Promise<{ at5: number; end: number; cpuPerMinute: number }> {
+  const pid = await installChartAgent(variant);
   const first = Math.min(300, SOAK_SECONDS);
   await sleep(first);
-  const at5 = rssMiB(pid);
+  const [at5, cpu5] = [rssMiB(pid), cpuSeconds(pid)];
   await sleep(SOAK_SECONDS - first);
   if (pid !== (await chartAgentPid())) throw new Error('the agent restarted during the soak');
-  return { at5, end: rssMiB(pid) };
+  const cpuPerMinute = SOAK_SECONDS > first ? ((cpuSeconds(pid) - cpu5) / (SOAK_SECONDS - first)) * 60 : NaN;
+  return { at5, end: rssMiB(pid), cpuPerMinute };
+}
+
+/** The chart's agent (lite mode, evidence on) a minute after it starts, on the node as it is now. */
+async function shortChartAgent(): Promise<number> {
+  const pid = await installChartAgent({ isolationEvidence: true, liteMode: true });
+  await sleep(60);
+  const rss = rssMiB(pid);
+  await helm(['uninstall', BENCH_RELEASE, '-n', BENCH_RELEASE, '--wait'], { KUBECONFIG: testbed.kubeconfig });
+  return rss;
 }
 
 const f = (n: number): string => n.toFixed(2);
@@ -176,11 +204,21 @@ try {
   process.stdout.write(
     'sandboxes | ours: RPCs/scan  median ms  p99 ms | with evidence: median ms  p99 ms | naive: RPCs/scan  median ms  p99 ms | naive/ours median | first scan ms: without, with evidence | API writes in steady state\n',
   );
+  if (SOAK_SECONDS > 0) {
+    await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+    await adoptCrds((args) => kubectl(testbed, args), BENCH_RELEASE, BENCH_RELEASE);
+  }
   let have = 0;
   for (const size of SIZES) {
     // The node's own sandboxes (other pods) count too; these are the ones we add.
     await runPausePods(testbed, node, ns, { prefix: 'p', from: have, to: size });
     have = size;
+    if (SOAK_SECONDS > 0 && size === SIZES[0]) {
+      const rss = await shortChartAgent();
+      process.stdout.write(
+        `chart agent pod RSS at ${String(size)} added sandboxes, a minute after start (isolation evidence on, lite mode on): ${f(rss)} MiB\n`,
+      );
+    }
     const { ours, withEvidence, naive, first } = await measureScans();
     const writes = await steadyWrites();
     process.stdout.write(
@@ -188,12 +226,15 @@ try {
     );
   }
   if (SOAK_SECONDS > 0) {
-    await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
-    await adoptCrds((args) => kubectl(testbed, args), BENCH_RELEASE, BENCH_RELEASE);
-    for (const evidence of [true, false]) {
-      const { at5, end } = await soakChartAgent(evidence);
+    const variants: Variant[] = [
+      { isolationEvidence: true, liteMode: true },
+      { isolationEvidence: false, liteMode: true },
+      { isolationEvidence: true, liteMode: false },
+    ];
+    for (const variant of variants) {
+      const { at5, end, cpuPerMinute } = await soakChartAgent(variant);
       process.stdout.write(
-        `chart agent pod RSS at ${String(have)} added sandboxes, isolation evidence ${evidence ? 'on' : 'off'}: ${f(at5)} MiB at ${String(Math.min(300, SOAK_SECONDS))} s, ${f(end)} MiB at ${String(SOAK_SECONDS)} s (${f(((end - at5) / at5) * 100)}% growth)\n`,
+        `chart agent pod at ${String(have)} added sandboxes, ${describeVariant(variant)}: RSS ${f(at5)} MiB at ${String(Math.min(300, SOAK_SECONDS))} s, ${f(end)} MiB at ${String(SOAK_SECONDS)} s (${f(((end - at5) / at5) * 100)}% growth); CPU ${f(cpuPerMinute)} s per minute after minute 5\n`,
       );
     }
   }

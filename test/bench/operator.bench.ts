@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { adoptCrds, CHART, chartProcessPid, helm, rssMiB, testbedValues, valueArgs } from '../support/chart.ts';
+import { adoptCrds, CHART, chartProcessPid, cpuSeconds, helm, rssMiB, testbedValues, valueArgs } from '../support/chart.ts';
 import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox } from '../support/operator.ts';
 import { percentile } from '../support/stats.ts';
 import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
@@ -95,7 +95,13 @@ async function standInAgents(nodeNames: string[]): Promise<void> {
           labels: { 'app.kubernetes.io/name': 'runtimeclass-audit', 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/component': 'agent' },
           ownerReferences: [{ ...nodeOwner(node, nodeUids.get(node) ?? ''), controller: true }],
         },
-        spec: { nodeName: node, automountServiceAccountToken: false, tolerations, containers: [{ name: 'agent', image: 'localhost/rcaudit/pause:testbed' }] },
+        spec: {
+          nodeName: node,
+          automountServiceAccountToken: false,
+          terminationGracePeriodSeconds: 0,
+          tolerations,
+          containers: [{ name: 'agent', image: 'localhost/rcaudit/pause:testbed' }],
+        },
       },
     });
     await api.request('PATCH', `/api/v1/namespaces/${RELEASE}/pods/${name}/status`, {
@@ -279,6 +285,8 @@ interface Pass {
   /** Status writes and events in the pass (lease renewals not counted). */
   writes: number;
   throttled: number;
+  /** The operator's CPU seconds from its start to the pass's end. */
+  cpu: number;
 }
 
 /** Waits for the operator pod's first pass to end; how long its parts took and what it wrote. */
@@ -289,6 +297,7 @@ async function firstPass(pod: OperatorPod): Promise<Pass> {
     const synced = logged(log, 'cache synced');
     const complete = logged(log, 'initial audit complete');
     if (starting !== undefined && synced !== undefined && complete !== undefined) {
+      const cpu = cpuSeconds(pod.pid);
       const text = await pod.metrics();
       const writes = WRITE_VERBS.reduce((sum, verb) => sum + metricSum(text, 'rcaudit_api_requests_total', { verb }), 0);
       const leaseWrites = WRITE_VERBS.reduce((sum, verb) => sum + metricSum(text, 'rcaudit_api_requests_total', { verb, resource: 'leases' }), 0);
@@ -298,6 +307,7 @@ async function firstPass(pod: OperatorPod): Promise<Pass> {
         totalMs: complete.at - starting.at,
         writes: writes - leaseWrites,
         throttled: metricSum(text, 'rcaudit_api_requests_total', { code: '429' }),
+        cpu,
       };
     }
     await sleep(500);
@@ -325,7 +335,10 @@ async function checkVerdicts(audit: string, pods: number, mismatched: number, wh
   if (!same) throw new Error(`the audit's counts ${when} are ${JSON.stringify(got)}, not ${JSON.stringify(want)}`);
 }
 
-const heapMiB = (text: string): number => (metricValue(text, 'nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20;
+const mib = (text: string, metric: string): string => ((metricValue(text, metric) ?? NaN) / 2 ** 20).toFixed(0);
+/** What the process says of its memory, beside the RSS read from /proc. */
+const memory = (text: string): string =>
+  `V8 heap ${mib(text, 'nodejs_heap_size_used_bytes')} MiB used of ${mib(text, 'nodejs_heap_size_total_bytes')}, external ${mib(text, 'nodejs_external_memory_bytes')} MiB`;
 
 async function steadyRequestsPerSecond(pod: OperatorPod): Promise<number> {
   const requests = async (): Promise<number> => metricSum(await pod.metrics(), 'rcaudit_api_requests_total');
@@ -345,7 +358,7 @@ async function installChart(): Promise<void> {
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const describe = (p: Pass): string =>
-  `${seconds(p.totalMs)} from process start (listing ${seconds(p.listMs)} ${JSON.stringify(p.listed)}, then ${seconds(p.totalMs - p.listMs)}), ${String(p.writes)} writes (${(p.writes / Math.max(0.001, (p.totalMs - p.listMs) / 1000)).toFixed(0)}/s after the listing), ${String(p.throttled)} answered 429`;
+  `${seconds(p.totalMs)} from process start (listing ${seconds(p.listMs)} ${JSON.stringify(p.listed)}, then ${seconds(p.totalMs - p.listMs)}), ${String(p.writes)} writes (${(p.writes / Math.max(0.001, (p.totalMs - p.listMs) / 1000)).toFixed(0)}/s after the listing), ${String(p.throttled)} answered 429; operator CPU ${p.cpu.toFixed(1)} s`;
 
 /** Turns one matched pod per change into a kuscia one, and times each report write to the pod's Warning event. */
 async function changeToEvent(byNode: Map<string, BenchPod[]>, mismatched: Set<string>): Promise<number[]> {
@@ -421,7 +434,7 @@ async function benchSize(nodes: number, podCount: number): Promise<string> {
   const [median, p99] = [percentile(latencies, 50), percentile(latencies, 99)];
   log(`report change -> Warning event: median ${median.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms over ${String(latencies.length)} changes`);
   const rss = rssMiB(pod.pid);
-  log(`RSS after the changes: ${rss.toFixed(0)} MiB (V8 heap in use ${heapMiB(await pod.metrics()).toFixed(0)} MiB)`);
+  log(`RSS after the changes: ${rss.toFixed(0)} MiB (${memory(await pod.metrics())})`);
 
   const old = pod.name;
   await kubectl(testbed, ['delete', 'pod', '-n', RELEASE, old, '--wait=false']);
@@ -430,7 +443,7 @@ async function benchSize(nodes: number, podCount: number): Promise<string> {
   log(`audit after a restart: ${describe(restart)}; ${(restart.totalMs / bare).toFixed(2)}x the bare LIST`);
   await checkVerdicts(audit, podCount, mismatched.size, 'after the restart');
   const restartRss = rssMiB(pod.pid);
-  log(`RSS of the restarted operator: ${restartRss.toFixed(0)} MiB`);
+  log(`RSS of the restarted operator: ${restartRss.toFixed(0)} MiB (${memory(await pod.metrics())})`);
 
   await cleanUp(audit, cluster);
   return `| ${String(nodes)} | ${String(podCount)} | ${seconds(bare)} | ${seconds(first.listMs)} + ${seconds(first.totalMs - first.listMs)}, ${String(first.writes)} writes, ${String(first.throttled)} 429 | ${seconds(restart.totalMs)} (${(restart.totalMs / bare).toFixed(2)}x), ${String(restart.writes)} writes | ${median.toFixed(0)} / ${p99.toFixed(0)} ms | ${rss.toFixed(0)} MiB (restarted: ${restartRss.toFixed(0)}) | ${steady.toFixed(2)} |`;

@@ -125,3 +125,12 @@ export function chartProcessPid(podUid: string, script: string): number {
 
 /** A process's resident set (VmRSS) in MiB. */
 export const rssMiB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${String(pid)}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+
+/** CPU seconds a process has used (utime + stime, in clock ticks of 1/100 s). */
+export function cpuSeconds(pid: number): number {
+  const fields =
+    readFileSync(`/proc/${String(pid)}/stat`, 'utf8')
+      .split(') ')[1]
+      ?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
