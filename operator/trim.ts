@@ -14,6 +14,7 @@ import {
 import { auditSpecSchema, type RuntimeClassAuditSpec, type RuntimeClassAuditStatus } from '../api/v1alpha1/runtime-class-audit.ts';
 import { POD_CONDITION } from '../api/v1alpha1/group.ts';
 import type { KubeObject } from '../kube/reflector.ts';
+import { intern, internStrings } from './intern.ts';
 import { matchesSelector } from './selection.ts';
 
 const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
@@ -71,6 +72,11 @@ type Fields = Record<string, unknown>;
 const fields = (value: unknown): Fields => (typeof value === 'object' && value !== null ? (value as Fields) : {});
 const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
+const internText = (value: unknown): string | undefined => {
+  const t = text(value);
+  return t === undefined ? undefined : intern(t);
+};
+
 const conditionsOf = (status: Fields): Fields[] => (Array.isArray(status['conditions']) ? status['conditions'].map(fields) : []);
 
 function boundAt(status: Fields, metadata: Fields): number | undefined {
@@ -99,7 +105,7 @@ export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined
   const metadata = fields(object.metadata);
   const spec = fields(object['spec']);
   const status = fields(object['status']);
-  const namespace = text(metadata['namespace']) ?? '';
+  const namespace = intern(text(metadata['namespace']) ?? '');
   const labels = fields(metadata['labels']) as Record<string, string>;
   const phase = status['phase'];
   const record: PodRecord = {
@@ -109,8 +115,8 @@ export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined
     terminated: phase === 'Succeeded' || phase === 'Failed',
   };
   const optional: Record<string, unknown> = {
-    nodeName: text(spec['nodeName']),
-    runtimeClassName: text(spec['runtimeClassName']),
+    nodeName: internText(spec['nodeName']),
+    runtimeClassName: internText(spec['runtimeClassName']),
     mirrorOf: text(fields(metadata['annotations'])[MIRROR_ANNOTATION]),
     boundAt: boundAt(status, metadata),
     verified: verifiedCondition(status),
@@ -146,6 +152,19 @@ function nodeOwnerUidOf(object: KubeObject, name: string): string | undefined {
   return text(node?.['uid']);
 }
 
+/** Per pod, a report holds a sandbox and a verdict: their fields of few values are pooled (intern.ts). */
+const UNIQUE_FIELDS = new Set(['id', 'podUID', 'uid', 'name']);
+
+function internReportSpec(spec: NodeSandboxReportSpec): NodeSandboxReportSpec {
+  for (const sandbox of spec.sandboxes) internStrings(sandbox, UNIQUE_FIELDS);
+  return spec;
+}
+
+function internReportStatus(status: NodeSandboxReportStatus): NodeSandboxReportStatus {
+  for (const audit of status.audits ?? []) for (const pod of audit.pods) internStrings(pod, UNIQUE_FIELDS);
+  return status;
+}
+
 export function trimReport(object: KubeObject): ReportRecord {
   const name = text(object.metadata?.name) ?? '';
   const record: ReportRecord = { name, generation: generationOf(object) };
@@ -155,10 +174,10 @@ export function trimReport(object: KubeObject): ReportRecord {
   const spec = object['spec'];
   if (!validReportSpec(spec)) record.invalid = `spec${problem(validReportSpec)}`;
   else if (spec.nodeName !== name) record.invalid = `spec.nodeName ${spec.nodeName} is not the report's name`;
-  else record.spec = spec;
+  else record.spec = internReportSpec(spec);
   const status = object['status'];
   // A status we cannot read is one we will overwrite: as if there were none.
-  if (status !== undefined && validReportStatus(status)) record.status = status;
+  if (status !== undefined && validReportStatus(status)) record.status = internReportStatus(status);
   return record;
 }
 
