@@ -83,7 +83,15 @@ interface BenchPod {
  */
 async function standInAgents(nodeNames: string[]): Promise<void> {
   const t = performance.now();
-  await kubectl(testbed, ['create', 'namespace', RELEASE]).catch(() => undefined);
+  // The previous size's (or run's) release namespace may still be going away.
+  for (;;) {
+    const found = await api
+      .request<{ metadata: { deletionTimestamp?: string } }>('GET', `/api/v1/namespaces/${RELEASE}`, { what: 'get namespace' })
+      .catch(() => undefined);
+    if (found === undefined) await kubectl(testbed, ['create', 'namespace', RELEASE]);
+    if (found?.metadata.deletionTimestamp === undefined) break;
+    await sleep(2000);
+  }
   await defaultServiceAccount(RELEASE);
   await inParallel(nodeNames, async (node) => {
     const name = `agent-${node}`;
