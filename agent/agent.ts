@@ -93,8 +93,9 @@ export class NodeAgent {
   start(): void {
     const loop = (): void => {
       if (this.stopped) return;
+      const startedAt = this.now();
       this.running = this.tick().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(loop, this.options.intervalMs);
+        if (!this.stopped) this.timer = setTimeout(loop, nextTickDelay(startedAt, this.now(), this.options.intervalMs));
       });
     };
     loop();
@@ -233,4 +234,14 @@ export class NodeAgent {
     if (count > 0) this.deps.log.info({ failures: count, seconds: Math.round((this.now() - (since ?? this.now())) / 1000) }, 'report written again');
     this.writeFailures = { count: 0, retryAt: 0 };
   }
+}
+
+/**
+ * How long after a pass that started at `startedAt` the next one starts:
+ * passes start every interval, so a slow pass (a burst of new sandboxes on
+ * a busy runtime, measured at over a second) does not push detection back
+ * by its own length; after one that overran, a tenth of an interval.
+ */
+export function nextTickDelay(startedAt: number, now: number, intervalMs: number): number {
+  return Math.max(intervalMs / 10, startedAt + intervalMs - now);
 }

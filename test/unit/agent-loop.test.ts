@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { NodeAgent, type CriRuntime } from '../../agent/agent.ts';
+import { nextTickDelay, NodeAgent, type CriRuntime } from '../../agent/agent.ts';
 import type { PodSandbox } from '../../agent/cri/types.ts';
 import { AgentMetrics } from '../../agent/metrics.ts';
 import type { WriteOutcome } from '../../agent/report-writer.ts';
@@ -215,4 +215,10 @@ describe('scanner', () => {
     assert.equal(first.details.size, 0, 'not cached');
     assert.equal((await failing.scan()).rpcs, 2, 'asked again');
   });
+});
+
+test('passes start every interval whatever they take; one that overran is followed after a tenth of it', () => {
+  assert.equal(nextTickDelay(0, 300, 2000), 1700);
+  assert.equal(nextTickDelay(0, 1999, 2000), 200, 'never closer than a tenth of the interval');
+  assert.equal(nextTickDelay(0, 5000, 2000), 200);
 });
