@@ -37,7 +37,7 @@ function parseFlags(argv: string[]): Flags {
     .description('Reports which CRI handler and runtime type every pod sandbox on this node really got.')
     .requiredOption('--node-name <name>', "this node's name (from the downward API)", process.env['NODE_NAME'])
     .option('--cri-endpoint <endpoint>', `the CRI socket; default: the first that exists of ${DEFAULT_CRI_ENDPOINTS.join(', ')}`, process.env['CRI_ENDPOINT'])
-    .option('--interval <duration>', "how often to list the node's sandboxes", boundedDuration('interval'), 2000)
+    .option('--interval <duration>', "how often to list the node's sandboxes", boundedDuration('interval'), 1000)
     .option('--resync <duration>', 'how often to re-check the stored report even when nothing changed', boundedDuration('resync'), 300_000)
     .option('--runtime-refresh <duration>', "how often to re-read the runtime's version and handler config", boundedDuration('runtime-refresh'), 300_000)
     .option('--cri-timeout <duration>', 'deadline of each CRI call', boundedDuration('cri-timeout'), 5000)
