@@ -292,9 +292,20 @@ interface Pass {
   totalMs: number;
   /** Status writes and events in the pass (lease renewals not counted). */
   writes: number;
+  /** The same, by resource (e.g. nodesandboxreports/status, events). */
+  writesByResource: Record<string, number>;
   throttled: number;
   /** The operator's CPU seconds from its start to the pass's end. */
   cpu: number;
+}
+
+function writesByResource(text: string): Record<string, number> {
+  const by: Record<string, number> = {};
+  for (const m of text.matchAll(/^rcaudit_api_requests_total\{verb="(PATCH|POST|PUT)",resource="([^"]+)",code="[^"]*"\} (\d+)/gm)) {
+    const resource = m[2] ?? '';
+    if (resource !== 'leases') by[resource] = (by[resource] ?? 0) + Number(m[3]);
+  }
+  return by;
 }
 
 /** Waits for the operator pod's first pass to end; how long its parts took and what it wrote. */
@@ -314,6 +325,7 @@ async function firstPass(pod: OperatorPod): Promise<Pass> {
         listed: synced.fields['listMs'],
         totalMs: complete.at - starting.at,
         writes: writes - leaseWrites,
+        writesByResource: writesByResource(text),
         throttled: metricSum(text, 'rcaudit_api_requests_total', { code: '429' }),
         cpu,
       };
@@ -367,7 +379,7 @@ async function installChart(): Promise<void> {
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const describe = (p: Pass): string =>
-  `${seconds(p.totalMs)} from process start (listing ${seconds(p.listMs)} ${JSON.stringify(p.listed)}, then ${seconds(p.totalMs - p.listMs)}), ${String(p.writes)} writes (${(p.writes / Math.max(0.001, (p.totalMs - p.listMs) / 1000)).toFixed(0)}/s after the listing), ${String(p.throttled)} answered 429; operator CPU ${p.cpu.toFixed(1)} s`;
+  `${seconds(p.totalMs)} from process start (listing ${seconds(p.listMs)} ${JSON.stringify(p.listed)}, then ${seconds(p.totalMs - p.listMs)}), ${String(p.writes)} writes ${JSON.stringify(p.writesByResource)} (${(p.writes / Math.max(0.001, (p.totalMs - p.listMs) / 1000)).toFixed(0)}/s after the listing), ${String(p.throttled)} answered 429; operator CPU ${p.cpu.toFixed(1)} s`;
 
 /** Turns one matched pod per change into a kuscia one, and times each report write to the pod's Warning event. */
 async function changeToEvent(byNode: Map<string, BenchPod[]>, mismatched: Set<string>): Promise<number[]> {
