@@ -283,6 +283,22 @@ function logged(log: string, msg: string): { at: number; fields: Record<string, 
   return undefined;
 }
 
+/** Every report's resourceVersion, by name: a status write changes it. */
+async function reportVersions(): Promise<Map<string, string>> {
+  const versions = new Map<string, string>();
+  let token: string | undefined;
+  do {
+    const page = await api.request<{ metadata: { continue?: string }; items: { metadata: { name: string; resourceVersion: string } }[] }>(
+      'GET',
+      '/apis/rcaudit.dev/v1alpha1/nodesandboxreports',
+      { what: 'list reports', query: { limit: 500, continue: token } },
+    );
+    for (const r of page.items) versions.set(r.metadata.name, r.metadata.resourceVersion);
+    token = page.metadata.continue === '' ? undefined : page.metadata.continue;
+  } while (token !== undefined);
+  return versions;
+}
+
 interface Pass {
   /** Process start to the cache's sync. */
   listMs: number;
@@ -458,9 +474,15 @@ async function benchSize(nodes: number, podCount: number): Promise<string> {
   log(`RSS after the changes: ${rss.toFixed(0)} MiB (${memory(await pod.metrics())})`);
 
   const old = pod.name;
+  const versionsBefore = await reportVersions();
   await kubectl(testbed, ['delete', 'pod', '-n', RELEASE, old, '--wait=false']);
   pod = await operatorPod(old);
   const restart = await firstPass(pod);
+  const versionsAfter = await reportVersions();
+  const changed = [...versionsAfter].filter(([name, version]) => versionsBefore.get(name) !== version).map(([name]) => name);
+  log(
+    `reports changed across the restart: ${String(changed.length)} (${changed.join(', ')}); of the synthetic nodes: ${String(changed.filter((n) => n.startsWith(id)).length)}`,
+  );
   log(`audit after a restart: ${describe(restart)}; ${(restart.totalMs / bare).toFixed(2)}x the bare LIST`);
   await checkVerdicts(audit, podCount, mismatched.size, 'after the restart');
   const restartRss = rssMiB(pod.pid);
