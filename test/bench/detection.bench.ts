@@ -5,7 +5,8 @@
 // kuscia path: namespaces named broken-*). Per pod, the time from the pod
 // turning Ready to its Warning event, both seen through watches here.
 // Prints the median and p99 over BENCH_DETECTION_PODS pods (default 60),
-// spread over every node.
+// spread over every node. BENCH_AGENT_INTERVAL (e.g. 2s) overrides the
+// chart's agent interval, to compare.
 //   node test/bench/detection.bench.ts
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
