@@ -160,20 +160,21 @@ export class EventRecorder {
    * Records `notice`. With none, ends the pod's series, but for `held`: the
    * Warning of a mismatched pod that is Unverified for now, kept open so
    * that it resumes (same Event, same count) if the mismatch is seen again.
-   * `told`: the stored status shows that a previous pass said this already
-   * (this process before a restart, or another leader), so its Event exists.
+   * `told`: whether the stored status shows that a previous pass said this
+   * already (this process before a restart, or another leader), so its Event
+   * exists; asked only when there is no series to go on.
    */
   async record(
     podUid: string,
     notice: PodNotice | undefined,
     now: number,
-    options: { held?: PodNotice | undefined; told?: boolean } = {},
+    options: { held?: PodNotice | undefined; told?: () => boolean } = {},
   ): Promise<EventOutcome> {
     this.series.closeOthers(podUid, notice ?? options.held);
     if (notice === undefined) return 'skipped';
     const decision = this.series.decide(notice, now);
     if (decision.action === 'skip') return 'skipped';
-    if (decision.action === 'create' && options.told === true) {
+    if (decision.action === 'create' && options.told?.() === true) {
       // No write and no read: after a failover or an upgrade, thousands of
       // findings would otherwise each cost a refused create and a read. The
       // series goes on from now; its count is read when it is next due. (Had

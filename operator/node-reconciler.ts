@@ -121,7 +121,10 @@ export class NodeReconciler {
   private async recordEvent({ now: p, before, audit }: GravestVerdict): Promise<void> {
     const notice = noticeFor(p, before, audit);
     if (notice !== undefined) mustLead(this.deps);
-    const outcome = await this.deps.recorder.record(p.uid, notice, this.deps.now(), { held: heldNotice(p, audit), told: toldBefore(notice, before, audit) });
+    const outcome = await this.deps.recorder.record(p.uid, notice, this.deps.now(), {
+      held: heldNotice(p, audit),
+      told: () => toldBefore(notice, before, audit),
+    });
     if (outcome !== 'skipped' && notice !== undefined) this.deps.countEvent(notice.reason, outcome);
   }
 

@@ -152,8 +152,13 @@ function nodeOwnerUidOf(object: KubeObject, name: string): string | undefined {
   return text(node?.['uid']);
 }
 
-/** Per pod, a report holds a sandbox and a verdict: their fields of few values are pooled (intern.ts). */
-const UNIQUE_FIELDS = new Set(['id', 'podUID', 'uid', 'name']);
+/**
+ * Per pod, a report holds a sandbox and a verdict: their fields of few values
+ * are pooled (intern.ts). Not these: ids, names and a sandbox's creation time
+ * have about as many values as there are pods, and would only churn the pool.
+ * (A verdict's `since` is shared by every pod judged in the same second.)
+ */
+const UNIQUE_FIELDS = new Set(['id', 'podUID', 'uid', 'name', 'createdAt']);
 
 function internReportSpec(spec: NodeSandboxReportSpec): NodeSandboxReportSpec {
   for (const sandbox of spec.sandboxes) internStrings(sandbox, UNIQUE_FIELDS);
