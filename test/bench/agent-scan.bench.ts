@@ -15,8 +15,6 @@
 //   for at most BENCH_COMPARE_SECONDS (default 600): the chart's agent pod,
 //   as users run it, read from the host's /proc.
 //   node test/bench/agent-scan.bench.ts
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { NodeAgent } from '../../agent/agent.ts';
 import { CriRuntimeClient } from '../../agent/cri/runtime-client.ts';
@@ -28,8 +26,7 @@ import { SandboxScanner } from '../../agent/scanner.ts';
 import { ProcEvidence } from '../../agent/evidence/proc.ts';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
-import { adoptCrds, CHART, chartProcessPid, cpuSeconds, helm, rssMiB, testbedValues, valueArgs } from '../support/chart.ts';
-import { REPO_ROOT } from '../support/versions.ts';
+import { chartProcessPid, cpuSeconds, helm, loadImage, rssMiB, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { percentile } from '../support/stats.ts';
 import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
@@ -39,7 +36,6 @@ const STEADY_SECONDS = Number(process.env['BENCH_STEADY_SECONDS'] ?? 30);
 const SOAK_SECONDS = Number(process.env['BENCH_SOAK_SECONDS'] ?? 600);
 const COMPARE_SECONDS = Number(process.env['BENCH_COMPARE_SECONDS'] ?? 600);
 
-const execFileAsync = promisify(execFile);
 const BENCH_RELEASE = 'rcaudit-bench';
 const testbed = loadTestbed();
 const node = testbedNode(testbed, 0);
@@ -165,9 +161,7 @@ async function installChartAgent(variant: Variant): Promise<number> {
     'agent.isolationEvidence': variant.isolationEvidence,
     'agent.liteMode': variant.liteMode,
   };
-  await helm(['upgrade', '--install', BENCH_RELEASE, CHART, '-n', BENCH_RELEASE, '--create-namespace', '--wait', '--timeout', '240s', ...valueArgs(values)], {
-    KUBECONFIG: testbed.kubeconfig,
-  });
+  await upgradeInstall(testbed, BENCH_RELEASE, values, '240s');
   await kubectl(testbed, ['rollout', 'status', '-n', BENCH_RELEASE, `daemonset/${BENCH_RELEASE}-runtimeclass-audit-agent`, '--timeout=240s']);
   return chartAgentPid();
 }
@@ -207,10 +201,7 @@ try {
   process.stdout.write(
     'sandboxes | ours: RPCs/scan  median ms  p99 ms | with evidence: median ms  p99 ms | naive: RPCs/scan  median ms  p99 ms | naive/ours median | first scan ms: without, with evidence | API writes in steady state\n',
   );
-  if (SOAK_SECONDS > 0) {
-    await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
-    await adoptCrds((args) => kubectl(testbed, args), BENCH_RELEASE, BENCH_RELEASE);
-  }
+  if (SOAK_SECONDS > 0) await loadImage();
   let have = 0;
   for (const size of SIZES) {
     // The node's own sandboxes (other pods) count too; these are the ones we add.

@@ -8,30 +8,24 @@
 // spread over every node. BENCH_AGENT_INTERVAL (e.g. 2s) overrides the
 // chart's agent interval, to compare.
 //   node test/bench/detection.bench.ts
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { MISMATCH_REASON } from '../../operator/flagging.ts';
-import { adoptCrds, CHART, helm, testbedValues, valueArgs } from '../support/chart.ts';
+import { helm, loadImage, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { scopedAudit } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';
-import { percentile } from '../support/stats.ts';
+import { benchLog, percentile } from '../support/stats.ts';
 import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
-import { REPO_ROOT } from '../support/versions.ts';
 
 const PODS = Number(process.env['BENCH_DETECTION_PODS'] ?? 60);
 const RELEASE = 'rcaudit-bench-det';
-const execFileAsync = promisify(execFile);
 const testbed = loadTestbed();
 const api = new KubeRest(await kubeconfigConnection(testbed.kubeconfig), { timeoutMs: 60_000 });
 const id = uniqueName('det');
 // The testbed's CRI proxy blanks the handler of every sandbox in a namespace named broken-*.
 const ns = `broken-${id}`;
 
-const log = (line: string): void => {
-  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-};
+const log = benchLog;
 
 /** When (performance.now()) each pod of `ns` was first seen Ready, and first seen with our Warning event, by pod uid. */
 function watchPodsAndEvents(): { ready: Map<string, number>; flagged: Map<string, number>; stop: () => void } {
@@ -72,16 +66,11 @@ function watchPodsAndEvents(): { ready: Map<string, number>; flagged: Map<string
 }
 
 async function install(): Promise<void> {
-  await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
-  await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
-  await adoptCrds((args) => kubectl(testbed, args), RELEASE, RELEASE);
-  const values = {
+  await loadImage();
+  await upgradeInstall(testbed, RELEASE, {
     ...testbedValues(testbed),
     'defaultAudit.enabled': false,
     ...(process.env['BENCH_AGENT_INTERVAL'] === undefined ? {} : { 'agent.interval': process.env['BENCH_AGENT_INTERVAL'] }),
-  };
-  await helm(['upgrade', '--install', RELEASE, CHART, '-n', RELEASE, '--create-namespace', '--wait', '--timeout', '300s', ...valueArgs(values)], {
-    KUBECONFIG: testbed.kubeconfig,
   });
 }
 

@@ -13,16 +13,13 @@
 // - the audit's counts after each pass, against the verdicts the data
 //   implies: a change that saves memory must not drop one.
 //   BENCH_OPERATOR_SIZES="1000x30000,5000x150000" node test/bench/operator.bench.ts
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { adoptCrds, CHART, chartProcessPid, cpuSeconds, helm, rssMiB, testbedValues, valueArgs } from '../support/chart.ts';
+import { chartProcessPid, cpuSeconds, helm, loadImage, rssMiB, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox } from '../support/operator.ts';
-import { percentile } from '../support/stats.ts';
+import { benchLog, percentile } from '../support/stats.ts';
 import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
-import { REPO_ROOT } from '../support/versions.ts';
 
 const SIZES = (process.env['BENCH_OPERATOR_SIZES'] ?? '1000x30000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const LATENCY_SAMPLES = Number(process.env['BENCH_LATENCY_SAMPLES'] ?? 50);
@@ -34,9 +31,7 @@ const RELEASE = 'rcaudit-bench-op';
 const testbed = loadTestbed();
 const api = new KubeRest(await kubeconfigConnection(testbed.kubeconfig), { timeoutMs: 120_000 });
 
-const log = (line: string): void => {
-  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-};
+const log = benchLog;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs `work` over `items`, `CONCURRENCY` at a time. */
@@ -214,7 +209,6 @@ function watchEvents(): { waitFor: (uid: string) => Promise<number>; stop: () =>
   };
 }
 
-const execFileAsync = promisify(execFile);
 const WRITE_VERBS = ['PATCH', 'POST', 'PUT'];
 
 /** A paginated LIST of everything the operator lists, in its order and page size (500), parsed as it would be; in ms, in all and by resource. */
@@ -385,12 +379,8 @@ async function steadyRequestsPerSecond(pod: OperatorPod): Promise<number> {
 }
 
 async function installChart(): Promise<void> {
-  await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
-  await adoptCrds((args) => kubectl(testbed, args), RELEASE, RELEASE);
-  const values = { ...testbedValues(testbed), 'operator.replicas': 1, 'defaultAudit.enabled': false };
-  await helm(['upgrade', '--install', RELEASE, CHART, '-n', RELEASE, '--create-namespace', '--wait', '--timeout', '300s', ...valueArgs(values)], {
-    KUBECONFIG: testbed.kubeconfig,
-  });
+  await loadImage();
+  await upgradeInstall(testbed, RELEASE, { ...testbedValues(testbed), 'operator.replicas': 1, 'defaultAudit.enabled': false });
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;

@@ -8,20 +8,16 @@
 // chart before the tiers run, and this test deletes the CRDs (with every
 // report and audit) so that its install creates them.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { CHART, CRDS, helm, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
+import { CHART, CRDS, helm, loadImage, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
 import { auditStatus, podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { storedReport } from '../support/reports.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
-import { REPO_ROOT } from '../support/versions.ts';
 
-const execFileAsync = promisify(execFile);
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
 const id = uniqueName('chart');
@@ -92,7 +88,7 @@ describe('helm install, for real: chart, image, alerts', () => {
 
   before(async () => {
     await k(['delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true']);
-    await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+    await loadImage();
     const monitoring = toolDir('monitoring-crds');
     await k(['apply', '--server-side', '-f', join(monitoring, 'servicemonitors.yaml'), '-f', join(monitoring, 'prometheusrules.yaml')]);
     await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);

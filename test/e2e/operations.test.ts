@@ -7,11 +7,9 @@
 // object per mismatched pod, and no resolution said for a mismatch that
 // never ended.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { adoptCrds, CHART, helm, testbedValues, valueArgs } from '../support/chart.ts';
+import { adoptCrds, CHART, helm, loadImage, testbedValues, valueArgs } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import {
@@ -26,9 +24,7 @@ import {
   uniqueName,
   type TestbedNode,
 } from '../support/testbed.ts';
-import { REPO_ROOT } from '../support/versions.ts';
 
-const execFileAsync = promisify(execFile);
 const testbed = loadTestbed();
 const [honestNode, kusciaNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1)];
 const id = uniqueName('ops');
@@ -161,7 +157,7 @@ describe('findings stay one finding through real operations (the chart on the te
   const baseline: Baseline = { entries: new Map(), events: new Map() };
 
   before(async () => {
-    await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+    await loadImage();
     await createNamespace(testbed, honestNs);
     await createNamespace(testbed, brokenNs);
     await k(['label', 'namespace', honestNs, brokenNs, `rcaudit-test=${id}`]);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { podOfCgroup } from '../../agent/evidence/classify.ts';
-import type { Testbed, TestbedNode } from './testbed.ts';
+import { kubectl, type Testbed, type TestbedNode } from './testbed.ts';
 import { pinnedVersion, REPO_ROOT } from './versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -133,4 +133,17 @@ export function cpuSeconds(pid: number): number {
       .split(') ')[1]
       ?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Builds the product image (hack/image.sh, cached by its inputs) and loads it into every testbed node's runtime. */
+export async function loadImage(): Promise<void> {
+  await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
+}
+
+/** `helm upgrade --install` of the chart as release `release` in a namespace of that name, CRDs adopted first; waits for it. */
+export async function upgradeInstall(testbed: Testbed, release: string, values: Record<string, unknown>, timeout = '300s'): Promise<void> {
+  await adoptCrds((args) => kubectl(testbed, args), release, release);
+  await helm(['upgrade', '--install', release, CHART, '-n', release, '--create-namespace', '--wait', '--timeout', timeout, ...valueArgs(values)], {
+    KUBECONFIG: testbed.kubeconfig,
+  });
 }
