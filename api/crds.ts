@@ -136,6 +136,20 @@ export function runtimeClassAuditCrd(): object {
         description: 'Sandboxes naming a pod bound to another node',
       },
       { name: 'Compliant', type: 'string', jsonPath: compliant, priority: 1 },
+      {
+        name: 'Uncovered',
+        type: 'integer',
+        jsonPath: '.status.counts.uncoveredRuntimeClasses',
+        priority: 1,
+        description: 'RuntimeClasses some node they admit has no handler for',
+      },
+      {
+        name: 'Drifting',
+        type: 'integer',
+        jsonPath: '.status.counts.driftingRuntimeClasses',
+        priority: 1,
+        description: 'RuntimeClasses whose handler is not the same runtime on every node',
+      },
     ],
     // `spec: {}` is a whole policy: every field has a default.
     specRequired: false,

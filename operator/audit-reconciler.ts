@@ -1,9 +1,10 @@
 // The audit reconciler: sums one audit up over every node, from the report
 // statuses in the cache (auditedNodes), into the audit's status.
 import { RUNTIME_CLASS_AUDIT } from '../api/v1alpha1/runtime-class-audit.ts';
-import { auditedNodes, summariesOf } from './audit-view.ts';
+import { auditCoverage, auditedNodes, coverageNodes, summariesOf } from './audit-view.ts';
 import type { ClusterCache } from './cache.ts';
 import type { Expectations } from './expectations.ts';
+import { policyStatus } from './policy-status.ts';
 import { done, type ReconcileResult } from './reconcile.ts';
 import { auditStatus } from './status.ts';
 import { writeStatus, type WriterDeps } from './status-writer.ts';
@@ -31,7 +32,9 @@ export class AuditReconciler {
     }
     const stored = expectations.auditWrites.get(name, now) ?? audit.status;
     const summaries = summariesOf(auditedNodes(cache, expectations, audit, now));
-    const status = auditStatus({ ...audit, ...(stored === undefined ? {} : { status: stored }) }, summaries, new Set(cache.nodes.keys()), now);
+    const policy = audit.invalid === undefined ? policyStatus(audit.spec.requiredRuntimeClasses, auditCoverage(cache, audit, coverageNodes(cache))) : undefined;
+    const cluster = { nodes: new Set(cache.nodes.keys()), ...(policy === undefined ? {} : { policy }) };
+    const status = auditStatus({ ...audit, ...(stored === undefined ? {} : { status: stored }) }, summaries, cluster, now);
     await writeStatus(this.deps, { kind: RUNTIME_CLASS_AUDIT, name, pending: expectations.auditWrites }, status, audit.status);
     return done;
   }

@@ -3,12 +3,13 @@
 // readiness by node, static pods behind their mirrors). It only caches: it
 // decides nothing, queues nothing and calls nobody. The informers fill it;
 // a test fills it with recorded objects through the same `apply`.
-import type { AuditRecord, PodRecord, ReportRecord } from './trim.ts';
+import type { RuntimeClassRecord } from './coverage.ts';
+import type { AuditRecord, NodeRecord, PodRecord, ReportRecord } from './trim.ts';
 
 export interface CachedKinds {
-  runtimeclasses: { handler: string };
+  runtimeclasses: RuntimeClassRecord;
   namespaces: Record<string, string>;
-  nodes: { uid: string };
+  nodes: NodeRecord;
   audits: AuditRecord;
   reports: ReportRecord;
   pods: PodRecord;
@@ -79,7 +80,7 @@ export class ClusterCache {
     return this.stores.reports;
   }
 
-  get nodes(): ReadonlyMap<string, { uid: string }> {
+  get nodes(): ReadonlyMap<string, NodeRecord> {
     return this.stores.nodes;
   }
 
@@ -87,8 +88,12 @@ export class ClusterCache {
     return this.stores.pods;
   }
 
-  runtimeClass(name: string): { handler: string } | undefined {
+  runtimeClass(name: string): RuntimeClassRecord | undefined {
     return this.stores.runtimeclasses.get(name);
+  }
+
+  get runtimeClasses(): ReadonlyMap<string, RuntimeClassRecord> {
+    return this.stores.runtimeclasses;
   }
 
   namespaceLabels(name: string): Record<string, string> | undefined {

@@ -3,8 +3,9 @@
 // pushed from reconcile, so nothing has to be retracted when a pod, node or
 // audit goes. Pure over the cache.
 import type { PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
-import { auditedNodes, summariesOf } from './audit-view.ts';
+import { auditedNodes, coverageNodes, summariesOf } from './audit-view.ts';
 import type { ClusterCache } from './cache.ts';
+import { coverage, type Coverage } from './coverage.ts';
 import type { Expectations } from './expectations.ts';
 import { nodeReport } from './node-view.ts';
 import type { AuditRecord } from './trim.ts';
@@ -23,6 +24,8 @@ export interface AuditFigures {
 
 export interface VerdictFigures {
   audits: Map<string, AuditFigures>;
+  /** Handler coverage of every RuntimeClass. */
+  coverage: Coverage[];
   /** Node objects by the state of their report. */
   nodes: Map<NodeState, number>;
 }
@@ -47,7 +50,7 @@ export function verdictFigures(cache: ClusterCache, expectations: Expectations, 
     const { state } = nodeReport(cache, name);
     nodes.set(state, (nodes.get(state) ?? 0) + 1);
   }
-  return { audits, nodes };
+  return { audits, nodes, coverage: coverage([...cache.runtimeClasses.keys()], cache.runtimeClasses, coverageNodes(cache)) };
 }
 
 /** Reports every audit ignores, by reason, as the cache has them now. */

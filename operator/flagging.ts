@@ -30,6 +30,12 @@ function describeActual(p: Said): string {
   return p.actualRuntimeType === undefined ? handler : `${handler} (${p.actualRuntimeType})`;
 }
 
+/** The allowed names are in the audit's spec: a message that listed them would start a new series whenever the list grew. */
+function notAllowedMessage(runtimeClassName: string | undefined, audit: string): string {
+  const names = runtimeClassName === undefined ? 'names no RuntimeClass' : `names RuntimeClass ${runtimeClassName}`;
+  return `audit ${audit} requires a RuntimeClass from its requiredRuntimeClasses in this namespace, but the pod ${names} (RuntimeClassNotAllowed)`;
+}
+
 /**
  * Says whose expectation was missed: the handler comes from the pod's
  * RuntimeClass (or the runtime's default, for a pod without one); a runtime
@@ -37,12 +43,17 @@ function describeActual(p: Said): string {
  * with the same handler is the same finding, so the same Event.
  */
 function mismatchMessage(runtimeClassName: string | undefined, p: Said, audit: string): string {
+  if (p.reason === 'RuntimeClassNotAllowed') return notAllowedMessage(runtimeClassName, audit);
   if (p.reason === 'IsolationMismatch') {
     return `audit ${audit} expects isolation ${p.expectedIsolation ?? 'unknown'} for handler ${p.expectedHandler ?? ''}, but the host shows the pod's sandbox is ${p.actualIsolation ?? 'unknown'} (handler ${describeActual(p)}) (${p.reason})`;
   }
   if (p.reason === 'RuntimeTypeMismatch') {
     return `audit ${audit} expects runtime type ${p.expectedRuntimeType ?? 'unknown'} for handler ${p.expectedHandler ?? ''}, but the pod runs with ${describeActual(p)} (${p.reason})`;
   }
+  return handlerMessage(runtimeClassName, p);
+}
+
+function handlerMessage(runtimeClassName: string | undefined, p: Said): string {
   const whose =
     runtimeClassName === undefined
       ? "the node runtime's default (the pod names no RuntimeClass) is handler"
@@ -135,7 +146,11 @@ export function gravestPerPod(judged: readonly JudgedAudit[]): Map<string, Grave
 export function podConditionFor(p: PodVerdictEntry): { status: 'True' | 'False' | 'Unknown'; reason: string; message: string } {
   const status = p.verdict === 'Matched' ? 'True' : p.verdict === 'Mismatched' ? 'False' : 'Unknown';
   const message =
-    p.verdict === 'Matched' ? `runs with handler ${describeActual(p)}` : `expected handler ${p.expectedHandler ?? 'unknown'}, actual ${describeActual(p)}`;
+    p.verdict === 'Matched'
+      ? `runs with handler ${describeActual(p)}`
+      : p.reason === 'RuntimeClassNotAllowed'
+        ? `RuntimeClass ${p.runtimeClassName ?? '(none)'} is not among those its namespace requires`
+        : `expected handler ${p.expectedHandler ?? 'unknown'}, actual ${describeActual(p)}`;
   return { status, reason: p.reason, message };
 }
 

@@ -111,6 +111,31 @@ export class OperatorMetrics {
       }
     },
   });
+  readonly runtimeClassNodes = new Gauge({
+    name: 'rcaudit_runtimeclass_nodes',
+    help: "Nodes each RuntimeClass's scheduling admits, by coverage: covered (the runtime has its handler), uncovered (it has not), unknown (nothing says).",
+    labelNames: ['runtime_class', 'handler', 'coverage'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.runtimeClassNodes.reset();
+      for (const c of this.figures()?.coverage ?? []) {
+        for (const coverage of ['covered', 'uncovered', 'unknown'] as const)
+          this.runtimeClassNodes.set({ runtime_class: c.name, handler: c.handler, coverage }, c[coverage]);
+      }
+    },
+  });
+  readonly runtimeClassRuntimes = new Gauge({
+    name: 'rcaudit_runtimeclass_handler_runtimes',
+    help: "How many different runtimes each RuntimeClass's handler is on the nodes that have it (runtime types within one runtime, or the isolation the host shows): above 1 is drift.",
+    labelNames: ['runtime_class', 'handler'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.runtimeClassRuntimes.reset();
+      for (const c of this.figures()?.coverage ?? []) {
+        if (c.covered > 0) this.runtimeClassRuntimes.set({ runtime_class: c.name, handler: c.handler }, Math.max(1, c.drift.length));
+      }
+    },
+  });
   readonly reconcileDuration = new Histogram({
     name: 'rcaudit_reconcile_duration_seconds',
     help: 'Duration of reconciles, by kind (node, audit).',

@@ -14,6 +14,7 @@ const policyOf = (audit: AuditRecord): AuditPolicy => ({
   expectedRuntimeTypes: audit.spec.expectedRuntimeTypes ?? {},
   expectedIsolation: audit.spec.expectedIsolation ?? {},
   gracePeriodMs: audit.spec.gracePeriodSeconds * 1000,
+  ...(audit.spec.requiredRuntimeClasses === undefined ? {} : { requiredRuntimeClasses: new Set(audit.spec.requiredRuntimeClasses) }),
 });
 
 /** The audits whose spec is valid, by name. */

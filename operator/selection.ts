@@ -48,11 +48,17 @@ export function parseEqualitySelector(text: string): Record<string, string> {
 export interface AuditScope {
   namespaceSelector?: LabelSelector;
   auditPodsWithoutRuntimeClass?: boolean;
+  requiredRuntimeClasses?: readonly string[];
 }
 
-/** Whether an audit covers a pod: its namespace is selected, and it names a RuntimeClass unless the audit covers those without. */
+/**
+ * Whether an audit covers a pod: its namespace is selected, and it names a
+ * RuntimeClass unless the audit covers those without. An audit that
+ * requires RuntimeClasses covers those without: they break its rule.
+ */
 export function auditCovers(scope: AuditScope, pod: { runtimeClassName?: string }, namespaceLabels: Labels | undefined): boolean {
-  if (pod.runtimeClassName === undefined && scope.auditPodsWithoutRuntimeClass !== true) return false;
+  const coversBare = scope.auditPodsWithoutRuntimeClass === true || scope.requiredRuntimeClasses !== undefined;
+  if (pod.runtimeClassName === undefined && !coversBare) return false;
   // A namespace we have not seen yet has no labels we know of: only a selector that needs none takes it.
   return matchesSelector(scope.namespaceSelector, namespaceLabels ?? {});
 }

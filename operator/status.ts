@@ -4,6 +4,7 @@
 // compares their output with what is stored and writes the difference.
 import type { LastVerified, NodeAuditEntry, NodeSandboxReportStatus, PodVerdictEntry } from '../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeClassAuditStatus } from '../api/v1alpha1/runtime-class-audit.ts';
+import type { policyStatus } from './policy-status.ts';
 import type { ReportRecord } from './trim.ts';
 import type { AuditedPod, NodeAudit, Verdict } from './verdict.ts';
 
@@ -92,6 +93,8 @@ const VERIFIED_REASONS = new Set<string>(['Matched', 'RuntimeTypeMismatch', 'Iso
 export function lastVerifiedOf(entry: PodVerdictEntry | undefined): LastVerified | undefined {
   if (entry === undefined) return undefined;
   if (entry.verdict === 'Unverified') return entry.lastVerified;
+  // A pod outside the required RuntimeClasses is judged from its spec at every pass, never Unverified: nothing to hold.
+  if (entry.reason === 'RuntimeClassNotAllowed') return undefined;
   const reason = VERIFIED_REASONS.has(entry.reason) ? (entry.reason as LastVerified['reason']) : 'HandlerMismatch';
   const held: LastVerified = { verdict: entry.verdict, reason, since: entry.since };
   const optional = {
@@ -128,6 +131,8 @@ export function continueFinding(fresh: PodVerdictEntry, before: PodVerdictEntry 
     const since = before !== undefined && sameFinding(before, fresh) ? before.since : fresh.since;
     return held === undefined ? { ...fresh, since } : { ...fresh, since, lastVerified: held };
   }
+  // A policy finding is never held (lastVerifiedOf), so it is continued from the stored entry itself.
+  if (before !== undefined && before.verdict !== 'Unverified' && sameFinding(before, fresh)) return { ...fresh, since: before.since };
   return held !== undefined && sameFinding(held, fresh) ? { ...fresh, since: held.since } : fresh;
 }
 
@@ -226,13 +231,15 @@ function condition(wanted: Omit<Condition, 'lastTransitionTime'>, previous: read
   return { ...wanted, lastTransitionTime };
 }
 
+const SAMPLED_REASONS = new Set<string>(['RuntimeTypeMismatch', 'IsolationMismatch', 'RuntimeClassNotAllowed']);
+
 function sampleEntry(node: string, p: PodVerdictEntry): MismatchSample {
   const entry: MismatchSample = {
     namespace: p.namespace,
     pod: p.name,
     node,
     expectedHandler: p.expectedHandler ?? '',
-    reason: p.reason === 'RuntimeTypeMismatch' || p.reason === 'IsolationMismatch' ? p.reason : 'HandlerMismatch',
+    reason: SAMPLED_REASONS.has(p.reason) ? (p.reason as MismatchSample['reason']) : 'HandlerMismatch',
     since: p.since,
   };
   if (p.runtimeClassName !== undefined) entry.runtimeClassName = p.runtimeClassName;
@@ -293,24 +300,32 @@ function compliantCondition(counts: AuditCounts): Omit<Condition, 'lastTransitio
         type: 'Compliant',
         status: 'False',
         reason: 'PodsMismatched',
-        message: `${String(counts.mismatched)} pods run with another handler or runtime type than their RuntimeClass asks for`,
+        message: `${String(counts.mismatched)} pods do not run as this audit requires (another handler, runtime type or isolation than their RuntimeClass asks for, or a RuntimeClass the audit does not allow)`,
       }
-    : { type: 'Compliant', status: 'True', reason: 'NoMismatches', message: 'no audited pod runs with another handler or runtime type' };
+    : { type: 'Compliant', status: 'True', reason: 'NoMismatches', message: 'every audited pod runs as this audit requires' };
 }
 
-/** The audit's status from every node's summary; `nodes` is the set of Node objects that exist. */
+/** What an audit's status needs beyond its nodes' summaries: the Node objects that exist, and its policy's status (policy-status.ts). */
+export interface ClusterFacts {
+  nodes: ReadonlySet<string>;
+  policy?: ReturnType<typeof policyStatus>;
+}
+
+/** The audit's status from every node's summary. */
 export function auditStatus(
   audit: { generation: number; invalid?: string; status?: RuntimeClassAuditStatus },
   summaries: ReadonlyMap<string, NodeSummary>,
-  nodes: ReadonlySet<string>,
+  cluster: ClusterFacts,
   now: number,
 ): RuntimeClassAuditStatus & { counts: AuditCounts } {
-  const counts = sumCounts(summaries, nodes);
+  const { policy } = cluster;
+  const counts = { ...sumCounts(summaries, cluster.nodes), ...policy?.counts };
   const previous = audit.status?.conditions;
-  const conditions = [readyCondition(counts, audit.invalid), compliantCondition(counts)].map((c) =>
+  const conditions = [readyCondition(counts, audit.invalid), compliantCondition(counts), ...(policy?.conditions ?? [])].map((c) =>
     condition({ ...c, observedGeneration: audit.generation }, previous, now),
   );
-  return { observedGeneration: audit.generation, conditions, counts, mismatches: mismatchSample(summaries) };
+  const status = { observedGeneration: audit.generation, conditions, counts, mismatches: mismatchSample(summaries) };
+  return policy === undefined ? status : { ...status, runtimeClasses: policy.runtimeClasses };
 }
 
 /** Bounds a report's status (see MAX_PODS_PER_STATUS). */

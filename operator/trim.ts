@@ -14,6 +14,7 @@ import {
 import { auditSpecSchema, type RuntimeClassAuditSpec, type RuntimeClassAuditStatus } from '../api/v1alpha1/runtime-class-audit.ts';
 import { POD_CONDITION } from '../api/v1alpha1/group.ts';
 import type { KubeObject } from '../kube/reflector.ts';
+import type { RuntimeClassRecord, Taint, Toleration } from './coverage.ts';
 import { intern, internStrings } from './intern.ts';
 import { matchesSelector } from './selection.ts';
 
@@ -127,13 +128,74 @@ export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined
   return record;
 }
 
-/** What is kept of a Node: its uid, which a report's owner must name. */
-export function trimNode(object: KubeObject): { uid: string } {
-  return { uid: text(object.metadata?.uid) ?? '' };
+/**
+ * What is kept of a Node: its uid, which a report's owner must name, and
+ * what handler coverage needs (labels, the taints that keep pods off, the
+ * handlers the kubelet says its runtime has). Not its conditions or
+ * heartbeats: a Node that only heartbeats is unchanged here.
+ */
+export interface NodeRecord {
+  uid: string;
+  labels: Record<string, string>;
+  taints: Taint[];
+  /** node.status.runtimeHandlers' names; absent where the kubelet does not fill it. */
+  runtimeHandlers?: string[];
 }
 
-export function trimRuntimeClass(object: KubeObject): { handler: string } {
-  return { handler: typeof object['handler'] === 'string' ? object['handler'] : '' };
+/** Taints that keep pods off, but the node lifecycle's own (not-ready, unreachable, ...), which follow conditions and would make coverage flap. */
+const keepsPodsOff = (t: Taint): boolean => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !t.key.startsWith('node.kubernetes.io/');
+
+function internLabels(value: unknown): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields(value))) if (typeof v === 'string') labels[intern(k)] = intern(v);
+  return labels;
+}
+
+function taintsOf(value: unknown): Taint[] {
+  if (!Array.isArray(value)) return [];
+  const taints: Taint[] = [];
+  for (const t of value.map(fields)) {
+    const taint: Taint = { key: internText(t['key']) ?? '', effect: internText(t['effect']) ?? '' };
+    const v = internText(t['value']);
+    if (v !== undefined) taint.value = v;
+    if (keepsPodsOff(taint)) taints.push(taint);
+  }
+  return taints;
+}
+
+export function trimNode(object: KubeObject): NodeRecord {
+  const record: NodeRecord = {
+    uid: text(object.metadata?.uid) ?? '',
+    labels: internLabels(object.metadata?.['labels']),
+    taints: taintsOf(fields(object['spec'])['taints']),
+  };
+  const handlers = fields(object['status'])['runtimeHandlers'];
+  // The default handler is listed as "": not a handler a RuntimeClass can name.
+  if (Array.isArray(handlers)) record.runtimeHandlers = handlers.map((h) => internText(fields(h)['name'])).filter((h) => h !== undefined);
+  return record;
+}
+
+function tolerationsOf(value: unknown): Toleration[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return value.map((t) => {
+    const f = fields(t);
+    const toleration: Toleration = {};
+    for (const key of ['key', 'operator', 'value', 'effect'] as const) {
+      const v = text(f[key]);
+      if (v !== undefined) toleration[key] = v;
+    }
+    return toleration;
+  });
+}
+
+export function trimRuntimeClass(object: KubeObject): RuntimeClassRecord {
+  const record: RuntimeClassRecord = { handler: typeof object['handler'] === 'string' ? object['handler'] : '' };
+  const scheduling = fields(object['scheduling']);
+  const nodeSelector = scheduling['nodeSelector'];
+  if (nodeSelector !== undefined && nodeSelector !== null) record.nodeSelector = internLabels(nodeSelector);
+  const tolerations = tolerationsOf(scheduling['tolerations']);
+  if (tolerations !== undefined) record.tolerations = tolerations;
+  return record;
 }
 
 export function trimNamespace(object: KubeObject): Record<string, string> {

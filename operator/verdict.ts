@@ -21,7 +21,8 @@ export type VerdictReason =
   | 'UnsupportedRuntime'
   | 'AwaitingSandbox'
   | 'EvidenceUnknown'
-  | 'EvidenceDisabled';
+  | 'EvidenceDisabled'
+  | 'RuntimeClassNotAllowed';
 
 /** What the operator keeps of a Pod: only what a verdict needs. */
 export interface AuditedPod {
@@ -56,6 +57,8 @@ export interface AuditPolicy {
   expectedIsolation: Readonly<Record<string, IsolationClass>>;
   /** How long a bound pod may have no sandbox before that counts. */
   gracePeriodMs: number;
+  /** When set, the only RuntimeClasses a covered pod may name (spec.requiredRuntimeClasses). */
+  requiredRuntimeClasses?: ReadonlySet<string>;
 }
 
 export interface ActualSandbox {
@@ -131,6 +134,20 @@ function expectedHandlerOf(pod: AuditedPod, report: NodeSandboxReportSpec): { ha
   return { handler: pod.expectedHandler };
 }
 
+/**
+ * A pod outside the RuntimeClasses the audit requires, if it is. This needs
+ * no report: the pod's own spec says it, and no sandbox can make it right, so
+ * the verdict names neither a handler nor a sandbox (it lasts, unchanged, as
+ * long as the pod and the policy do).
+ */
+function disallowed(pod: AuditedPod, required: ReadonlySet<string> | undefined): Verdict | undefined {
+  if (required === undefined) return undefined;
+  if (pod.runtimeClassName !== undefined && required.has(pod.runtimeClassName)) return undefined;
+  const allowed = [...required].sort().join(', ');
+  const names = pod.runtimeClassName === undefined ? 'names no RuntimeClass' : `names RuntimeClass ${pod.runtimeClassName}`;
+  return verdict('Mismatched', 'RuntimeClassNotAllowed', `the pod ${names}; its namespace requires one of ${allowed}`);
+}
+
 /** Judges one pod bound to `node`, given the sandboxes its node's report lists for it. */
 export function judgePod(
   pod: AuditedPod,
@@ -138,6 +155,8 @@ export function judgePod(
   sandboxes: readonly ReportedSandbox[],
   context: { policy: AuditPolicy; now: number },
 ): Verdict {
+  const outside = disallowed(pod, context.policy.requiredRuntimeClasses);
+  if (outside !== undefined) return outside;
   const report = trustedReport(node);
   // Not judged now, but what the pod expects is known: keep saying it.
   if ('kind' in report) return typeof pod.expectedHandler === 'string' ? { ...report, expectedHandler: pod.expectedHandler } : report;

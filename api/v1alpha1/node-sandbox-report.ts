@@ -166,6 +166,7 @@ const podVerdictSchema = {
         'UnsupportedRuntime',
         'EvidenceUnknown',
         'EvidenceDisabled',
+        'RuntimeClassNotAllowed',
       ],
     },
     expectedHandler: { type: 'string', maxLength: 253, description: "The handler the pod's RuntimeClass named when the operator first saw the pod." },

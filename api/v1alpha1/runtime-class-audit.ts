@@ -27,6 +27,20 @@ const labelSelector = {
   },
 } as const;
 
+/** A RuntimeClass's name: a DNS subdomain. */
+const runtimeClassName = { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } as const;
+
+/** The label a node whose kubelet drops handlers gets (remediation.labelNodes). */
+export const HANDLERS_DROPPED_LABEL = 'rcaudit.dev/handlers-dropped';
+
+// Not "Off": YAML 1.1, which Helm and kubectl read, takes an unquoted Off for false.
+const remediationMode = {
+  type: 'string',
+  enum: ['Disabled', 'DryRun', 'Enabled'],
+  default: 'Disabled',
+  description: 'Disabled: nothing. DryRun: only the Events saying what would be done. Enabled: done, each action with an Event.',
+} as const;
+
 export const auditSpecSchema = {
   type: 'object',
   additionalProperties: false,
@@ -57,6 +71,49 @@ export const auditSpecSchema = {
       maximum: 86_400,
       default: 120,
       description: "How long a pod bound to a node may have no sandbox in that node's report before it counts as NoSandbox.",
+    },
+    requiredRuntimeClasses: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 32,
+      items: runtimeClassName,
+      'x-kubernetes-list-type': 'set',
+      description:
+        'The RuntimeClasses allowed in the namespaces this audit covers. A pod that names none of them, or names no RuntimeClass at all, is Mismatched with reason RuntimeClassNotAllowed; the audit then covers pods without a RuntimeClass whatever auditPodsWithoutRuntimeClass says. A name no RuntimeClass has is reported in the PolicyResolved condition.',
+    },
+    remediation: {
+      type: 'object',
+      additionalProperties: false,
+      description:
+        'What the operator does about what this audit finds, beyond flagging. Off unless asked for, and each action needs the chart value remediation.enabled, which grants its RBAC.',
+      properties: {
+        evict: {
+          type: 'object',
+          additionalProperties: false,
+          description:
+            'Evicts pods whose sandbox has been Mismatched (handler, runtime type or isolation) longer than afterSeconds, through the Eviction API so PodDisruptionBudgets hold. A pod whose RuntimeClass is not allowed is not evicted: its replacement would ask for the same.',
+          properties: {
+            mode: remediationMode,
+            afterSeconds: { type: 'integer', minimum: 0, maximum: 604_800, default: 300, description: 'How long a pod must have been Mismatched first.' },
+            maxPerMinute: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 600,
+              default: 1,
+              description: 'At most this many evictions (or, in DryRun, would-be evictions) a minute over the whole cluster.',
+            },
+          },
+        },
+        labelNodes: {
+          type: 'object',
+          additionalProperties: false,
+          description: `Labels a node ${HANDLERS_DROPPED_LABEL}=true when its kubelet is seen dropping handlers: every current sandbox that should have had a non-default handler got "", over at least minPods pods. The label is removed when a sandbox on the node is seen to get the non-default handler it asked for.`,
+          properties: {
+            mode: remediationMode,
+            minPods: { type: 'integer', minimum: 1, maximum: 10_000, default: 3, description: 'How many pods must show it.' },
+          },
+        },
+      },
     },
     flagging: {
       type: 'object',
@@ -109,6 +166,44 @@ export const auditStatusSchema = {
         nodes: count,
         orphanSandboxes: count,
         suspiciousSandboxes: count,
+        uncoveredRuntimeClasses: { ...count, description: 'RuntimeClasses some node they admit has no handler for (see runtimeClasses).' },
+        driftingRuntimeClasses: { ...count, description: 'RuntimeClasses whose handler is not the same runtime on every node (see runtimeClasses).' },
+      },
+    },
+    runtimeClasses: {
+      type: 'array',
+      maxItems: 64,
+      description:
+        "Handler coverage of the RuntimeClasses this audit requires (all of them when it requires none): the nodes each one's scheduling admits, and which of those can really run its handler.",
+      items: {
+        type: 'object',
+        required: ['name', 'handler', 'nodes', 'covered', 'uncovered', 'unknown'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', maxLength: 253 },
+          handler: { type: 'string', maxLength: 253 },
+          nodes: { ...count, description: 'Nodes its scheduling (node selector, and tolerations against NoSchedule and NoExecute taints) admits.' },
+          covered: { ...count, description: 'Of those, nodes whose runtime has the handler.' },
+          uncovered: { ...count, description: "Of those, nodes whose runtime has no such handler (the agent's report, else node.status.runtimeHandlers)." },
+          unknown: { ...count, description: 'Of those, nodes nothing speaks for: no current report that lists handlers, and no node.status.runtimeHandlers.' },
+          uncoveredNodes: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 253 }, description: 'A sample of the uncovered nodes.' },
+          drift: {
+            type: 'array',
+            maxItems: 16,
+            description:
+              'Only when the handler is not the same runtime everywhere: what it is on the nodes, one entry each (a runtime type within one runtime, or the isolation the host shows of its sandboxes), most nodes first.',
+            items: {
+              type: 'object',
+              required: ['runtime', 'nodes'],
+              additionalProperties: false,
+              properties: {
+                runtime: { type: 'string', maxLength: 600, description: 'e.g. containerd io.containerd.kata.v2, cri-o vm, or isolation host-kernel.' },
+                nodes: count,
+                sampleNodes: { type: 'array', maxItems: 5, items: { type: 'string', maxLength: 253 } },
+              },
+            },
+          },
+        },
       },
     },
     mismatches: {
@@ -126,11 +221,15 @@ export const auditStatusSchema = {
           pod: { type: 'string', maxLength: 253 },
           node: { type: 'string', maxLength: 253 },
           runtimeClassName: { type: 'string', maxLength: 253 },
-          expectedHandler: { type: 'string', maxLength: 253 },
+          expectedHandler: {
+            type: 'string',
+            maxLength: 253,
+            description: 'Empty for RuntimeClassNotAllowed: the audit asks for a RuntimeClass, not a handler.',
+          },
           actualHandler: { type: 'string', maxLength: 253 },
           actualRuntimeType: { type: 'string', maxLength: 253 },
           actualIsolation: { type: 'string', maxLength: 32 },
-          reason: { type: 'string', enum: ['HandlerMismatch', 'RuntimeTypeMismatch', 'IsolationMismatch'] },
+          reason: { type: 'string', enum: ['HandlerMismatch', 'RuntimeTypeMismatch', 'IsolationMismatch', 'RuntimeClassNotAllowed'] },
           since: { type: 'string', format: 'date-time' },
         },
       },

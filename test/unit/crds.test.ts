@@ -37,7 +37,7 @@ test('kubectl get nsr: per node, the runtime and its version, reachable or not, 
   );
 });
 
-test('kubectl get audits keeps its columns; -o wide adds matched, all nodes, unclaimed sandboxes and Compliant', () => {
+test('kubectl get audits keeps its columns; -o wide adds matched, all nodes, unclaimed sandboxes, Compliant and handler coverage', () => {
   const columns = columnsOf(runtimeClassAuditCrd());
   assert.deepEqual(
     shown(columns, false).map((c) => c.split('=')[0]),
@@ -51,6 +51,8 @@ test('kubectl get audits keeps its columns; -o wide adds matched, all nodes, unc
       'Orphans=.status.counts.orphanSandboxes',
       'Suspicious=.status.counts.suspiciousSandboxes',
       'Compliant=.status.conditions[?(@.type=="Compliant")].status',
+      'Uncovered=.status.counts.uncoveredRuntimeClasses',
+      'Drifting=.status.counts.driftingRuntimeClasses',
     ],
   );
 });

@@ -34,6 +34,7 @@ const notAVm = entry({
   actualIsolation: 'host-kernel',
   sandboxId: 'sb-1',
 });
+const notAllowed = entry({ verdict: 'Mismatched', reason: 'RuntimeClassNotAllowed', runtimeClassName: 'kata' });
 const unreachable = entry({ verdict: 'Unverified', reason: 'RuntimeUnreachable' });
 const agentNotReady = entry({ verdict: 'Unverified', reason: 'AgentNotReady' });
 const at = (e: PodVerdictEntry, since: string): PodVerdictEntry => ({ ...e, since });
@@ -75,6 +76,7 @@ describe('a finding lasts until the pod is matched, gone, or its expected or act
     ['an outage begins: its own since', at(kuscia, FIRST), unreachable, NOW],
     ['an outage goes on: its since holds', holding(unreachable, kuscia), unreachable, FIRST],
     ['one Unverified reason gives way to another', holding(unreachable, kuscia), agentNotReady, NOW],
+    ['a pod outside the required RuntimeClasses, pass after pass', at(notAllowed, FIRST), notAllowed, FIRST],
   ];
   for (const [name, before, fresh, since] of cases) {
     test(name, () => {
@@ -98,6 +100,11 @@ describe('an Unverified entry holds the last verified finding', () => {
     assert.deepEqual(second.lastVerified, first.lastVerified);
     assert.equal(continueFinding(kuscia, second).lastVerified, undefined);
   });
+  test('a pod outside the required RuntimeClasses holds nothing: it is judged from its spec, never Unverified, and a policy that no longer applies must leave no held mismatch', () => {
+    assert.equal(lastVerifiedOf(notAllowed), undefined);
+    assert.equal(continueFinding(unreachable, at(notAllowed, FIRST)).lastVerified, undefined);
+  });
+
   test('a pod never verified holds nothing', () => {
     assert.equal(continueFinding(unreachable, undefined).lastVerified, undefined);
     assert.equal(continueFinding(agentNotReady, continueFinding(unreachable, undefined)).lastVerified, undefined);

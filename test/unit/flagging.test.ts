@@ -105,6 +105,39 @@ describe('noticeFor', () => {
   });
 });
 
+describe('a pod outside the required RuntimeClasses', () => {
+  const notAllowed: PodVerdictEntry = {
+    uid: 'u2',
+    namespace: 'payments',
+    name: 'api',
+    verdict: 'Mismatched',
+    reason: 'RuntimeClassNotAllowed',
+    since: base.since,
+  };
+  test('is a Warning naming the audit and the RuntimeClass, or that it has none', () => {
+    assert.equal(
+      noticeFor({ ...notAllowed, runtimeClassName: 'kata' }, undefined, 'payments')?.message,
+      'audit payments requires a RuntimeClass from its requiredRuntimeClasses in this namespace, but the pod names RuntimeClass kata (RuntimeClassNotAllowed)',
+    );
+    assert.equal(
+      noticeFor(notAllowed, undefined, 'payments')?.message,
+      'audit payments requires a RuntimeClass from its requiredRuntimeClasses in this namespace, but the pod names no RuntimeClass (RuntimeClassNotAllowed)',
+    );
+  });
+  test('is not held through an Unverified spell: it is judged from the spec at every pass, so it never was one', () => {
+    const dropped = { ...notAllowed, verdict: 'Unverified', reason: 'NoReport' } as const;
+    assert.equal(noticeFor(dropped, notAllowed, 'payments'), undefined);
+    assert.equal(heldNotice(dropped, 'payments'), undefined);
+  });
+  test('its pod condition says so', () => {
+    assert.deepEqual(podConditionFor({ ...notAllowed, runtimeClassName: 'runc' }), {
+      status: 'False',
+      reason: 'RuntimeClassNotAllowed',
+      message: 'RuntimeClass runc is not among those its namespace requires',
+    });
+  });
+});
+
 describe('heldNotice', () => {
   test('an Unverified pod that was mismatched holds the very Warning it had (same message, so the same Event)', () => {
     const held: PodVerdictEntry = {

@@ -128,7 +128,7 @@ describe('auditStatus', () => {
       ['n2', summary('AgentNotReady', { audited: 2, unverified: 2, suspiciousSandboxes: 1 })],
       ['gone', summary('Reporting', { audited: 1, matched: 1 })],
     ]);
-    const status = auditStatus({ generation: 3 }, summaries, new Set(['n1', 'n2']), T0);
+    const status = auditStatus({ generation: 3 }, summaries, { nodes: new Set(['n1', 'n2']) }, T0);
     assert.deepEqual(status.counts, {
       audited: 6,
       matched: 3,
@@ -152,7 +152,7 @@ describe('auditStatus', () => {
   });
 
   test('Ready and Compliant when every node reports and nothing differs', () => {
-    const status = auditStatus({ generation: 1 }, new Map([['n1', summary('Reporting', { audited: 1, matched: 1 })]]), new Set(['n1']), T0);
+    const status = auditStatus({ generation: 1 }, new Map([['n1', summary('Reporting', { audited: 1, matched: 1 })]]), { nodes: new Set(['n1']) }, T0);
     assert.deepEqual(
       status.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`),
       ['Ready=True/AllNodesReporting', 'Compliant=True/NoMismatches'],
@@ -160,24 +160,29 @@ describe('auditStatus', () => {
   });
 
   test('an invalid spec is not Ready, and says why', () => {
-    const status = auditStatus({ generation: 2, invalid: 'spec/gracePeriodSeconds must be >= 0' }, new Map(), new Set(), T0);
+    const status = auditStatus({ generation: 2, invalid: 'spec/gracePeriodSeconds must be >= 0' }, new Map(), { nodes: new Set() }, T0);
     const ready = status.conditions?.find((c) => c.type === 'Ready');
     assert.deepEqual([ready?.status, ready?.reason, ready?.message], ['False', 'InvalidSpec', 'spec/gracePeriodSeconds must be >= 0']);
   });
 
   test('a condition keeps its lastTransitionTime while its status holds', () => {
     const nodes = new Set(['n1']);
-    const first = auditStatus({ generation: 1 }, new Map([['n1', summary('Reporting', {})]]), nodes, T0);
-    const same = auditStatus({ generation: 1, status: first }, new Map([['n1', summary('Reporting', {})]]), nodes, T1);
+    const first = auditStatus({ generation: 1 }, new Map([['n1', summary('Reporting', {})]]), { nodes }, T0);
+    const same = auditStatus({ generation: 1, status: first }, new Map([['n1', summary('Reporting', {})]]), { nodes }, T1);
     assert.deepEqual(same, first);
-    const flipped = auditStatus({ generation: 1, status: first }, new Map([['n1', summary('NoReport', {})]]), nodes, T1);
+    const flipped = auditStatus({ generation: 1, status: first }, new Map([['n1', summary('NoReport', {})]]), { nodes }, T1);
     const since = Object.fromEntries((flipped.conditions ?? []).map((c) => [c.type, c.lastTransitionTime]));
     assert.deepEqual(since, { Ready: new Date(T1).toISOString(), Compliant: new Date(T0).toISOString() });
   });
 
   test('the mismatch sample is bounded, oldest first', () => {
     const many = Array.from({ length: 120 }, (_, i) => mismatchEntry(119 - i));
-    const status = auditStatus({ generation: 1 }, new Map([['n1', summary('Reporting', { audited: 120, mismatched: 120 }, many)]]), new Set(['n1']), T0);
+    const status = auditStatus(
+      { generation: 1 },
+      new Map([['n1', summary('Reporting', { audited: 120, mismatched: 120 }, many)]]),
+      { nodes: new Set(['n1']) },
+      T0,
+    );
     const pods = (status.mismatches ?? []).map((m) => m.pod);
     assert.equal(pods.length, MAX_MISMATCH_SAMPLE);
     assert.deepEqual([pods[0], pods.at(-1)], ['p000', `p0${String(MAX_MISMATCH_SAMPLE - 1)}`]);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PodVerdictEntry, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { NotLeader } from '../../operator/status-writer.ts';
+import type { NodeRecord } from '../../operator/trim.ts';
 import { fakeNode, namespace, pod, report, sandbox } from '../support/operator.ts';
 import { AGENTS, RecordedCluster, reportPath, T0, uidOf } from '../support/recorded-cluster.ts';
 
@@ -217,7 +218,7 @@ function successor(c: RecordedCluster, before: (cache: RecordedCluster['cache'])
   const next = new RecordedCluster({ eventSeriesIntervalMs: 2000 });
   next.now = c.now;
   for (const [resource, store] of Object.entries(c.cache.stores)) {
-    if (resource !== 'pods') for (const [key, value] of store) next.cache.apply(resource as 'nodes', key, value as { uid: string });
+    if (resource !== 'pods') for (const [key, value] of store) next.cache.apply(resource as 'nodes', key, value as NodeRecord);
   }
   for (const [name, event] of c.api.events) next.api.events.set(name, { ...event });
   before(next.cache);
@@ -370,4 +371,51 @@ test('a report of no Node, or of an earlier Node of that name, is ignored: no st
   await c.audits.reconcile(AUDIT);
   c.deliverWrites();
   assert.equal(c.auditStatus(AUDIT)?.counts?.unverified, 4, "n2's pod is NoReport, n3's too, n4's unreachable, and n1's awaiting its sandbox");
+});
+
+/** "pod:reason" for each pod an audit judged on a node, sorted. */
+const reasonsIn = (c: RecordedCluster, node: string, auditName: string): string[] =>
+  (c.reportStatus(node)?.audits?.find((a) => a.name === auditName)?.pods ?? []).map((p) => `${p.name}:${p.reason}`).sort();
+
+test('an audit that requires RuntimeClasses flags every pod outside them, bare ones too, and shows coverage and the names that do not exist', async () => {
+  const c = staged();
+  c.add(audit('payments', { requiredRuntimeClasses: ['kata', 'gvizor'] }));
+  c.now = T0 + 5000;
+  await reconcileNodes(c);
+  c.deliverWrites();
+  await c.audits.reconcile('payments');
+  c.deliverWrites();
+  assert.deepEqual(reasonsIn(c, n1, 'payments'), [
+    'kuscia:HandlerMismatch',
+    'matched:Matched',
+    'no-sandbox:AwaitingSandbox',
+    'plain:RuntimeClassNotAllowed',
+    'recreated:RuntimeClassNotAllowed',
+    'wrong-type:Matched',
+  ]);
+  const warned = [...c.api.events.values()].filter((e) => e.reason === 'RuntimeHandlerMismatch' && e.message.includes('RuntimeClassNotAllowed'));
+  assert.deepEqual(warned.map((e) => e.message).sort(), [
+    'audit payments requires a RuntimeClass from its requiredRuntimeClasses in this namespace, but the pod names RuntimeClass recreated (RuntimeClassNotAllowed)',
+    'audit payments requires a RuntimeClass from its requiredRuntimeClasses in this namespace, but the pod names no RuntimeClass (RuntimeClassNotAllowed)',
+  ]);
+  const status = c.auditStatus('payments') ?? assert.fail('no status');
+  assert.deepEqual(status.mismatches?.map((m) => `${m.pod}:${m.reason}:${m.expectedHandler}`).sort(), [
+    'kuscia:HandlerMismatch:kata',
+    'plain:RuntimeClassNotAllowed:',
+    'recreated:RuntimeClassNotAllowed:',
+  ]);
+  const resolved = status.conditions?.find((x) => x.type === 'PolicyResolved') ?? assert.fail('no PolicyResolved');
+  assert.deepEqual([resolved.status, resolved.reason], ['False', 'RuntimeClassNotFound']);
+  assert.match(resolved.message, /gvizor/);
+  // n1, n2, n4 report kata; n3 has no report and its Node no runtimeHandlers.
+  assert.deepEqual(status.runtimeClasses, [{ name: 'kata', handler: 'kata', nodes: 4, covered: 3, uncovered: 0, unknown: 1 }]);
+  const counts = status.counts ?? assert.fail('no counts');
+  assert.deepEqual([counts.uncoveredRuntimeClasses, counts.driftingRuntimeClasses], [0, 0]);
+
+  // Steady (within the event series interval): nothing written again; a policy finding keeps its since.
+  const writes = c.api.calls.length;
+  c.now += 1000;
+  await reconcileNodes(c);
+  await c.audits.reconcile('payments');
+  assert.deepEqual(c.api.writes(writes), []);
 });

@@ -50,6 +50,10 @@ describe('auditCovers', () => {
     assert.equal(auditCovers({ auditPodsWithoutRuntimeClass: true }, {}, {}), true);
     assert.equal(auditCovers({}, { runtimeClassName: 'kata' }, {}), true);
   });
+  test('an audit that requires RuntimeClasses covers pods without one: they break its rule', () => {
+    assert.equal(auditCovers({ requiredRuntimeClasses: ['gvisor'] }, {}, {}), true);
+    assert.equal(auditCovers({ requiredRuntimeClasses: ['gvisor'], namespaceSelector: { matchLabels: { tier: 'payments' } } }, {}, { tier: 'web' }), false);
+  });
   test('the namespace must be selected; an unknown namespace has no labels', () => {
     const scope = { namespaceSelector: { matchLabels: { audited: 'yes' } } };
     assert.equal(auditCovers(scope, { runtimeClassName: 'kata' }, { audited: 'yes' }), true);

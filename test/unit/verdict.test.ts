@@ -8,6 +8,7 @@ const NOW = Date.parse('2026-11-23T12:00:00Z');
 const policy: AuditPolicy = { expectedRuntimeTypes: {}, expectedIsolation: {}, gracePeriodMs: 60_000 };
 const strictPolicy: AuditPolicy = { expectedRuntimeTypes: { kata: 'io.containerd.kata.v2' }, expectedIsolation: {}, gracePeriodMs: 60_000 };
 const isolationPolicy: AuditPolicy = { expectedRuntimeTypes: {}, expectedIsolation: { kata: 'vm', gvisor: 'gvisor' }, gracePeriodMs: 60_000 };
+const requiring = (...names: string[]): AuditPolicy => ({ ...policy, requiredRuntimeClasses: new Set(names) });
 const hostKernel = { class: 'host-kernel', process: 'pause', parent: 'containerd-shim-runc-v2', hostProcesses: 1 } as const;
 
 function sandbox(over: Partial<ReportedSandbox> = {}): ReportedSandbox {
@@ -248,6 +249,46 @@ const cases: Case[] = [
     ],
     want: ['Mismatched', 'HandlerMismatch'],
   },
+  {
+    name: 'required RuntimeClasses: a kata pod where only gvisor is allowed, though its sandbox got kata',
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox()],
+    policy: requiring('gvisor'),
+    want: ['Mismatched', 'RuntimeClassNotAllowed'],
+  },
+  {
+    name: 'required RuntimeClasses: a pod with no RuntimeClass at all',
+    pod: classless,
+    node: node(report([])),
+    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc' })],
+    policy: requiring('gvisor', 'kata'),
+    want: ['Mismatched', 'RuntimeClassNotAllowed'],
+  },
+  {
+    name: 'required RuntimeClasses: needs no report, since the pod spec says it',
+    pod: pod({ runtimeClassName: 'runc', expectedHandler: 'runc' }),
+    node: undefined,
+    sandboxes: [],
+    policy: requiring('gvisor'),
+    want: ['Mismatched', 'RuntimeClassNotAllowed'],
+  },
+  {
+    name: 'required RuntimeClasses: an allowed one is judged as usual, and can still be mismatched',
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox({ requestedHandler: '', resolvedHandler: 'runc' })],
+    policy: requiring('gvisor', 'kata'),
+    want: ['Mismatched', 'HandlerMismatch'],
+  },
+  {
+    name: 'required RuntimeClasses: an allowed one whose sandbox matches',
+    pod: pod(),
+    node: node(report([])),
+    sandboxes: [sandbox()],
+    policy: requiring('kata'),
+    want: ['Matched', 'Matched'],
+  },
 ];
 
 describe('judgePod', () => {
@@ -258,6 +299,16 @@ describe('judgePod', () => {
       assert.ok(v.message.length > 0);
     });
   }
+
+  test('a pod outside the required RuntimeClasses: the message names its class and the allowed ones, and no handler or sandbox', () => {
+    const v = judgePod(pod({ runtimeClassName: 'runc', expectedHandler: 'runc' }), node(report([])), [sandbox()], {
+      policy: requiring('kata', 'gvisor'),
+      now: NOW,
+    });
+    assert.equal(v.message, 'the pod names RuntimeClass runc; its namespace requires one of gvisor, kata');
+    assert.equal(v.expectedHandler, undefined);
+    assert.equal(v.actual, undefined, 'a sandbox cannot make it right, so a new one must not start a new finding');
+  });
 
   test('a mismatch names what was expected and what the sandbox really got', () => {
     const v = judgePod(pod(), node(report([])), [sandbox({ id: 'abcdef0123456789', requestedHandler: '', resolvedHandler: 'runc' })], { policy, now: NOW });
