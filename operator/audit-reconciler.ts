@@ -12,6 +12,8 @@ import { writeStatus, type WriterDeps } from './status-writer.ts';
 export interface AuditReconcilerDeps extends WriterDeps {
   cache: ClusterCache;
   expectations: Expectations;
+  /** The operator acts on spec.remediation (--remediation). */
+  remediation: boolean;
 }
 
 export class AuditReconciler {
@@ -32,7 +34,7 @@ export class AuditReconciler {
     }
     const stored = expectations.auditWrites.get(name, now) ?? audit.status;
     const summaries = summariesOf(auditedNodes(cache, expectations, audit, now));
-    const policy = audit.invalid === undefined ? policyStatus(audit.spec.requiredRuntimeClasses, auditCoverage(cache, audit, coverageNodes(cache))) : undefined;
+    const policy = audit.invalid === undefined ? policyStatus(audit.spec, auditCoverage(cache, audit, coverageNodes(cache)), this.deps.remediation) : undefined;
     const cluster = { nodes: new Set(cache.nodes.keys()), ...(policy === undefined ? {} : { policy }) };
     const status = auditStatus({ ...audit, ...(stored === undefined ? {} : { status: stored }) }, summaries, cluster, now);
     await writeStatus(this.deps, { kind: RUNTIME_CLASS_AUDIT, name, pending: expectations.auditWrites }, status, audit.status);

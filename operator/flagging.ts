@@ -160,6 +160,19 @@ export const eventName = (notice: PodNotice): string =>
 
 export type EventOutcome = 'created' | 'updated' | 'adopted' | 'skipped';
 
+/** Something said once about a pod or a node. A node's Events live in the namespace "default", as the kubelet's do. */
+export interface ObjectNotice {
+  kind: 'Pod' | 'Node';
+  namespace: string;
+  name: string;
+  uid: string;
+  type: 'Warning' | 'Normal';
+  reason: string;
+  message: string;
+  /** The Event's action, e.g. Evict, Label. */
+  action: string;
+}
+
 export class EventRecorder {
   private readonly rest: KubeRequester;
   private readonly series: EventSeries;
@@ -260,14 +273,36 @@ export class EventRecorder {
     return true;
   }
 
+  /**
+   * Says something once about a pod or a node (a remediation, done or only
+   * planned): an Event named from what it says, so that saying it again, on
+   * this replica or another, finds it. False when it was said before.
+   */
+  async announce(notice: ObjectNotice, now: number): Promise<boolean> {
+    const involved = {
+      apiVersion: 'v1',
+      kind: notice.kind,
+      name: notice.name,
+      uid: notice.uid,
+      ...(notice.kind === 'Pod' ? { namespace: notice.namespace } : {}),
+    };
+    const digest = createHash('sha256').update(`${notice.uid}\u0000${notice.reason}\u0000${notice.message}`).digest('hex').slice(0, 16);
+    return this.create({ ...notice, action: notice.action }, `${notice.name.slice(0, 230)}.rca-${digest}`, now, involved);
+  }
+
   /** Creates the Event; false when it already exists. */
-  private async create(notice: PodNotice, name: string, now: number): Promise<boolean> {
+  private async create(
+    notice: Pick<PodNotice, 'namespace' | 'type' | 'reason' | 'message'> & { podName?: string; podUid?: string; action?: string },
+    name: string,
+    now: number,
+    involved: object = { apiVersion: 'v1', kind: 'Pod', namespace: notice.namespace, name: notice.podName, uid: notice.podUid },
+  ): Promise<boolean> {
     const timestamp = new Date(now).toISOString();
     const body = {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name, namespace: notice.namespace },
-      involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: notice.namespace, name: notice.podName, uid: notice.podUid },
+      involvedObject: involved,
       type: notice.type,
       reason: notice.reason,
       message: notice.message,
@@ -275,7 +310,7 @@ export class EventRecorder {
       firstTimestamp: timestamp,
       lastTimestamp: timestamp,
       eventTime: microTime(now),
-      action: 'Audit',
+      action: notice.action ?? 'Audit',
       source: { component: 'runtimeclass-audit' },
       reportingComponent: 'rcaudit.dev/operator',
       reportingInstance: this.instance,

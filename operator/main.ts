@@ -27,6 +27,7 @@ interface Flags {
   agentNamespace?: string;
   agentSelector: Record<string, string>;
   workers: number;
+  remediation: boolean;
   apiTimeout: number;
   resync: number;
   watchSilence: number;
@@ -86,6 +87,7 @@ function parseFlags(argv: string[]): Flags {
       boundedDuration('event-series-interval'),
       1_800_000,
     )
+    .option('--remediation', "act on the audits' spec.remediation: evict pods, label nodes (needs the RBAC the chart's remediation.enabled grants)", false)
     .option('--ensure-audit <name>', 'create this RuntimeClassAudit (empty spec: every pod) when it does not exist; never changed after')
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
@@ -119,13 +121,20 @@ async function main(): Promise<void> {
       resyncMs: flags.resync,
       watchSilenceMs: flags.watchSilence,
       eventSeriesIntervalMs: flags.eventSeriesInterval,
+      remediation: flags.remediation,
       ...(flags.agentNamespace === undefined ? {} : { agents: { namespace: flags.agentNamespace, matchLabels: flags.agentSelector } }),
     },
     { rest, log, metrics, isLeader },
   );
   const server = await startHttpServer(metrics.registry, { live: () => true, ready: () => controller.synced }, flags.listenHost, flags.listenPort);
   log.info(
-    { identity: flags.identity, leaderElection: flags.leaderElect, agentNamespace: flags.agentNamespace ?? null, address: server.address() },
+    {
+      identity: flags.identity,
+      leaderElection: flags.leaderElect,
+      agentNamespace: flags.agentNamespace ?? null,
+      remediation: flags.remediation,
+      address: server.address(),
+    },
     'operator starting',
   );
 

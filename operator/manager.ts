@@ -14,6 +14,7 @@ import { Informers, type InformerOptions } from './informers.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { NodeReconciler } from './node-reconciler.ts';
 import { runWorker, type ReconcileResult } from './reconcile.ts';
+import { Remediator } from './remediator.ts';
 import { NotLeader } from './status-writer.ts';
 import { triggeredBy } from './triggers.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -38,6 +39,8 @@ export interface ManagerOptions extends InformerOptions {
   /** Every key is reconciled again this often, changed or not. */
   resyncMs: number;
   eventSeriesIntervalMs?: number;
+  /** Act on the audits' spec.remediation (--remediation): the chart grants the RBAC with it. */
+  remediation?: boolean;
 }
 
 export interface ManagerDeps {
@@ -85,8 +88,22 @@ export class Manager {
         countEvent: (reason, action) => {
           deps.metrics.events.inc({ reason, action });
         },
+        ...(options.remediation === true
+          ? {
+              remediator: new Remediator({
+                api: deps.rest,
+                recorder,
+                log: deps.log,
+                isLeader: deps.isLeader,
+                now,
+                count: (audit, action, outcome) => {
+                  deps.metrics.remediations.inc({ audit, action, outcome });
+                },
+              }),
+            }
+          : {}),
       }),
-      audit: new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations }),
+      audit: new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations, remediation: options.remediation === true }),
     };
     const outages = new ApiOutageLog(deps.log);
     this.informers = new Informers(deps.rest, this.cache, options, {

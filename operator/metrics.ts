@@ -174,6 +174,12 @@ export class OperatorMetrics {
     labelNames: ['verb', 'resource', 'code'] as const,
     registers: [this.registry],
   });
+  readonly remediations = new Counter({
+    name: 'rcaudit_remediations_total',
+    help: 'Remediation actions (evict, label, unlabel) by outcome: done, dry-run (only the Event), blocked (a PodDisruptionBudget said no), forbidden (no RBAC), gone, failed.',
+    labelNames: ['audit', 'action', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly events = new Counter({
     name: 'rcaudit_events_total',
     help: 'Pod events, by reason and what was done (created, updated, adopted from another replica).',

@@ -21,7 +21,8 @@ import { auditedPodsOn, currentStatus, judgeAudit, nodeReport, validAudits } fro
 import { done, type ReconcileResult } from './reconcile.ts';
 import { capEntries, reportStatus, type IgnoredReportReason } from './status.ts';
 import { mustLead, NotLeader, writeStatus, type WriterDeps } from './status-writer.ts';
-import type { ReportRecord } from './trim.ts';
+import type { Remediator } from './remediator.ts';
+import type { AuditRecord, ReportRecord } from './trim.ts';
 
 export interface NodeReconcilerDeps extends WriterDeps {
   cache: ClusterCache;
@@ -29,6 +30,8 @@ export interface NodeReconcilerDeps extends WriterDeps {
   recorder: EventRecorder;
   log: Logger;
   countEvent: (reason: string, action: EventOutcome) => void;
+  /** Set only with --remediation. */
+  remediator?: Remediator;
 }
 
 /** A reconcile that is due again is never sooner than this: a clock skewed against boundAt must not spin. */
@@ -54,7 +57,7 @@ export class NodeReconciler {
     if (report === undefined) expectations.reportWrites.forget(name);
     const pods = auditedPodsOn(cache, expectations, name);
     const previous = new Map(currentStatus(expectations, report, now)?.audits?.map((a) => [a.name, a]));
-    const judged: JudgedAudit[] = [];
+    const judged: (JudgedAudit & { audit: AuditRecord })[] = [];
     let nextChangeAt = Infinity;
     for (const audit of validAudits(cache)) {
       const before = previous.get(audit.name);
@@ -63,12 +66,38 @@ export class NodeReconciler {
       nextChangeAt = Math.min(nextChangeAt, result.nextChangeAt ?? Infinity);
     }
     await this.flag(name, judged);
+    nextChangeAt = Math.min(nextChangeAt, (await this.remediate(name, report, judged)) ?? Infinity);
     if (report !== undefined)
       await this.writeReportStatus(
         report,
         judged.map((j) => j.entry),
       );
     return nextChangeAt === Infinity ? done : { kind: 'requeueAfter', ms: Math.max(MIN_REQUEUE_MS, nextChangeAt - now + 100) };
+  }
+
+  /**
+   * Opt-in remediation (only with --remediation): evictions, and the label of
+   * a node that drops handlers. Judged from what this pass found, before the
+   * status is written: an action never waits on our own write. Returns when
+   * to look again, if a pod will be due.
+   */
+  private async remediate(
+    name: string,
+    report: ReportRecord | undefined,
+    judged: readonly { audit: AuditRecord; entry: NodeAuditEntry }[],
+  ): Promise<number | undefined> {
+    const { remediator } = this.deps;
+    if (remediator === undefined) return undefined;
+    const onNode = judged.map((j) => ({ audit: j.audit, pods: j.entry.pods }));
+    try {
+      await remediator.labelNode({ name, record: this.deps.cache.nodes.get(name), report: report?.spec }, onNode);
+      return await remediator.evict(name, onNode, this.deps.now());
+    } catch (err) {
+      if (err instanceof NotLeader) throw err;
+      // An eviction or a label that fails must not hold up the node's verdicts.
+      this.deps.log.warn({ node: name, err: err instanceof Error ? err.message : String(err) }, 'remediation failed');
+      return undefined;
+    }
   }
 
   private async writeReportStatus(report: ReportRecord, entries: readonly NodeAuditEntry[]): Promise<void> {

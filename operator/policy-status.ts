@@ -2,9 +2,10 @@
 // coverage of its RuntimeClasses, and the conditions that name what is
 // wrong with them (a required RuntimeClass that does not exist, a node that
 // lacks a handler, a handler that is not the same runtime everywhere). Pure.
-import type { RuntimeClassAuditStatus } from '../api/v1alpha1/runtime-class-audit.ts';
+import type { RuntimeClassAuditSpec, RuntimeClassAuditStatus } from '../api/v1alpha1/runtime-class-audit.ts';
 import type { AuditCoverage } from './audit-view.ts';
 import type { Coverage } from './coverage.ts';
+import { remediationOf } from './remediation.ts';
 
 type Condition = NonNullable<RuntimeClassAuditStatus['conditions']>[number];
 export type PolicyCondition = Omit<Condition, 'lastTransitionTime'>;
@@ -55,10 +56,33 @@ export function handlersConsistentCondition(coverage: readonly Coverage[]): Poli
   return { type: 'HandlersConsistent', status: 'False', reason: 'HandlerDrift', message: said.join('; ') };
 }
 
+/**
+ * Remediation: what the audit asks for, and whether the operator may do it
+ * (it was started with --remediation, the chart value that grants the RBAC).
+ */
+export function remediationCondition(spec: RuntimeClassAuditSpec, permitted: boolean): PolicyCondition {
+  const { evict, labelNodes } = remediationOf(spec);
+  const asked = [
+    evict.mode === 'Disabled' ? undefined : `evict: ${evict.mode}`,
+    labelNodes.mode === 'Disabled' ? undefined : `labelNodes: ${labelNodes.mode}`,
+  ].filter((a) => a !== undefined);
+  if (asked.length === 0) return { type: 'Remediating', status: 'False', reason: 'NotAsked', message: 'spec.remediation asks for nothing' };
+  if (!permitted) {
+    return {
+      type: 'Remediating',
+      status: 'False',
+      reason: 'NotPermitted',
+      message: `spec.remediation asks for ${asked.join(', ')}, but the operator runs without --remediation (chart value remediation.enabled, which grants the RBAC): nothing is done`,
+    };
+  }
+  return { type: 'Remediating', status: 'True', reason: 'Asked', message: asked.join(', ') };
+}
+
 /** The status fields and conditions the policy adds to an audit's status. */
 export function policyStatus(
-  required: readonly string[] | undefined,
+  spec: RuntimeClassAuditSpec,
   { coverage, missing }: AuditCoverage,
+  remediationPermitted: boolean,
 ): { runtimeClasses: CoverageEntry[]; counts: { uncoveredRuntimeClasses: number; driftingRuntimeClasses: number }; conditions: PolicyCondition[] } {
   return {
     runtimeClasses: coverage.map(coverageEntry),
@@ -66,6 +90,11 @@ export function policyStatus(
       uncoveredRuntimeClasses: coverage.filter((c) => c.uncovered > 0).length,
       driftingRuntimeClasses: coverage.filter((c) => c.drift.length > 0).length,
     },
-    conditions: [policyResolvedCondition(required, missing), handlersCoveredCondition(coverage), handlersConsistentCondition(coverage)],
+    conditions: [
+      policyResolvedCondition(spec.requiredRuntimeClasses, missing),
+      handlersCoveredCondition(coverage),
+      handlersConsistentCondition(coverage),
+      remediationCondition(spec, remediationPermitted),
+    ],
   };
 }

@@ -16,6 +16,7 @@ import { ClusterCache, type CacheChange, type CachedKinds, type Resource } from 
 import { Expectations } from '../../operator/expectations.ts';
 import { EventRecorder } from '../../operator/flagging.ts';
 import { NodeReconciler } from '../../operator/node-reconciler.ts';
+import { Remediator } from '../../operator/remediator.ts';
 import { trimAudit, trimNamespace, trimNode, trimPod, trimReport, trimRuntimeClass } from '../../operator/trim.ts';
 
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
@@ -32,8 +33,15 @@ export class RecordingApi implements KubeRequester {
   readonly calls: ApiCall[] = [];
   readonly events = new Map<string, { count: number; lastTimestamp: string; message: string; reason: string }>();
 
+  /** Pods ("namespace/name") whose PodDisruptionBudget allows no eviction: the API server answers 429. */
+  readonly disruptionBudgetHolds = new Set<string>();
+
   request<T>(verb: Verb, path: string, options: RequestOptions): Promise<T> {
     this.calls.push({ verb, path, body: options.body });
+    const eviction = /\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(path);
+    if (eviction !== null && this.disruptionBudgetHolds.has(`${eviction[1] ?? ''}/${eviction[2] ?? ''}`)) {
+      return Promise.reject(new KubeApiError('TooManyRequests', "Cannot evict pod as it would violate the pod's disruption budget.", 429));
+    }
     const event = /\/namespaces\/[^/]+\/events(?:\/([^/]+))?$/.exec(path);
     if (event !== null) return Promise.resolve(this.eventRequest(verb, event[1], options) as T);
     return Promise.resolve({} as T);
@@ -99,15 +107,32 @@ export class RecordedCluster {
   readonly nodes: NodeReconciler;
   readonly audits: AuditReconciler;
 
-  constructor(options: { eventSeriesIntervalMs?: number } = {}) {
+  /** Remediations counted, as "audit action outcome". */
+  readonly remediations: string[] = [];
+
+  constructor(options: { eventSeriesIntervalMs?: number; remediation?: boolean } = {}) {
     const log = createLogger('operator', { write: (line: string) => this.logged.push(JSON.parse(line) as Record<string, unknown>) });
     const writer = { api: this.api, isLeader: () => this.leader, now: () => this.now };
     const recorder = new EventRecorder(this.api, {
       instance: 'test',
       ...(options.eventSeriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.eventSeriesIntervalMs }),
     });
-    this.nodes = new NodeReconciler({ ...writer, cache: this.cache, expectations: this.expectations, recorder, log, countEvent: () => undefined });
-    this.audits = new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations });
+    const remediator = new Remediator({
+      ...writer,
+      recorder,
+      log,
+      count: (audit, action, outcome) => this.remediations.push(`${audit} ${action} ${outcome}`),
+    });
+    this.nodes = new NodeReconciler({
+      ...writer,
+      cache: this.cache,
+      expectations: this.expectations,
+      recorder,
+      log,
+      countEvent: () => undefined,
+      ...(options.remediation === true ? { remediator } : {}),
+    });
+    this.audits = new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations, remediation: options.remediation === true });
   }
 
   /** Stores each object as the API server would hand it to a watch. */

@@ -264,6 +264,19 @@ describe('what the chart renders', () => {
     assert.ok(!(await rules({ 'defaultAudit.enabled': false })).includes('create runtimeclassaudits'));
     assert.ok(!(await rules({})).includes('patch pods/status'));
     assert.ok((await rules({ 'operator.podConditions': true })).includes('patch pods/status'));
+    // Remediation: only the eviction subresource and node labels, only when asked for; never delete on pods.
+    const base = await rules({});
+    const remediating = await rules({ 'remediation.enabled': true });
+    assert.deepEqual(
+      remediating.filter((r) => !base.includes(r)),
+      ['create pods/eviction', 'patch nodes'],
+    );
+    assert.ok(!remediating.some((r) => r.startsWith('delete')));
+    const args = async (values: Record<string, unknown>): Promise<string[]> =>
+      (findObject(await render(values), 'Deployment')['spec'] as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0]
+        ?.args ?? [];
+    assert.ok(!(await args({})).includes('--remediation'));
+    assert.ok((await args({ 'remediation.enabled': true })).includes('--remediation'));
     const agent = findObject(await render(), 'ClusterRole', 'rcaudit-runtimeclass-audit-agent');
     assert.deepEqual(agent['rules'], [
       { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'update'] },

@@ -166,7 +166,7 @@ describe('the audit status of a policy', () => {
     assert.equal(handlersConsistentCondition([gvisorGap]).status, 'True');
   });
   test('counts for kubectl get audits -o wide, and entries without empty lists', () => {
-    const status = policyStatus(undefined, { coverage: [gvisorGap, kataDrift], missing: [] });
+    const status = policyStatus({ auditPodsWithoutRuntimeClass: false, gracePeriodSeconds: 120 }, { coverage: [gvisorGap, kataDrift], missing: [] }, false);
     assert.deepEqual(status.counts, { uncoveredRuntimeClasses: 1, driftingRuntimeClasses: 1 });
     assert.equal('drift' in (status.runtimeClasses[0] ?? {}), false);
     assert.equal('uncoveredNodes' in (status.runtimeClasses[1] ?? {}), false);
