@@ -46,7 +46,8 @@ export class Remediator {
   private readonly windows = new Map<string, RateWindow>();
   /**
    * Per node, the pods acted on (evicted, or in DryRun said to be due) by
-   * uid, with the since of the finding: one action per finding. A pod no
+   * uid, with the finding's since and the mode: one action per finding and
+   * mode (a dry run first, then the eviction once Enabled). A pod no
    * longer judged on its node is forgotten at the node's next pass.
    */
   private readonly acted = new Map<string, Map<string, string>>();
@@ -84,7 +85,7 @@ export class Remediator {
     for (const { audit, pods } of judged) {
       const policy = remediationOf(audit.spec).evict;
       for (const p of pods) {
-        if (seen.has(p.uid) || acted.get(p.uid) === p.since) continue;
+        if (seen.has(p.uid) || acted.get(p.uid) === `${policy.mode} ${p.since}`) continue;
         const due = evictionDue(p, policy, now);
         if (due.kind === 'none') continue;
         seen.add(p.uid);
@@ -110,7 +111,7 @@ export class Remediator {
     const lasted = `Mismatched (${p.reason}) since ${p.since}`;
     if (policy.mode === 'DryRun') {
       await this.say(podNotice(p, 'Normal', 'RemediationDryRun', `dry run: audit ${policy.audit} would evict this pod: ${lasted}`));
-      policy.acted.set(p.uid, p.since);
+      policy.acted.set(p.uid, `${policy.mode} ${p.since}`);
       this.deps.count(policy.audit, 'evict', 'dry-run');
       return undefined;
     }
@@ -130,7 +131,7 @@ export class Remediator {
       );
       return now + BLOCKED_RETRY_MS;
     }
-    policy.acted.set(p.uid, p.since);
+    policy.acted.set(p.uid, `${policy.mode} ${p.since}`);
     if (outcome === 'done')
       await this.say(podNotice(p, 'Warning', 'Evicted', `evicted by audit ${policy.audit}: ${lasted}; its controller's replacement is judged afresh`));
     if (outcome === 'forbidden')

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# node.sh stop|start runtime|kubelet NODE: stops or starts one node's
-# container runtime (containerd or CRI-O) or kubelet.
+# node.sh stop|start runtime|kubelet|cri-proxy NODE [PATTERN]: stops or
+# starts one node's container runtime (containerd or CRI-O), kubelet, or the
+# CRI proxy between its kubelet and runtime.
 #   runtime: the way an outage or a runtime upgrade would (its pods' shims
 #            and conmons keep running); tests check that the agent rides it out.
 #   kubelet: so a test can run sandboxes straight through CRI on the kuscia
 #            node, whose kubelet path drops every handler, without that
 #            kubelet killing them as pods it does not know. start waits until
 #            the node is Ready again.
+#   cri-proxy: so a test can mend (or break) a node's kubelet path: start
+#            takes the namespaces whose handler it blanks as PATTERN (a
+#            regular expression; default: the node's own, as up.sh set it).
 source "$(dirname "${BASH_SOURCE[0]}")/up.sh"
-action=${1:-} part=${2:-} target=${3:-}
-usage="usage: $0 stop|start runtime|kubelet NODE (one of ${NODES[*]})"
+action=${1:-} part=${2:-} target=${3:-} pattern=${4:-}
+usage="usage: $0 stop|start runtime|kubelet|cri-proxy NODE [PATTERN] (NODE one of ${NODES[*]})"
 index=
 for i in "${!NODES[@]}"; do [ "${NODES[$i]}" = "$target" ] && index=$i; done
 [ -n "$index" ] || die "$usage"
@@ -17,6 +21,7 @@ node_vars "$index"
 case "$part" in
   runtime) component=$RUNTIME_COMPONENT ;;
   kubelet) component="kubelet@$NODE_NAME" ;;
+  cri-proxy) component="cri-proxy@$NODE_NAME" ;;
   *) die "$usage" ;;
 esac
 case "$action" in
@@ -28,7 +33,10 @@ case "$action" in
   start)
     # The binaries' places (cached builds), as up.sh and apiserver.sh find them.
     build_tools
-    if [ "$part" = runtime ]; then start_runtime; else
+    if [ "$part" = cri-proxy ]; then
+      [ -z "$pattern" ] || BROKEN_NAMESPACES=$pattern
+      start_cri_proxy
+    elif [ "$part" = runtime ]; then start_runtime; else
       start_kubelet
       # The node may still show Ready from before the stop: wait for this kubelet's own health first.
       wait_for "the kubelet of $NODE_NAME to be healthy" 60 "kubelet@$NODE_NAME" curl -fsS "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"

@@ -58,6 +58,43 @@ describe('CRDs', () => {
     assert.match(await rejected(audit({ namespaceSelector: { matchExpressions: [{ key: 'a', operator: 'Near' }] } })), /operator.*Unsupported value: "Near"/);
   });
 
+  test('policy and remediation: bad names, a negative duration, a rate of 0 and an unknown mode are refused by the schema', async () => {
+    const audit = (spec: object): object => ({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: auditName }, spec });
+    assert.match(await rejected(audit({ requiredRuntimeClasses: [] })), /requiredRuntimeClasses.*should have at least 1 items/);
+    assert.match(await rejected(audit({ requiredRuntimeClasses: ['Not_A_Name'] })), /requiredRuntimeClasses\[0\].*should match/);
+    assert.match(await rejected(audit({ requiredRuntimeClasses: ['kata', 'kata'] })), /requiredRuntimeClasses\[1\].*Duplicate value: "kata"/);
+    assert.match(
+      await rejected(audit({ remediation: { evict: { afterSeconds: -60 } } })),
+      /remediation\.evict\.afterSeconds.*should be greater than or equal to 0/,
+    );
+    assert.match(
+      await rejected(audit({ remediation: { evict: { maxPerMinute: 0 } } })),
+      /remediation\.evict\.maxPerMinute.*should be greater than or equal to 1/,
+    );
+    assert.match(await rejected(audit({ remediation: { labelNodes: { mode: 'Off' } } })), /remediation\.labelNodes\.mode.*Unsupported value: "Off"/);
+    assert.match(
+      await rejected(audit({ remediation: { labelNodes: { minPods: 0 } } })),
+      /remediation\.labelNodes\.minPods.*should be greater than or equal to 1/,
+    );
+  });
+
+  test('remediation defaults come from the schema: Disabled, 300 s, 1 a minute, 3 pods', async () => {
+    const name = `${auditName}-defaults`;
+    const manifest = {
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name },
+      spec: { remediation: { evict: {}, labelNodes: {} } },
+    };
+    const stored = JSON.parse(await kubectl(testbed, ['apply', '--dry-run=server', '-o', 'json', '-f', '-'], JSON.stringify(manifest))) as {
+      spec: { remediation: unknown };
+    };
+    assert.deepEqual(stored.spec.remediation, {
+      evict: { mode: 'Disabled', afterSeconds: 300, maxPerMinute: 1 },
+      labelNodes: { mode: 'Disabled', minPods: 3 },
+    });
+  });
+
   test('the report schema rejects garbage; unknown fields are refused (strict) or pruned, never stored', async () => {
     assert.match(await rejected(report({ state: 'Bogus' })), /state.*Unsupported value: "Bogus"/);
     assert.match(await rejected(report({ createdAt: 'yesterday' })), /createdAt.*date-time/);

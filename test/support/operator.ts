@@ -3,6 +3,7 @@
 // their "agents" say), agent pods whose readiness the test sets as a kubelet
 // would, pods bound to those nodes, and reports written as an agent would.
 import type { ReportedSandbox, NodeSandboxReportSpec, NodeSandboxReportStatus } from '../../api/v1alpha1/node-sandbox-report.ts';
+import type { RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
 import { freePort, startNodeScript, type Started } from './processes.ts';
 import { eventually, kubectl, type Testbed } from './testbed.ts';
 
@@ -144,12 +145,7 @@ export async function reportStatus(testbed: Testbed, node: string): Promise<Node
 }
 
 export interface AuditView {
-  status?: {
-    observedGeneration?: number;
-    counts?: Record<string, number>;
-    conditions?: { type: string; status: string; reason: string }[];
-    mismatches?: { pod: string; namespace: string; expectedHandler: string; actualHandler?: string; reason: string; since: string }[];
-  };
+  status?: RuntimeClassAuditStatus;
 }
 
 export async function auditStatus(testbed: Testbed, name: string): Promise<AuditView['status']> {

@@ -111,6 +111,16 @@ export async function kubelet(action: 'stop' | 'start', node: TestbedNode): Prom
   await execFileAsync('bash', ['hack/testbed/node.sh', action, 'kubelet', node.name], { cwd: REPO_ROOT });
 }
 
+/**
+ * Stops or starts the CRI proxy between a node's kubelet and its runtime
+ * (hack/testbed/node.sh): started with `blank`, it blanks the handler in the
+ * namespaces that pattern matches instead of the node's own (which testbed
+ * notes keep).
+ */
+export async function criProxy(action: 'stop' | 'start', node: TestbedNode, blank?: string): Promise<void> {
+  await execFileAsync('bash', ['hack/testbed/node.sh', action, 'cri-proxy', node.name, ...(blank === undefined ? [] : [blank])], { cwd: REPO_ROOT });
+}
+
 /** Stops or starts the testbed's kube-apiserver (hack/testbed/apiserver.sh). */
 export async function apiserver(action: 'stop' | 'start'): Promise<void> {
   await execFileAsync('bash', ['hack/testbed/apiserver.sh', action], { cwd: REPO_ROOT });

@@ -135,6 +135,16 @@ describe('the remediator, through the node reconciler', () => {
     await c.nodes.reconcile(node);
     assert.equal(said(c, 'RemediationDryRun').length, 3, 'each pod said once');
     assert.deepEqual(c.remediations, ['guard evict dry-run', 'guard evict dry-run', 'guard evict dry-run']);
+    // Switched on after the dry run: the same findings are acted on now.
+    c.add({
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: 'guard' },
+      spec: { remediation: { evict: { mode: 'Enabled', afterSeconds: 60, maxPerMinute: 5 } } },
+    });
+    c.now += 1000;
+    await c.nodes.reconcile(node);
+    assert.equal(evictions(c).length, 3);
   });
 
   test('Enabled: evicts through the Eviction API with the uid precondition, at most maxPerMinute; a PodDisruptionBudget that says no is waited out', async () => {
