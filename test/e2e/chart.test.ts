@@ -340,8 +340,9 @@ describe('helm install, for real: chart, image, alerts', () => {
     const first = (panel: string): string => queries.find((q) => q.panel === panel)?.expr ?? '';
     // Every query is valid PromQL (Prometheus answers each without error), and every panel shows
     // something once its rates have two samples, but for those whose series only exist after
-    // a failure: no pod here is unverified and no CRI call fails.
-    const mayBeEmpty = new Set(['Unverified pods by reason', 'CRI errors']);
+    // a failure: no pod here is unverified and no CRI call fails. No audit here requires RuntimeClasses
+    // (policy.test.ts reads those pods' series from the operator).
+    const mayBeEmpty = new Set(['Unverified pods by reason', 'CRI errors', 'Pods outside required RuntimeClasses']);
     await eventually(async () => {
       const shown = new Map<string, boolean>();
       for (const { panel, expr } of queries) shown.set(panel, (shown.get(panel) ?? false) || (await p.query(expr)).length > 0);
