@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go test tooling from the Go module proxy and caches it by version.
-#   hack/tools.sh go|kubernetes|helm|helm-docs|containerd|containerd-1.7|gvisor|cri-o|prometheus|monitoring-crds|all
+#   hack/tools.sh go|kubernetes|helm|helm-docs|registry|crane|containerd|containerd-1.7|gvisor|cri-o|prometheus|monitoring-crds|all
 #     -> prints the tool's directory on stdout
 # The product is TypeScript; these are the real Kubernetes components and
 # tools the tests run against, which only exist as Go source (or, for
@@ -137,6 +137,26 @@ build_helm_docs() {
   mv "$out/.bin" "$out/bin"
   echo "$out/bin"
 }
+
+# go_install NAME VERSION PACKAGE@VERSION: one Go command, built into the
+# cache as NAME-VERSION/bin and printed; to a temporary directory first, so an
+# interrupted build never looks finished.
+go_install() {
+  local name=$1 version=$2 package=$3
+  local out="$RCA_CACHE/tools/$name-$version"
+  if [ -d "$out/bin" ]; then echo "$out/bin"; return; fi
+  ensure_go
+  log "building $name $version from the Go module proxy"
+  rm -rf "$out/.bin"
+  GOBIN="$out/.bin" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "$package" >&2 || { rm -rf "$out/.bin"; die "building $name $version failed"; }
+  mv "$out/.bin" "$out/bin"
+  echo "$out/bin"
+}
+
+# The registry the testbed runs on loopback, for the release path.
+build_registry() { go_install registry "$REGISTRY_VERSION" "github.com/distribution/distribution/v3/cmd/registry@v$REGISTRY_VERSION"; }
+# crane: pushes an OCI image layout to a registry (hack/release.sh).
+build_crane() { go_install crane "$CRANE_VERSION" "github.com/google/go-containerregistry/cmd/crane@v$CRANE_VERSION"; }
 
 # built DIR NAME...: whether every NAME is an executable in DIR.
 built() {
@@ -286,6 +306,8 @@ case "${1:-all}" in
   kubernetes) build_kubernetes ;;
   helm) build_helm ;;
   helm-docs) build_helm_docs ;;
+  registry) build_registry ;;
+  crane) build_crane ;;
   containerd) build_containerd "${2:-$CONTAINERD_VERSION}" ;;
   containerd-1.7) build_containerd "$CONTAINERD_17_VERSION" ;;
   gvisor) build_gvisor ;;
@@ -293,6 +315,6 @@ case "${1:-all}" in
   prometheus) fetch_prometheus ;;
   monitoring-crds) fetch_monitoring_crds ;;
   runtimes) build_containerd "$CONTAINERD_VERSION"; build_containerd "$CONTAINERD_17_VERSION"; build_gvisor; build_crio ;;
-  all) build_kubernetes; build_helm; fetch_prometheus; fetch_monitoring_crds ;;
-  *) die "usage: $0 go|kubernetes|helm|helm-docs|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
+  all) build_kubernetes; build_helm; build_registry; build_crane; fetch_prometheus; fetch_monitoring_crds ;;
+  *) die "usage: $0 go|kubernetes|helm|helm-docs|registry|crane|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
 esac

@@ -16,6 +16,10 @@ PROXY_METRICS_PORT=10249
 PROXY_HEALTHZ_PORT=10256
 CONTROLLER_MANAGER_PORT=10257
 SCHEDULER_PORT=10259
+# The registry the release path publishes to and every node pulls from
+# (plain HTTP on loopback, as a node's runtime is told in its registry config).
+REGISTRY_PORT=${RCA_REGISTRY_PORT:-5000}
+REGISTRY_ADDR=127.0.0.1:$REGISTRY_PORT
 PAUSE_IMAGE=localhost/rcaudit/pause:testbed
 NODE_BIN="$RCA_ROOT/node_modules/.bin/node"
 
@@ -66,7 +70,7 @@ APISERVER_IP=$NODE_IP
 
 # Every process we start, in start order: status.sh reports them and down.sh
 # checks that none is left.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+COMPONENTS=(registry etcd kube-apiserver kube-controller-manager kube-scheduler)
 for i in "${!NODES[@]}"; do node_vars "$i"; COMPONENTS+=("$RUNTIME_COMPONENT" "cri-proxy@$NODE_NAME" "kubelet@$NODE_NAME"); done
 COMPONENTS+=(kube-proxy)
 node_vars 0

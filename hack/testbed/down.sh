@@ -54,7 +54,7 @@ for i in "${!NODES[@]}"; do
   kill_cgroup_tree /sys/fs/cgroup/*/"${CGROUP_ROOT#/}"
 done
 kill_cgroup_tree /sys/fs/cgroup/*/rcaudit
-for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
+for name in kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop "$name"; done
 
 # Deepest first: the kubelet mounts tmpfs volumes inside its own bind mount.
 { grep -F " $TB/" /proc/self/mountinfo || true; } | awk '{print $5}' | sort -r | while read -r m; do

@@ -17,7 +17,7 @@ preflight() {
   [ -e /proc/sys/net/ipv4/ip_forward ] || die "no IPv4 networking in this kernel"
   # A port taken by something that is not ours would make a component die later with a vaguer error.
   local name port i
-  local specs=(etcd:$ETCD_CLIENT_PORT etcd:$ETCD_PEER_PORT kube-apiserver:$APISERVER_PORT
+  local specs=(registry:$REGISTRY_PORT etcd:$ETCD_CLIENT_PORT etcd:$ETCD_PEER_PORT kube-apiserver:$APISERVER_PORT
     kube-proxy:$PROXY_METRICS_PORT kube-proxy:$PROXY_HEALTHZ_PORT
     kube-controller-manager:$CONTROLLER_MANAGER_PORT kube-scheduler:$SCHEDULER_PORT)
   for i in "${!NODES[@]}"; do node_vars "$i"; specs+=("kubelet@$NODE_NAME:$KUBELET_HEALTHZ_PORT"); done
@@ -38,6 +38,7 @@ install_packages() {
 build_tools() {
   KUBE_BIN=$("$RCA_ROOT/hack/tools.sh" kubernetes)
   HELM_BIN=$("$RCA_ROOT/hack/tools.sh" helm)
+  REGISTRY_BIN=$("$RCA_ROOT/hack/tools.sh" registry)
   local i
   # Each node's runtime, in a subshell: the caller's NODE_* stay as they were (node.sh and runtime restarts rely on them).
   for i in "${!NODES[@]}"; do
@@ -124,6 +125,26 @@ setup_node_network() {
   ]
 }
 CNI
+}
+
+# start_registry: the CNCF distribution registry on loopback, its blobs in
+# $TB/registry (gone with the testbed). hack/release.sh publishes the image
+# and the chart there; every node's runtime pulls from it.
+start_registry() {
+  mkdir -p "$TB/registry/data"
+  write_config "$TB/registry/config.yml" <<YAML
+version: 0.1
+log:
+  level: info
+  accesslog: { disabled: true }
+storage:
+  filesystem: { rootdirectory: $TB/registry/data }
+  delete: { enabled: true }
+http:
+  addr: $REGISTRY_ADDR
+YAML
+  start registry "serve $TB/registry/config.yml" "$REGISTRY_BIN/registry" serve "$TB/registry/config.yml"
+  wait_for "the registry on $REGISTRY_ADDR" 30 registry curl -fsS "http://$REGISTRY_ADDR/v2/"
 }
 
 start_etcd() {
@@ -231,11 +252,24 @@ TOML
 TOML
   if [ "${RUNTIME_VERSION%%.*}" -ge 2 ]; then echo '    bin_dirs = ["/usr/lib/cni"]'; else echo '    bin_dir = "/usr/lib/cni"'; fi
   echo "    conf_dir = \"$NODE_DIR/cni/net.d\""
+  # Registry hosts, one folder each (hosts.toml): the testbed's registry speaks plain HTTP.
+  printf '[%s.registry]\n  config_path = "%s"\n' "$images" "$NODE_DIR/containerd/certs.d"
+}
+
+# containerd_registry_hosts: the testbed's registry, pulled over plain HTTP.
+containerd_registry_hosts() {
+  mkdir -p "$NODE_DIR/containerd/certs.d/$REGISTRY_ADDR"
+  write_config "$NODE_DIR/containerd/certs.d/$REGISTRY_ADDR/hosts.toml" <<TOML
+server = "http://$REGISTRY_ADDR"
+[host."http://$REGISTRY_ADDR"]
+  capabilities = ["pull", "resolve"]
+TOML
 }
 
 start_containerd() {
   mkdir -p "$NODE_DIR/containerd" "$NODE_DIR/run"
   containerd_config | write_config "$NODE_DIR/containerd/config.toml"
+  containerd_registry_hosts
   # runsc on the systrap platform needs no KVM. Its state is the node's own.
   write_config "$NODE_DIR/containerd/runsc.toml" <<TOML
 binary_name = "$GVISOR_BIN/runsc"
@@ -288,7 +322,8 @@ exec /usr/sbin/runc "$@"
 SH
   chmod 755 "$dir/runc-wrapper"
   echo '{"default":[{"type":"insecureAcceptAnything"}]}' | write_config "$dir/policy.json"
-  echo 'unqualified-search-registries = []' | write_config "$dir/registries.conf"
+  # The testbed's registry speaks plain HTTP.
+  printf 'unqualified-search-registries = []\n[[registry]]\nlocation = "%s"\ninsecure = true\n' "$REGISTRY_ADDR" | write_config "$dir/registries.conf"
   local handler handlers=""
   for handler in runc runc-alt kata; do
     handlers+="[crio.runtime.runtimes.$handler]
@@ -459,8 +494,8 @@ write_summary() {
         criEndpoint: $cri, kubeletCriEndpoint: $kcri, brokenNamespaces: $broken, cgroupRoot: $cgroup}')")
   done
   printf '%s\n' "${nodes[@]}" | jq -s --arg v "v$KUBE_VERSION" --arg kc "$KUBECONFIG_ADMIN" --arg kb "$KUBE_BIN" \
-    --arg hb "$HELM_BIN" --arg pause "$PAUSE_IMAGE" \
-    '{kubernetesVersion: $v, kubeconfig: $kc, binDirs: [$kb, $hb], pauseImage: $pause, nodes: .}' > "$TB/testbed.json"
+    --arg hb "$HELM_BIN" --arg pause "$PAUSE_IMAGE" --arg registry "$REGISTRY_ADDR" \
+    '{kubernetesVersion: $v, kubeconfig: $kc, binDirs: [$kb, $hb], pauseImage: $pause, registry: $registry, nodes: .}' > "$TB/testbed.json"
 }
 
 print_summary() {
@@ -474,6 +509,7 @@ print_summary() {
       echo "  node $NODE_NAME ($NODE_IP): $RUNTIME $RUNTIME_VERSION unix://$RUNTIME_SOCK"
       echo "    kubelet -> CRI proxy unix://$CRI_PROXY_SOCK, blanks the handler in namespaces matching $BROKEN_NAMESPACES"
     done
+    echo "  registry: http://$REGISTRY_ADDR (hack/release.sh publishes there; every node pulls from it)"
     echo "  logs: $LOGS/   stop: npm run testbed:down"
   } >&2
 }
@@ -484,6 +520,7 @@ main() {
   install_packages
   build_tools
   make_pki
+  start_registry
   setup_host_network
   node_vars 0
   setup_node_network

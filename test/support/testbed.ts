@@ -33,6 +33,8 @@ export interface Testbed {
   kubeconfig: string;
   binDirs: string[];
   pauseImage: string;
+  /** host:port of the testbed's registry (plain HTTP, on loopback). */
+  registry: string;
   nodes: TestbedNode[];
 }
 
