@@ -25,7 +25,7 @@ export interface Manifest {
 
 const toolDirs = new Map<string, string>();
 /** A test tool's directory from hack/tools.sh, which builds or fetches it once and caches it. */
-export function toolDir(tool: 'go' | 'helm' | 'prometheus' | 'monitoring-crds'): string {
+export function toolDir(tool: 'go' | 'helm' | 'crane' | 'prometheus' | 'monitoring-crds'): string {
   let dir = toolDirs.get(tool);
   if (dir === undefined) {
     dir = execFileSync('bash', [join(REPO_ROOT, 'hack', 'tools.sh'), tool], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
@@ -54,7 +54,10 @@ export function valueArgs(values: Record<string, unknown>): string[] {
   return Object.entries(values).flatMap(([key, value]) => ['--set-json', `${key}=${JSON.stringify(value)}`]);
 }
 
-/** The chart rendered with `values` (dotted keys), as objects. */
+/** The one value an install from the repository needs (the image's registry), as a test that renders the chart gives it. */
+export const SOME_REGISTRY = { 'image.registry': 'registry.example.com/rcaudit' };
+
+/** The chart rendered with `values` (dotted keys, over SOME_REGISTRY), as objects. */
 export async function render(values: Record<string, unknown> = {}, options: { release?: string; namespace?: string } = {}): Promise<Manifest[]> {
   const out = await helm([
     'template',
@@ -64,7 +67,7 @@ export async function render(values: Record<string, unknown> = {}, options: { re
     options.namespace ?? 'rcaudit',
     '--kube-version',
     KUBE_VERSION,
-    ...valueArgs(values),
+    ...valueArgs({ ...SOME_REGISTRY, ...values }),
   ]);
   return parseAllDocuments(out)
     .map((doc) => doc.toJSON() as Manifest | null)
@@ -84,6 +87,8 @@ export function testbedValues(testbed: Testbed): Record<string, unknown> {
   if (first === undefined) throw new Error('the testbed has no nodes');
   // Both nodes share one host's filesystem, so each needs its own socket path: by hostname.
   return {
+    // hack/image.sh --load names the image it loads localhost/rcaudit/runtimeclass-audit:<version>.
+    'image.registry': 'localhost/rcaudit',
     'image.pullPolicy': 'Never',
     'agent.criSocket': socket(first),
     'agent.criSocketByNodeLabel': { key: 'kubernetes.io/hostname', sockets: Object.fromEntries(others.map((n) => [n.name, socket(n)])) },

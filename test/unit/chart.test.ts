@@ -13,7 +13,7 @@ import { parse, stringify } from 'yaml';
 import { AgentMetrics } from '../../agent/metrics.ts';
 import { DURATION_BOUNDS, duration } from '../../cli/flags.ts';
 import { OperatorMetrics } from '../../operator/metrics.ts';
-import { CHART, findObject, helm, KUBE_VERSION, render, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
+import { CHART, SOME_REGISTRY, findObject, helm, KUBE_VERSION, render, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
 import { REPO_ROOT } from '../support/versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -59,10 +59,20 @@ const everything = {
 
 describe('helm lint and the values schema', () => {
   test('the chart lints clean with the defaults and with every feature on', async () => {
-    for (const values of [{}, everything]) {
+    for (const values of [SOME_REGISTRY, { ...SOME_REGISTRY, ...everything }]) {
       const out = await helm(['lint', '--strict', CHART, '--kube-version', KUBE_VERSION, ...valueArgs(values)]);
       assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
     }
+  });
+
+  test('the image is <registry>/<repository>:<appVersion>; without a registry the install fails saying what to set, unless the repository names one', async () => {
+    const image = async (values: Record<string, unknown>): Promise<string | undefined> =>
+      (findObject(await render(values), 'DaemonSet')['spec'] as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]?.image;
+    const version = (parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string }).appVersion;
+    assert.equal(await image({}), `registry.example.com/rcaudit/runtimeclass-audit:${version}`);
+    assert.equal(await image({ 'image.registry': '127.0.0.1:5000/rcaudit/', 'image.tag': '9.9.9' }), '127.0.0.1:5000/rcaudit/runtimeclass-audit:9.9.9');
+    assert.equal(await image({ 'image.registry': '', 'image.repository': 'mirror.example/ops/rcaudit' }), `mirror.example/ops/rcaudit:${version}`);
+    await assert.rejects(render({ 'image.registry': '' }), /image\.registry is not set: say where the runtimeclass-audit image was published/);
   });
 
   test('bad values are refused, naming the value and what is wrong', async () => {

@@ -41,12 +41,23 @@ app.kubernetes.io/component: {{ index . 1 }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
+{{- /*
+The image: <registry>/<repository>, by digest when one is set, else by tag
+(the chart's appVersion unless set). A repository that names its registry
+itself (it has a "/") needs no image.registry, as before that value existed.
+*/ -}}
 {{- define "rcaudit.image" -}}
+{{- $repository := .Values.image.repository }}
+{{- if .Values.image.registry }}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .Values.image.registry) .Values.image.repository }}
+{{- else if not (contains "/" .Values.image.repository) }}
+{{- fail "image.registry is not set: say where the runtimeclass-audit image was published, e.g. --set image.registry=registry.example.com/rcaudit (hack/release.sh publishes the image and the chart to a registry; a chart it published defaults to that registry)" }}
+{{- end }}
 {{- $tag := default .Chart.AppVersion .Values.image.tag }}
 {{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- printf "%s:%s" $repository $tag }}
 {{- end }}
 {{- end }}
 
