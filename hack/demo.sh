@@ -2,8 +2,9 @@
 # The README's first command: bring up the testbed and run three pods side
 # by side: one truly isolated by gVisor, one asking for kata that really runs
 # under runc, one whose handler was dropped on the way, with nothing in the
-# API to tell them apart. Then build the image, `helm install` the chart and
-# show `kubectl get audits` catching the two.
+# API to tell them apart. Then publish the image and the chart to the
+# testbed's registry (hack/release.sh), `helm install` the chart from there as
+# a user would, and show `kubectl get audits` catching the two.
 source "$(dirname "${BASH_SOURCE[0]}")/testbed/common.sh"
 cd "$RCA_ROOT"
 bash hack/testbed/up.sh
@@ -49,8 +50,15 @@ echo "== Installing runtimeclass-audit with Helm: the image, an agent per node, 
 # Earlier versions of this demo ran the agents and the operator as plain processes.
 stop operator
 for n in "${NODES[@]}"; do stop "agent@$n"; done
-log "building the image and loading it into every node's runtime (no registry here)"
-bash hack/image.sh --load >/dev/null
+# Published to the testbed's registry, as hack/release.sh publishes a
+# release anywhere; a registry that does not answer stops the demo here,
+# before anything is installed. A version published earlier is published
+# again (--force): the demo shows this tree.
+REGISTRY="$REGISTRY_ADDR/rcaudit"
+log "publishing the image and the chart to the testbed's registry ($REGISTRY)"
+published=$(RCA_REGISTRY="$REGISTRY" bash hack/release.sh --force) || die "could not publish to the testbed's registry: nothing was installed"
+echo "$published" | sed 's/^/  /'
+VERSION=$(jq -r .version package.json)
 # CRDs applied by hand (npm test does) are adopted into the release, the way
 # the chart's README tells users who applied them before installing.
 for crd in nodesandboxreports.rcaudit.dev runtimeclassaudits.rcaudit.dev; do
@@ -66,7 +74,7 @@ sockets=()
 for i in "${!NODES[@]}"; do [ "$i" = 0 ] || { node_vars "$i"; sockets+=("$NODE_NAME: $RUNTIME_SOCK"); }; done
 node_vars 0
 cat > "$TB/demo-values.yaml" <<YAML
-image: { pullPolicy: Never }
+image: { registry: $REGISTRY }
 agent:
   namespace: { name: $AGENT_NS, create: true }
   criSocket: $RUNTIME_SOCK
@@ -76,7 +84,8 @@ agent:
   interval: 1s
 reportPolicy: { enabled: true }
 YAML
-h upgrade --install $RELEASE charts/runtimeclass-audit -n $RELEASE_NS --create-namespace \
+echo "  helm upgrade --install $RELEASE oci://$REGISTRY/charts/runtimeclass-audit --version $VERSION --plain-http -f $TB/demo-values.yaml"
+h upgrade --install $RELEASE "oci://$REGISTRY/charts/runtimeclass-audit" --version "$VERSION" --plain-http -n $RELEASE_NS --create-namespace \
   -f "$TB/demo-values.yaml" --wait --timeout 300s >/dev/null
 k -n $AGENT_NS rollout status daemonset --timeout=120s >/dev/null
 for _ in $(seq 1 60); do k get audit cluster >/dev/null 2>&1 && break; sleep 0.5; done

@@ -14,10 +14,15 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
 blob() { local d; d=$(sha "$1"); mv "$1" "$work/blobs/sha256/$d"; echo "$d"; }
 
-# Fixed owner and mtime so the same input always gives the same digest.
+# Fixed owner and mtime so the same input always gives the same digest; the
+# layer gzipped (no name or time in its header, for the same reason), as a
+# registry serves it: the product image's 175 MiB of tar are about a third
+# of that. The config names the uncompressed tar's digest (its diff_id).
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$rootfs" -cf "$work/layer" .
-layer_size=$(size "$work/layer"); layer=$(blob "$work/layer")
-jq -cn --arg diff "sha256:$layer" --argjson config "$config" \
+diff_id=$(sha "$work/layer")
+gzip -n -6 "$work/layer"
+layer_size=$(size "$work/layer.gz"); layer=$(blob "$work/layer.gz")
+jq -cn --arg diff "sha256:$diff_id" --argjson config "$config" \
   '{architecture:"amd64",os:"linux",
     config:($config | .Env = ((.Env // []) | if any(startswith("PATH=")) then . else . + ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] end)),
     rootfs:{type:"layers",diff_ids:[$diff]}}' > "$work/config"
@@ -25,7 +30,7 @@ config_size=$(size "$work/config"); config=$(blob "$work/config")
 jq -cn --arg c "sha256:$config" --argjson cs "$config_size" --arg l "sha256:$layer" --argjson ls "$layer_size" \
   '{schemaVersion:2,mediaType:"application/vnd.oci.image.manifest.v1+json",
     config:{mediaType:"application/vnd.oci.image.config.v1+json",digest:$c,size:$cs},
-    layers:[{mediaType:"application/vnd.oci.image.layer.v1.tar",digest:$l,size:$ls}]}' > "$work/manifest"
+    layers:[{mediaType:"application/vnd.oci.image.layer.v1.tar+gzip",digest:$l,size:$ls}]}' > "$work/manifest"
 manifest_size=$(size "$work/manifest"); manifest=$(blob "$work/manifest")
 jq -cn --arg m "sha256:$manifest" --argjson ms "$manifest_size" --arg name "$name" \
   '{schemaVersion:2,manifests:[{mediaType:"application/vnd.oci.image.manifest.v1+json",digest:$m,size:$ms,
