@@ -1,6 +1,6 @@
 // `helm install` for real, on the testbed: the product image built without
-// Docker (hack/image.sh) and loaded into every node's runtime, the chart
-// installed from the repository, agents as a DaemonSet on every node and
+// Docker (hack/image.sh) and published with the chart to the testbed's
+// registry (hack/release.sh), the chart installed from there (oci://), agents as a DaemonSet on every node and
 // the operator as a Deployment, real pods on the honest and broken handler
 // paths (kata as runc, gVisor for real, on containerd 2.x and 1.7 and CRI-O), a real Prometheus scraping what the ServiceMonitors select and
 // evaluating the PrometheusRule, then `helm upgrade` and `helm uninstall`.
@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CHART, CRDS, helm, loadImage, render, testbedValues, toolDir, valueArgs, type Manifest } from '../support/chart.ts';
+import { CHART, CRDS, helm, publishToTestbed, render, testbedValues, toolDir, valueArgs, type Manifest, type Published } from '../support/chart.ts';
 import { auditStatus, podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { storedReport } from '../support/reports.ts';
@@ -32,8 +32,11 @@ const fullname = `${release}-runtimeclass-audit`;
 
 const k = (args: string[], input?: string): Promise<string> => kubectl(testbed, args, input);
 const helmK = (args: string[]): Promise<string> => helm(args, { KUBECONFIG: testbed.kubeconfig });
+// Installed as users install: published to the testbed's registry (hack/release.sh), pulled from there.
 const installValues = {
   ...testbedValues(testbed),
+  'image.registry': `${testbed.registry}/${id}`,
+  'image.pullPolicy': 'IfNotPresent',
   'agent.namespace': { name: agentNs, create: true },
   'agent.interval': '1s',
   'operator.replicas': 2,
@@ -85,10 +88,16 @@ function dashboardQueries(): { panel: string; expr: string }[] {
 
 describe('helm install, for real: chart, image, alerts', () => {
   let prometheus: RunningPrometheus | undefined;
+  let published: Published | undefined;
+  /** The published chart, as `helm install` and `helm upgrade` take it. */
+  const fromRegistry = (): string[] => {
+    assert.ok(published, 'published in before()');
+    return [published.chartRef, '--version', published.version, '--plain-http'];
+  };
 
   before(async () => {
     await k(['delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true']);
-    await loadImage();
+    published = await publishToTestbed(testbed, id);
     const monitoring = toolDir('monitoring-crds');
     await k(['apply', '--server-side', '-f', join(monitoring, 'servicemonitors.yaml'), '-f', join(monitoring, 'prometheusrules.yaml')]);
     await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/prometheusrules.monitoring.coreos.com']);
@@ -153,7 +162,7 @@ describe('helm install, for real: chart, image, alerts', () => {
   });
 
   test("helm install: an agent Ready on every node, the operator's two replicas Ready and one leading, the default audit created", async () => {
-    const out = await helmK(['install', release, CHART, '-n', system, '--wait', '--timeout', '240s', ...valueArgs(installValues)]);
+    const out = await helmK(['install', release, ...fromRegistry(), '-n', system, '--wait', '--timeout', '240s', ...valueArgs(installValues)]);
     assert.match(out, /STATUS: deployed/);
     assert.match(out, /kubectl get audits/, 'NOTES.txt says how to see results');
     // helm --wait may let a DaemonSet through before every pod is Ready.
@@ -390,7 +399,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     const out = await helmK([
       'upgrade',
       release,
-      CHART,
+      ...fromRegistry(),
       '-n',
       system,
       '--wait',

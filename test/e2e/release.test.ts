@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { adoptCrds, helm, testbedValues, toolDir } from '../support/chart.ts';
+import { adoptCrds, helm, publishToTestbed, testbedValues, toolDir, type Published } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
@@ -39,19 +39,10 @@ const audit = `${id}-audit`;
 const k = (args: string[], input?: string): Promise<string> => kubectl(testbed, args, input);
 const helmK = (args: string[]): Promise<string> => helm(args, { KUBECONFIG: testbed.kubeconfig });
 
-/** Runs hack/release.sh; its stdout, or a rejection carrying its stderr. */
-async function publish(args: string[], to = registry): Promise<{ stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
-  try {
-    const { stdout, stderr } = await execFileAsync('bash', ['hack/release.sh', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, RCA_REGISTRY: to },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { stdout, stderr, ms: Date.now() - started };
-  } catch (err) {
-    throw new Error(`hack/release.sh ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`, { cause: err });
-  }
+/** Runs hack/release.sh against `to` (a path in the testbed's registry, or a registry of its own). */
+async function publish(args: string[], to = id): Promise<Published> {
+  if (!to.includes(':')) return publishToTestbed(testbed, to, args);
+  return publishToTestbed({ ...testbed, registry: to.slice(0, to.indexOf('/')) }, to.slice(to.indexOf('/') + 1), args);
 }
 
 /** The testbed's values (CRI sockets) without its loaded-image settings: these installs pull from the registry. */

@@ -145,6 +145,38 @@ export async function loadImage(): Promise<void> {
   await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
 }
 
+export interface Published {
+  /** What image.registry is set to. */
+  registry: string;
+  /** oci://... of the chart. */
+  chartRef: string;
+  version: string;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * Publishes this tree's image and chart (or, with `--ref`, an earlier
+ * release's) to `path` in the testbed's registry with hack/release.sh, as a
+ * release is published anywhere. Rejects with the script's stderr.
+ */
+export async function publishToTestbed(testbed: Testbed, path: string, args: string[] = []): Promise<Published> {
+  const registry = `${testbed.registry}/${path}`;
+  const started = Date.now();
+  try {
+    const { stdout, stderr } = await execFileAsync('bash', ['hack/release.sh', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, RCA_REGISTRY: registry },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const version = /^chart \S+ --version (\S+)$/m.exec(stdout)?.[1] ?? '';
+    return { registry, chartRef: `oci://${registry}/charts/runtimeclass-audit`, version, stdout, stderr, ms: Date.now() - started };
+  } catch (err) {
+    throw new Error(`hack/release.sh ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`, { cause: err });
+  }
+}
+
 /** `helm upgrade --install` of the chart as release `release` in a namespace of that name, CRDs adopted first; waits for it. */
 export async function upgradeInstall(testbed: Testbed, release: string, values: Record<string, unknown>, timeout = '300s'): Promise<void> {
   await adoptCrds((args) => kubectl(testbed, args), release, release);
