@@ -12,8 +12,8 @@
 # owner, without CAP_DAC_OVERRIDE or anything else.
 #
 # No Docker engine runs on this project's test machines, so the tests build
-# the same filesystem with hack/image.sh (an OCI layout loaded into the
-# testbed's containerd). Where the two differ: here glibc, libstdc++ and the
+# the same filesystem with hack/image.sh (an OCI layout, which
+# hack/release.sh pushes to a registry). Where the two differ: here glibc, libstdc++ and the
 # CA bundle come from the distroless base (Debian 12 packages); there they
 # are copied from the Debian 12 host, and the base's tzdata, os-release and
 # /home/nonroot are absent. Node is the same release either way (24.x from

@@ -26,7 +26,7 @@ import { SandboxScanner } from '../../agent/scanner.ts';
 import { ProcEvidence } from '../../agent/evidence/proc.ts';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
-import { chartProcessPid, cpuSeconds, helm, loadImage, rssMiB, testbedValues, upgradeInstall } from '../support/chart.ts';
+import { chartProcessPid, cpuSeconds, helm, testbedImage, rssMiB, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { percentile } from '../support/stats.ts';
 import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
@@ -156,6 +156,7 @@ const describeVariant = (v: Variant): string => `isolation evidence ${v.isolatio
 async function installChartAgent(variant: Variant): Promise<number> {
   const values = {
     ...testbedValues(testbed),
+    ...(await testbedImage(testbed)),
     'operator.replicas': 1,
     'defaultAudit.enabled': false,
     'agent.isolationEvidence': variant.isolationEvidence,
@@ -201,7 +202,6 @@ try {
   process.stdout.write(
     'sandboxes | ours: RPCs/scan  median ms  p99 ms | with evidence: median ms  p99 ms | naive: RPCs/scan  median ms  p99 ms | naive/ours median | first scan ms: without, with evidence | API writes in steady state\n',
   );
-  if (SOAK_SECONDS > 0) await loadImage();
   let have = 0;
   for (const size of SIZES) {
     // The node's own sandboxes (other pods) count too; these are the ones we add.

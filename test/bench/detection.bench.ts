@@ -11,7 +11,7 @@
 import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { MISMATCH_REASON } from '../../operator/flagging.ts';
-import { helm, loadImage, testbedValues, upgradeInstall } from '../support/chart.ts';
+import { helm, testbedImage, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { scopedAudit } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';
 import { benchLog, percentile } from '../support/stats.ts';
@@ -66,9 +66,9 @@ function watchPodsAndEvents(): { ready: Map<string, number>; flagged: Map<string
 }
 
 async function install(): Promise<void> {
-  await loadImage();
   await upgradeInstall(testbed, RELEASE, {
     ...testbedValues(testbed),
+    ...(await testbedImage(testbed)),
     'defaultAudit.enabled': false,
     ...(process.env['BENCH_AGENT_INTERVAL'] === undefined ? {} : { 'agent.interval': process.env['BENCH_AGENT_INTERVAL'] }),
   });

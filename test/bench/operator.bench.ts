@@ -16,7 +16,7 @@
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { chartProcessPid, cpuSeconds, helm, loadImage, rssMiB, testbedValues, upgradeInstall } from '../support/chart.ts';
+import { chartProcessPid, cpuSeconds, helm, testbedImage, rssMiB, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox } from '../support/operator.ts';
 import { benchLog, percentile } from '../support/stats.ts';
 import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
@@ -379,8 +379,12 @@ async function steadyRequestsPerSecond(pod: OperatorPod): Promise<number> {
 }
 
 async function installChart(): Promise<void> {
-  await loadImage();
-  await upgradeInstall(testbed, RELEASE, { ...testbedValues(testbed), 'operator.replicas': 1, 'defaultAudit.enabled': false });
+  await upgradeInstall(testbed, RELEASE, {
+    ...testbedValues(testbed),
+    ...(await testbedImage(testbed)),
+    'operator.replicas': 1,
+    'defaultAudit.enabled': false,
+  });
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;

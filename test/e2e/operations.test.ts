@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { adoptCrds, CHART, helm, loadImage, testbedValues, valueArgs } from '../support/chart.ts';
+import { adoptCrds, CHART, helm, testbedImage, testbedValues, valueArgs } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import {
@@ -149,7 +149,18 @@ async function sameAsBaseline(baseline: Baseline, fault: string): Promise<void> 
 
 async function install(): Promise<void> {
   await adoptCrds(k, release, system);
-  await helmK(['install', release, CHART, '-n', system, '--create-namespace', '--wait', '--timeout', '240s', ...valueArgs(values)]);
+  await helmK([
+    'install',
+    release,
+    CHART,
+    '-n',
+    system,
+    '--create-namespace',
+    '--wait',
+    '--timeout',
+    '240s',
+    ...valueArgs({ ...(await testbedImage(testbed)), ...values }),
+  ]);
   await agentsReady();
 }
 
@@ -157,7 +168,6 @@ describe('findings stay one finding through real operations (the chart on the te
   const baseline: Baseline = { entries: new Map(), events: new Map() };
 
   before(async () => {
-    await loadImage();
     await createNamespace(testbed, honestNs);
     await createNamespace(testbed, brokenNs);
     await k(['label', 'namespace', honestNs, brokenNs, `rcaudit-test=${id}`]);
@@ -252,7 +262,17 @@ describe('findings stay one finding through real operations (the chart on the te
 
   test('helm upgrade rolls every agent', async () => {
     const old = await agentOn(honestNode);
-    await helmK(['upgrade', release, CHART, '-n', system, '--wait', '--timeout', '240s', ...valueArgs({ ...values, 'agent.interval': '2s' })]);
+    await helmK([
+      'upgrade',
+      release,
+      CHART,
+      '-n',
+      system,
+      '--wait',
+      '--timeout',
+      '240s',
+      ...valueArgs({ ...(await testbedImage(testbed)), ...values, 'agent.interval': '2s' }),
+    ]);
     await eventually(async () => {
       const now = await agentOn(honestNode);
       assert.notEqual(now.metadata.name, old.metadata.name, 'rolled');

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { HANDLERS_DROPPED_LABEL, type RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
-import { adoptCrds, CHART, helm, loadImage, testbedValues, valueArgs } from '../support/chart.ts';
+import { adoptCrds, CHART, helm, testbedImage, testbedValues, valueArgs } from '../support/chart.ts';
 import { auditStatus, metricValue, podEvents, reportStatus, type EventView } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';
 import { createNamespace, criProxy, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
@@ -149,7 +149,6 @@ const budget = (minAvailable: number): object => ({
 
 describe('policy, coverage and remediation with the chart on the testbed', { timeout: 900_000 }, () => {
   before(async () => {
-    await loadImage();
     for (const [ns, policy] of [
       [payNs, 'required'],
       [brokenNs, 'evict'],
@@ -167,7 +166,18 @@ describe('policy, coverage and remediation with the chart on the testbed', { tim
       scheduling: { nodeSelector: { [SELECT_LABEL]: id } },
     });
     await adoptCrds(k, release, system);
-    await helmK(['install', release, CHART, '-n', system, '--create-namespace', '--wait', '--timeout', '240s', ...valueArgs(values)]);
+    await helmK([
+      'install',
+      release,
+      CHART,
+      '-n',
+      system,
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '240s',
+      ...valueArgs({ ...(await testbedImage(testbed)), ...values }),
+    ]);
   });
 
   after(async () => {

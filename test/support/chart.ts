@@ -80,16 +80,13 @@ export function findObject(objects: Manifest[], kind: string, name?: string): Ma
   return found;
 }
 
-/** The values that fit the testbed: its image (loaded, never pulled) and each node's containerd socket. */
+/** The values that fit the testbed's nodes: each node's runtime socket. The image comes from testbedImage() or a release. */
 export function testbedValues(testbed: Testbed): Record<string, unknown> {
   const socket = (node: TestbedNode): string => node.criEndpoint.replace(/^unix:\/\//, '');
   const [first, ...others] = testbed.nodes;
   if (first === undefined) throw new Error('the testbed has no nodes');
   // Both nodes share one host's filesystem, so each needs its own socket path: by hostname.
   return {
-    // hack/image.sh --load names the image it loads localhost/rcaudit/runtimeclass-audit:<version>.
-    'image.registry': 'localhost/rcaudit',
-    'image.pullPolicy': 'Never',
     'agent.criSocket': socket(first),
     'agent.criSocketByNodeLabel': { key: 'kubernetes.io/hostname', sockets: Object.fromEntries(others.map((n) => [n.name, socket(n)])) },
   };
@@ -140,11 +137,6 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Builds the product image (hack/image.sh, cached by its inputs) and loads it into every testbed node's runtime. */
-export async function loadImage(): Promise<void> {
-  await execFileAsync('bash', ['hack/image.sh', '--load'], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
-}
-
 export interface Published {
   /** What image.registry is set to. */
   registry: string;
@@ -175,6 +167,26 @@ export async function publishToTestbed(testbed: Testbed, path: string, args: str
   } catch (err) {
     throw new Error(`hack/release.sh ${args.join(' ')} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`, { cause: err });
   }
+}
+
+let testbedImagePublished: Promise<Record<string, unknown>> | undefined;
+
+/**
+ * This tree's image, published to the testbed's registry (path "testbed",
+ * once per process) and pulled by its digest, so a node never runs an
+ * older build under the same tag: the image values for the tests and
+ * benchmarks that install the chart from the tree. (Images loaded straight
+ * into the nodes' runtimes were dropped: containerd 1.7's CRI did not see a
+ * loaded name for an image it had pulled under another, and the kubelet
+ * said ErrImageNeverPull.)
+ */
+export function testbedImage(testbed: Testbed): Promise<Record<string, unknown>> {
+  testbedImagePublished ??= publishToTestbed(testbed, 'testbed', ['--force']).then((p) => {
+    const digest = /^image \S+@(sha256:[0-9a-f]{64})$/m.exec(p.stdout)?.[1];
+    if (digest === undefined) throw new Error(`hack/release.sh named no digest: ${p.stdout}`);
+    return { 'image.registry': p.registry, 'image.digest': digest, 'image.pullPolicy': 'IfNotPresent' };
+  });
+  return testbedImagePublished;
 }
 
 /** `helm upgrade --install` of the chart as release `release` in a namespace of that name, CRDs adopted first; waits for it. */
