@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { adoptCrds, CHART, helm, testbedImage, testbedValues, valueArgs } from '../support/chart.ts';
+import { CHART, helm, installFromTree, testbedImage, testbedValues, valueArgs } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import {
@@ -148,19 +148,7 @@ async function sameAsBaseline(baseline: Baseline, fault: string): Promise<void> 
 }
 
 async function install(): Promise<void> {
-  await adoptCrds(k, release, system);
-  await helmK([
-    'install',
-    release,
-    CHART,
-    '-n',
-    system,
-    '--create-namespace',
-    '--wait',
-    '--timeout',
-    '240s',
-    ...valueArgs({ ...(await testbedImage(testbed)), ...values }),
-  ]);
+  await installFromTree(testbed, release, system, values);
   await agentsReady();
 }
 

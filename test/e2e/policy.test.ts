@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { HANDLERS_DROPPED_LABEL, type RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
-import { adoptCrds, CHART, helm, testbedImage, testbedValues, valueArgs } from '../support/chart.ts';
+import { CHART, helm, installFromTree, testbedValues } from '../support/chart.ts';
 import { auditStatus, metricValue, podEvents, reportStatus, type EventView } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';
 import { createNamespace, criProxy, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
@@ -165,19 +165,7 @@ describe('policy, coverage and remediation with the chart on the testbed', { tim
       handler: 'gvisor',
       scheduling: { nodeSelector: { [SELECT_LABEL]: id } },
     });
-    await adoptCrds(k, release, system);
-    await helmK([
-      'install',
-      release,
-      CHART,
-      '-n',
-      system,
-      '--create-namespace',
-      '--wait',
-      '--timeout',
-      '240s',
-      ...valueArgs({ ...(await testbedImage(testbed)), ...values }),
-    ]);
+    await installFromTree(testbed, release, system, values);
   });
 
   after(async () => {

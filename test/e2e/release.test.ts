@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { adoptCrds, helm, publishToTestbed, testbedValues, toolDir, type Published } from '../support/chart.ts';
+import { adoptCrds, helm, publishToTestbed, testbedValues, toolDir, valueArgs, type Published } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
@@ -48,8 +48,6 @@ async function publish(args: string[], to = id): Promise<Published> {
 /** The testbed's values (CRI sockets) without its loaded-image settings: these installs pull from the registry. */
 const socketValues = Object.fromEntries(Object.entries(testbedValues(testbed)).filter(([key]) => !key.startsWith('image.')));
 const common = { ...socketValues, 'agent.namespace': { name: agentNs, create: true }, 'agent.interval': '1s', 'defaultAudit.enabled': false };
-/** --set-json arguments; keys are dotted paths. */
-const setJson = (values: Record<string, unknown>): string[] => Object.entries(values).flatMap(([key, v]) => ['--set-json', `${key}=${JSON.stringify(v)}`]);
 
 interface AgentPod {
   metadata: { name: string };
@@ -131,7 +129,7 @@ describe('released through a registry: publish, install from it, upgrade from th
       '--wait',
       '--timeout',
       '300s',
-      ...setJson({ ...common, 'image.repository': `${registry}/runtimeclass-audit` }),
+      ...valueArgs({ ...common, 'image.repository': `${registry}/runtimeclass-audit` }),
     ]);
     console.log(`# helm install ${PREVIOUS.version} from the registry, --wait: ${String(Date.now() - installStarted)} ms`);
     await k(['apply', '-f', '-'], JSON.stringify(scopedAudit(audit, id)));
@@ -170,7 +168,7 @@ describe('released through a registry: publish, install from it, upgrade from th
       '--wait',
       '--timeout',
       '300s',
-      ...setJson({ ...common, 'image.registry': registry }),
+      ...valueArgs({ ...common, 'image.registry': registry }),
     ]);
     await eventually(async () => {
       for (const [node, image] of await readyAgentImages(nodes)) assert.equal(image, `${registry}/runtimeclass-audit:${VERSION}`, node);
@@ -237,7 +235,7 @@ describe('released through a registry: publish, install from it, upgrade from th
         '--timeout',
         '45s',
         // The CRDs are the first release's to keep.
-        ...setJson({
+        ...valueArgs({
           ...common,
           'agent.namespace': { name: badAgents, create: true },
           'crds.install': false,

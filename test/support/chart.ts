@@ -189,6 +189,13 @@ export function testbedImage(testbed: Testbed): Promise<Record<string, unknown>>
   return testbedImagePublished;
 }
 
+/** `helm install` of the chart from the tree, with this tree's image (testbedImage()), in `namespace` (created), CRDs adopted first; waits for it. */
+export async function installFromTree(testbed: Testbed, release: string, namespace: string, values: Record<string, unknown>): Promise<void> {
+  await adoptCrds((args) => kubectl(testbed, args), release, namespace);
+  const args = ['install', release, CHART, '-n', namespace, '--create-namespace', '--wait', '--timeout', '240s'];
+  await helm([...args, ...valueArgs({ ...(await testbedImage(testbed)), ...values })], { KUBECONFIG: testbed.kubeconfig });
+}
+
 /** `helm upgrade --install` of the chart as release `release` in a namespace of that name, CRDs adopted first; waits for it. */
 export async function upgradeInstall(testbed: Testbed, release: string, values: Record<string, unknown>, timeout = '300s'): Promise<void> {
   await adoptCrds((args) => kubectl(testbed, args), release, release);
