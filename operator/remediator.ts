@@ -79,6 +79,7 @@ export class Remediator {
    * again, when a pod will be due or the rate holds one back.
    */
   async evict(node: string, judged: readonly AuditOnNode[], now: number): Promise<number | undefined> {
+    // A pod several audits would evict is acted on once, under the first of them (by name).
     const acted = this.actedOn(node, judged);
     let again: number | undefined;
     const seen = new Set<string>();
@@ -108,37 +109,19 @@ export class Remediator {
     this.windows.set(policy.audit, window);
     if (!window.take(policy.max, now)) return window.nextAt(policy.max, now);
     mustLead(this.deps);
-    const lasted = `Mismatched (${p.reason}) since ${p.since}`;
-    if (policy.mode === 'DryRun') {
-      await this.say(podNotice(p, 'Normal', 'RemediationDryRun', `dry run: audit ${policy.audit} would evict this pod: ${lasted}`));
-      policy.acted.set(p.uid, `${policy.mode} ${p.since}`);
-      this.deps.count(policy.audit, 'evict', 'dry-run');
-      return undefined;
-    }
-    const outcome = await this.postEviction(p);
+    const outcome = policy.mode === 'DryRun' ? 'dry-run' : await this.postEviction(p);
     this.deps.count(policy.audit, 'evict', outcome);
-    if (outcome === 'blocked') {
+    const retry = outcome === 'blocked' || outcome === 'failed';
+    if (retry) {
       // Not taken from the budget: nothing happened, and the pod is tried again.
       window.giveBack(now);
       this.blockedUntil.set(p.uid, now + BLOCKED_RETRY_MS);
-      await this.say(
-        podNotice(
-          p,
-          'Warning',
-          'EvictionBlocked',
-          `audit ${policy.audit} would evict this pod (${lasted}), but its PodDisruptionBudget allows no disruption now; trying again`,
-        ),
-      );
-      return now + BLOCKED_RETRY_MS;
+    } else {
+      policy.acted.set(p.uid, `${policy.mode} ${p.since}`);
     }
-    policy.acted.set(p.uid, `${policy.mode} ${p.since}`);
-    if (outcome === 'done')
-      await this.say(podNotice(p, 'Warning', 'Evicted', `evicted by audit ${policy.audit}: ${lasted}; its controller's replacement is judged afresh`));
-    if (outcome === 'forbidden')
-      await this.say(
-        podNotice(p, 'Warning', 'EvictionForbidden', `audit ${policy.audit} would evict this pod (${lasted}), but the operator may not evict pods (RBAC)`),
-      );
-    return undefined;
+    const said = evictionNotice(p, policy.audit, outcome);
+    if (said !== undefined) await this.say(said);
+    return retry ? now + BLOCKED_RETRY_MS : undefined;
   }
 
   private async postEviction(p: PodVerdictEntry): Promise<RemediationOutcome> {
@@ -243,6 +226,28 @@ function labelPlan(
       ? `its kubelet dropped the handler of all ${String(path.dropped)} current sandboxes that should have had a non-default one`
       : `its kubelet passed a non-default handler again (${String(path.honored)} current sandboxes got theirs)`;
   return { action, audit: asking.audit.name, mode: policy.mode, uid: node.record.uid, said };
+}
+
+/** The Event an eviction (or, in DryRun, the plan of one) leaves on the pod: none for a failure (logged, and tried again) or a pod already gone. */
+function evictionNotice(p: PodVerdictEntry, audit: string, outcome: RemediationOutcome): ObjectNotice | undefined {
+  const lasted = `Mismatched (${p.reason}) since ${p.since}`;
+  switch (outcome) {
+    case 'dry-run':
+      return podNotice(p, 'Normal', 'RemediationDryRun', `dry run: audit ${audit} would evict this pod: ${lasted}`);
+    case 'done':
+      return podNotice(p, 'Warning', 'Evicted', `evicted by audit ${audit}: ${lasted}; its controller's replacement is judged afresh`);
+    case 'blocked':
+      return podNotice(
+        p,
+        'Warning',
+        'EvictionBlocked',
+        `audit ${audit} would evict this pod (${lasted}), but its PodDisruptionBudget allows no disruption now; trying again`,
+      );
+    case 'forbidden':
+      return podNotice(p, 'Warning', 'EvictionForbidden', `audit ${audit} would evict this pod (${lasted}), but the operator may not evict pods (RBAC)`);
+    default:
+      return undefined;
+  }
 }
 
 function podNotice(p: PodVerdictEntry, type: 'Warning' | 'Normal', reason: string, message: string): ObjectNotice {

@@ -35,13 +35,18 @@ export class RecordingApi implements KubeRequester {
 
   /** Pods ("namespace/name") whose PodDisruptionBudget allows no eviction: the API server answers 429. */
   readonly disruptionBudgetHolds = new Set<string>();
+  /** Pods ("namespace/name") whose eviction the API server fails (500). */
+  readonly failingEvictions = new Set<string>();
 
   request<T>(verb: Verb, path: string, options: RequestOptions): Promise<T> {
     this.calls.push({ verb, path, body: options.body });
     const eviction = /\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(path);
-    if (eviction !== null && this.disruptionBudgetHolds.has(`${eviction[1] ?? ''}/${eviction[2] ?? ''}`)) {
+    const evicted = eviction === null ? undefined : `${eviction[1] ?? ''}/${eviction[2] ?? ''}`;
+    if (evicted !== undefined && this.disruptionBudgetHolds.has(evicted)) {
       return Promise.reject(new KubeApiError('TooManyRequests', "Cannot evict pod as it would violate the pod's disruption budget.", 429));
     }
+    if (evicted !== undefined && this.failingEvictions.has(evicted))
+      return Promise.reject(new KubeApiError('ServerError', 'etcdserver: request timed out', 500));
     const event = /\/namespaces\/[^/]+\/events(?:\/([^/]+))?$/.exec(path);
     if (event !== null) return Promise.resolve(this.eventRequest(verb, event[1], options) as T);
     return Promise.resolve({} as T);

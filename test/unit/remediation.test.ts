@@ -175,6 +175,20 @@ describe('the remediator, through the node reconciler', () => {
     assert.deepEqual(await pass(60_000), [], 'each pod once');
   });
 
+  test('an eviction the API server fails is tried again after 30 s, with no Event and nothing taken from the budget', async () => {
+    const c = cluster({ evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 1 } });
+    c.api.failingEvictions.add(`${ns}/a`);
+    c.now = T0 + 5000;
+    await c.nodes.reconcile(node);
+    c.deliverWrites();
+    assert.deepEqual(c.remediations, ['guard evict failed', 'guard evict done'], 'b took the budget a did not use');
+    assert.deepEqual(said(c, 'Evicted').length, 1);
+    c.api.failingEvictions.delete(`${ns}/a`);
+    c.now += 61_000;
+    await c.nodes.reconcile(node);
+    assert.deepEqual(evictions(c), [`POST /api/v1/namespaces/${ns}/pods/a/eviction`]);
+  });
+
   test('labelNodes: the node is labelled when every sandbox lost its handler, and unlabelled when one gets it again', async () => {
     const c = cluster({ labelNodes: { mode: 'Enabled', minPods: 3 } });
     c.now = T0 + 5000;
