@@ -43,7 +43,6 @@ const installValues = {
   'metrics.serviceMonitor.enabled': true,
   'metrics.prometheusRule.enabled': true,
   'grafana.dashboard.enabled': true,
-  'reportPolicy.enabled': true,
 };
 
 interface PodView {
@@ -371,7 +370,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     }, 60_000);
   });
 
-  test("reportPolicy: an agent's pod-bound token writes its own node's report, never another node's", async () => {
+  test("reportPolicy, on by default: an agent's pod-bound token writes its own node's report, never another node's", async () => {
     const agents = await pods(agentNs, 'agent');
     const onHonest = agents.find((a) => a.spec.nodeName === honestNode.name);
     assert.ok(onHonest);

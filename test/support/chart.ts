@@ -58,7 +58,10 @@ export function valueArgs(values: Record<string, unknown>): string[] {
 export const SOME_REGISTRY = { 'image.registry': 'registry.example.com/rcaudit' };
 
 /** The chart rendered with `values` (dotted keys, over SOME_REGISTRY), as objects. */
-export async function render(values: Record<string, unknown> = {}, options: { release?: string; namespace?: string } = {}): Promise<Manifest[]> {
+export async function render(
+  values: Record<string, unknown> = {},
+  options: { release?: string; namespace?: string; kubeVersion?: string } = {},
+): Promise<Manifest[]> {
   const out = await helm([
     'template',
     options.release ?? 'rcaudit',
@@ -66,7 +69,7 @@ export async function render(values: Record<string, unknown> = {}, options: { re
     '--namespace',
     options.namespace ?? 'rcaudit',
     '--kube-version',
-    KUBE_VERSION,
+    options.kubeVersion ?? KUBE_VERSION,
     ...valueArgs({ ...SOME_REGISTRY, ...values }),
   ]);
   return parseAllDocuments(out)

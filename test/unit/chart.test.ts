@@ -127,7 +127,18 @@ describe('helm lint and the values schema', () => {
 });
 
 describe('what the chart renders', () => {
-  test('defaults: the operator, one agent DaemonSet, RBAC, metrics Services and the CRDs; nothing that needs the Prometheus Operator', async () => {
+  test('the own-report policy is on by default; before Kubernetes 1.32 the install fails saying why and how to go on', async () => {
+    const policies = async (values: Record<string, unknown>, kubeVersion?: string): Promise<string[]> =>
+      (await render(values, kubeVersion === undefined ? {} : { kubeVersion })).filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy')).map((o) => o.kind);
+    assert.deepEqual(await policies({}), ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    await assert.rejects(
+      policies({}, '1.31.4'),
+      /reportPolicy\.enabled \(the default\) needs Kubernetes >= 1\.32.*this cluster is v1\.31\.4.*Set reportPolicy\.enabled=false/,
+    );
+    assert.deepEqual(await policies({ 'reportPolicy.enabled': false }, '1.31.4'), []);
+  });
+
+  test('defaults: the operator, one agent DaemonSet, RBAC, metrics Services, the CRDs and the own-report policy; nothing that needs the Prometheus Operator', async () => {
     const kinds = (await render()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.deepEqual(kinds, [
       'ClusterRole/rcaudit-runtimeclass-audit-agent',
@@ -144,6 +155,8 @@ describe('what the chart renders', () => {
       'Service/rcaudit-runtimeclass-audit-operator-metrics',
       'ServiceAccount/rcaudit-runtimeclass-audit-agent',
       'ServiceAccount/rcaudit-runtimeclass-audit-operator',
+      'ValidatingAdmissionPolicy/rcaudit-runtimeclass-audit-agent-own-report',
+      'ValidatingAdmissionPolicyBinding/rcaudit-runtimeclass-audit-agent-own-report',
     ]);
   });
 
