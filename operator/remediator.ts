@@ -215,9 +215,11 @@ function labelPlan(
   node: NodeFacts,
   judged: readonly AuditOnNode[],
 ): { action: 'add' | 'remove'; audit: string; mode: RemediationMode; uid: string; said: string } | undefined {
-  const asking = judged.find((j) => remediationOf(j.audit.spec).labelNodes.mode !== 'Disabled');
+  const asking = judged
+    .map((j) => ({ audit: j.audit, pods: j.pods, policy: remediationOf(j.audit.spec).labelNodes }))
+    .find((j) => j.policy.mode !== 'Disabled');
   if (asking === undefined || node.record === undefined || node.report === undefined) return undefined;
-  const policy = remediationOf(asking.audit.spec).labelNodes;
+  const { policy } = asking;
   const path = handlerPath(asking.pods, node.report.sandboxes, node.report.runtime.defaultHandler);
   const action = labelAction(path, policy.minPods, node.record.labels[HANDLERS_DROPPED_LABEL] === 'true');
   if (action === undefined) return undefined;

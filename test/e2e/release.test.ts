@@ -49,6 +49,24 @@ async function publish(args: string[], to = id): Promise<Published> {
 const socketValues = Object.fromEntries(Object.entries(testbedValues(testbed)).filter(([key]) => !key.startsWith('image.')));
 const common = { ...socketValues, 'agent.namespace': { name: agentNs, create: true }, 'agent.interval': '1s', 'defaultAudit.enabled': false };
 
+/** `helm install` of the published chart at `version` into the test's system namespace, waiting up to `timeout`. */
+const installPublished = (name: string, version: string, values: Record<string, unknown>, timeout: string): Promise<string> =>
+  helmK([
+    'install',
+    name,
+    chartRef,
+    '--version',
+    version,
+    '--plain-http',
+    '-n',
+    system,
+    '--create-namespace',
+    '--wait',
+    '--timeout',
+    timeout,
+    ...valueArgs(values),
+  ]);
+
 interface AgentPod {
   metadata: { name: string };
   spec: { nodeName: string; containers: { image: string }[] };
@@ -116,21 +134,7 @@ describe('released through a registry: publish, install from it, upgrade from th
     // 0.1.0 predates image.registry: its repository names the registry itself.
     await adoptCrds(k, release, system);
     const installStarted = Date.now();
-    await helmK([
-      'install',
-      release,
-      chartRef,
-      '--version',
-      PREVIOUS.version,
-      '--plain-http',
-      '-n',
-      system,
-      '--create-namespace',
-      '--wait',
-      '--timeout',
-      '300s',
-      ...valueArgs({ ...common, 'image.repository': `${registry}/runtimeclass-audit` }),
-    ]);
+    await installPublished(release, PREVIOUS.version, { ...common, 'image.repository': `${registry}/runtimeclass-audit` }, '300s');
     console.log(`# helm install ${PREVIOUS.version} from the registry, --wait: ${String(Date.now() - installStarted)} ms`);
     await k(['apply', '-f', '-'], JSON.stringify(scopedAudit(audit, id)));
     await applyPod(testbed, { namespace: brokenNs, name: 'vault', node: honestNode, runtimeClassName: 'kata' });
@@ -221,28 +225,19 @@ describe('released through a registry: publish, install from it, upgrade from th
   test('an image tag that does not exist fails visibly: helm --wait fails, and the agents say why', async () => {
     const badAgents = `${agentNs}-badtag`;
     await assert.rejects(
-      helmK([
-        'install',
+      // The CRDs are the first release's to keep.
+      installPublished(
         `${release}-badtag`,
-        chartRef,
-        '--version',
         VERSION,
-        '--plain-http',
-        '-n',
-        system,
-        '--create-namespace',
-        '--wait',
-        '--timeout',
-        '45s',
-        // The CRDs are the first release's to keep.
-        ...valueArgs({
+        {
           ...common,
           'agent.namespace': { name: badAgents, create: true },
           'crds.install': false,
           'image.registry': registry,
           'image.tag': 'no-such-tag',
-        }),
-      ]),
+        },
+        '45s',
+      ),
       /context deadline exceeded|timed out waiting/,
     );
     const pods = JSON.parse(await k(['get', 'pods', '-n', badAgents, '-o', 'json'])) as {
