@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# hack/release.sh [--ref REF] [--force] — publishes one version of
+# hack/release.sh [--source ARCHIVE] [--force] — publishes one version of
 # runtimeclass-audit: its image and its chart, to the registry $RCA_REGISTRY.
 #
 #   RCA_REGISTRY=registry.example.com/rcaudit hack/release.sh
@@ -9,8 +9,10 @@
 # The version is package.json's "version", the one place it is set: the
 # image's tag, the chart's version and its appVersion all say it, and the
 # script refuses a Chart.yaml that disagrees. It refuses to publish over a
-# version the registry has (image or chart), unless --force. --ref publishes
-# the version as it stood at a git REF (a tag, v0.1.0), from a worktree.
+# version the registry has (image or chart), unless --force. --source
+# publishes an earlier release from its source archive instead of this tree
+# (hack/releases/: git archives kept in the tree, so a clone without tags
+# or history, as CI's may be, can still rebuild what was released).
 #
 # The image: where a build engine runs (docker), the Dockerfile, built and
 # pushed by it; else the same filesystem as an OCI image layout
@@ -19,20 +21,22 @@
 # credentials of `helm registry login` and ~/.docker/config.json.
 # This is the script a hosted CI job calls to publish. Prints, last, the
 # image reference with its digest and the chart reference.
+caller_dir=$PWD
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RCA_ROOT"
 
-ref="" force=false
+source="" force=false
 while [ $# -gt 0 ]; do
   case $1 in
-    --ref) ref=${2:?--ref needs a git ref}; shift 2 ;;
+    --source) source=${2:?--source needs a source archive}; [[ $source = /* ]] || source="$caller_dir/$source"; shift 2 ;;
     --force) force=true; shift ;;
-    *) die "usage: RCA_REGISTRY=host[:port]/path $0 [--ref REF] [--force]" ;;
+    *) die "usage: RCA_REGISTRY=host[:port]/path $0 [--source ARCHIVE] [--force]" ;;
   esac
 done
 REGISTRY=${RCA_REGISTRY:-}
 [ -n "$REGISTRY" ] || die "RCA_REGISTRY is not set: the registry (and path) to publish to, e.g. RCA_REGISTRY=registry.example.com/rcaudit"
 REGISTRY=${REGISTRY%/}
+[ -z "$source" ] || [ -f "$source" ] || die "no source archive $source (hack/releases/ holds the earlier releases)"
 host=${REGISTRY%%/*}
 started=$SECONDS
 
@@ -52,17 +56,18 @@ case $code in
   *) die "the registry $host does not answer at $scheme://$host/v2/ (HTTP $code): nothing was published. Is it running (npm run testbed:up starts the testbed's)?" ;;
 esac
 
-# The tree to publish: this one, or a worktree at REF with its own dependencies.
+# The tree to publish: this one, or a source archive unpacked with its own dependencies.
 tree=$RCA_ROOT
-if [ -n "$ref" ]; then
-  git rev-parse --verify --quiet "$ref^{commit}" >/dev/null \
-    || die "no git ref $ref here (a shallow clone? git fetch --tags)"
+if [ -n "$source" ]; then
   tree=$(mktemp -d "${TMPDIR:-/tmp}/rcaudit-release.XXXXXX")
   # shellcheck disable=SC2064 # expand now
-  trap "git -C '$RCA_ROOT' worktree remove --force '$tree' >/dev/null 2>&1; rm -rf '$tree'" EXIT
-  git worktree add --detach "$tree" "$ref" >/dev/null 2>&1 || die "cannot check out $ref into a worktree"
-  log "installing $ref's dependencies (npm ci, offline when npm's cache has them)"
-  (cd "$tree" && npm ci --prefer-offline --no-audit --no-fund --ignore-scripts >/dev/null) || die "npm ci failed in $ref's worktree"
+  trap "rm -rf '$tree'" EXIT
+  tar -xzf "$source" -C "$tree" --strip-components=1 || die "cannot unpack $source"
+  [ -f "$tree/package.json" ] || die "$source is not a source archive of runtimeclass-audit (no package.json at its top)"
+  # The image build lists the app's files with git, as in any clone.
+  git -C "$tree" init -q && git -C "$tree" add -A || die "cannot index $source's files"
+  log "installing $(basename "$source")'s dependencies (npm ci, offline when npm's cache has them)"
+  (cd "$tree" && npm ci --prefer-offline --no-audit --no-fund --ignore-scripts >/dev/null) || die "npm ci failed in $source's tree"
 fi
 
 version=$(jq -r .version "$tree/package.json")
@@ -80,7 +85,7 @@ if "$CRANE" "${insecure[@]}" manifest "$image" >/dev/null 2>&1 || "$HELM" show c
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rcaudit-publish.XXXXXX")
-trap 'rm -rf "$work"; [ "$tree" = "$RCA_ROOT" ] || { git -C "$RCA_ROOT" worktree remove --force "$tree" >/dev/null 2>&1; rm -rf "$tree"; }' EXIT
+trap 'rm -rf "$work"; [ "$tree" = "$RCA_ROOT" ] || rm -rf "$tree"' EXIT
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   log "building $image from the Dockerfile with docker"

@@ -2,7 +2,7 @@
 // the chart to the testbed's registry (the CNCF distribution registry on
 // loopback, which every node's runtime pulls from), and `helm install
 // oci://...` takes them from there. Then an upgrade from the previous
-// release, v0.1.0, built from its git tag: installed, finding mismatches,
+// release, v0.1.0, built from its source archive (hack/releases/): installed, finding mismatches,
 // upgraded to this version (whose CRDs gained fields and columns), rolled
 // back; and the ways it goes wrong: a version published twice, a registry
 // that does not answer, a chart version that does not exist, an image tag
@@ -28,7 +28,7 @@ const id = uniqueName('rel');
 const registry = `${testbed.registry}/${id}`;
 const chartRef = `oci://${registry}/charts/runtimeclass-audit`;
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const PREVIOUS = { tag: 'v0.1.0', version: '0.1.0' };
+const PREVIOUS = { source: 'hack/releases/runtimeclass-audit-0.1.0.tar.gz', version: '0.1.0' };
 const release = 'rcaudit-rel';
 const system = `${id}-system`;
 const agentNs = `${id}-agent`;
@@ -128,8 +128,8 @@ describe('released through a registry: publish, install from it, upgrade from th
     await assert.rejects(helmK(['install', 'never', chartRef, '--version', '9.9.9', '--plain-http', '-n', system, '--dry-run=client']), /9\.9\.9.*not found/);
   });
 
-  test('the previous release, v0.1.0, from its git tag: installed from the registry, upgraded to this version with its CRD changes, and rolled back; findings kept throughout', async () => {
-    const previous = await publish(['--ref', PREVIOUS.tag]);
+  test('the previous release, v0.1.0, from its source archive: installed from the registry, upgraded to this version with its CRD changes, and rolled back; findings kept throughout', async () => {
+    const previous = await publish(['--source', PREVIOUS.source]);
     assert.match(previous.stdout, new RegExp(`^image ${registry}/runtimeclass-audit:${PREVIOUS.version}@`, 'm'));
     // 0.1.0 predates image.registry: its repository names the registry itself.
     await adoptCrds(k, release, system);

@@ -152,7 +152,7 @@ export interface Published {
 }
 
 /**
- * Publishes this tree's image and chart (or, with `--ref`, an earlier
+ * Publishes this tree's image and chart (or, with `--source`, an earlier
  * release's) to `path` in the testbed's registry with hack/release.sh, as a
  * release is published anywhere. Rejects with the script's stderr.
  */

@@ -26,6 +26,13 @@ test('no registry named: it says which variable to set', async () => {
 test('an unknown flag: the usage', async () => {
   assert.match(
     await refusal(['--frobnicate'], { RCA_REGISTRY: 'registry.example.com/x' }),
-    /usage: RCA_REGISTRY=host\[:port\]\/path .*--ref REF\] \[--force\]/,
+    /usage: RCA_REGISTRY=host\[:port\]\/path .*--source ARCHIVE\] \[--force\]/,
+  );
+});
+
+test('a source archive that is not there: it says where the earlier releases are', async () => {
+  assert.match(
+    await refusal(['--source', 'hack/releases/runtimeclass-audit-0.0.1.tar.gz'], { RCA_REGISTRY: '127.0.0.1:1/x' }),
+    /no source archive \S*hack\/releases\/runtimeclass-audit-0\.0\.1\.tar\.gz \(hack\/releases\/ holds the earlier releases\)/,
   );
 });
