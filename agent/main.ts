@@ -2,12 +2,12 @@
 // here and nowhere else; the agent gets its clients handed in.
 //   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
 import { Command } from 'commander';
-import { boundedDuration, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { boundedDuration, positiveInteger, withListenFlags, type ListenFlags } from '../cli/flags.ts';
+import { serveMetrics } from '../cli/serve.ts';
 import { VERSION } from '../cli/version.ts';
 import { connect } from '../kube/connection.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
-import { startHttpServer } from '../observability/http-server.ts';
 import { NodeAgent } from './agent.ts';
 import { DEFAULT_CRI_ENDPOINTS, detectCriEndpoint } from './cri/endpoint.ts';
 import { KUBELET_MAX_MESSAGE_BYTES } from './cri/proto.ts';
@@ -16,7 +16,7 @@ import { ProcEvidence } from './evidence/proc.ts';
 import { AgentMetrics } from './metrics.ts';
 import { ReportWriter } from './report-writer.ts';
 
-interface Flags {
+interface Flags extends ListenFlags {
   nodeName: string;
   criEndpoint?: string;
   interval: number;
@@ -28,8 +28,6 @@ interface Flags {
   kubeconfig?: string;
   procRoot: string;
   isolationEvidence: boolean;
-  listenHost: string;
-  listenPort: number;
 }
 
 function parseFlags(argv: string[]): Flags {
@@ -56,6 +54,7 @@ async function main(): Promise<void> {
   const log = createLogger('agent');
   const metrics = new AgentMetrics();
   const onCall = metrics.observeCri.bind(metrics);
+  const rest = new KubeRest(await connect(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) });
   const agent = new NodeAgent(
     { nodeName: flags.nodeName, agentVersion: VERSION, intervalMs: flags.interval, resyncMs: flags.resync, runtimeRefreshMs: flags.runtimeRefresh },
     {
@@ -67,15 +66,12 @@ async function main(): Promise<void> {
         return { endpoint, cri: new CriRuntimeClient(endpoint, { deadlineMs: flags.criTimeout, maxMessageBytes: flags.criMaxMessageBytes, onCall }) };
       },
       ...(flags.isolationEvidence ? { evidence: new ProcEvidence(flags.procRoot) } : {}),
-      sink: new ReportWriter(
-        new KubeRest(await connect(flags.kubeconfig), { timeoutMs: flags.apiTimeout, observe: metrics.observeRequest.bind(metrics) }),
-        flags.nodeName,
-      ),
+      sink: new ReportWriter(rest, flags.nodeName),
       log,
       metrics,
     },
   );
-  const server = await startHttpServer(metrics.registry, agent, flags.listenHost, flags.listenPort);
+  const server = await serveMetrics(flags, { registry: metrics.registry, probes: agent, rest, log });
   log.info({ node: flags.nodeName, endpoint: flags.criEndpoint ?? 'auto-detect', address: server.address() }, 'agent starting');
   agent.start();
   const shutdown = (signal: string): void => {

@@ -59,5 +59,27 @@ export function port(value: string): number {
 export function withListenFlags(program: Command): Command {
   return program
     .option('--listen-host <host>', 'address for /metrics, /livez, /readyz', '0.0.0.0')
-    .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080);
+    .option('--listen-port <port>', 'port for /metrics, /livez, /readyz', port, 8080)
+    .option(
+      '--no-metrics-secure',
+      'serve /metrics over plain HTTP to anyone who can reach the port (default: HTTPS, for a bearer token allowed to get /metrics)',
+    )
+    .option('--tls-cert-file <file>', 'the PEM certificate /metrics is served with (default: a self-signed one, made at start)')
+    .option('--tls-key-file <file>', "that certificate's PEM private key");
+}
+
+export interface ListenFlags {
+  listenHost: string;
+  listenPort: number;
+  metricsSecure: boolean;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+}
+
+/** The certificate files, when both are given; an error naming the missing one when only one is. */
+export function tlsFiles(flags: ListenFlags): { certFile: string; keyFile: string } | undefined {
+  const { tlsCertFile: certFile, tlsKeyFile: keyFile } = flags;
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new Error('--tls-cert-file and --tls-key-file go together: give both, or neither');
+  return { certFile, keyFile };
 }

@@ -4,18 +4,18 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { boundedDuration, positiveInteger, withListenFlags } from '../cli/flags.ts';
+import { boundedDuration, positiveInteger, withListenFlags, type ListenFlags } from '../cli/flags.ts';
+import { serveMetrics } from '../cli/serve.ts';
 import { connect } from '../kube/connection.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
-import { startHttpServer } from '../observability/http-server.ts';
 import { ensureAuditUntilDone } from './default-audit.ts';
 import { Manager } from './manager.ts';
 import { CLIENT_GO_TIMINGS, LeaderElector } from './leader-election.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { parseEqualitySelector } from './selection.ts';
 
-interface Flags {
+interface Flags extends ListenFlags {
   kubeconfig?: string;
   namespace: string;
   leaderElect: boolean;
@@ -33,8 +33,6 @@ interface Flags {
   watchSilence: number;
   eventSeriesInterval: number;
   ensureAudit?: string;
-  listenHost: string;
-  listenPort: number;
 }
 
 function selector(value: string): Record<string, string> {
@@ -126,7 +124,7 @@ async function main(): Promise<void> {
     },
     { rest, log, metrics, isLeader },
   );
-  const server = await startHttpServer(metrics.registry, { live: () => true, ready: () => controller.synced }, flags.listenHost, flags.listenPort);
+  const server = await serveMetrics(flags, { registry: metrics.registry, probes: { live: () => true, ready: () => controller.synced }, rest, log });
   log.info(
     {
       identity: flags.identity,

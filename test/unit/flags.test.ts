@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
-import { boundedDuration, duration, DURATION_BOUNDS } from '../../cli/flags.ts';
+import { boundedDuration, duration, DURATION_BOUNDS, tlsFiles } from '../../cli/flags.ts';
 import { REPO_ROOT } from '../support/versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -46,6 +46,17 @@ describe('duration bounds', () => {
         assert.equal(err.code, 1);
         return true;
       });
+    }
+  });
+});
+
+describe('the metrics certificate flags', () => {
+  const base = { listenHost: '0.0.0.0', listenPort: 8080, metricsSecure: true };
+  test('both or neither', () => {
+    assert.equal(tlsFiles(base), undefined);
+    assert.deepEqual(tlsFiles({ ...base, tlsCertFile: '/c', tlsKeyFile: '/k' }), { certFile: '/c', keyFile: '/k' });
+    for (const one of [{ tlsCertFile: '/c' }, { tlsKeyFile: '/k' }]) {
+      assert.throws(() => tlsFiles({ ...base, ...one }), /--tls-cert-file and --tls-key-file go together: give both, or neither/);
     }
   });
 });

@@ -1,0 +1,117 @@
+// Who may read /metrics. The series name the pods that run without the
+// isolation they asked for, so a scrape must bring a bearer token the API
+// server authenticates (TokenReview) for someone allowed to get the
+// non-resource URL /metrics (SubjectAccessReview): the same check as the
+// API server's own /metrics, and kube-rbac-proxy's. Answers are cached by
+// a hash of the token, so at steady state a scrape makes no API call.
+import { createHash } from 'node:crypto';
+import type { AccessReviewer, ReviewedUser } from '../kube/access-review.ts';
+import { KubeApiError } from '../kube/errors.ts';
+import type { Logger } from './logger.ts';
+
+export type ScrapeOutcome = 'allowed' | 'unauthenticated' | 'forbidden' | 'unavailable';
+
+export type ScrapeDecision =
+  { outcome: 'allowed'; code: 200; user: string } | { outcome: Exclude<ScrapeOutcome, 'allowed'>; code: 401 | 403 | 503; message: string };
+
+export interface ScrapeAuthOptions {
+  /** The non-resource URL checked with SubjectAccessReview. */
+  path?: string;
+  /** How long an allowed token stays allowed without asking again (a revoked token is honoured this long). */
+  allowedTtlMs?: number;
+  /** How long a refused token stays refused. */
+  deniedTtlMs?: number;
+  /** At most this many tokens remembered; the oldest is forgotten first. */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+export const SCRAPE_AUTH_DEFAULTS = { path: '/metrics', allowedTtlMs: 120_000, deniedTtlMs: 10_000, maxEntries: 256 } as const;
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = /^Bearer +(\S+) *$/i.exec(header ?? '');
+  return match?.[1];
+}
+
+const unavailable = (message: string): ScrapeDecision => ({ outcome: 'unavailable', code: 503, message });
+
+/** A review that failed is no answer about the token: 503, never cached. Forbidden means our own RBAC lacks the review permission. */
+function reviewFailed(err: unknown, review: string): ScrapeDecision {
+  if (err instanceof KubeApiError && err.reason === 'Forbidden') {
+    return unavailable(`this process may not create ${review}s, so it cannot check who scrapes (grant create on ${review.toLowerCase()}s): ${err.message}`);
+  }
+  return unavailable(`cannot check the scrape's token now, the ${review} failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+const describeUser = (user: ReviewedUser): string => user.username;
+
+export class ScrapeAuthorizer {
+  private readonly options: Required<ScrapeAuthOptions>;
+  private readonly remembered = new Map<string, { decision: ScrapeDecision; until: number }>();
+  private readonly inFlight = new Map<string, Promise<ScrapeDecision>>();
+  private readonly reviewer: AccessReviewer;
+  private readonly log: Logger;
+
+  constructor(reviewer: AccessReviewer, log: Logger, options: ScrapeAuthOptions = {}) {
+    this.reviewer = reviewer;
+    this.log = log;
+    this.options = { ...SCRAPE_AUTH_DEFAULTS, now: Date.now, ...options };
+  }
+
+  /** The answer for a request with this Authorization header. */
+  async authorize(header: string | undefined): Promise<ScrapeDecision> {
+    const token = bearerToken(header);
+    if (token === undefined) {
+      return { outcome: 'unauthenticated', code: 401, message: 'a bearer token is required (Authorization: Bearer <token>)' };
+    }
+    const key = createHash('sha256').update(token).digest('base64url');
+    const known = this.remembered.get(key);
+    if (known !== undefined && known.until > this.options.now()) return known.decision;
+    // Scrapes that arrive together with one token share one review.
+    const pending = this.inFlight.get(key) ?? this.review(key, token).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, pending);
+    return pending;
+  }
+
+  private async review(key: string, token: string): Promise<ScrapeDecision> {
+    const decision = await this.decide(token);
+    if (decision.outcome === 'unavailable') {
+      this.log.error({ reason: decision.message }, 'a scrape of /metrics could not be checked: 503');
+      return decision;
+    }
+    if (decision.outcome !== 'allowed') this.log.warn({ code: decision.code, reason: decision.message }, 'a scrape of /metrics was refused');
+    this.remember(key, decision);
+    return decision;
+  }
+
+  private async decide(token: string): Promise<ScrapeDecision> {
+    let user: ReviewedUser;
+    try {
+      const verdict = await this.reviewer.reviewToken(token);
+      if (!verdict.authenticated) return { outcome: 'unauthenticated', code: 401, message: `the token is not valid: ${verdict.error}` };
+      user = verdict.user;
+    } catch (err) {
+      return reviewFailed(err, 'TokenReview');
+    }
+    try {
+      const access = await this.reviewer.reviewAccess(user, this.options.path);
+      if (access.allowed) return { outcome: 'allowed', code: 200, user: describeUser(user) };
+      const why = access.reason === '' ? '' : ` (${access.reason})`;
+      return { outcome: 'forbidden', code: 403, message: `${describeUser(user)} may not get ${this.options.path}${why}` };
+    } catch (err) {
+      return reviewFailed(err, 'SubjectAccessReview');
+    }
+  }
+
+  private remember(key: string, decision: ScrapeDecision): void {
+    const ttl = decision.outcome === 'allowed' ? this.options.allowedTtlMs : this.options.deniedTtlMs;
+    this.remembered.delete(key);
+    this.remembered.set(key, { decision, until: this.options.now() + ttl });
+    // A Map keeps insertion order: the first key is the oldest answer.
+    for (const oldest of this.remembered.keys()) {
+      if (this.remembered.size <= this.options.maxEntries) break;
+      this.remembered.delete(oldest);
+    }
+  }
+}
