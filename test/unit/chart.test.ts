@@ -28,13 +28,13 @@ interface Container {
   env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   securityContext: Record<string, unknown>;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
-  livenessProbe: { httpGet: { path: string } };
-  readinessProbe: { httpGet: { path: string } };
+  livenessProbe: { httpGet: { path: string; scheme: string } };
+  readinessProbe: { httpGet: { path: string; scheme: string } };
 }
 interface PodSpec {
   securityContext: Record<string, unknown>;
   containers: Container[];
-  volumes?: { name: string; hostPath?: { path: string; type: string } }[];
+  volumes?: { name: string; hostPath?: { path: string; type: string }; secret?: { secretName: string; optional?: boolean } }[];
   tolerations?: unknown[];
   priorityClassName?: string;
   affinity?: { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms: { matchExpressions: unknown[] }[] } } };
@@ -142,6 +142,7 @@ describe('what the chart renders', () => {
     const kinds = (await render()).map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.deepEqual(kinds, [
       'ClusterRole/rcaudit-runtimeclass-audit-agent',
+      'ClusterRole/rcaudit-runtimeclass-audit-metrics-reader',
       'ClusterRole/rcaudit-runtimeclass-audit-operator',
       'ClusterRoleBinding/rcaudit-runtimeclass-audit-agent',
       'ClusterRoleBinding/rcaudit-runtimeclass-audit-operator',
@@ -301,10 +302,137 @@ describe('what the chart renders', () => {
     assert.ok(!(await args({})).includes('--remediation'));
     assert.ok((await args({ 'remediation.enabled': true })).includes('--remediation'));
     const agent = findObject(await render(), 'ClusterRole', 'rcaudit-runtimeclass-audit-agent');
+    const reviews = [
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+    ];
     assert.deepEqual(agent['rules'], [
       { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'update'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+      ...reviews,
     ]);
+    // The two reviews are for checking who scrapes /metrics: gone with metrics.secure=false.
+    const plain = findObject(await render({ 'metrics.secure': false }), 'ClusterRole', 'rcaudit-runtimeclass-audit-agent');
+    assert.deepEqual(plain['rules'], (agent['rules'] as unknown[]).slice(0, 2));
+    assert.ok(!(await rules({ 'metrics.secure': false })).includes('create tokenreviews'));
+    assert.deepEqual(base.filter((r) => !(r.startsWith('create tokenreviews') || r.startsWith('create subjectaccessreviews'))).length, base.length - 2);
+  });
+
+  describe('metrics, secure by default', () => {
+    const containerOf = (objects: Manifest[], kind: string): Container => container(findObject(objects, kind));
+
+    test('HTTPS with token checks in both processes, probes over HTTPS, and a ClusterRole for scrapers bound to nobody until metrics.readers names someone', async () => {
+      const objects = await render();
+      for (const kind of ['Deployment', 'DaemonSet']) {
+        const c = containerOf(objects, kind);
+        assert.ok(c.args.includes('--listen-port=8080'), kind);
+        assert.ok(!c.args.some((a) => a.startsWith('--no-metrics-secure') || a.startsWith('--tls-')), kind);
+        assert.deepEqual([c.livenessProbe.httpGet.scheme, c.readinessProbe.httpGet.scheme], ['HTTPS', 'HTTPS'], kind);
+      }
+      assert.deepEqual(findObject(objects, 'ClusterRole', 'rcaudit-runtimeclass-audit-metrics-reader')['rules'], [
+        { nonResourceURLs: ['/metrics'], verbs: ['get'] },
+      ]);
+      assert.ok(!objects.some((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name.endsWith('metrics-reader')));
+      const readers = [{ kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'monitoring' }];
+      const bound = findObject(await render({ 'metrics.readers': readers }), 'ClusterRoleBinding', 'rcaudit-runtimeclass-audit-metrics-reader');
+      assert.deepEqual(bound['subjects'], readers);
+      assert.deepEqual(bound['roleRef'], { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rcaudit-runtimeclass-audit-metrics-reader' });
+    });
+
+    test('the ServiceMonitors scrape over HTTPS with the Prometheus pod’s token: unverified for self-signed certificates, verified against the Secret’s CA when one is given', async () => {
+      const endpoints = async (values: Record<string, unknown>): Promise<Record<string, unknown>[]> =>
+        (await render({ ...everything, ...values }))
+          .filter((o) => o.kind === 'ServiceMonitor')
+          .map((o) => (o['spec'] as { endpoints: Record<string, unknown>[] }).endpoints[0] ?? {});
+      for (const e of await endpoints({})) {
+        assert.deepEqual(
+          [e['scheme'], e['bearerTokenFile'], e['tlsConfig']],
+          ['https', '/var/run/secrets/kubernetes.io/serviceaccount/token', { insecureSkipVerify: true }],
+        );
+      }
+      assert.deepEqual(
+        (await endpoints({ 'metrics.tls.secretName': 'rcaudit-metrics-tls' })).map((e) => e['tlsConfig']),
+        [
+          { ca: { secret: { name: 'rcaudit-metrics-tls', key: 'ca.crt' } }, serverName: 'rcaudit-runtimeclass-audit-operator-metrics.rcaudit.svc' },
+          { ca: { secret: { name: 'rcaudit-metrics-tls', key: 'ca.crt' } }, serverName: 'rcaudit-runtimeclass-audit-agent-metrics.rcaudit-agent.svc' },
+        ],
+      );
+      for (const e of await endpoints({ 'metrics.secure': false }))
+        assert.deepEqual([e['scheme'], e['bearerTokenFile'], e['tlsConfig']], [undefined, undefined, undefined]);
+    });
+
+    test('metrics.tls.secretName: the Secret mounted read-only (optional: a missing one is a 503, not a pod that never starts) and passed to both processes', async () => {
+      const objects = await render({ 'metrics.tls.secretName': 'rcaudit-metrics-tls' });
+      for (const kind of ['Deployment', 'DaemonSet']) {
+        const workload = findObject(objects, kind);
+        const c = container(workload);
+        assert.ok(
+          c.args.includes('--tls-cert-file=/etc/rcaudit/metrics-tls/tls.crt') && c.args.includes('--tls-key-file=/etc/rcaudit/metrics-tls/tls.key'),
+          kind,
+        );
+        assert.deepEqual(
+          c.volumeMounts?.find((m) => m.name === 'metrics-tls'),
+          { name: 'metrics-tls', mountPath: '/etc/rcaudit/metrics-tls', readOnly: true },
+          kind,
+        );
+        assert.deepEqual(
+          podSpec(workload).volumes?.find((v) => v.name === 'metrics-tls'),
+          { name: 'metrics-tls', secret: { secretName: 'rcaudit-metrics-tls', optional: true } },
+          kind,
+        );
+      }
+    });
+
+    test('metrics.secure=false: plain HTTP (the opt-out), no review permissions, no reader role', async () => {
+      const objects = await render({ 'metrics.secure': false });
+      for (const kind of ['Deployment', 'DaemonSet']) {
+        const c = containerOf(objects, kind);
+        assert.ok(c.args.includes('--no-metrics-secure'), kind);
+        assert.equal(c.readinessProbe.httpGet.scheme, 'HTTP', kind);
+      }
+      assert.ok(!objects.some((o) => o.metadata.name.endsWith('metrics-reader')));
+    });
+  });
+
+  describe('networkPolicy', () => {
+    test('off by default', async () => {
+      assert.ok(!(await render()).some((o) => o.kind === 'NetworkPolicy'));
+    });
+
+    test('on: each process reachable on its metrics port from the monitoring namespace and the API server only, and reaching the API server only', async () => {
+      const policies = (
+        await render({
+          'networkPolicy.enabled': true,
+          'networkPolicy.monitoringNamespace': 'observability',
+          'networkPolicy.apiServer': { cidrs: ['10.0.0.10/32'], ports: [6443] },
+        })
+      ).filter((o) => o.kind === 'NetworkPolicy');
+      assert.deepEqual(
+        policies.map((p) => [p.metadata.name, p.metadata.namespace]),
+        [
+          ['rcaudit-runtimeclass-audit-operator', 'rcaudit'],
+          ['rcaudit-runtimeclass-audit-agent', 'rcaudit'],
+        ],
+      );
+      for (const policy of policies) {
+        const spec = policy['spec'] as Record<string, unknown>;
+        assert.deepEqual(spec['policyTypes'], ['Ingress', 'Egress']);
+        assert.deepEqual(spec['ingress'], [
+          {
+            from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }, { ipBlock: { cidr: '10.0.0.10/32' } }],
+            ports: [{ port: 'metrics', protocol: 'TCP' }],
+          },
+        ]);
+        assert.deepEqual(spec['egress'], [{ to: [{ ipBlock: { cidr: '10.0.0.10/32' } }], ports: [{ port: 6443, protocol: 'TCP' }] }]);
+      }
+    });
+
+    test('on, where the API server cannot be read (helm template) and none is given: the install fails saying what to set', async () => {
+      await assert.rejects(
+        render({ 'networkPolicy.enabled': true }),
+        /networkPolicy\.enabled needs the API server's addresses: .*Set networkPolicy\.apiServer\.cidrs/,
+      );
+    });
   });
 
   test('monitoring objects come with the labels the Prometheus and Grafana selectors need', async () => {

@@ -83,17 +83,68 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
+{{/* The probes: open paths, over HTTPS when metrics.secure (the kubelet does not verify a probe's certificate). */}}
 {{- define "rcaudit.probes" -}}
+{{- $scheme := ternary "HTTPS" "HTTP" .Values.metrics.secure }}
 livenessProbe:
-  httpGet: { path: /livez, port: metrics }
+  httpGet: { path: /livez, port: metrics, scheme: {{ $scheme }} }
   periodSeconds: 10
   timeoutSeconds: 5
   failureThreshold: 6
 readinessProbe:
-  httpGet: { path: /readyz, port: metrics }
+  httpGet: { path: /readyz, port: metrics, scheme: {{ $scheme }} }
   periodSeconds: 5
   timeoutSeconds: 5
   failureThreshold: 3
+{{- end }}
+
+{{/* Both processes' metrics server flags (metrics.secure, metrics.tls). */}}
+{{- define "rcaudit.metricsArgs" -}}
+- --listen-port={{ .Values.metrics.port }}
+{{- if not .Values.metrics.secure }}
+- --no-metrics-secure
+{{- else if .Values.metrics.tls.secretName }}
+- --tls-cert-file=/etc/rcaudit/metrics-tls/tls.crt
+- --tls-key-file=/etc/rcaudit/metrics-tls/tls.key
+{{- end }}
+{{- end }}
+
+{{/* The certificate Secret's mount, when metrics.tls.secretName names one. */}}
+{{- define "rcaudit.metricsTlsMount" -}}
+{{- if and .Values.metrics.secure .Values.metrics.tls.secretName }}
+- name: metrics-tls
+  mountPath: /etc/rcaudit/metrics-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The certificate Secret as a volume. Optional: a Secret that is missing (or
+not yet issued) must not keep the pod from starting and auditing; the
+process then says so in its log and answers /metrics with 503 until it is
+there (it looks again every minute).
+*/}}
+{{- define "rcaudit.metricsTlsVolume" -}}
+{{- if and .Values.metrics.secure .Values.metrics.tls.secretName }}
+- name: metrics-tls
+  secret:
+    secretName: {{ .Values.metrics.tls.secretName }}
+    optional: true
+{{- end }}
+{{- end }}
+
+{{/* RBAC rules for checking who scrapes /metrics (metrics.secure). */}}
+{{- define "rcaudit.scrapeReviewRules" -}}
+{{- if .Values.metrics.secure }}
+# Who scrapes /metrics, and may they: TokenReview and SubjectAccessReview
+# (metrics.secure). Create only; neither reads or changes anything stored.
+- apiGroups: ["authentication.k8s.io"]
+  resources: ["tokenreviews"]
+  verbs: ["create"]
+- apiGroups: ["authorization.k8s.io"]
+  resources: ["subjectaccessreviews"]
+  verbs: ["create"]
+{{- end }}
 {{- end }}
 
 {{/*
