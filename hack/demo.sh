@@ -83,6 +83,9 @@ agent:
     sockets: { $(IFS=,; echo "${sockets[*]}") }
   interval: 1s
 reportPolicy: { enabled: true }
+# Who may read /metrics (HTTPS, checked with TokenReview and SubjectAccessReview).
+metrics:
+  readers: [{ kind: ServiceAccount, name: metrics-scraper, namespace: $RELEASE_NS }]
 YAML
 echo "  helm upgrade --install $RELEASE oci://$REGISTRY/charts/runtimeclass-audit --version $VERSION --plain-http -f $TB/demo-values.yaml"
 h upgrade --install $RELEASE "oci://$REGISTRY/charts/runtimeclass-audit" --version "$VERSION" --plain-http -n $RELEASE_NS --create-namespace \
@@ -108,6 +111,13 @@ echo "== What each node's agent saw on the host (kubectl get nsr -o yaml: spec.s
 k get nsr -o json | jq -r '.items[].spec.sandboxes[] | select(.namespace == "payments")
   | "  \(.name): handler \(.requestedHandler | if . == "" then "\"\" (default)" else . end), runtime type \(.runtimeType // "-"), evidence \(.evidence.class // "-") (\(.evidence.process // "?") under \(.evidence.parent // "?"))"'
 echo
+echo "== /metrics, as a Prometheus bound to the chart's metrics-reader ClusterRole scrapes it (and without a token)"
+k -n $RELEASE_NS create serviceaccount metrics-scraper --dry-run=client -o yaml | k apply -f - >/dev/null
+operator_ip=$(k -n $RELEASE_NS get pod -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].status.podIP}')
+curl -sk -H "Authorization: Bearer $(k -n $RELEASE_NS create token metrics-scraper)" "https://$operator_ip:8080/metrics" \
+  | grep '^rcaudit_pod_mismatch_info' | grep 'namespace="payments"' | sed 's/^/  /' || echo "  (no rcaudit_pod_mismatch_info series from $operator_ip)"
+echo "  without a token: HTTP $(curl -sk -o /dev/null -w '%{http_code}' "https://$operator_ip:8080/metrics")"
+echo
 echo "== The flagged pods' events"
 k get events -A --field-selector reason=RuntimeHandlerMismatch \
   -o custom-columns='NAMESPACE:.involvedObject.namespace,POD:.involvedObject.name,TYPE:.type,REASON:.reason,MESSAGE:.message' \
@@ -120,7 +130,8 @@ Look further:
   kubectl get nsr -o wide                    # one report per node (the agents' word, with the verdicts counted)
   kubectl get nsr $NODE_NAME -o yaml         # its sandboxes, and the operator's verdicts in status
   kubectl -n $RELEASE_NS logs deploy/$RELEASE-runtimeclass-audit-operator
-  curl -s "\$(kubectl -n $RELEASE_NS get pod -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].status.podIP}'):8080/metrics" | grep rcaudit_pod_mismatch_info
+  curl -sk -H "Authorization: Bearer \$(kubectl -n $RELEASE_NS create token metrics-scraper)" \\
+    "https://\$(kubectl -n $RELEASE_NS get pod -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].status.podIP}'):8080/metrics" | grep rcaudit_pod_mismatch_info
   helm -n $RELEASE_NS get values $RELEASE    # what the demo installed ($TB/demo-values.yaml)
 Tear down: helm -n $RELEASE_NS uninstall $RELEASE (keeps the CRDs and audits), or all of it: npm run testbed:down
 MSG

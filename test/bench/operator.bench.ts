@@ -18,6 +18,7 @@ import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
 import { chartProcessPid, cpuSeconds, helm, testbedImage, rssMiB, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox } from '../support/operator.ts';
+import { scrapeMetrics, scraperToken } from '../support/scrape.ts';
 import { benchLog, percentile } from '../support/stats.ts';
 import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
 
@@ -253,12 +254,12 @@ async function operatorPod(notNamed?: string): Promise<OperatorPod> {
       (p) => p.metadata.name !== notNamed && p.metadata.deletionTimestamp === undefined && (p.status.containerStatuses?.[0]?.ready ?? false),
     );
     if (pod !== undefined) {
-      const url = `http://${pod.status.podIP ?? ''}:8080/metrics`;
+      const url = `https://${pod.status.podIP ?? ''}:8080/metrics`;
       const name = pod.metadata.name;
       return {
         name,
         pid: chartProcessPid(pod.metadata.uid, 'operator/main.'),
-        metrics: async () => (await fetch(url)).text(),
+        metrics: async () => scrapeMetrics(url, await scraperToken(testbed, `${RELEASE}-runtimeclass-audit-metrics-reader`)),
         log: () => kubectl(testbed, ['logs', '-n', RELEASE, name]),
       };
     }

@@ -8,7 +8,8 @@
 // chart before the tiers run, and this test deletes the CRDs (with every
 // report and audit) so that its install creates them.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CHART, CRDS, helm, publishToTestbed, render, testbedValues, toolDir, valueArgs, type Manifest, type Published } from '../support/chart.ts';
@@ -16,6 +17,7 @@ import { auditStatus, podEvents, reportStatus, scopedAudit } from '../support/op
 import { applyPod } from '../support/pods.ts';
 import { storedReport } from '../support/reports.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
+import { scrape, strangerToken } from '../support/scrape.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
@@ -29,6 +31,9 @@ const brokenNs = `broken-${id}`;
 const audit = `${id}-audit`;
 const [gvisorNs, gvisorBrokenNs, runtimesAudit] = [`${id}-gvisor`, `broken-${id}-gvisor`, `${id}-runtimes`];
 const fullname = `${release}-runtimeclass-audit`;
+/** The Prometheus pod's token file, as the ServiceMonitor's bearerTokenFile would be mounted. */
+const prometheusToken = join(mkdtempSync(join(tmpdir(), 'rca-chart-')), 'token');
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const k = (args: string[], input?: string): Promise<string> => kubectl(testbed, args, input);
 const helmK = (args: string[]): Promise<string> => helm(args, { KUBECONFIG: testbed.kubeconfig });
@@ -42,13 +47,19 @@ const installValues = {
   'operator.replicas': 2,
   'metrics.serviceMonitor.enabled': true,
   'metrics.prometheusRule.enabled': true,
+  // The Prometheus of the test scrapes as this account, bound by the chart to its metrics-reader ClusterRole.
+  'metrics.readers': [{ kind: 'ServiceAccount', name: 'prometheus', namespace: system }],
+  // Not enforced by the testbed's bridge network plugin: the API server's addresses are read at install, and checked below.
+  'networkPolicy.enabled': true,
   'grafana.dashboard.enabled': true,
 };
+/** `helm template` cannot read the cluster, so where the chart is rendered here the API server's address is given. */
+const renderedValues = { ...installValues, 'networkPolicy.apiServer': { cidrs: ['10.0.0.1/32'], ports: [6443] } };
 
 interface PodView {
   metadata: { name: string };
   spec: { nodeName: string; containers: { args: string[] }[] };
-  status: { conditions?: { type: string; status: string }[] };
+  status: { podIP?: string; conditions?: { type: string; status: string }[] };
 }
 const ready = (p: PodView): boolean => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 async function pods(namespace: string, component: string): Promise<PodView[]> {
@@ -128,8 +139,8 @@ describe('helm install, for real: chart, image, alerts', () => {
   test("every rendered manifest passes the API server's own validation (server-side dry run, unknown fields refused)", async () => {
     await k(['create', 'namespace', system]);
     // Dry runs create nothing, so objects cannot land in a namespace the same run "creates": the agent's goes in the release namespace here.
-    const objects = await render({ ...installValues, 'agent.namespace': { name: system, create: false } }, { release, namespace: system });
-    const namespaceObject = (await render(installValues, { release, namespace: system })).filter((o) => o.kind === 'Namespace');
+    const objects = await render({ ...renderedValues, 'agent.namespace': { name: system, create: false } }, { release, namespace: system });
+    const namespaceObject = (await render(renderedValues, { release, namespace: system })).filter((o) => o.kind === 'Namespace');
     const all = [...objects, ...namespaceObject];
     assert.ok(all.length >= 20, `${String(all.length)} objects`);
     const out = await k(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: all }));
@@ -144,7 +155,7 @@ describe('helm install, for real: chart, image, alerts', () => {
   });
 
   test('Pod Security: the operator\'s pod passes "restricted"; the agent\'s fails "baseline" for its two read-only host mounts alone', async () => {
-    const objects = await render(installValues, { release, namespace: system });
+    const objects = await render(renderedValues, { release, namespace: system });
     const deployment = objects.find((o) => o.kind === 'Deployment');
     const daemonSet = objects.find((o) => o.kind === 'DaemonSet');
     assert.ok(deployment && daemonSet);
@@ -185,6 +196,46 @@ describe('helm install, for real: chart, image, alerts', () => {
     // Our own audit, scoped to this test's namespaces, for exact counts.
     await k(['label', 'namespace', honestNs, brokenNs, `rcaudit-test=${id}`]);
     await k(['apply', '-f', '-'], JSON.stringify(scopedAudit(audit, id)));
+  });
+
+  test('networkPolicy.enabled: each process reachable only on its metrics port from the monitoring namespace and the API server, reaching only the API server, whose addresses the install read from the cluster', async () => {
+    const service = JSON.parse(await k(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'json'])) as { spec: { clusterIP: string } };
+    const slice = JSON.parse(await k(['get', 'endpointslice', 'kubernetes', '-n', 'default', '-o', 'json'])) as {
+      endpoints: { addresses: string[] }[];
+      ports: { port: number }[];
+    };
+    const apiServer = [`${service.spec.clusterIP}/32`, ...slice.endpoints.flatMap((e) => e.addresses.map((a) => `${a}/32`))];
+    interface Peer {
+      ipBlock?: { cidr: string };
+      namespaceSelector?: { matchLabels: Record<string, string> };
+    }
+    interface PolicyView {
+      spec: {
+        podSelector: { matchLabels: Record<string, string> };
+        policyTypes: string[];
+        ingress: { from: Peer[]; ports: { port: string | number }[] }[];
+        egress: { to: Peer[]; ports: { port: number }[] }[];
+      };
+    }
+    for (const [component, namespace] of [
+      ['operator', system],
+      ['agent', agentNs],
+    ] as const) {
+      const policy = JSON.parse(await k(['get', 'networkpolicy', `${fullname}-${component}`, '-n', namespace, '-o', 'json'])) as PolicyView;
+      assert.equal(policy.spec.podSelector.matchLabels['app.kubernetes.io/component'], component);
+      assert.deepEqual(policy.spec.policyTypes, ['Ingress', 'Egress']);
+      assert.deepEqual(
+        policy.spec.ingress.map((rule) => [
+          rule.from.map((p) => p.ipBlock?.cidr ?? p.namespaceSelector?.matchLabels['kubernetes.io/metadata.name']),
+          rule.ports.map((p) => p.port),
+        ]),
+        [[['monitoring', ...apiServer], ['metrics']]],
+      );
+      assert.deepEqual(
+        policy.spec.egress.map((rule) => [rule.to.map((p) => p.ipBlock?.cidr), rule.ports.map((p) => p.port)]),
+        [[apiServer, [443, ...slice.ports.map((p) => p.port)]]],
+      );
+    }
   });
 
   test('pods meant for kata: flagged on the broken path, matched on the honest one (but for its isolation, by the default audit)', async () => {
@@ -307,11 +358,23 @@ describe('helm install, for real: chart, image, alerts', () => {
       }
     ).items;
     assert.equal(monitors.length, 2);
+    for (const m of monitors) {
+      const [endpoint] = m.spec.endpoints;
+      assert.deepEqual(
+        [endpoint?.scheme, endpoint?.bearerTokenFile, endpoint?.tlsConfig],
+        ['https', '/var/run/secrets/kubernetes.io/serviceaccount/token', { insecureSkipVerify: true }],
+        'HTTPS with the Prometheus pod’s own token; the certificates are self-signed',
+      );
+    }
     const rule = JSON.parse(await k(['get', 'prometheusrule', fullname, '-n', system, '-o', 'json'])) as { spec: { groups: unknown[] } };
+    // Prometheus's service account, which the chart bound to its metrics-reader ClusterRole (metrics.readers).
+    await k(['create', 'serviceaccount', 'prometheus', '-n', system]);
+    writeFileSync(prometheusToken, (await k(['create', 'token', 'prometheus', '-n', system, '--duration=1h'])).trim());
     prometheus = await startPrometheus(
       monitors.map((m) => ({ name: m.metadata.name, monitor: m.spec })),
       rule.spec.groups,
       (monitor) => resolveTargets(testbed.kubeconfig, monitor, k),
+      { tokenFile: prometheusToken },
     );
     const p = prometheus;
     await eventually(async () => {
@@ -338,6 +401,42 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.match(
       alert.annotations['description'] ?? '',
       new RegExp(`Pod ${brokenNs}/vault asks for RuntimeClass kata \\(handler "kata"\\), but its sandbox on node ${honestNode.name} runs with handler "runc"`),
+    );
+  });
+
+  test('/metrics refuses everyone else: no token 401, a malformed one 401, an account without the role 403; the probes stay open; a scrape seldom costs an API call', async () => {
+    const [agent] = await pods(agentNs, 'agent');
+    const operatorIps = (await k(['get', 'pods', '-n', system, '-l', `app.kubernetes.io/component=operator`, '-o', 'jsonpath={.items[*].status.podIP}']))
+      .trim()
+      .split(' ');
+    for (const ip of [agent?.status.podIP ?? '', ...operatorIps]) {
+      const url = `https://${ip}:8080/metrics`;
+      const none = await scrape(url);
+      assert.deepEqual([none.status, none.body], [401, 'a bearer token is required (Authorization: Bearer <token>)\n'], url);
+      const malformed = await scrape(url, 'not-a-token');
+      assert.equal(malformed.status, 401);
+      assert.match(malformed.body, /^the token is not valid: /);
+      const stranger = await scrape(url, await strangerToken(testbed, `${id}-stranger-${ip.replaceAll('.', '-')}`));
+      assert.equal(stranger.status, 403);
+      assert.match(stranger.body, new RegExp(`^system:serviceaccount:kube-system:${id}-stranger-\\S+ may not get /metrics`));
+      assert.equal((await scrape(url.replace('/metrics', '/readyz'))).status, 200, 'the probes need no token');
+      const plain = await fetch(`http://${ip}:8080/metrics`).catch((err: unknown) => err);
+      assert.ok(plain instanceof Error, 'no plain HTTP on the metrics port');
+    }
+    // Prometheus scrapes each target every second with one token: the reviews are remembered for two minutes.
+    const reviews = async (): Promise<number> => {
+      const p = prometheus;
+      assert.ok(p);
+      const series = await p.query(`sum(rcaudit_api_requests_total{resource=~"tokenreviews|subjectaccessreviews",job="${fullname}-agent-metrics"})`);
+      return Number(series[0]?.value[1] ?? 'NaN');
+    };
+    const before = await reviews();
+    await sleep(20_000);
+    const after = await reviews();
+    console.log(`# reviews by the agents over 20 s of scrapes every second: ${String(after - before)} (${String(before)} in all before)`);
+    assert.ok(
+      after - before <= 2 * testbed.nodes.length,
+      `at most one TokenReview and one SubjectAccessReview per agent in 20 s, saw ${String(after - before)}`,
     );
   });
 

@@ -12,6 +12,7 @@ import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts'
 import { CHART, helm, installFromTree, testbedImage, testbedValues, valueArgs } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
+import { scrape, scraperToken } from '../support/scrape.ts';
 import {
   apiserver,
   runtime,
@@ -66,7 +67,7 @@ async function verdicts(): Promise<Map<string, PodVerdictEntry>> {
 interface AgentPod {
   metadata: { name: string };
   spec: { nodeName: string };
-  status: { containerStatuses?: { restartCount: number; ready: boolean }[] };
+  status: { podIP?: string; containerStatuses?: { restartCount: number; ready: boolean }[] };
 }
 async function agentOn(node: TestbedNode): Promise<AgentPod> {
   const list = JSON.parse(
@@ -269,11 +270,31 @@ describe('findings stay one finding through real operations (the chart on the te
     await sameAsBaseline(baseline, 'agents rolled by helm upgrade');
   });
 
-  test('the API server restarted', async () => {
-    await apiserver('stop');
-    await sleep(5000);
-    await apiserver('start');
+  test('the API server restarted; meanwhile /metrics answers a token it checked before, and 503 to one it cannot check', async () => {
+    const metricsUrl = `https://${(await agentOn(honestNode)).status.podIP ?? ''}:8080/metrics`;
+    const reader = `${release}-runtimeclass-audit-metrics-reader`;
+    const known = await scraperToken(testbed, reader);
+    assert.equal((await scrape(metricsUrl, known)).status, 200, 'checked once, remembered for two minutes');
+    // A second reader, whose token the agent has never seen.
+    await k(['create', 'serviceaccount', `${id}-late-reader`, '-n', system]);
+    await k(['create', 'clusterrolebinding', `${id}-late-reader`, `--clusterrole=${reader}`, `--serviceaccount=${system}:${id}-late-reader`]);
+    const unseen = (await k(['create', 'token', `${id}-late-reader`, '-n', system, '--duration=1h'])).trim();
+    try {
+      await apiserver('stop');
+      const during = await scrape(metricsUrl, unseen);
+      assert.equal(during.status, 503);
+      assert.match(during.body, /^cannot check the scrape's token now, the TokenReview failed: create TokenReview: /);
+      assert.equal((await scrape(metricsUrl, known)).status, 200, 'the remembered token still scrapes');
+      assert.equal((await scrape(metricsUrl.replace('/metrics', '/livez'))).status, 200, 'and the agent is live');
+      await sleep(5000);
+    } finally {
+      await apiserver('start');
+    }
     await sameAsBaseline(baseline, 'API server restarted');
+    await eventually(async () => {
+      assert.equal((await scrape(metricsUrl, unseen)).status, 200, 'checked once the API server is back');
+    }, 30_000);
+    await k(['delete', 'clusterrolebinding', `${id}-late-reader`]);
   });
 
   test('helm uninstall, then helm install again', async () => {

@@ -12,6 +12,7 @@ import { HANDLERS_DROPPED_LABEL, type RuntimeClassAuditStatus } from '../../api/
 import { CHART, helm, installFromTree, testbedValues } from '../support/chart.ts';
 import { auditStatus, metricValue, podEvents, reportStatus, type EventView } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';
+import { scrapeMetrics, scraperToken } from '../support/scrape.ts';
 import { createNamespace, criProxy, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
@@ -70,8 +71,7 @@ async function nodeLabel(node: TestbedNode): Promise<string> {
 /** The leading operator's /metrics, scraped from the host as Prometheus would. */
 async function operatorMetrics(): Promise<string> {
   const ip = (await k(['get', 'pods', '-n', system, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
-  const res = await fetch(`http://${ip}:8080/metrics`);
-  return res.text();
+  return scrapeMetrics(`https://${ip}:8080/metrics`, await scraperToken(testbed, `${release}-runtimeclass-audit-metrics-reader`));
 }
 
 /** `kubectl auth can-i` as the operator's ServiceAccount; resource as "pods/eviction" for a subresource. */

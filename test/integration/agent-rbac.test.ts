@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startNodeScript, type Started } from '../support/processes.ts';
+import { freePort, startNodeScript, type Started } from '../support/processes.ts';
+import { scrape, scraperToken } from '../support/scrape.ts';
 import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
@@ -38,6 +39,9 @@ describe('agent RBAC', () => {
     assert.equal(await can('create', 'nodesandboxreports.rcaudit.dev'), true);
     assert.equal(await can('update', 'nodesandboxreports.rcaudit.dev'), true);
     assert.equal(await can('get', 'nodes'), true);
+    // Who scrapes /metrics, and may they (metrics.secure, the default).
+    assert.equal(await can('create', 'tokenreviews.authentication.k8s.io'), true);
+    assert.equal(await can('create', 'subjectaccessreviews.authorization.k8s.io'), true);
     const denied: [string, string, string[]?][] = [
       ['update', 'nodesandboxreports.rcaudit.dev', ['--subresource=status']],
       ['patch', 'nodesandboxreports.rcaudit.dev'],
@@ -48,14 +52,17 @@ describe('agent RBAC', () => {
       ['get', 'secrets'],
       ['list', 'nodes'],
       ['update', 'nodes'],
+      ['get', 'tokenreviews.authentication.k8s.io'],
+      ['list', 'subjectaccessreviews.authorization.k8s.io'],
     ];
     for (const [verb, resource, extra] of denied) {
       assert.equal(await can(verb, resource, extra), false, `${verb} ${resource} ${extra?.join(' ') ?? ''}`);
     }
   });
 
-  test('the agent writes its report with only these privileges', async () => {
+  test('the agent writes its report, and checks who scrapes /metrics, with only these privileges', async () => {
     const kubeconfig = await serviceAccountKubeconfig(testbed, ns, 'agent', join(dir, 'agent.kubeconfig'));
+    const port = await freePort();
     await kubectl(testbed, ['delete', 'nodesandboxreport', node.name, '--ignore-not-found']);
     agent = startNodeScript('agent/main.ts', [
       '--node-name',
@@ -69,12 +76,14 @@ describe('agent RBAC', () => {
       '--listen-host',
       '127.0.0.1',
       '--listen-port',
-      '0',
+      String(port),
     ]);
     await eventually(async () => {
       const out = await kubectl(testbed, ['get', 'nodesandboxreport', node.name, '-o', 'jsonpath={.spec.runtime.reachable}']);
       assert.equal(out, 'true');
     }, 30_000);
+    const scraped = await scrape(`https://127.0.0.1:${String(port)}/metrics`, await scraperToken(testbed));
+    assert.equal(scraped.status, 200, scraped.body);
     assert.doesNotMatch(agent.output(), /Forbidden|cannot write the report/);
   });
 });

@@ -10,6 +10,7 @@ import { applyPod } from '../support/pods.ts';
 import { readySandbox, storedReport, type StoredReport } from '../support/reports.ts';
 import { startFreezableProxy, type FreezableProxy } from '../support/freezable-proxy.ts';
 import { startAgent, startNodeScript, type Started } from '../support/processes.ts';
+import { scrape, scraperToken, type Scraped } from '../support/scrape.ts';
 import { runtime, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
@@ -24,9 +25,9 @@ const brokenNs = uniqueName('broken-agent');
 const report = (name: string): Promise<StoredReport> => storedReport(testbed, name);
 const sandboxFor = (nodeName: string, namespace: string, pod: string): Promise<ReportedSandbox> => readySandbox(testbed, nodeName, namespace, pod);
 
-async function httpStatus(port: number, path: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${String(port)}${path}`);
-  return { status: res.status, body: await res.text() };
+/** `path` of the agent's server, over HTTPS, with a token allowed to get /metrics. */
+async function httpStatus(port: number, path: string): Promise<Scraped> {
+  return scrape(`https://127.0.0.1:${String(port)}${path}`, await scraperToken(testbed));
 }
 
 describe(`agent on ${node.name}`, () => {

@@ -5,21 +5,22 @@
 import type { ReportedSandbox, NodeSandboxReportSpec, NodeSandboxReportStatus } from '../../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
 import { freePort, startNodeScript, type Started } from './processes.ts';
+import { scrape, scrapeMetrics, scraperToken } from './scrape.ts';
 import { eventually, kubectl, type Testbed } from './testbed.ts';
 
 export interface RunningOperator {
   process: Started;
   port: number;
-  /** The /metrics text. */
+  /** The /metrics text, scraped over HTTPS with a token allowed to get it. */
   metrics(): Promise<string>;
 }
 
 export async function startOperator(testbed: Testbed, args: string[]): Promise<RunningOperator> {
   const port = await freePort();
   const proc = startNodeScript('operator/main.ts', ['--kubeconfig', testbed.kubeconfig, '--listen-host', '127.0.0.1', '--listen-port', String(port), ...args]);
-  const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${String(port)}/metrics`)).text();
+  const metrics = async (): Promise<string> => scrapeMetrics(`https://127.0.0.1:${String(port)}/metrics`, await scraperToken(testbed));
   await eventually(async () => {
-    const res = await fetch(`http://127.0.0.1:${String(port)}/readyz`);
+    const res = await scrape(`https://127.0.0.1:${String(port)}/readyz`);
     if (res.status !== 200) throw new Error(`operator not ready: ${String(res.status)}\n${proc.output()}`);
   }, 60_000);
   return { process: proc, port, metrics };

@@ -11,16 +11,60 @@ import { toolDir } from './chart.ts';
 import { freePort, startProcess, type Started } from './processes.ts';
 import { eventually } from './testbed.ts';
 
+export interface ServiceMonitorEndpoint {
+  port: string;
+  path: string;
+  honorLabels?: boolean;
+  scheme?: 'http' | 'https';
+  bearerTokenFile?: string;
+  tlsConfig?: { insecureSkipVerify?: boolean; serverName?: string; ca?: { secret: { name: string; key: string } } };
+}
+
 export interface ServiceMonitorSpec {
   selector: { matchLabels: Record<string, string> };
   namespaceSelector: { matchNames: string[] };
-  endpoints: { port: string; path: string; honorLabels?: boolean }[];
+  endpoints: ServiceMonitorEndpoint[];
 }
 
 /** A scrape job for one ServiceMonitor; its targets come from a file the test keeps current (see resolveTargets). */
 export interface MonitorJob {
   name: string;
   monitor: ServiceMonitorSpec;
+}
+
+/**
+ * What Prometheus's pod would have that this host process has not: the file
+ * its service account token is mounted as (the ServiceMonitor's
+ * bearerTokenFile names the pod's path), and the CA files the Prometheus
+ * Operator would write from the Secrets a tlsConfig names.
+ */
+export interface ScrapeCredentials {
+  tokenFile?: string;
+  caFile?: (secret: { name: string; key: string }) => string;
+}
+
+/** A tlsConfig as Prometheus's tls_config. */
+function tlsSettings(tls: NonNullable<ServiceMonitorEndpoint['tlsConfig']>, credentials: ScrapeCredentials): Record<string, unknown> {
+  const settings: Record<string, unknown> = { insecure_skip_verify: tls.insecureSkipVerify ?? false };
+  if (tls.serverName !== undefined) settings['server_name'] = tls.serverName;
+  if (tls.ca !== undefined) {
+    const ca = credentials.caFile?.(tls.ca.secret);
+    if (ca === undefined) throw new Error(`the ServiceMonitor verifies with Secret ${tls.ca.secret.name}: give the test's CA file`);
+    settings['ca_file'] = ca;
+  }
+  return settings;
+}
+
+/** The scrape job's HTTP settings, as the Prometheus Operator writes them from a ServiceMonitor endpoint. */
+function scrapeSettings(endpoint: ServiceMonitorEndpoint | undefined, credentials: ScrapeCredentials): Record<string, unknown> {
+  if (endpoint === undefined) return {};
+  const settings: Record<string, unknown> = { scheme: endpoint.scheme ?? 'http' };
+  if (endpoint.bearerTokenFile !== undefined) {
+    if (credentials.tokenFile === undefined) throw new Error(`the ServiceMonitor scrapes with ${endpoint.bearerTokenFile}: give the test's token file`);
+    settings['authorization'] = { type: 'Bearer', credentials_file: credentials.tokenFile };
+  }
+  if (endpoint.tlsConfig !== undefined) settings['tls_config'] = tlsSettings(endpoint.tlsConfig, credentials);
+  return settings;
 }
 
 interface EndpointSlice {
@@ -81,6 +125,7 @@ export async function startPrometheus(
   jobs: MonitorJob[],
   groups: unknown[],
   discover: (monitor: ServiceMonitorSpec) => Promise<object[]>,
+  credentials: ScrapeCredentials = {},
 ): Promise<RunningPrometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'rca-prometheus-'));
   const targetsFile = (job: MonitorJob): string => join(dir, `${job.name}.targets.json`);
@@ -113,6 +158,7 @@ export async function startPrometheus(
         job_name: job.name,
         honor_labels: job.monitor.endpoints[0]?.honorLabels ?? false,
         metrics_path: job.monitor.endpoints[0]?.path ?? '/metrics',
+        ...scrapeSettings(job.monitor.endpoints[0], credentials),
         file_sd_configs: [{ files: [targetsFile(job)], refresh_interval: '1s' }],
       })),
     }),
