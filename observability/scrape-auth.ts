@@ -3,7 +3,10 @@
 // server authenticates (TokenReview) for someone allowed to get the
 // non-resource URL /metrics (SubjectAccessReview): the same check as the
 // API server's own /metrics, and kube-rbac-proxy's. Answers are cached by
-// a hash of the token, so at steady state a scrape makes no API call.
+// a hash of the token, so at steady state a scrape makes no API call. When
+// the API server cannot answer, a token it allowed lately stays allowed a
+// while longer: the metrics matter most during an outage, and nothing can
+// be revoked while the API server is down.
 import { createHash } from 'node:crypto';
 import type { AccessReviewer, ReviewedUser } from '../kube/access-review.ts';
 import { KubeApiError } from '../kube/errors.ts';
@@ -21,12 +24,14 @@ export interface ScrapeAuthOptions {
   allowedTtlMs?: number;
   /** How long a refused token stays refused. */
   deniedTtlMs?: number;
+  /** How long after its last review an allowed token stays allowed while the API server cannot answer. */
+  staleAllowedMs?: number;
   /** At most this many tokens remembered; the oldest is forgotten first. */
   maxEntries?: number;
   now?: () => number;
 }
 
-export const SCRAPE_AUTH_DEFAULTS = { path: '/metrics', allowedTtlMs: 120_000, deniedTtlMs: 10_000, maxEntries: 256 } as const;
+export const SCRAPE_AUTH_DEFAULTS = { path: '/metrics', allowedTtlMs: 120_000, deniedTtlMs: 10_000, staleAllowedMs: 600_000, maxEntries: 256 } as const;
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -48,7 +53,7 @@ const describeUser = (user: ReviewedUser): string => user.username;
 
 export class ScrapeAuthorizer {
   private readonly options: Required<ScrapeAuthOptions>;
-  private readonly remembered = new Map<string, { decision: ScrapeDecision; until: number }>();
+  private readonly remembered = new Map<string, { decision: ScrapeDecision; until: number; reviewedAt: number }>();
   private readonly inFlight = new Map<string, Promise<ScrapeDecision>>();
   private readonly reviewer: AccessReviewer;
   private readonly log: Logger;
@@ -69,14 +74,18 @@ export class ScrapeAuthorizer {
     const known = this.remembered.get(key);
     if (known !== undefined && known.until > this.options.now()) return known.decision;
     // Scrapes that arrive together with one token share one review.
-    const pending = this.inFlight.get(key) ?? this.review(key, token).finally(() => this.inFlight.delete(key));
+    const pending = this.inFlight.get(key) ?? this.review(key, token, known).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, pending);
     return pending;
   }
 
-  private async review(key: string, token: string): Promise<ScrapeDecision> {
+  private async review(key: string, token: string, known: { decision: ScrapeDecision; reviewedAt: number } | undefined): Promise<ScrapeDecision> {
     const decision = await this.decide(token);
     if (decision.outcome === 'unavailable') {
+      if (known?.decision.outcome === 'allowed' && this.options.now() - known.reviewedAt < this.options.staleAllowedMs) {
+        this.log.warn({ reason: decision.message, user: known.decision.user }, 'a scrape of /metrics could not be checked: allowed, as when last checked');
+        return known.decision;
+      }
       this.log.error({ reason: decision.message }, 'a scrape of /metrics could not be checked: 503');
       return decision;
     }
@@ -107,7 +116,7 @@ export class ScrapeAuthorizer {
   private remember(key: string, decision: ScrapeDecision): void {
     const ttl = decision.outcome === 'allowed' ? this.options.allowedTtlMs : this.options.deniedTtlMs;
     this.remembered.delete(key);
-    this.remembered.set(key, { decision, until: this.options.now() + ttl });
+    this.remembered.set(key, { decision, until: this.options.now() + ttl, reviewedAt: this.options.now() });
     // A Map keeps insertion order: the first key is the oldest answer.
     for (const oldest of this.remembered.keys()) {
       if (this.remembered.size <= this.options.maxEntries) break;

@@ -427,7 +427,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     const reviews = async (): Promise<number> => {
       const p = prometheus;
       assert.ok(p);
-      const series = await p.query(`sum(rcaudit_api_requests_total{resource=~"tokenreviews|subjectaccessreviews",job="${fullname}-agent-metrics"})`);
+      const series = await p.query(`sum(rcaudit_agent_api_requests_total{resource=~"tokenreviews|subjectaccessreviews",job="${fullname}-agent-metrics"})`);
       return Number(series[0]?.value[1] ?? 'NaN');
     };
     const before = await reviews();

@@ -247,6 +247,8 @@ describe('agent whose API server stops answering', () => {
     await eventually(async () => {
       assert.equal((await httpStatus(started.port, '/readyz')).status, 200);
     }, 30_000);
+    // Scraped once before, as Prometheus would have: the agent remembers the token, and needs no review while the API server hangs.
+    assert.equal((await httpStatus(started.port, '/metrics')).status, 200);
     // The API server takes connections and never answers, nor closes: the next write (the 3 s resync) hangs.
     proxy.freeze();
     proxy.blackhole(true);

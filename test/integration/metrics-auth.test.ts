@@ -68,10 +68,10 @@ describe('/metrics checked with the real API server', () => {
     assert.match(allowed.body, /^rcaudit_metrics_scrapes_total\{outcome="forbidden"\} 2$/m);
     assert.match(
       allowed.body,
-      /^rcaudit_api_requests_total\{verb="POST",resource="tokenreviews",code="201"\} 3$/m,
+      /^rcaudit_agent_api_requests_total\{verb="POST",resource="tokenreviews",code="201"\} 3$/m,
       'forged, stranger, reader: one review each',
     );
-    assert.match(allowed.body, /^rcaudit_api_requests_total\{verb="POST",resource="subjectaccessreviews",code="201"\} 2$/m);
+    assert.match(allowed.body, /^rcaudit_agent_api_requests_total\{verb="POST",resource="subjectaccessreviews",code="201"\} 2$/m);
     const refusals = process
       .output()
       .split('\n')
@@ -142,7 +142,9 @@ describe('/metrics checked with the real API server', () => {
     assert.equal(answer.status, 503);
     assert.match(answer.body, /^the serving certificate given \(.*bad\.crt, .*bad\.key\) is unusable: the certificate does not parse/);
     assert.match(process.output(), /serving \/metrics with a self-signed certificate instead, and answering 503 until the given one is mended/);
-    assert.equal((await scrape(`${url}/readyz`)).status, 200);
+    await eventually(async () => {
+      assert.equal((await scrape(`${url}/readyz`)).status, 200);
+    }, 30_000);
     await reportsAgain();
   });
 

@@ -164,6 +164,27 @@ describe('ScrapeAuthorizer', () => {
     assert.equal((await auth.authorize('Bearer good-reader')).code, 200);
   });
 
+  test('the API server down when an allowed token is due again: still allowed, up to 10 minutes after its last review; a refused one is not', async () => {
+    const { reviewer, auth, clock, lines } = setup();
+    await auth.authorize('Bearer good-reader');
+    await auth.authorize('Bearer good-stranger');
+    reviewer.failWith = new KubeApiError('Transport', 'create TokenReview: connect ECONNREFUSED 10.96.0.1:443');
+    clock.now = 599_000;
+    assert.equal((await auth.authorize('Bearer good-reader')).code, 200);
+    assert.equal((await auth.authorize('Bearer good-stranger')).code, 503);
+    assert.deepEqual(
+      lines.filter((l) => l.msg.startsWith('a scrape of /metrics could not be checked')).map((l) => [l.level, l.msg]),
+      [
+        [40, 'a scrape of /metrics could not be checked: allowed, as when last checked'],
+        [50, 'a scrape of /metrics could not be checked: 503'],
+      ],
+    );
+    clock.now = 600_000;
+    assert.equal((await auth.authorize('Bearer good-reader')).code, 503, 'ten minutes after the last review');
+    reviewer.failWith = undefined;
+    assert.equal((await auth.authorize('Bearer good-reader')).code, 200);
+  });
+
   test('this process without RBAC for the reviews: 503 saying which permission is missing', async () => {
     const { reviewer, auth } = setup();
     reviewer.failWith = new KubeApiError('Forbidden', 'create TokenReview: Forbidden (HTTP 403): tokenreviews is forbidden', 403);
