@@ -430,6 +430,8 @@ describe('helm install, for real: chart, image, alerts', () => {
       const series = await p.query(`sum(rcaudit_agent_api_requests_total{resource=~"tokenreviews|subjectaccessreviews",job="${fullname}-agent-metrics"})`);
       return Number(series[0]?.value[1] ?? 'NaN');
     };
+    // The reviews of the scrapes above reach Prometheus with its next scrape: let them land first.
+    await sleep(3000);
     const before = await reviews();
     await sleep(20_000);
     const after = await reviews();
@@ -554,10 +556,12 @@ describe('helm install, for real: chart, image, alerts', () => {
       ['roles', system],
       ['servicemonitors', system],
       ['prometheusrules', system],
+      ['networkpolicies', system],
+      ['networkpolicies', agentNs],
     ] as const;
     // Each query finds the release's objects before, so "none after" means they went.
     for (const [kind, namespace] of kinds) assert.notDeepEqual(await ofRelease(kind, namespace), [], `${kind} in ${namespace} before`);
-    assert.equal((await clusterScoped()).length, 5, 'two ClusterRoles, two bindings, the policy');
+    assert.equal((await clusterScoped()).length, 7, "the agent's, the operator's and the metrics reader's ClusterRoles and bindings, the policy");
     await helmK(['uninstall', release, '-n', system, '--wait', '--timeout', '120s']);
     for (const [kind, namespace] of kinds) assert.deepEqual(await ofRelease(kind, namespace), [], `${kind} in ${namespace}`);
     assert.deepEqual(await clusterScoped(), []);
