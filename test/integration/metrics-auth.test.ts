@@ -15,7 +15,7 @@ import { selfSignedCertificate } from '../../observability/self-signed.ts';
 import { startAgent, type Started } from '../support/processes.ts';
 import { serviceAccountKubeconfig } from '../support/rbac.ts';
 import { scrape, scraperToken, strangerToken } from '../support/scrape.ts';
-import { eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+import { applyObjects, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const node = testbedNode(testbed, 0);
@@ -96,32 +96,24 @@ describe('/metrics checked with the real API server', () => {
   test('an agent whose account may not create reviews: 503 naming the missing permission; it still reports', async () => {
     await kubectl(testbed, ['create', 'serviceaccount', `${id}-noreviews`, '-n', 'kube-system']);
     // Allowed to write reports, not to review: the chart's role without its review rules.
-    await kubectl(
-      testbed,
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'List',
-        items: [
-          {
-            apiVersion: 'rbac.authorization.k8s.io/v1',
-            kind: 'ClusterRole',
-            metadata: { name: `${id}-noreviews` },
-            rules: [
-              { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'update'] },
-              { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
-            ],
-          },
-          {
-            apiVersion: 'rbac.authorization.k8s.io/v1',
-            kind: 'ClusterRoleBinding',
-            metadata: { name: `${id}-noreviews` },
-            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${id}-noreviews` },
-            subjects: [{ kind: 'ServiceAccount', name: `${id}-noreviews`, namespace: 'kube-system' }],
-          },
+    await applyObjects(testbed, [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: `${id}-noreviews` },
+        rules: [
+          { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'update'] },
+          { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
         ],
-      }),
-    );
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: `${id}-noreviews` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${id}-noreviews` },
+        subjects: [{ kind: 'ServiceAccount', name: `${id}-noreviews`, namespace: 'kube-system' }],
+      },
+    ]);
     try {
       const kubeconfig = await serviceAccountKubeconfig(testbed, 'kube-system', `${id}-noreviews`, join(dir, 'noreviews.kubeconfig'));
       const { url } = await agent(['--kubeconfig', kubeconfig]);

@@ -15,7 +15,7 @@ import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/
 import { pausePod } from '../support/pods.ts';
 import { startAgent, type Started } from '../support/processes.ts';
 import { readySandbox, storedReport } from '../support/reports.ts';
-import { createNamespace, criClient, eventually, kubectl, kubelet, loadTestbed, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import { applyObjects, createNamespace, criClient, eventually, kubectl, kubelet, loadTestbed, uniqueName, type TestbedNode } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 
@@ -61,14 +61,9 @@ for (const node of testbed.nodes) {
       await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
       await createNamespace(testbed, honestNs);
       await createNamespace(testbed, brokenNs);
-      await kubectl(
+      await applyObjects(
         testbed,
-        ['apply', '-f', '-'],
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'List',
-          items: cases.map((c) => pausePod(testbed, { namespace: c.namespace, name: c.pod, node, runtimeClassName: c.runtimeClassName })),
-        }),
+        cases.map((c) => pausePod(testbed, { namespace: c.namespace, name: c.pod, node, runtimeClassName: c.runtimeClassName })),
       );
       for (const ns of [honestNs, brokenNs]) await kubectl(testbed, ['wait', '-n', ns, 'pod', '--all', '--for=condition=Ready', '--timeout=120s']);
       ({ agent } = await startAgent(testbed, node, node.criEndpoint));

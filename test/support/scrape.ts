@@ -3,7 +3,7 @@
 // with a service account's bearer token that the processes check with
 // TokenReview and SubjectAccessReview.
 import { request } from 'node:https';
-import { kubectl, type Testbed } from './testbed.ts';
+import { applyObjects, kubectl, type Testbed } from './testbed.ts';
 
 export interface Scraped {
   status: number;
@@ -77,7 +77,7 @@ async function mintScraperToken(testbed: Testbed, role: string, ownRole: boolean
       rules: [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }],
     });
   }
-  await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  await applyObjects(testbed, objects);
   return (await kubectl(testbed, ['create', 'token', account, '-n', SCRAPER.namespace, '--duration=1h'])).trim();
 }
 

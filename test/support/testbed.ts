@@ -65,6 +65,11 @@ export async function kubectl(testbed: Testbed, args: string[], input?: string):
   return stdout;
 }
 
+/** `kubectl apply` of `objects`, as one List. */
+export async function applyObjects(testbed: Testbed, objects: object[]): Promise<string> {
+  return kubectl(testbed, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+}
+
 export function criClient(node: TestbedNode): CriAdminClient {
   return new CriAdminClient(node.criEndpoint, { deadlineMs: 10_000 });
 }

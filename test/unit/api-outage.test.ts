@@ -1,11 +1,10 @@
 // Retries after an API server outage: how the watches' backoff grows and
 // ends, and that an outage is logged once each way, not once per retry.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
 import { ApiOutageLog } from '../../kube/api-outage.ts';
 import { nextFailures } from '../../kube/reflector.ts';
+import { recordingLog } from '../support/log.ts';
 
 describe('nextFailures', () => {
   test('an API server that is down keeps adding failures, however long each attempt takes (the 1.02 s retry loop)', () => {
@@ -25,16 +24,7 @@ describe('nextFailures', () => {
 
 describe('ApiOutageLog', () => {
   test('one warning when requests start failing, one line when every resource works again, nothing per retry', () => {
-    const lines: { level: number; msg: string; seconds?: number }[] = [];
-    const log = pino(
-      { level: 'debug' },
-      new Writable({
-        write(chunk: Buffer, _e, done) {
-          lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]);
-          done();
-        },
-      }),
-    );
+    const { log, lines } = recordingLog();
     let clock = 0;
     const outages = new ApiOutageLog(log, () => clock);
     for (let retry = 0; retry < 50; retry++) for (const r of ['pods', 'nodes', 'nodesandboxreports']) outages.failed(r, new Error('fetch failed'), 'backoff');
@@ -52,7 +42,7 @@ describe('ApiOutageLog', () => {
       lines.map((l) => l.msg),
       ['API server requests failing; retrying with backoff', 'API server requests work again'],
     );
-    assert.equal(lines[1]?.seconds, 41);
+    assert.equal(lines[1]?.['seconds'], 41);
     outages.recovered('pods');
     assert.equal(lines.length, 2, 'a resource healthy all along says nothing');
   });

@@ -9,7 +9,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -19,20 +18,7 @@ import { startHttpServer } from '../../observability/http-server.ts';
 import { bearerToken, ScrapeAuthorizer } from '../../observability/scrape-auth.ts';
 import { selfSignedCertificate } from '../../observability/self-signed.ts';
 import { ServingTls } from '../../observability/serving-tls.ts';
-
-function recordingLog(): { log: pino.Logger; lines: { level: number; msg: string; reason?: string }[] } {
-  const lines: { level: number; msg: string; reason?: string }[] = [];
-  const log = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _e, done) {
-        lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]);
-        done();
-      },
-    }),
-  );
-  return { log, lines };
-}
+import { recordingLog } from '../support/log.ts';
 
 /** Tokens: "good-<user>" authenticate as <user>; "reader" users may get /metrics; anything else is not a token. */
 class FakeReviewer implements AccessReviewer {
@@ -114,7 +100,7 @@ describe('ScrapeAuthorizer', () => {
     assert.equal((await auth.authorize('Bearer expired')).code, 401);
     assert.deepEqual(reviewer.calls, ['TokenReview expired', 'TokenReview not-a-jwt']);
     assert.deepEqual(
-      lines.map((l) => [l.level, l.msg, l.reason]),
+      lines.map((l) => [l.level, l.msg, l['reason']]),
       [
         [40, 'a scrape of /metrics was refused', 'the token is not valid: token has expired'],
         [40, 'a scrape of /metrics was refused', 'the token is not valid: invalid bearer token'],
@@ -240,7 +226,7 @@ describe('ServingTls', () => {
     assert.equal(tls.refresh(), false);
     assert.equal(tls.material.cert, b.cert);
     assert.equal(lines.filter((l) => l.level === 50).length, 1, 'one error line for the bad rotation');
-    assert.match(lines.find((l) => l.level === 50)?.reason ?? '', /the certificate does not parse/);
+    assert.match(String(lines.find((l) => l.level === 50)?.['reason']), /the certificate does not parse/);
   });
 
   test('a certificate and a key that are not a pair: named as such', () => {
