@@ -175,6 +175,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     const out = await helmK(['install', release, ...fromRegistry(), '-n', system, '--wait', '--timeout', '240s', ...valueArgs(installValues)]);
     assert.match(out, /STATUS: deployed/);
     assert.match(out, /kubectl get audits/, 'NOTES.txt says how to see results');
+    assert.match(out, new RegExp(`ClusterRole ${fullname}-metrics-reader\\s+\\(metrics\\.readers binds 1 subject\\(s\\)\\)`), 'and who may scrape');
     // helm --wait may let a DaemonSet through before every pod is Ready.
     await eventually(async () => {
       const agents = await pods(agentNs, 'agent');
