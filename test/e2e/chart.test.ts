@@ -417,9 +417,9 @@ describe('helm install, for real: chart, image, alerts', () => {
       const malformed = await scrape(url, 'not-a-token');
       assert.equal(malformed.status, 401);
       assert.match(malformed.body, /^the token is not valid: /);
-      const stranger = await scrape(url, await strangerToken(testbed, `${id}-stranger-${ip.replaceAll('.', '-')}`));
+      const stranger = await scrape(url, await strangerToken(testbed, system, `stranger-${ip.replaceAll('.', '-')}`));
       assert.equal(stranger.status, 403);
-      assert.match(stranger.body, new RegExp(`^system:serviceaccount:kube-system:${id}-stranger-\\S+ may not get /metrics`));
+      assert.match(stranger.body, new RegExp(`^system:serviceaccount:${system}:stranger-\\S+ may not get /metrics`));
       assert.equal((await scrape(url.replace('/metrics', '/readyz'))).status, 200, 'the probes need no token');
       const plain = await fetch(`http://${ip}:8080/metrics`).catch((err: unknown) => err);
       assert.ok(plain instanceof Error, 'no plain HTTP on the metrics port');

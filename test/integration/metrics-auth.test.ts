@@ -59,7 +59,7 @@ describe('/metrics checked with the real API server', () => {
     const forged = await scrape(`${url}/metrics`, 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl');
     assert.equal(forged.status, 401);
     assert.match(forged.body, /^the token is not valid: /);
-    const stranger = await strangerToken(testbed, `${id}-stranger`);
+    const stranger = await strangerToken(testbed, 'kube-system', `${id}-stranger`);
     const forbidden = await scrape(`${url}/metrics`, stranger);
     assert.deepEqual([forbidden.status, forbidden.body], [403, `system:serviceaccount:kube-system:${id}-stranger may not get /metrics\n`]);
     assert.equal((await scrape(`${url}/metrics`, stranger)).status, 403, 'remembered');

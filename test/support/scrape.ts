@@ -81,8 +81,8 @@ async function mintScraperToken(testbed: Testbed, role: string, ownRole: boolean
   return (await kubectl(testbed, ['create', 'token', account, '-n', SCRAPER.namespace, '--duration=1h'])).trim();
 }
 
-/** A token of a fresh service account bound to nothing: authenticated, and allowed nothing. */
-export async function strangerToken(testbed: Testbed, name: string): Promise<string> {
-  await kubectl(testbed, ['create', 'serviceaccount', name, '-n', SCRAPER.namespace]);
-  return (await kubectl(testbed, ['create', 'token', name, '-n', SCRAPER.namespace, '--duration=1h'])).trim();
+/** A token of a fresh service account in `namespace` (the test's, to go with it), bound to nothing: authenticated, and allowed nothing. */
+export async function strangerToken(testbed: Testbed, namespace: string, name: string): Promise<string> {
+  await kubectl(testbed, ['create', 'serviceaccount', name, '-n', namespace]);
+  return (await kubectl(testbed, ['create', 'token', name, '-n', namespace, '--duration=1h'])).trim();
 }
