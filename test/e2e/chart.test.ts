@@ -2,8 +2,9 @@
 // Docker (hack/image.sh) and published with the chart to the testbed's
 // registry (hack/release.sh), the chart installed from there (oci://), agents as a DaemonSet on every node and
 // the operator as a Deployment, real pods on the honest and broken handler
-// paths (kata as runc, gVisor for real, on containerd 2.x and 1.7 and CRI-O), a real Prometheus scraping what the ServiceMonitors select and
-// evaluating the PrometheusRule, then `helm upgrade` and `helm uninstall`.
+// paths (kata as runc, gVisor for real, on containerd 2.x and 1.7 and CRI-O), a real Prometheus scraping what the ServiceMonitors select
+// (HTTPS, with a service account token bound to the chart's metrics-reader role) and evaluating the PrometheusRule, then `helm upgrade`
+// (and one to a certificate from a Secret, which a verifying Prometheus checks) and `helm uninstall`.
 // It needs the testbed to itself: hack/test.sh uninstalls any release of the
 // chart before the tiers run, and this test deletes the CRDs (with every
 // report and audit) so that its install creates them.
@@ -12,13 +13,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { selfSignedCertificate } from '../../observability/self-signed.ts';
 import { CHART, CRDS, helm, publishToTestbed, render, testbedValues, toolDir, valueArgs, type Manifest, type Published } from '../support/chart.ts';
 import { auditStatus, podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { storedReport } from '../support/reports.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
 import { scrape, strangerToken } from '../support/scrape.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+import { applyObjects, createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
@@ -539,6 +541,81 @@ describe('helm install, for real: chart, image, alerts', () => {
     }, 60_000);
     await stillFlagging(since);
     assert.equal(await k(['get', 'runtimeclassaudit', 'cluster', '-o', 'jsonpath={.spec.gracePeriodSeconds}']), '300');
+  });
+
+  test("metrics.tls.secretName: every pod serves the Secret's certificate, and a Prometheus that verifies it against the Secret's CA and the Service's name scrapes them all", async () => {
+    const secret = `${id}-metrics-tls`;
+    // What cert-manager would issue: one certificate for both Services' names, with its CA (here, itself).
+    const issued = selfSignedCertificate([`${fullname}-operator-metrics.${system}.svc`, `${fullname}-agent-metrics.${agentNs}.svc`]);
+    await applyObjects(
+      testbed,
+      [system, agentNs].map((namespace) => ({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
+        metadata: { name: secret, namespace },
+        stringData: { 'tls.crt': issued.cert, 'tls.key': issued.key, 'ca.crt': issued.cert },
+      })),
+    );
+    await helmK([
+      'upgrade',
+      release,
+      ...fromRegistry(),
+      '-n',
+      system,
+      '--reuse-values',
+      '--set',
+      `metrics.tls.secretName=${secret}`,
+      '--wait',
+      '--timeout',
+      '240s',
+    ]);
+    const given = '--tls-cert-file=/etc/rcaudit/metrics-tls/tls.crt';
+    await eventually(async () => {
+      const all = [...(await pods(agentNs, 'agent')), ...(await pods(system, 'operator'))];
+      assert.equal(all.length, testbed.nodes.length + 1, 'one agent per node and the operator: no old pod left');
+      assert.ok(
+        all.every((p) => ready(p) && (p.spec.containers[0]?.args.includes(given) ?? false)),
+        'every pod Ready, with the given certificate',
+      );
+    }, 120_000);
+    const monitors = (
+      JSON.parse(await k(['get', 'servicemonitors', '-A', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'])) as {
+        items: { metadata: { name: string; namespace: string }; spec: ServiceMonitorSpec }[];
+      }
+    ).items;
+    for (const m of monitors) {
+      assert.deepEqual(m.spec.endpoints[0]?.tlsConfig, {
+        ca: { secret: { name: secret, key: 'ca.crt' } },
+        serverName: `${m.metadata.name}-metrics.${m.metadata.namespace}.svc`,
+      });
+    }
+    // The CA as the Prometheus Operator would hand it to Prometheus: read from the Secret the ServiceMonitor names.
+    const caDir = mkdtempSync(join(tmpdir(), 'rca-ca-'));
+    const caFiles = new Map<string, string>();
+    for (const m of monitors) {
+      const file = join(caDir, `${m.metadata.namespace}.crt`);
+      const data = await k(['get', 'secret', secret, '-n', m.metadata.namespace, '-o', 'jsonpath={.data.ca\\.crt}']);
+      writeFileSync(file, Buffer.from(data, 'base64'));
+      caFiles.set(m.metadata.name, file);
+    }
+    const verifying = await startPrometheus(
+      monitors.map((m) => ({ name: m.metadata.name, monitor: m.spec })),
+      [],
+      (monitor) => resolveTargets(testbed.kubeconfig, monitor, k),
+      { tokenFile: prometheusToken, caFile: (_secret, job) => caFiles.get(job) ?? assert.fail(`no CA read for ${job}`) },
+    );
+    try {
+      await eventually(async () => {
+        const up = await verifying.query(`up{job=~"${fullname}-(agent|operator)-metrics"}`);
+        assert.deepEqual(up.map((s) => `${s.metric['job'] ?? ''}=${s.value[1]}`).sort(), [
+          ...testbed.nodes.map(() => `${fullname}-agent-metrics=1`),
+          `${fullname}-operator-metrics=1`,
+        ]);
+      }, 60_000);
+    } finally {
+      await verifying.stop();
+    }
   });
 
   test('helm uninstall removes everything but the CRDs, the audits and the agent namespace', async () => {

@@ -40,15 +40,16 @@ export interface MonitorJob {
  */
 export interface ScrapeCredentials {
   tokenFile?: string;
-  caFile?: (secret: { name: string; key: string }) => string;
+  /** The CA file for the Secret a job's tlsConfig names (Secrets are per namespace: so is each job's). */
+  caFile?: (secret: { name: string; key: string }, job: string) => string;
 }
 
 /** A tlsConfig as Prometheus's tls_config. */
-function tlsSettings(tls: NonNullable<ServiceMonitorEndpoint['tlsConfig']>, credentials: ScrapeCredentials): Record<string, unknown> {
+function tlsSettings(tls: NonNullable<ServiceMonitorEndpoint['tlsConfig']>, credentials: ScrapeCredentials, job: string): Record<string, unknown> {
   const settings: Record<string, unknown> = { insecure_skip_verify: tls.insecureSkipVerify ?? false };
   if (tls.serverName !== undefined) settings['server_name'] = tls.serverName;
   if (tls.ca !== undefined) {
-    const ca = credentials.caFile?.(tls.ca.secret);
+    const ca = credentials.caFile?.(tls.ca.secret, job);
     if (ca === undefined) throw new Error(`the ServiceMonitor verifies with Secret ${tls.ca.secret.name}: give the test's CA file`);
     settings['ca_file'] = ca;
   }
@@ -56,14 +57,14 @@ function tlsSettings(tls: NonNullable<ServiceMonitorEndpoint['tlsConfig']>, cred
 }
 
 /** The scrape job's HTTP settings, as the Prometheus Operator writes them from a ServiceMonitor endpoint. */
-function scrapeSettings(endpoint: ServiceMonitorEndpoint | undefined, credentials: ScrapeCredentials): Record<string, unknown> {
+function scrapeSettings(endpoint: ServiceMonitorEndpoint | undefined, credentials: ScrapeCredentials, job: string): Record<string, unknown> {
   if (endpoint === undefined) return {};
   const settings: Record<string, unknown> = { scheme: endpoint.scheme ?? 'http' };
   if (endpoint.bearerTokenFile !== undefined) {
     if (credentials.tokenFile === undefined) throw new Error(`the ServiceMonitor scrapes with ${endpoint.bearerTokenFile}: give the test's token file`);
     settings['authorization'] = { type: 'Bearer', credentials_file: credentials.tokenFile };
   }
-  if (endpoint.tlsConfig !== undefined) settings['tls_config'] = tlsSettings(endpoint.tlsConfig, credentials);
+  if (endpoint.tlsConfig !== undefined) settings['tls_config'] = tlsSettings(endpoint.tlsConfig, credentials, job);
   return settings;
 }
 
@@ -158,7 +159,7 @@ export async function startPrometheus(
         job_name: job.name,
         honor_labels: job.monitor.endpoints[0]?.honorLabels ?? false,
         metrics_path: job.monitor.endpoints[0]?.path ?? '/metrics',
-        ...scrapeSettings(job.monitor.endpoints[0], credentials),
+        ...scrapeSettings(job.monitor.endpoints[0], credentials, job.name),
         file_sd_configs: [{ files: [targetsFile(job)], refresh_interval: '1s' }],
       })),
     }),
