@@ -36,8 +36,7 @@ function readPair(files: TlsFiles): TlsMaterial {
 export class ServingTls {
   private current: TlsMaterial;
   private notAfter: number | undefined;
-  /** Why the given certificate is not the one served (it did not parse at start); /metrics refuses to answer while this is set. */
-  problem: string | undefined;
+  private unusable: string | undefined;
   /** The last failure to read the given files, so each new one is logged once, not every minute. */
   private lastFailure: string | undefined;
 
@@ -56,8 +55,8 @@ export class ServingTls {
         return;
       } catch (err) {
         this.lastFailure = (err as Error).message;
-        this.problem = `the serving certificate given (${files.certFile}, ${files.keyFile}) is unusable: ${this.lastFailure}`;
-        log.error({ reason: this.problem }, 'serving /metrics with a self-signed certificate instead, and answering 503 until the given one is mended');
+        this.unusable = `the serving certificate given (${files.certFile}, ${files.keyFile}) is unusable: ${this.lastFailure}`;
+        log.error({ reason: this.unusable }, 'serving /metrics with a self-signed certificate instead, and answering 503 until the given one is mended');
       }
     }
     this.current = this.makeOwn();
@@ -65,6 +64,11 @@ export class ServingTls {
 
   get material(): TlsMaterial {
     return this.current;
+  }
+
+  /** Why the given certificate is not the one served (it did not parse at start); /metrics refuses to answer while this is set. */
+  get problem(): string | undefined {
+    return this.unusable;
   }
 
   /** Looks again: true when the material changed (the server must take it). */
@@ -88,10 +92,10 @@ export class ServingTls {
       return false;
     }
     this.lastFailure = undefined;
-    if (read.cert === this.current.cert && read.key === this.current.key && this.problem === undefined) return false;
+    if (read.cert === this.current.cert && read.key === this.current.key && this.unusable === undefined) return false;
     this.current = read;
     this.notAfter = undefined;
-    this.problem = undefined;
+    this.unusable = undefined;
     this.log.info({ cert: files.certFile }, 'serving /metrics with the renewed certificate');
     return true;
   }
@@ -99,7 +103,7 @@ export class ServingTls {
   private makeOwn(): TlsMaterial {
     const made = selfSignedCertificate([hostname(), 'localhost', '127.0.0.1']);
     this.notAfter = made.notAfter.getTime();
-    if (this.problem === undefined) this.log.info({ notAfter: made.notAfter.toISOString() }, 'serving /metrics with a self-signed certificate');
+    if (this.unusable === undefined) this.log.info({ notAfter: made.notAfter.toISOString() }, 'serving /metrics with a self-signed certificate');
     return { cert: made.cert, key: made.key };
   }
 }
