@@ -172,6 +172,7 @@ describe('findings stay one finding through real operations (the chart on the te
     await apiserver('start').catch(() => undefined);
     await helmK(['uninstall', release, '-n', system, '--ignore-not-found', '--wait', '--timeout', '120s']).catch(() => undefined);
     await k(['delete', 'runtimeclassaudit', audit, 'cluster', '--ignore-not-found']).catch(() => undefined);
+    await k(['delete', 'clusterrolebinding', `${id}-late-reader`, '--ignore-not-found']).catch(() => undefined);
     await k(['delete', 'namespace', honestNs, brokenNs, system, agentNs, '--ignore-not-found', '--wait=false']);
   });
 
@@ -294,7 +295,6 @@ describe('findings stay one finding through real operations (the chart on the te
     await eventually(async () => {
       assert.equal((await scrape(metricsUrl, unseen)).status, 200, 'checked once the API server is back');
     }, 30_000);
-    await k(['delete', 'clusterrolebinding', `${id}-late-reader`]);
   });
 
   test('helm uninstall, then helm install again', async () => {
