@@ -72,11 +72,15 @@ describe('/metrics checked with the real API server', () => {
       'forged, stranger, reader: one review each',
     );
     assert.match(allowed.body, /^rcaudit_agent_api_requests_total\{verb="POST",resource="subjectaccessreviews",code="201"\} 2$/m);
-    const refusals = process
-      .output()
-      .split('\n')
-      .filter((l) => l.includes('a scrape of /metrics was refused'));
-    assert.equal(refusals.length, 2, refusals.join('\n'));
+    // The log reaches this test through a pipe, after the answers: wait for it.
+    await eventually(() => {
+      const refusals = process
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('a scrape of /metrics was refused'));
+      assert.equal(refusals.length, 2, refusals.join('\n'));
+      return Promise.resolve();
+    }, 10_000);
     assert.ok(!process.output().includes(stranger), 'no token in the log');
   });
 
@@ -89,7 +93,10 @@ describe('/metrics checked with the real API server', () => {
     const down = await scrape(`${url}/metrics`, await scraperToken(testbed));
     assert.equal(down.status, 503);
     assert.match(down.body, /^cannot check the scrape's token now, the TokenReview failed: create TokenReview: .*ECONNREFUSED/);
-    assert.match(process.output(), /"level":50,.*"msg":"a scrape of \/metrics could not be checked: 503"/);
+    await eventually(() => {
+      assert.match(process.output(), /"level":50,.*"msg":"a scrape of \/metrics could not be checked: 503"/);
+      return Promise.resolve();
+    }, 10_000);
     assert.equal((await scrape(`${url}/livez`)).status, 200);
   });
 
@@ -133,7 +140,10 @@ describe('/metrics checked with the real API server', () => {
     const answer = await scrape(`${url}/metrics`, await scraperToken(testbed));
     assert.equal(answer.status, 503);
     assert.match(answer.body, /^the serving certificate given \(.*bad\.crt, .*bad\.key\) is unusable: the certificate does not parse/);
-    assert.match(process.output(), /serving \/metrics with a self-signed certificate instead, and answering 503 until the given one is mended/);
+    await eventually(() => {
+      assert.match(process.output(), /serving \/metrics with a self-signed certificate instead, and answering 503 until the given one is mended/);
+      return Promise.resolve();
+    }, 10_000);
     await eventually(async () => {
       assert.equal((await scrape(`${url}/readyz`)).status, 200);
     }, 30_000);
