@@ -49,11 +49,10 @@ function reviewFailed(err: unknown, review: string): ScrapeDecision {
   return unavailable(`cannot check the scrape's token now, the ${review} failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
-const describeUser = (user: ReviewedUser): string => user.username;
-
 export class ScrapeAuthorizer {
   private readonly options: Required<ScrapeAuthOptions>;
-  private readonly remembered = new Map<string, { decision: ScrapeDecision; until: number; reviewedAt: number }>();
+  /** Each token's last answer and when the API server gave it; how long it holds follows from the answer. */
+  private readonly remembered = new Map<string, { decision: ScrapeDecision; reviewedAt: number }>();
   private readonly inFlight = new Map<string, Promise<ScrapeDecision>>();
   private readonly reviewer: AccessReviewer;
   private readonly log: Logger;
@@ -72,7 +71,7 @@ export class ScrapeAuthorizer {
     }
     const key = createHash('sha256').update(token).digest('base64url');
     const known = this.remembered.get(key);
-    if (known !== undefined && known.until > this.options.now()) return known.decision;
+    if (known !== undefined && this.options.now() - known.reviewedAt < this.ttl(known.decision)) return known.decision;
     // Scrapes that arrive together with one token share one review.
     const pending = this.inFlight.get(key) ?? this.review(key, token, known).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, pending);
@@ -105,18 +104,21 @@ export class ScrapeAuthorizer {
     }
     try {
       const access = await this.reviewer.reviewAccess(user, this.options.path);
-      if (access.allowed) return { outcome: 'allowed', code: 200, user: describeUser(user) };
+      if (access.allowed) return { outcome: 'allowed', code: 200, user: user.username };
       const why = access.reason === '' ? '' : ` (${access.reason})`;
-      return { outcome: 'forbidden', code: 403, message: `${describeUser(user)} may not get ${this.options.path}${why}` };
+      return { outcome: 'forbidden', code: 403, message: `${user.username} may not get ${this.options.path}${why}` };
     } catch (err) {
       return reviewFailed(err, 'SubjectAccessReview');
     }
   }
 
+  private ttl(decision: ScrapeDecision): number {
+    return decision.outcome === 'allowed' ? this.options.allowedTtlMs : this.options.deniedTtlMs;
+  }
+
   private remember(key: string, decision: ScrapeDecision): void {
-    const ttl = decision.outcome === 'allowed' ? this.options.allowedTtlMs : this.options.deniedTtlMs;
     this.remembered.delete(key);
-    this.remembered.set(key, { decision, until: this.options.now() + ttl, reviewedAt: this.options.now() });
+    this.remembered.set(key, { decision, reviewedAt: this.options.now() });
     // A Map keeps insertion order: the first key is the oldest answer.
     for (const oldest of this.remembered.keys()) {
       if (this.remembered.size <= this.options.maxEntries) break;
