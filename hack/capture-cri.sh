@@ -47,14 +47,14 @@ for i in "${!NODES[@]}"; do
     specs=("$broken/kata=broken-kata" run:default=default run:runc=runc run:kata=kata)
     [ "$RUNTIME" != containerd ] || specs+=(run:gvisor=gvisor)
     bash "$RCA_ROOT/hack/testbed/node.sh" stop kubelet "$NODE_NAME"
-    "$NODE_BIN" "$RCA_ROOT/test/testbed/capture-cri.ts" "unix://$RUNTIME_SOCK" "$out" "$CGROUP_ROOT" "${specs[@]}"
+    "$NODE_BIN" "$RCA_ROOT/hack/testbed/capture-cri.ts" "unix://$RUNTIME_SOCK" "$out" "$CGROUP_ROOT" "${specs[@]}"
     bash "$RCA_ROOT/hack/testbed/node.sh" start kubelet "$NODE_NAME"
   else
-    "$NODE_BIN" "$RCA_ROOT/test/testbed/capture-cri.ts" "unix://$RUNTIME_SOCK" "$out" "$CGROUP_ROOT" "${specs[@]}"
+    "$NODE_BIN" "$RCA_ROOT/hack/testbed/capture-cri.ts" "unix://$RUNTIME_SOCK" "$out" "$CGROUP_ROOT" "${specs[@]}"
   fi
   proc_out="$RCA_ROOT/test/fixtures/proc/$RUNTIME_BUILD"
   rm -rf "$proc_out"
-  "$NODE_BIN" "$RCA_ROOT/test/testbed/capture-proc.ts" "unix://$RUNTIME_SOCK" "$proc_out" "${procs[@]}"
+  "$NODE_BIN" "$RCA_ROOT/hack/testbed/capture-proc.ts" "unix://$RUNTIME_SOCK" "$proc_out" "${procs[@]}"
   log "captured $RUNTIME $RUNTIME_VERSION on $NODE_NAME into ${out#"$RCA_ROOT/"} and ${proc_out#"$RCA_ROOT/"}"
   kubectl delete -n "$ns" pod --all --wait=true --timeout=60s >/dev/null
   kubectl delete -n "$broken" pod --all --wait=true --timeout=60s >/dev/null

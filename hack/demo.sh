@@ -17,7 +17,7 @@ RELEASE=rcaudit RELEASE_NS=rcaudit-system AGENT_NS=rcaudit-agent
 k create namespace payments --dry-run=client -o yaml | k apply -f - >/dev/null
 # A new namespace's default ServiceAccount must exist before a pod can be admitted.
 for _ in $(seq 1 60); do k get -n payments serviceaccount default >/dev/null 2>&1 && break; sleep 0.5; done
-k apply -f test/testbed/demo-pods.yaml >/dev/null
+k apply -f hack/testbed/demo-pods.yaml >/dev/null
 k wait --for=condition=Ready --timeout=120s -n payments pod/sandboxed pod/card-vault pod/ledger >/dev/null
 
 echo
@@ -27,7 +27,7 @@ for i in 0 1; do
   node_vars "$i"
   echo
   echo "== What $RUNTIME $RUNTIME_VERSION on $NODE_NAME says each sandbox really got:"
-  "$NODE_BIN" test/testbed/sandboxes.ts "unix://$RUNTIME_SOCK" payments
+  "$NODE_BIN" hack/testbed/sandboxes.ts "unix://$RUNTIME_SOCK" payments
 done
 echo
 echo "== The kernel each pod sees (kubectl exec ... cat /proc/version):"

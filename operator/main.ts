@@ -9,11 +9,11 @@ import { serveMetrics } from '../cli/serve.ts';
 import { connect } from '../kube/connection.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
-import { ensureAuditUntilDone } from './default-audit.ts';
-import { Manager } from './manager.ts';
-import { CLIENT_GO_TIMINGS, LeaderElector } from './leader-election.ts';
-import { OperatorMetrics } from './metrics.ts';
-import { parseEqualitySelector } from './selection.ts';
+import { ensureAuditUntilDone } from './acting/default-audit.ts';
+import { Manager } from './reconcilers/manager.ts';
+import { CLIENT_GO_TIMINGS, LeaderElector } from './machinery/leader-election.ts';
+import { OperatorMetrics } from './metrics/metrics.ts';
+import { parseEqualitySelector } from './judging/selection.ts';
 
 interface Flags extends ListenFlags {
   kubeconfig?: string;

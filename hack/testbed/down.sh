@@ -41,7 +41,7 @@ for i in "${!NODES[@]}"; do
   # The kubelet would restart what we remove, so it goes first.
   stop "kubelet@$NODE_NAME"
   if is_running "$RUNTIME_COMPONENT"; then
-    timeout 120 "$NODE_BIN" "$RCA_ROOT/test/testbed/remove-sandboxes.ts" "unix://$RUNTIME_SOCK" >&2 \
+    timeout 120 "$NODE_BIN" "$RCA_ROOT/hack/testbed/remove-sandboxes.ts" "unix://$RUNTIME_SOCK" >&2 \
       || log "could not remove every sandbox of $NODE_NAME through CRI; killing what is left"
   fi
   stop "cri-proxy@$NODE_NAME"

@@ -384,7 +384,7 @@ load_pause_image() {
     local work; work=$(mktemp -d)
     mkdir -p "$work/rootfs" "$TB/images"
     for prog in pause tcp-probe cat; do
-      gcc -static -Os -Wall -o "$work/rootfs/$prog" "$RCA_ROOT/test/testbed/images/$prog.c" || die "cannot compile $prog for the pause image"
+      gcc -static -Os -Wall -o "$work/rootfs/$prog" "$RCA_ROOT/hack/testbed/images/$prog.c" || die "cannot compile $prog for the pause image"
     done
     "$RCA_ROOT/hack/testbed/oci-image.sh" "$TB/images/pause.tar" "$PAUSE_IMAGE" "$work/rootfs" '{"Entrypoint":["/pause"]}'
     rm -rf "$work"
@@ -393,7 +393,7 @@ load_pause_image() {
 }
 
 start_cri_proxy() {
-  start "cri-proxy@$NODE_NAME" "cri-proxy.ts --listen $CRI_PROXY_SOCK" "$NODE_BIN" "$RCA_ROOT/test/testbed/cri-proxy.ts" \
+  start "cri-proxy@$NODE_NAME" "cri-proxy.ts --listen $CRI_PROXY_SOCK" "$NODE_BIN" "$RCA_ROOT/hack/testbed/cri-proxy.ts" \
     --listen "$CRI_PROXY_SOCK" --upstream "$RUNTIME_SOCK" --blank-namespaces "$BROKEN_NAMESPACES"
   wait_for "the CRI proxy's socket on $NODE_NAME" 30 "cri-proxy@$NODE_NAME" test -S "$CRI_PROXY_SOCK"
 }
@@ -481,7 +481,7 @@ node_ready() {
 }
 
 apply_cluster_objects() {
-  kubectl --kubeconfig "$KUBECONFIG_ADMIN" apply -f "$RCA_ROOT/test/testbed/manifests/" >/dev/null
+  kubectl --kubeconfig "$KUBECONFIG_ADMIN" apply -f "$RCA_ROOT/hack/testbed/manifests/" >/dev/null
 }
 
 write_summary() {

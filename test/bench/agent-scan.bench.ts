@@ -28,7 +28,7 @@ import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-repo
 import { runPausePods } from '../support/pods.ts';
 import { chartProcessPid, cpuSeconds, helm, testbedImage, rssMiB, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { percentile } from '../support/stats.ts';
-import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+import { createNamespace, kubectl, loadTestbed, testbedNode, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const SIZES = [10, 100, 250];
 const SCANS = 100;

@@ -10,12 +10,12 @@
 //   node test/bench/detection.bench.ts
 import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { MISMATCH_REASON } from '../../operator/flagging.ts';
+import { MISMATCH_REASON } from '../../operator/acting/event-recorder.ts';
 import { helm, testbedImage, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { scopedAudit } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';
 import { benchLog, percentile } from '../support/stats.ts';
-import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const PODS = Number(process.env['BENCH_DETECTION_PODS'] ?? 60);
 const RELEASE = 'rcaudit-bench-det';

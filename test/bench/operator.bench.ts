@@ -20,7 +20,7 @@ import { chartProcessPid, cpuSeconds, helm, testbedImage, rssMiB, testbedValues,
 import { fakeNode, metricSum, metricValue, nodeOwner, report, sandbox } from '../support/operator.ts';
 import { scrapeMetrics, scraperToken } from '../support/scrape.ts';
 import { benchLog, percentile } from '../support/stats.ts';
-import { kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const SIZES = (process.env['BENCH_OPERATOR_SIZES'] ?? '1000x30000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const LATENCY_SAMPLES = Number(process.env['BENCH_LATENCY_SAMPLES'] ?? 50);

@@ -24,7 +24,7 @@ import {
   testbedNode,
   uniqueName,
   type TestbedNode,
-} from '../support/testbed.ts';
+} from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1)];

@@ -8,7 +8,7 @@ import { auditStatus, metricValue, podEvents, reportStatus, scopedAudit, startOp
 import { applyPod } from '../support/pods.ts';
 import { startAgent, type Started } from '../support/processes.ts';
 import { storedReport } from '../support/reports.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1)];

@@ -13,7 +13,7 @@ import { CHART, helm, installFromTree, testbedValues } from '../support/chart.ts
 import { auditStatus, metricValue, podEvents, reportStatus, type EventView } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';
 import { scrapeMetrics, scraperToken } from '../support/scrape.ts';
-import { createNamespace, criProxy, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import { createNamespace, criProxy, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];

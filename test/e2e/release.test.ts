@@ -17,8 +17,8 @@ import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts'
 import { adoptCrds, helm, publishToTestbed, testbedValues, toolDir, valueArgs, type Published } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
-import { REPO_ROOT } from '../support/versions.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../../hack/testbed/testbed.ts';
+import { REPO_ROOT } from '../../hack/versions.ts';
 
 const execFileAsync = promisify(execFile);
 const testbed = loadTestbed();

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { freePort, startNodeScript, type Started } from '../support/processes.ts';
 import { scrape, scraperToken } from '../support/scrape.ts';
 import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const node = testbedNode(testbed, 0);

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type { NodeSandboxReportSpec } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { runPausePods } from '../support/pods.ts';
 import { freePort, startNodeScript, type Started } from '../support/processes.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const COUNT = 250;
 const testbed = loadTestbed();

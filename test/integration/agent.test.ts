@@ -11,7 +11,17 @@ import { readySandbox, storedReport, type StoredReport } from '../support/report
 import { startFreezableProxy, type FreezableProxy } from '../support/freezable-proxy.ts';
 import { startAgent, startNodeScript, type Started } from '../support/processes.ts';
 import { scrape, scraperToken, type Scraped } from '../support/scrape.ts';
-import { runtime, createNamespace, criClient, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import {
+  runtime,
+  createNamespace,
+  criClient,
+  eventually,
+  kubectl,
+  loadTestbed,
+  testbedNode,
+  uniqueName,
+  type TestbedNode,
+} from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const startAgentOn = (target: TestbedNode, criEndpoint: string, extra: string[] = []): ReturnType<typeof startAgent> =>
@@ -158,7 +168,7 @@ describe('agent whose CRI socket is absent at start', () => {
     assert.equal((await httpStatus(started.port, '/readyz')).status, 200, 'ready: the operator must read "runtime unreachable", not "no agent"');
     assert.match(agent.output(), /CRI runtime unreachable/);
     // The socket appears: a pass-through to the node's containerd.
-    proxy = startNodeScript('test/testbed/cri-proxy.ts', ['--listen', socket, '--upstream', target.criEndpoint]);
+    proxy = startNodeScript('hack/testbed/cri-proxy.ts', ['--listen', socket, '--upstream', target.criEndpoint]);
     await eventually(async () => {
       assert.equal((await report(target.name)).spec.runtime.reachable, true);
       assert.equal((await httpStatus(started.port, '/readyz')).status, 200);

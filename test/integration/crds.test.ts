@@ -2,7 +2,7 @@
 // the counts that matter, and the schemas reject bad objects.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const auditName = uniqueName('audit');

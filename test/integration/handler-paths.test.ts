@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseSandboxDetail } from '../../agent/cri/sandbox-info.ts';
 import type { PodSandbox } from '../../agent/cri/types.ts';
-import { createNamespace, criClient, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import { createNamespace, criClient, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const honestNode = testbedNode(testbed, 0);

@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { inClusterConnection } from '../../kube/connection.ts';
 import { KubeApiError } from '../../kube/errors.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const ns = uniqueName('in-cluster');

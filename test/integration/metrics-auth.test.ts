@@ -15,7 +15,7 @@ import { selfSignedCertificate } from '../../observability/self-signed.ts';
 import { startAgent, type Started } from '../support/processes.ts';
 import { serviceAccountKubeconfig } from '../support/rbac.ts';
 import { scrape, scraperToken, strangerToken } from '../support/scrape.ts';
-import { applyObjects, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../support/testbed.ts';
+import { applyObjects, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const node = testbedNode(testbed, 0);

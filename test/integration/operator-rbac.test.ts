@@ -21,7 +21,7 @@ import {
   type RunningOperator,
 } from '../support/operator.ts';
 import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
-import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const id = uniqueName('oprbac');

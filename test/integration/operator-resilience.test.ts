@@ -24,7 +24,7 @@ import {
   startOperator,
   type RunningOperator,
 } from '../support/operator.ts';
-import { apiserver, compactEtcd, defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { apiserver, compactEtcd, defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const id = uniqueName('opres');

@@ -23,7 +23,7 @@ import {
   startOperator,
   type RunningOperator,
 } from '../support/operator.ts';
-import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../support/testbed.ts';
+import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const id = uniqueName('op');

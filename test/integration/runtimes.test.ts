@@ -15,7 +15,17 @@ import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/
 import { pausePod } from '../support/pods.ts';
 import { startAgent, type Started } from '../support/processes.ts';
 import { readySandbox, storedReport } from '../support/reports.ts';
-import { applyObjects, createNamespace, criClient, eventually, kubectl, kubelet, loadTestbed, uniqueName, type TestbedNode } from '../support/testbed.ts';
+import {
+  applyObjects,
+  createNamespace,
+  criClient,
+  eventually,
+  kubectl,
+  kubelet,
+  loadTestbed,
+  uniqueName,
+  type TestbedNode,
+} from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 

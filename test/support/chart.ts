@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { podOfCgroup } from '../../agent/evidence/classify.ts';
-import { kubectl, type Testbed, type TestbedNode } from './testbed.ts';
-import { pinnedVersion, REPO_ROOT } from './versions.ts';
+import { kubectl, type Testbed, type TestbedNode } from '../../hack/testbed/testbed.ts';
+import { pinnedVersion, REPO_ROOT } from '../../hack/versions.ts';
 
 const execFileAsync = promisify(execFile);
 

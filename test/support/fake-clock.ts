@@ -1,5 +1,5 @@
 // A clock for unit tests of timing logic: time moves only when told to.
-import type { Clock } from '../../operator/work-queue.ts';
+import type { Clock } from '../../operator/machinery/work-queue.ts';
 
 export class FakeClock implements Clock {
   private time = 0;

@@ -6,7 +6,7 @@ import type { ReportedSandbox, NodeSandboxReportSpec, NodeSandboxReportStatus } 
 import type { RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
 import { freePort, startNodeScript, type Started } from './processes.ts';
 import { scrape, scrapeMetrics, scraperToken } from './scrape.ts';
-import { eventually, kubectl, type Testbed } from './testbed.ts';
+import { eventually, kubectl, type Testbed } from '../../hack/testbed/testbed.ts';
 
 export interface RunningOperator {
   process: Started;

@@ -1,7 +1,7 @@
 // Many pods at once, for scale tests and benchmarks: host-network pods (no
 // pod IP needed, so a /24 node holds hundreds) running the pause image.
-import type { Testbed, TestbedNode } from './testbed.ts';
-import { kubectl } from './testbed.ts';
+import type { Testbed, TestbedNode } from '../../hack/testbed/testbed.ts';
+import { kubectl } from '../../hack/testbed/testbed.ts';
 
 export function pausePods(testbed: Testbed, node: TestbedNode, namespace: string, names: string[]): string {
   return JSON.stringify({

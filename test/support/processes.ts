@@ -2,7 +2,7 @@
 // their output kept for the failure message, and always stopped afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { REPO_ROOT } from './versions.ts';
+import { REPO_ROOT } from '../../hack/versions.ts';
 
 export interface Started {
   child: ChildProcess;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { toolDir } from './chart.ts';
 import { freePort, startProcess, type Started } from './processes.ts';
-import { eventually } from './testbed.ts';
+import { eventually } from '../../hack/testbed/testbed.ts';
 
 export interface ServiceMonitorEndpoint {
   port: string;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { render } from './chart.ts';
-import { kubectl, type Testbed } from './testbed.ts';
+import { kubectl, type Testbed } from '../../hack/testbed/testbed.ts';
 
 export type CanI = (verb: string, resource: string, extra?: string[]) => Promise<boolean>;
 

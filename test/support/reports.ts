@@ -2,7 +2,7 @@
 // ready sandbox in it once the agent has reported it.
 import assert from 'node:assert/strict';
 import type { NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { eventually, kubectl, type Testbed } from './testbed.ts';
+import { eventually, kubectl, type Testbed } from '../../hack/testbed/testbed.ts';
 
 export interface StoredReport {
   spec: NodeSandboxReportSpec;

@@ -3,7 +3,7 @@
 // with a service account's bearer token that the processes check with
 // TokenReview and SubjectAccessReview.
 import { request } from 'node:https';
-import { applyObjects, kubectl, type Testbed } from './testbed.ts';
+import { applyObjects, kubectl, type Testbed } from '../../hack/testbed/testbed.ts';
 
 export interface Scraped {
   status: number;

@@ -1,0 +1,43 @@
+// The audit reconciler: sums one audit up over every node, from the report
+// statuses in the cache (auditedNodes), into the audit's status.
+import { RUNTIME_CLASS_AUDIT } from '../../api/v1alpha1/runtime-class-audit.ts';
+import { auditCoverage, auditedNodes, coverageNodes, summariesOf } from '../views/audit-view.ts';
+import type { ClusterCache } from '../cache/cluster-cache.ts';
+import type { Expectations } from '../cache/expectations.ts';
+import { policyStatus } from '../judging/policy.ts';
+import { done, type ReconcileResult } from '../machinery/reconcile.ts';
+import { auditStatus } from '../judging/report-status.ts';
+import { writeStatus, type WriterDeps } from '../acting/status-writer.ts';
+
+export interface AuditReconcilerDeps extends WriterDeps {
+  cache: ClusterCache;
+  expectations: Expectations;
+  /** The operator acts on spec.remediation (--remediation). */
+  remediation: boolean;
+}
+
+export class AuditReconciler {
+  private readonly deps: AuditReconcilerDeps;
+
+  constructor(deps: AuditReconcilerDeps) {
+    this.deps = deps;
+  }
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const { cache, expectations } = this.deps;
+    const now = this.deps.now();
+    const audit = cache.audits.get(name);
+    if (audit === undefined) {
+      // Gone: so is our write in flight.
+      expectations.auditWrites.forget(name);
+      return done;
+    }
+    const stored = expectations.auditWrites.get(name, now) ?? audit.status;
+    const summaries = summariesOf(auditedNodes(cache, expectations, audit, now));
+    const policy = audit.invalid === undefined ? policyStatus(audit.spec, auditCoverage(cache, audit, coverageNodes(cache)), this.deps.remediation) : undefined;
+    const cluster = { nodes: new Set(cache.nodes.keys()), ...(policy === undefined ? {} : { policy }) };
+    const status = auditStatus({ ...audit, ...(stored === undefined ? {} : { status: stored }) }, summaries, cluster, now);
+    await writeStatus(this.deps, { kind: RUNTIME_CLASS_AUDIT, name, pending: expectations.auditWrites }, status, audit.status);
+    return done;
+  }
+}

@@ -1,0 +1,239 @@
+// Isolation evidence from the host's /proc, read from what the testbed's
+// real hosts showed (test/fixtures/proc/<runtime>-<version>/<pod>/proc,
+// written by hack/capture-cri.sh): a gVisor sandbox, runc under the name
+// kata on containerd 2.x and CRI-O, and a gvisor pod whose handler was
+// dropped on the way. Then what goes wrong on a live host: a process that
+// vanishes mid-read, a pid reused by another pod's process, no pid at all,
+// a /proc that cannot be read.
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { classifyIsolation, parseProcess, podOfCgroup, type ProcessFacts } from '../../../../agent/evidence/classify.ts';
+import { ProcEvidence } from '../../../../agent/evidence/proc.ts';
+import { SandboxScanner } from '../../../../agent/scanner.ts';
+
+const FIXTURES = new URL('../../../fixtures/proc/', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'rca-evidence-'));
+after(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+interface Captured {
+  root: string;
+  podUID: string;
+  pid: number;
+}
+function captured(runtime: string, pod: string): Captured {
+  const dir = join(FIXTURES, runtime, pod);
+  const { podUID, pid } = JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as { podUID: string; pid: number };
+  return { root: join(dir, 'proc'), podUID, pid };
+}
+/** A writable copy of a capture, to break. */
+function copyOf(c: Captured): Captured {
+  const root = mkdtempSync(join(work, 'proc-'));
+  cpSync(c.root, root, { recursive: true });
+  return { ...c, root };
+}
+/** The evidence for a captured sandbox, as if the runtime had given `pid` (by default, the pid it gave). */
+async function evidenceOf(c: Captured, pid: { given: number | undefined } = { given: c.pid }): Promise<ReturnType<typeof classifyIsolation>> {
+  const found = await new ProcEvidence(c.root).gather([{ sandboxId: 'sb', podUID: c.podUID, pid: pid.given }]);
+  const evidence = found.get('sb');
+  assert.ok(evidence);
+  return evidence;
+}
+
+describe('isolation evidence from the captured /proc of real sandboxes', () => {
+  test("gVisor on containerd 2.4.2: runsc's sandbox under containerd-shim-runsc-v1, and only runsc (sandbox, gofers, systrap's stubs) in the pod's cgroup", async () => {
+    const evidence = await evidenceOf(captured('containerd-2.4.2', 'gvisor'));
+    assert.equal(evidence.class, 'gvisor', JSON.stringify(evidence));
+    assert.equal(evidence.process, 'runsc-sandbox');
+    assert.equal(evidence.parent, 'containerd-shim-runsc-v1');
+    assert.ok((evidence.hostProcesses ?? 0) >= 3, "the sandbox, its gofer and stubs: no host process runs the pod's binary");
+    assert.equal(evidence.reason, undefined);
+  });
+
+  test('"kata" that is runc on containerd 2.4.2: the pause process under containerd-shim-runc-v2, on the host\'s kernel', async () => {
+    // Two host processes: the sandbox's pause, and the pod's container (which runs pause too).
+    assert.deepEqual(await evidenceOf(captured('containerd-2.4.2', 'kata')), {
+      class: 'host-kernel',
+      process: 'pause',
+      parent: 'containerd-shim-runc-v2',
+      hostProcesses: 2,
+    });
+  });
+
+  test('"kata" that is runc on CRI-O 1.34.0, where the runtime type says only "oci": pause under conmon', async () => {
+    const evidence = await evidenceOf(captured('cri-o-1.34.0', 'kata'));
+    assert.deepEqual([evidence.class, evidence.process, evidence.parent], ['host-kernel', 'pause', 'conmon']);
+  });
+
+  test('a gvisor pod whose handler was dropped (containerd 1.7.35, the kuscia node): runc after all', async () => {
+    const evidence = await evidenceOf(captured('containerd-1.7.35', 'dropped-gvisor'));
+    assert.deepEqual([evidence.class, evidence.process, evidence.parent], ['host-kernel', 'pause', 'containerd-shim-runc-v2']);
+  });
+});
+
+describe('isolation evidence when the host does not cooperate', () => {
+  test('the runtime gave no pid: unknown, and says so', async () => {
+    const c = captured('containerd-2.4.2', 'kata');
+    assert.deepEqual(await evidenceOf(c, { given: undefined }), {
+      class: 'unknown',
+      reason: "the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod's infra container)",
+    });
+    assert.equal((await evidenceOf(c, { given: 0 })).class, 'unknown');
+  });
+
+  test('the process is gone (or vanished between reading its status and its cmdline): unknown', async () => {
+    const c = captured('containerd-2.4.2', 'kata');
+    assert.deepEqual(await evidenceOf(c, { given: 999_999_999 }), { class: 'unknown', reason: 'process 999999999 is gone' });
+    const half = copyOf(c);
+    rmSync(join(half.root, String(c.pid), 'cmdline'));
+    assert.deepEqual(await evidenceOf(half), { class: 'unknown', reason: `process ${String(c.pid)} is gone` });
+  });
+
+  test("a reused pid (the process there now is in another pod's cgroup): unknown, never the other pod's evidence", async () => {
+    const c = copyOf(captured('containerd-2.4.2', 'gvisor'));
+    const other = captured('containerd-2.4.2', 'kata');
+    writeFileSync(join(c.root, String(c.pid), 'cgroup'), readFileSync(join(other.root, String(other.pid), 'cgroup')));
+    const evidence = await evidenceOf(c);
+    assert.equal(evidence.class, 'unknown');
+    assert.match(evidence.reason ?? '', /is not in the pod's cgroup \(its pid was reused/);
+  });
+
+  test('a /proc that cannot be read at all: the scanner reports every new sandbox unknown, with the reason', async () => {
+    const sandbox = {
+      id: 'a',
+      metadata: { name: 'p', uid: 'u-1', namespace: 'ns', attempt: 0 },
+      state: 'SANDBOX_READY',
+      created_at: '1',
+      labels: {},
+      annotations: {},
+      runtime_handler: '',
+    };
+    const scanner = new SandboxScanner(
+      {
+        listPodSandbox: () => Promise.resolve({ items: [sandbox] }),
+        podSandboxStatus: () =>
+          Promise.resolve({
+            status: null,
+            info: { info: JSON.stringify({ pid: 42, runtimeType: 'io.containerd.runc.v2' }) },
+            containers_statuses: [],
+            timestamp: '0',
+          }),
+      } as unknown as ConstructorParameters<typeof SandboxScanner>[0],
+      { evidence: new ProcEvidence(join(work, 'no-such-proc')) },
+    );
+    const { evidence } = await scanner.scan();
+    assert.equal(evidence.get('a')?.class, 'unknown');
+    assert.match(evidence.get('a')?.reason ?? '', /^cannot read the host's \/proc: ENOENT/);
+  });
+});
+
+describe('evidence is gathered once per new sandbox', () => {
+  test('a steady node walks /proc no more: the scanner asks for evidence only for sandboxes it has not seen', async () => {
+    const sandbox = (id: string): object => ({
+      id,
+      metadata: { name: id, uid: `uid-${id}`, namespace: 'ns', attempt: 0 },
+      state: 'SANDBOX_READY',
+      created_at: '1',
+      labels: {},
+      annotations: {},
+      runtime_handler: '',
+    });
+    let items = [sandbox('a'), sandbox('b')];
+    const asked: string[][] = [];
+    const scanner = new SandboxScanner(
+      {
+        listPodSandbox: () => Promise.resolve({ items }),
+        podSandboxStatus: () => Promise.resolve({ status: null, info: { info: JSON.stringify({ pid: 42 }) }, containers_statuses: [], timestamp: '0' }),
+      } as unknown as ConstructorParameters<typeof SandboxScanner>[0],
+      {
+        evidence: {
+          gather: (requests) => {
+            asked.push(requests.map((r) => r.sandboxId));
+            return Promise.resolve(new Map(requests.map((r) => [r.sandboxId, { class: 'host-kernel' as const }])));
+          },
+        },
+      },
+    );
+    await scanner.scan();
+    await scanner.scan();
+    items = [...items, sandbox('c')];
+    const { evidence } = await scanner.scan();
+    await scanner.scan();
+    assert.deepEqual(asked, [['a', 'b'], ['c']], 'one gathering per scan with new sandboxes, none otherwise');
+    assert.deepEqual([...evidence.keys()].sort(), ['a', 'b', 'c']);
+  });
+});
+
+describe('classifying facts', () => {
+  const proc = (pid: number, ppid: number, command: string, name = command.slice(0, 15)): ProcessFacts => ({ pid, ppid, name, command });
+  const base = { sandboxPid: 10, inPodCgroup: true };
+
+  test("a VMM in the pod (Kata's qemu, cloud-hypervisor, firecracker) is a VM", () => {
+    for (const vmm of ['qemu-system-x86_64', 'cloud-hypervisor', 'firecracker']) {
+      const evidence = classifyIsolation({
+        ...base,
+        sandbox: proc(10, 9, vmm),
+        parent: proc(9, 1, 'containerd-shim-kata-v2'),
+        podProcesses: [proc(10, 9, vmm)],
+      });
+      assert.equal(evidence.class, 'vm', vmm);
+    }
+  });
+
+  test('runsc with a host process running something else in its pod is not called gvisor', () => {
+    const evidence = classifyIsolation({
+      ...base,
+      sandbox: proc(10, 9, 'runsc-sandbox'),
+      parent: proc(9, 1, 'containerd-shim-runsc-v1'),
+      podProcesses: [proc(10, 9, 'runsc-sandbox'), proc(11, 9, 'nginx')],
+    });
+    assert.equal(evidence.class, 'unknown');
+    assert.match(evidence.reason ?? '', /host processes other than runsc .*: nginx/);
+  });
+
+  test("runsc's own children (systrap's stubs, whose command line may read empty) are runsc's, not host processes of the pod", () => {
+    const evidence = classifyIsolation({
+      ...base,
+      sandbox: proc(10, 9, 'runsc-sandbox', 'exe'),
+      parent: proc(9, 1, 'containerd-shim-runsc-v1'),
+      podProcesses: [proc(10, 9, 'runsc-sandbox', 'exe'), proc(11, 9, 'runsc-gofer', 'exe'), proc(12, 10, '', 'exe')],
+    });
+    assert.deepEqual(evidence, { class: 'gvisor', process: 'runsc-sandbox', parent: 'containerd-shim-runsc-v1', hostProcesses: 3 });
+  });
+
+  test('a sandbox process under a parent we do not know is unknown, not host-kernel', () => {
+    const evidence = classifyIsolation({
+      ...base,
+      sandbox: proc(10, 9, 'pause'),
+      parent: proc(9, 1, 'containerd-shim-acme-v1'),
+      podProcesses: [proc(10, 9, 'pause')],
+    });
+    assert.equal(evidence.class, 'unknown');
+    assert.match(evidence.reason ?? '', /pause under containerd-shim-acme-v1 is not one this agent recognizes/);
+  });
+
+  test('parseProcess reads status and cmdline; a kernel thread has no command; a torn status is no process', () => {
+    assert.deepEqual(parseProcess(7, 'Name:\texe\nPid:\t7\nPPid:\t3\n', '/usr/bin/runsc-sandbox\0--root=/x\0boot\0'), {
+      pid: 7,
+      ppid: 3,
+      name: 'exe',
+      command: 'runsc-sandbox',
+    });
+    assert.deepEqual(parseProcess(2, 'Name:\tkthreadd\nPPid:\t0\n', ''), { pid: 2, ppid: 0, name: 'kthreadd', command: '' });
+    assert.equal(parseProcess(7, 'Name:\texe\n', ''), undefined);
+  });
+
+  test('podOfCgroup reads the pod uid from a cgroupfs or a systemd path, and none from a process outside any pod', () => {
+    const uid = '5e4ac741-e4d1-4554-a5df-3d044d26e65d';
+    assert.equal(podOfCgroup(`8:pids:/rcaudit/n/kubepods/besteffort/pod${uid}/abc\n`), uid);
+    assert.equal(
+      podOfCgroup(`0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice/cri-containerd-abc.scope\n`),
+      uid,
+    );
+    assert.equal(podOfCgroup('8:pids:/\n4:memory:/process_api/ab0fc29e\n'), undefined);
+  });
+});
