@@ -1,5 +1,5 @@
 // The product's version, written in one place: package.json. The chart's
-// version and appVersion must say the same (test/unit/version.test.ts), and
+// version and appVersion must say the same (test/unit/cli/version.test.ts), and
 // hack/image.sh tags the image with it.
 import { readFileSync } from 'node:fs';
 

@@ -112,7 +112,7 @@ async function main(): Promise<void> {
       )
     : undefined;
   const isLeader = (): boolean => elector?.isLeader() ?? true;
-  const controller = new Manager(
+  const manager = new Manager(
     {
       instance: flags.identity,
       workers: flags.workers,
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     },
     { rest, log, metrics, isLeader },
   );
-  const server = await serveMetrics(flags, { registry: metrics.registry, probes: { live: () => true, ready: () => controller.synced }, rest, log });
+  const server = await serveMetrics(flags, { registry: metrics.registry, probes: { live: () => true, ready: () => manager.synced }, rest, log });
   log.info(
     {
       identity: flags.identity,
@@ -143,7 +143,7 @@ async function main(): Promise<void> {
     if (exiting) return;
     exiting = true;
     elector?.stop();
-    void Promise.allSettled([controller.stop(), election]).finally(() => {
+    void Promise.allSettled([manager.stop(), election]).finally(() => {
       server.close();
       process.exit(code);
     });
@@ -156,10 +156,10 @@ async function main(): Promise<void> {
     exit(0);
   });
 
-  await controller.start();
+  await manager.start();
   const lead = (): void => {
     metrics.leader.set(1);
-    controller.runWorkers();
+    manager.runWorkers();
     if (flags.ensureAudit !== undefined) {
       void ensureAuditUntilDone(rest, flags.ensureAudit, { retryMs: 30_000, log, stopped: () => exiting || !isLeader() });
     }

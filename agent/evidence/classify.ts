@@ -10,8 +10,7 @@
 //     the pod's own kernel; no host process runs the pod's binaries.
 //   Kata and other VMs: a VMM process (qemu, cloud-hypervisor, firecracker).
 // Anything else is "unknown", with the reason: evidence is never guessed.
-
-export type IsolationClass = 'host-kernel' | 'gvisor' | 'vm' | 'unknown';
+import type { IsolationClass } from '../../api/v1alpha1/node-sandbox-report.ts';
 
 /** One host process, as /proc shows it. */
 export interface ProcessFacts {

@@ -240,6 +240,8 @@ export const nodeSandboxReportStatusSchema = {
 export type RuntimeDescription = FromSchema<typeof runtimeSchema>;
 export type ReportedSandbox = FromSchema<typeof sandboxSchema>;
 export type IsolationEvidence = FromSchema<typeof evidenceSchema>;
+/** host-kernel, gvisor, vm or unknown: what the host's evidence shows a sandbox to be. */
+export type IsolationClass = IsolationEvidence['class'];
 export type NodeSandboxReportSpec = FromSchema<typeof nodeSandboxReportSpecSchema>;
 export type NodeSandboxReportStatus = FromSchema<typeof nodeSandboxReportStatusSchema>;
 export type PodVerdictEntry = FromSchema<typeof podVerdictSchema>;

@@ -7,16 +7,7 @@
 // and a steady mismatch costs one write per interval whatever else happens
 // on its node. When the mismatch resolves, that is announced once, and the
 // series is closed. Pure bookkeeping: the caller writes.
-
-export interface PodEvent {
-  podUid: string;
-  /** e.g. RuntimeHandlerMismatch, RuntimeHandlerMatched. */
-  reason: string;
-  /** What the event says; a changed message (another actual handler) is another series. */
-  message: string;
-  /** Said once and never repeated (a resolution), rather than a series (a lasting problem). */
-  once?: boolean;
-}
+import type { PodEvent } from '../judging/notices.ts';
 
 /** An update's `count` is undefined when the stored Event's count is not known here (a series adopted unread): read it first. */
 export type EventAction = { action: 'create' } | { action: 'update'; eventName: string; count: number | undefined } | { action: 'skip' };

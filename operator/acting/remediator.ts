@@ -1,4 +1,4 @@
-// Remediation's I/O: evicts the pods remediation.ts says are due, through
+// Remediation's I/O: evicts the pods judging/remediation-plan.ts says are due, through
 // the Eviction API (so PodDisruptionBudgets hold), within each audit's rate,
 // and labels or unlabels a node whose kubelet drops handlers. Every action,
 // and every action only planned (DryRun), leaves one Event on the pod or
@@ -12,8 +12,8 @@ import { MERGE_PATCH, type KubeRequester } from '../../kube/rest.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { EventRecorder, ObjectNotice } from './event-recorder.ts';
 import { evictionDue, handlerPath, labelAction, RateWindow, remediationOf, type RemediationMode } from '../judging/remediation-plan.ts';
-import { mustLead } from './status-writer.ts';
-import type { AuditRecord, NodeRecord } from '../cache/trim.ts';
+import { mustLead } from '../machinery/leader-election.ts';
+import type { AuditRecord, NodeRecord } from '../cache/records.ts';
 
 export type RemediationAction = 'evict' | 'label' | 'unlabel';
 /** done; dry-run: only the Event; blocked: a PodDisruptionBudget said no; forbidden: no RBAC; gone: the object went first; failed: anything else. */
@@ -149,7 +149,7 @@ export class Remediator {
 
   /**
    * Labels the node when its kubelet is seen dropping handlers, and removes
-   * the label when it is seen passing them again (remediation.ts
+   * the label when it is seen passing them again (judging/remediation-plan.ts
    * labelAction), under the first audit (by name) that asks for it.
    */
   async labelNode(node: NodeFacts, judged: readonly AuditOnNode[]): Promise<void> {

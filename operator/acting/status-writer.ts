@@ -6,19 +6,13 @@ import { GROUP, VERSION } from '../../api/v1alpha1/group.ts';
 import { KubeApiError } from '../../kube/errors.ts';
 import { MERGE_PATCH, type KubeRequester } from '../../kube/rest.ts';
 import type { PendingWrites } from '../cache/pending-writes.ts';
-
-/** Thrown instead of writing when this replica does not lead: the reconcile ends without retry. */
-export class NotLeader extends Error {}
+import { mustLead } from '../machinery/leader-election.ts';
 
 export interface WriterDeps {
   api: KubeRequester;
   /** Checked before every write. */
   isLeader: () => boolean;
   now: () => number;
-}
-
-export function mustLead(deps: Pick<WriterDeps, 'isLeader'>): void {
-  if (!deps.isLeader()) throw new NotLeader('not the leader: not writing');
 }
 
 /**

@@ -4,7 +4,7 @@
 // decides nothing, queues nothing and calls nobody. The informers fill it;
 // a test fills it with recorded objects through the same `apply`.
 import type { RuntimeClassRecord } from '../judging/coverage.ts';
-import type { AuditRecord, NodeRecord, PodRecord, ReportRecord } from './trim.ts';
+import type { AuditRecord, NodeRecord, PodRecord, ReportRecord } from './records.ts';
 
 export interface CachedKinds {
   runtimeclasses: RuntimeClassRecord;

@@ -5,7 +5,7 @@ import type { NodeSandboxReportStatus, PodVerdictEntry } from '../../api/v1alpha
 import type { RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
 import type { ClusterCache } from './cluster-cache.ts';
 import { PendingWrites } from './pending-writes.ts';
-import type { PodRecord } from './trim.ts';
+import type { PodRecord } from './records.ts';
 
 /** The handler a stored verdict says its pod expected, when it was about the same RuntimeClass (an Unverified one holds it in lastVerified). */
 function expectedIn(entry: PodVerdictEntry | undefined, runtimeClassName: string | undefined): string | undefined {

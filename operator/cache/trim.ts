@@ -15,47 +15,11 @@ import { auditSpecSchema, type RuntimeClassAuditSpec, type RuntimeClassAuditStat
 import { POD_CONDITION } from '../../api/v1alpha1/group.ts';
 import type { KubeObject } from '../../kube/reflector.ts';
 import type { RuntimeClassRecord, Taint, Toleration } from '../judging/coverage.ts';
+import type { AuditRecord, NodeRecord, PodRecord, ReportRecord } from './records.ts';
 import { intern, internStrings } from './intern.ts';
 import { matchesSelector } from '../judging/selection.ts';
 
 const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
-
-export interface PodRecord {
-  uid: string;
-  namespace: string;
-  name: string;
-  nodeName?: string;
-  runtimeClassName?: string;
-  mirrorOf?: string;
-  /** When the pod was bound (its PodScheduled condition), else created; ms since the epoch. */
-  boundAt?: number;
-  /** Succeeded or Failed: no sandbox runs for it any more. */
-  terminated: boolean;
-  /** Set only for the agent's own pods: whether the pod is Ready. */
-  agentReady?: boolean;
-  /** The operator's own pod condition, when set: so it is written only when it changes. */
-  verified?: { status: string; reason: string };
-}
-
-export interface ReportRecord {
-  name: string;
-  generation: number;
-  /** The uid of the Node that owns the report (the agent sets it), if any. */
-  nodeOwnerUid?: string;
-  spec?: NodeSandboxReportSpec;
-  /** Why the spec is not usable, when it is not. */
-  invalid?: string;
-  status?: NodeSandboxReportStatus;
-}
-
-export interface AuditRecord {
-  name: string;
-  generation: number;
-  /** With the schema's defaults filled in. */
-  spec: RuntimeClassAuditSpec;
-  invalid?: string;
-  status?: RuntimeClassAuditStatus;
-}
 
 const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: true });
 ajv.addVocabulary(['x-kubernetes-list-type', 'x-kubernetes-list-map-keys']);
@@ -126,20 +90,6 @@ export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) Object.assign(record, { [key]: value });
   return record;
-}
-
-/**
- * What is kept of a Node: its uid, which a report's owner must name, and
- * what handler coverage needs (labels, the taints that keep pods off, the
- * handlers the kubelet says its runtime has). Not its conditions or
- * heartbeats: a Node that only heartbeats is unchanged here.
- */
-export interface NodeRecord {
-  uid: string;
-  labels: Record<string, string>;
-  taints: Taint[];
-  /** node.status.runtimeHandlers' names; absent where the kubelet does not fill it. */
-  runtimeHandlers?: string[];
 }
 
 /** Taints that keep pods off, but the node lifecycle's own (not-ready, unreachable, ...), which follow conditions and would make coverage flap. */

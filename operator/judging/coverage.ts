@@ -4,8 +4,7 @@
 // its handler (k3s installs them regardless) fails its pods at start; a node
 // whose `kata` is really runc runs them unisolated. Pure: nodes, reports and
 // RuntimeClasses in, coverage out.
-import type { RuntimeDescription } from '../../api/v1alpha1/node-sandbox-report.ts';
-import type { IsolationClass } from './verdict.ts';
+import type { IsolationClass, RuntimeDescription } from '../../api/v1alpha1/node-sandbox-report.ts';
 
 export interface Taint {
   key: string;
@@ -57,6 +56,13 @@ export interface Coverage {
   uncoveredNodes: string[];
   /** Empty unless the handler is not the same runtime everywhere. */
   drift: DriftEntry[];
+}
+
+/** An audit's coverage: its RuntimeClasses' (every one when it requires none), and the required ones that do not exist. */
+export interface AuditCoverage {
+  coverage: Coverage[];
+  /** Required RuntimeClasses that do not exist. */
+  missing: string[];
 }
 
 export const MAX_UNCOVERED_SAMPLE = 20;

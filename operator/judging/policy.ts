@@ -3,8 +3,7 @@
 // wrong with them (a required RuntimeClass that does not exist, a node that
 // lacks a handler, a handler that is not the same runtime everywhere). Pure.
 import type { RuntimeClassAuditSpec, RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
-import type { AuditCoverage } from '../views/audit-view.ts';
-import type { Coverage } from './coverage.ts';
+import type { AuditCoverage, Coverage } from './coverage.ts';
 import { remediationOf } from './remediation-plan.ts';
 
 type Condition = NonNullable<RuntimeClassAuditStatus['conditions']>[number];

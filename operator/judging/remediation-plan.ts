@@ -1,6 +1,6 @@
 // Remediation, opt-in per audit (spec.remediation): which mismatched pods to
 // evict, within what budget, and whether a node's kubelet is seen dropping
-// handlers. Pure decisions; operator/remediator.ts acts on them.
+// handlers. Pure decisions; operator/acting/remediator.ts acts on them.
 import type { PodVerdictEntry, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeClassAuditSpec } from '../../api/v1alpha1/runtime-class-audit.ts';
 

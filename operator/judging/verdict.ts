@@ -1,10 +1,7 @@
 // The verdict engine: for every audited pod, does its sandbox really run
 // with the handler (and runtime type) its RuntimeClass promised? Pure: the
 // pods, the node's report and the policy in, verdicts out. No I/O.
-import type { IsolationEvidence, NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
-
-/** host-kernel, gvisor, vm or unknown: what the host's evidence shows a sandbox to be. */
-export type IsolationClass = IsolationEvidence['class'];
+import type { IsolationClass, NodeSandboxReportSpec, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 
 export type VerdictKind = 'Matched' | 'Mismatched' | 'Unverified';
 
@@ -178,11 +175,12 @@ export function judgePod(
   return compare(expected.handler, sandbox, { policy: context.policy, evidenceGathered: report.isolationEvidence !== 'Disabled', node: report.nodeName });
 }
 
-type Expectations = Pick<Verdict, 'expectedHandler' | 'expectedRuntimeType' | 'expectedIsolation'> & { expectedHandler: string; actual: ActualSandbox };
+/** What was expected of a sandbox (its handler, and the policy's runtime type and isolation for it), with what it has. */
+type ExpectedOfSandbox = Pick<Verdict, 'expectedHandler' | 'expectedRuntimeType' | 'expectedIsolation'> & { expectedHandler: string; actual: ActualSandbox };
 
 /** What the audit's policy asks of a handler beyond its name, with what the sandbox has. */
-function expectationsOf(expectedHandler: string, actual: ActualSandbox, policy: AuditPolicy): Expectations {
-  const extra: Expectations = { expectedHandler, actual };
+function expectedOfSandbox(expectedHandler: string, actual: ActualSandbox, policy: AuditPolicy): ExpectedOfSandbox {
+  const extra: ExpectedOfSandbox = { expectedHandler, actual };
   const runtimeType = policy.expectedRuntimeTypes[expectedHandler];
   if (runtimeType !== undefined) extra.expectedRuntimeType = runtimeType;
   const isolation = policy.expectedIsolation[expectedHandler];
@@ -191,7 +189,7 @@ function expectationsOf(expectedHandler: string, actual: ActualSandbox, policy: 
 }
 
 function compare(expectedHandler: string, sandbox: ReportedSandbox, context: { policy: AuditPolicy; evidenceGathered: boolean; node: string }): Verdict {
-  const extra = expectationsOf(expectedHandler, actualOf(sandbox), context.policy);
+  const extra = expectedOfSandbox(expectedHandler, actualOf(sandbox), context.policy);
   const { expectedRuntimeType, expectedIsolation } = extra;
   const got = sandbox.resolvedHandler;
   if (got === undefined) {

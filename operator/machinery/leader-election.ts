@@ -186,3 +186,11 @@ export class LeaderElector {
     }
   }
 }
+
+/** Thrown instead of writing when this replica does not lead: the reconcile ends without retry. */
+export class NotLeader extends Error {}
+
+/** The guard before every write: a replica that does not lead (or no longer does) writes nothing. */
+export function mustLead(leadership: { isLeader: () => boolean }): void {
+  if (!leadership.isLeader()) throw new NotLeader('not the leader: not writing');
+}

@@ -8,8 +8,10 @@ import type { ClusterCache } from '../cache/cluster-cache.ts';
 import { coverage, type Coverage } from '../judging/coverage.ts';
 import type { Expectations } from '../cache/expectations.ts';
 import { nodeReport } from '../views/node-view.ts';
-import type { AuditRecord } from '../cache/trim.ts';
-import { heldMismatch, ignoredReport, reasonTotals, sumCounts, type IgnoredReportReason, type NodeState } from '../judging/report-status.ts';
+import type { AuditRecord } from '../cache/records.ts';
+import { heldMismatch } from '../judging/finding.ts';
+import { ignoredReport, type IgnoredReportReason, type NodeState } from '../judging/node-trust.ts';
+import { reasonTotals, sumCounts } from '../judging/audit-status.ts';
 
 const NODE_STATES: readonly NodeState[] = ['Reporting', 'NoReport', 'InvalidReport', 'AgentNotReady', 'RuntimeUnreachable'];
 
@@ -33,7 +35,7 @@ export interface VerdictFigures {
 function auditFigures(cache: ClusterCache, expectations: Expectations, audit: AuditRecord, now: number): AuditFigures {
   const nodes = auditedNodes(cache, expectations, audit, now);
   const summaries = summariesOf(nodes);
-  // The same sums as the audit's status (status.ts).
+  // The same sums as the audit's status (judging/audit-status.ts).
   const { orphanSandboxes, suspiciousSandboxes } = sumCounts(summaries, new Set(cache.nodes.keys()));
   const mismatched: AuditFigures['mismatched'] = [];
   for (const [node, { entry }] of nodes) {

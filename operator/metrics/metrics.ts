@@ -8,7 +8,8 @@ import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts'
 import type { CountedVerb } from '../../kube/rest.ts';
 import type { RestartReason } from '../../kube/reflector.ts';
 import type { VerdictFigures } from './collector.ts';
-import { heldMismatch, IGNORED_REPORT_REASONS, type IgnoredReportReason } from '../judging/report-status.ts';
+import { heldMismatch } from '../judging/finding.ts';
+import { IGNORED_REPORT_REASONS, type IgnoredReportReason } from '../judging/node-trust.ts';
 
 const MISMATCH_LABELS = [
   'audit',

@@ -6,7 +6,7 @@ import type { ClusterCache } from '../cache/cluster-cache.ts';
 import type { Expectations } from '../cache/expectations.ts';
 import { policyStatus } from '../judging/policy.ts';
 import { done, type ReconcileResult } from '../machinery/reconcile.ts';
-import { auditStatus } from '../judging/report-status.ts';
+import { auditStatus } from '../judging/audit-status.ts';
 import { writeStatus, type WriterDeps } from '../acting/status-writer.ts';
 
 export interface AuditReconcilerDeps extends WriterDeps {

@@ -15,7 +15,7 @@ import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { NodeReconciler } from './node-reconciler.ts';
 import { runWorker, type ReconcileResult } from '../machinery/reconcile.ts';
 import { Remediator } from '../acting/remediator.ts';
-import { NotLeader } from '../acting/status-writer.ts';
+import { NotLeader } from '../machinery/leader-election.ts';
 import { triggeredBy } from './triggers.ts';
 import { WorkQueue } from '../machinery/work-queue.ts';
 

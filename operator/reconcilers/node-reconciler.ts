@@ -5,24 +5,17 @@ import { NODE_SANDBOX_REPORT, type NodeAuditEntry, type PodVerdictEntry } from '
 import type { Logger } from '../../observability/logger.ts';
 import type { ClusterCache } from '../cache/cluster-cache.ts';
 import type { Expectations } from '../cache/expectations.ts';
-import {
-  gravestPerPod,
-  heldNotice,
-  toldBefore,
-  noticeFor,
-  podConditionFor,
-  writePodCondition,
-  type EventOutcome,
-  type EventRecorder,
-  type GravestVerdict,
-  type JudgedAudit,
-} from '../acting/event-recorder.ts';
+import { gravestPerPod, heldNotice, toldBefore, noticeFor, podConditionFor, type GravestVerdict, type JudgedAudit } from '../judging/notices.ts';
+import { writePodCondition } from '../acting/pod-condition.ts';
+import type { EventOutcome, EventRecorder } from '../acting/event-recorder.ts';
 import { auditedPodsOn, currentStatus, judgeAudit, nodeReport, validAudits } from '../views/node-view.ts';
 import { done, type ReconcileResult } from '../machinery/reconcile.ts';
-import { capEntries, reportStatus, type IgnoredReportReason } from '../judging/report-status.ts';
-import { mustLead, NotLeader, writeStatus, type WriterDeps } from '../acting/status-writer.ts';
+import { capEntries, reportStatus } from '../judging/report-status.ts';
+import type { IgnoredReportReason } from '../judging/node-trust.ts';
+import { mustLead, NotLeader } from '../machinery/leader-election.ts';
+import { writeStatus, type WriterDeps } from '../acting/status-writer.ts';
 import type { Remediator } from '../acting/remediator.ts';
-import type { AuditRecord, ReportRecord } from '../cache/trim.ts';
+import type { AuditRecord, ReportRecord } from '../cache/records.ts';
 
 export interface NodeReconcilerDeps extends WriterDeps {
   cache: ClusterCache;

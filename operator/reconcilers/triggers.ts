@@ -3,7 +3,7 @@
 // queues what this returns.
 import { isDeepStrictEqual } from 'node:util';
 import type { CacheChange, ClusterCache } from '../cache/cluster-cache.ts';
-import type { AuditRecord, ReportRecord } from '../cache/trim.ts';
+import type { AuditRecord, ReportRecord } from '../cache/records.ts';
 
 export interface Triggered {
   /** Nodes to judge again. */

@@ -3,14 +3,14 @@
 // whose report cannot carry one (none, ignored) or does not yet is judged
 // from the cache on the spot; its pods are Unverified until its report
 // speaks. The audit's status and the metrics are both sums over this.
-import type { NodeAuditEntry, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
+import type { IsolationClass, NodeAuditEntry, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import type { ClusterCache } from '../cache/cluster-cache.ts';
-import { coverage, type Coverage, type CoverageNode } from '../judging/coverage.ts';
+import { coverage, type AuditCoverage, type CoverageNode } from '../judging/coverage.ts';
 import type { Expectations } from '../cache/expectations.ts';
 import { auditedPodsOn, currentStatus, judgeAudit, nodeReport } from './node-view.ts';
-import { summarize, type NodeState, type NodeSummary } from '../judging/report-status.ts';
-import type { AuditRecord } from '../cache/trim.ts';
-import type { IsolationClass } from '../judging/verdict.ts';
+import { summarize, type NodeSummary } from '../judging/audit-status.ts';
+import type { NodeState } from '../judging/node-trust.ts';
+import type { AuditRecord } from '../cache/records.ts';
 
 /** The schema's bound on status.runtimeClasses. */
 const MAX_COVERED_CLASSES = 64;
@@ -77,12 +77,6 @@ export function coverageNodes(cache: ClusterCache): CoverageNode[] {
     nodes.push(seen);
   }
   return nodes;
-}
-
-export interface AuditCoverage {
-  coverage: Coverage[];
-  /** Required RuntimeClasses that do not exist. */
-  missing: string[];
 }
 
 /** Coverage of the RuntimeClasses an audit requires, or of every RuntimeClass when it requires none. */

@@ -1,13 +1,14 @@
 // One node as the reconcilers and the metrics read it from the cache: its
 // report (when it speaks for the node), how far that can be trusted, its
 // pods, and one audit's verdicts on them. Reads only; the pure rules live in
-// verdict.ts and status.ts.
+// judging/ (verdict.ts, report-status.ts, node-trust.ts).
 import type { NodeAuditEntry, NodeSandboxReportStatus } from '../../api/v1alpha1/node-sandbox-report.ts';
 import type { ClusterCache } from '../cache/cluster-cache.ts';
 import type { Expectations } from '../cache/expectations.ts';
 import { auditCovers } from '../judging/selection.ts';
-import { ignoredReport, nodeAuditEntry, nodeState, type IgnoredReportReason, type NodeState } from '../judging/report-status.ts';
-import type { AuditRecord, PodRecord, ReportRecord } from '../cache/trim.ts';
+import { ignoredReport, nodeState, type IgnoredReportReason, type NodeState } from '../judging/node-trust.ts';
+import { nodeAuditEntry } from '../judging/report-status.ts';
+import type { AuditRecord, PodRecord, ReportRecord } from '../cache/records.ts';
 import { auditNode, type AuditedPod, type AuditPolicy, type NodeView } from '../judging/verdict.ts';
 
 const policyOf = (audit: AuditRecord): AuditPolicy => ({

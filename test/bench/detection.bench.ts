@@ -10,7 +10,7 @@
 //   node test/bench/detection.bench.ts
 import { kubeconfigConnection } from '../../kube/connection.ts';
 import { KubeRest } from '../../kube/rest.ts';
-import { MISMATCH_REASON } from '../../operator/acting/event-recorder.ts';
+import { MISMATCH_REASON } from '../../operator/judging/notices.ts';
 import { helm, testbedImage, testbedValues, upgradeInstall } from '../support/chart.ts';
 import { scopedAudit } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, startNodeScript, type Started } from '../support/processes.ts';
+import { startAgent, type Started } from '../support/processes.ts';
 import { scrape, scraperToken } from '../support/scrape.ts';
 import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../../hack/testbed/testbed.ts';
@@ -62,22 +62,11 @@ describe('agent RBAC', () => {
 
   test('the agent writes its report, and checks who scrapes /metrics, with only these privileges', async () => {
     const kubeconfig = await serviceAccountKubeconfig(testbed, ns, 'agent', join(dir, 'agent.kubeconfig'));
-    const port = await freePort();
     await kubectl(testbed, ['delete', 'nodesandboxreport', node.name, '--ignore-not-found']);
-    agent = startNodeScript('agent/main.ts', [
-      '--node-name',
-      node.name,
-      '--cri-endpoint',
-      node.criEndpoint,
-      '--kubeconfig',
-      kubeconfig,
-      '--interval',
-      '300ms',
-      '--listen-host',
-      '127.0.0.1',
-      '--listen-port',
-      String(port),
-    ]);
+    // The default resync, as before: this test is about privileges, not rewrites.
+    const started = await startAgent({ kubeconfig }, node, node.criEndpoint, ['--resync', '5m']);
+    agent = started.agent;
+    const { port } = started;
     await eventually(async () => {
       const out = await kubectl(testbed, ['get', 'nodesandboxreport', node.name, '-o', 'jsonpath={.spec.runtime.reachable}']);
       assert.equal(out, 'true');

@@ -7,8 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import {
   apply,
-  deleteAll,
-  fakeNode,
+  KUSCIA_SANDBOX,
   metricSum,
   metricValue,
   namespace,
@@ -17,20 +16,21 @@ import {
   podUid,
   report,
   reportStatus,
+  type RunningOperator,
   sandbox,
   scopedAudit,
+  setUpStage,
+  stage,
   startOperator,
-  type RunningOperator,
+  tearDownStage,
 } from '../support/operator.ts';
-import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
+import { eventually, kubectl, loadTestbed } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
-const id = uniqueName('opha');
-const ns = `${id}-pods`;
+const staged = stage('opha');
+const { id, ns, node, audit } = staged;
 const leaseNs = `${id}-system`;
-const node = `${id}-node`;
-const audit = `${id}-audit`;
-const kuscia = { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' };
+const kuscia = KUSCIA_SANDBOX;
 const LEASE_SECONDS = 4;
 /** Every replica's election flags: this test's Lease, with short timings. */
 const leaseArgs = [
@@ -94,9 +94,7 @@ describe('operator: leader election on a Lease', () => {
     }, 30_000);
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
-    await apply(testbed, namespace(ns, { 'rcaudit-test': id }), namespace(leaseNs, {}), fakeNode(node));
-    await defaultServiceAccount(testbed, ns);
+    await setUpStage(testbed, staged, namespace(leaseNs, {}));
     await apply(testbed, scopedAudit(audit, id));
     await addMismatchedPod('a');
     for (let i = 0; i < 2; i++) replicas.push(await startOperator(testbed, leaseArgs));
@@ -108,12 +106,7 @@ describe('operator: leader election on a Lease', () => {
       if (r.process.child.exitCode === null && r.process.child.signalCode === null) r.process.child.kill('SIGCONT');
       await r.process.stop();
     }
-    await deleteAll(testbed, [
-      { kind: 'runtimeclassaudit', names: [audit] },
-      { kind: 'nodesandboxreport', names: [node] },
-      { kind: 'namespace', names: [ns, leaseNs] },
-      { kind: 'node', names: [node] },
-    ]);
+    await tearDownStage(testbed, staged, { namespaces: [leaseNs] });
   });
 
   test('one leader writes; the standby writes nothing', async () => {

@@ -8,27 +8,26 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   apply,
-  deleteAll,
-  fakeNode,
   namespace,
   pod,
   podEvents,
   podUid,
   report,
   reportStatus,
-  sandbox,
-  startOperator,
   type RunningOperator,
+  sandbox,
+  setUpStage,
+  stage,
+  startOperator,
+  tearDownStage,
 } from '../support/operator.ts';
 import { applyChartRoles, canI, serviceAccountKubeconfig } from '../support/rbac.ts';
-import { defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
+import { defaultServiceAccount, eventually, kubectl, loadTestbed } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
-const id = uniqueName('oprbac');
+const staged = stage('oprbac');
+const { id, ns, node, audit } = staged;
 const system = `${id}-system`;
-const ns = `${id}-pods`;
-const node = `${id}-node`;
-const audit = `${id}-audit`;
 const sa = `system:serviceaccount:${system}:operator`;
 const can = canI(testbed, sa);
 const dir = mkdtempSync(join(tmpdir(), 'rca-oprbac-'));
@@ -39,8 +38,7 @@ describe('operator RBAC', () => {
   let operator: RunningOperator | undefined;
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
-    await apply(testbed, namespace(system, {}), namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
+    await setUpStage(testbed, staged, namespace(system, {}));
     const { clusterRole, role } = await applyChartRoles(testbed, 'operator', chart);
     await defaultServiceAccount(testbed, system);
     await kubectl(testbed, ['create', 'serviceaccount', 'operator', '-n', system]);
@@ -51,14 +49,13 @@ describe('operator RBAC', () => {
   after(async () => {
     await operator?.process.stop();
     rmSync(dir, { recursive: true, force: true });
-    await deleteAll(testbed, [
-      { kind: 'clusterrolebinding', names: [id] },
-      { kind: 'clusterrole', names: [`${id}-runtimeclass-audit-operator`] },
-      { kind: 'runtimeclassaudit', names: [audit] },
-      { kind: 'nodesandboxreport', names: [node] },
-      { kind: 'namespace', names: [ns, system] },
-      { kind: 'node', names: [node] },
-    ]);
+    await tearDownStage(testbed, staged, {
+      first: [
+        { kind: 'clusterrolebinding', names: [id] },
+        { kind: 'clusterrole', names: [`${id}-runtimeclass-audit-operator`] },
+      ],
+      namespaces: [system],
+    });
   });
 
   test('grants what the operator needs and nothing more', async () => {

@@ -11,27 +11,26 @@ import type { ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts'
 import { startFreezableProxy, type FreezableProxy } from '../support/freezable-proxy.ts';
 import {
   apply,
-  deleteAll,
-  fakeNode,
+  KUSCIA_SANDBOX,
   metricSum,
-  namespace,
   pod,
   podEvents,
   podUid,
   report,
   reportStatus,
-  sandbox,
-  startOperator,
   type RunningOperator,
+  sandbox,
+  setUpStage,
+  stage,
+  startOperator,
+  tearDownStage,
 } from '../support/operator.ts';
-import { apiserver, compactEtcd, defaultServiceAccount, eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
+import { apiserver, compactEtcd, eventually, loadTestbed } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
-const id = uniqueName('opres');
-const ns = `${id}-pods`;
-const node = `${id}-node`;
-const audit = `${id}-audit`;
-const kuscia = { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' };
+const staged = stage('opres');
+const { id, ns, node, audit } = staged;
+const kuscia = KUSCIA_SANDBOX;
 
 describe('operator: watches survive a real API server', () => {
   let operator: RunningOperator | undefined;
@@ -55,9 +54,7 @@ describe('operator: watches survive a real API server', () => {
     metricSum((await operator?.metrics()) ?? '', 'rcaudit_watch_restarts_total', labels);
 
   before(async () => {
-    await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
-    await apply(testbed, namespace(ns, { 'rcaudit-test': id }), fakeNode(node));
-    await defaultServiceAccount(testbed, ns);
+    await setUpStage(testbed, staged);
     await apply(testbed, pod(ns, 'a', node, { runtimeClassName: 'kata' }), pod(ns, 'b', node, { runtimeClassName: 'kata' }), {
       apiVersion: 'rcaudit.dev/v1alpha1',
       kind: 'RuntimeClassAudit',
@@ -78,12 +75,7 @@ describe('operator: watches survive a real API server', () => {
     await operator?.process.stop();
     await proxy?.close();
     rmSync(dir, { recursive: true, force: true });
-    await deleteAll(testbed, [
-      { kind: 'runtimeclassaudit', names: [audit] },
-      { kind: 'nodesandboxreport', names: [node] },
-      { kind: 'namespace', names: [ns] },
-      { kind: 'node', names: [node] },
-    ]);
+    await tearDownStage(testbed, staged);
   });
 
   test('the API server restarts: the operator backs off, says so once, carries on and sees what changes after', async () => {

@@ -2,11 +2,11 @@
 // its tests need: Nodes with no kubelet behind them (so a test controls what
 // their "agents" say), agent pods whose readiness the test sets as a kubelet
 // would, pods bound to those nodes, and reports written as an agent would.
-import type { ReportedSandbox, NodeSandboxReportSpec, NodeSandboxReportStatus } from '../../api/v1alpha1/node-sandbox-report.ts';
+import type { NodeSandboxReportSpec, NodeSandboxReportStatus, PodVerdictEntry, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
 import { freePort, startNodeScript, type Started } from './processes.ts';
 import { scrape, scrapeMetrics, scraperToken } from './scrape.ts';
-import { eventually, kubectl, type Testbed } from '../../hack/testbed/testbed.ts';
+import { defaultServiceAccount, eventually, kubectl, uniqueName, type Testbed } from '../../hack/testbed/testbed.ts';
 
 export interface RunningOperator {
   process: Started;
@@ -108,6 +108,9 @@ export async function setPodReady(testbed: Testbed, namespace: string, name: str
   await kubectl(testbed, ['patch', 'pod', '-n', namespace, name, '--subresource=status', '--type=strategic', '-p', JSON.stringify(patch)]);
 }
 
+/** What a sandbox on the kuscia path gets: the kubelet asked for "", and the runtime's default (runc) ran it. */
+export const KUSCIA_SANDBOX = { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' } as const;
+
 export function sandbox(uid: string, over: Partial<ReportedSandbox> & { namespace: string; name: string }): ReportedSandbox {
   return {
     id: `sb-${uid.slice(0, 8)}-${String(over.attempt ?? 0)}`,
@@ -122,8 +125,9 @@ export function sandbox(uid: string, over: Partial<ReportedSandbox> & { namespac
   };
 }
 
-export function report(node: string, sandboxes: ReportedSandbox[], runtime: Partial<NodeSandboxReportSpec['runtime']> = {}): object {
-  const spec: NodeSandboxReportSpec = {
+/** A report's spec: the runtime answers, containerd with runc as its default and a kata handler, unless `runtime` says otherwise. */
+export function reportSpec(node: string, sandboxes: ReportedSandbox[], runtime: Partial<NodeSandboxReportSpec['runtime']> = {}): NodeSandboxReportSpec {
+  return {
     nodeName: node,
     runtime: {
       reachable: true,
@@ -137,7 +141,25 @@ export function report(node: string, sandboxes: ReportedSandbox[], runtime: Part
     },
     sandboxes,
   };
-  return { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'NodeSandboxReport', metadata: { name: node }, spec };
+}
+
+export function report(node: string, sandboxes: ReportedSandbox[], runtime: Partial<NodeSandboxReportSpec['runtime']> = {}): object {
+  return { apiVersion: 'rcaudit.dev/v1alpha1', kind: 'NodeSandboxReport', metadata: { name: node }, spec: reportSpec(node, sandboxes, runtime) };
+}
+
+/** A pod's entry in a report status: a matched kata pod, unless `over` says otherwise. */
+export function verdictEntry(over: Partial<PodVerdictEntry> = {}): PodVerdictEntry {
+  return {
+    uid: 'u1',
+    namespace: 'ns',
+    name: 'vault',
+    runtimeClassName: 'kata',
+    verdict: 'Matched',
+    reason: 'Matched',
+    expectedHandler: 'kata',
+    since: '2026-11-23T10:00:00.000Z',
+    ...over,
+  };
 }
 
 export async function reportStatus(testbed: Testbed, node: string): Promise<NodeSandboxReportStatus | undefined> {
@@ -175,4 +197,39 @@ export async function deleteAll(testbed: Testbed, kinds: { kind: string; names: 
     if (names.length === 0) continue;
     await kubectl(testbed, ['delete', kind, ...names, '--ignore-not-found', '--wait=false', ...(ns === undefined ? [] : ['-n', ns])]).catch(() => undefined);
   }
+}
+
+/** One test file's own corner of the testbed, unique per run: a namespace for its pods, a Node with no kubelet, an audit. */
+export interface Stage {
+  id: string;
+  ns: string;
+  node: string;
+  audit: string;
+}
+
+export function stage(prefix: string): Stage {
+  const id = uniqueName(prefix);
+  return { id, ns: `${id}-pods`, node: `${id}-node`, audit: `${id}-audit` };
+}
+
+/** The CRDs, the stage's namespace (labelled rcaudit-test=<id>, for its audit's selector; with its default service account), its Node, and `objects`. */
+export async function setUpStage(testbed: Testbed, { id, ns, node }: Stage, ...objects: object[]): Promise<void> {
+  await kubectl(testbed, ['apply', '-f', 'charts/runtimeclass-audit/files/crds/']);
+  await apply(testbed, namespace(ns, { 'rcaudit-test': id }), fakeNode(node), ...objects);
+  await defaultServiceAccount(testbed, ns);
+}
+
+/** Deletes `first` (what the test made beside the stage), then the stage's audit, report, namespace (and `namespaces`) and Node. */
+export async function tearDownStage(
+  testbed: Testbed,
+  { ns, node, audit }: Stage,
+  extra: { first?: { kind: string; names: string[] }[]; namespaces?: string[] } = {},
+): Promise<void> {
+  await deleteAll(testbed, [
+    ...(extra.first ?? []),
+    { kind: 'runtimeclassaudit', names: [audit] },
+    { kind: 'nodesandboxreport', names: [node] },
+    { kind: 'namespace', names: [ns, ...(extra.namespaces ?? [])] },
+    { kind: 'node', names: [node] },
+  ]);
 }

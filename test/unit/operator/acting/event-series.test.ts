@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventSeries, type PodEvent } from '../../../../operator/acting/event-series.ts';
+import { EventSeries } from '../../../../operator/acting/event-series.ts';
+import type { PodEvent } from '../../../../operator/judging/notices.ts';
 
 const MIN = 60_000;
 const mismatch: PodEvent = { podUid: 'u1', reason: 'RuntimeHandlerMismatch', message: 'expected handler kata, sandbox got "" (the default, runc)' };

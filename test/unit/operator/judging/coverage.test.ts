@@ -1,5 +1,5 @@
-// Handler coverage per RuntimeClass (operator/coverage.ts) and what the
-// audit's status says of it (operator/policy-status.ts).
+// Handler coverage per RuntimeClass (operator/judging/coverage.ts) and what the
+// audit's status says of it (operator/judging/policy.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { admits, coverage, coverageOf, driftOf, hasHandler, tolerates, type CoverageNode } from '../../../../operator/judging/coverage.ts';

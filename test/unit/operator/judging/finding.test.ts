@@ -1,21 +1,14 @@
-// The finding-continuity rule (operator/status.ts continueFinding, and
+// The finding-continuity rule (operator/judging/finding.ts continueFinding, and
 // operator/README.md): when a finding ends, and when it only pauses.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../../../api/v1alpha1/node-sandbox-report.ts';
-import { continueFinding, lastVerifiedOf } from '../../../../operator/judging/report-status.ts';
+import { continueFinding, lastVerifiedOf } from '../../../../operator/judging/finding.ts';
+import { verdictEntry } from '../../../support/operator.ts';
 
 const FIRST = '2026-11-23T10:00:00.000Z';
 const NOW = '2026-11-23T12:00:00.000Z';
-const pod = { uid: 'u1', namespace: 'ns', name: 'vault', runtimeClassName: 'kata' };
-const entry = (over: Partial<PodVerdictEntry>): PodVerdictEntry => ({
-  ...pod,
-  verdict: 'Matched',
-  reason: 'Matched',
-  expectedHandler: 'kata',
-  since: NOW,
-  ...over,
-});
+const entry = (over: Partial<PodVerdictEntry>): PodVerdictEntry => verdictEntry({ since: NOW, ...over });
 
 const kuscia = entry({
   verdict: 'Mismatched',

@@ -2,28 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeAuditEntry, PodVerdictEntry } from '../../../../api/v1alpha1/node-sandbox-report.ts';
-import {
-  eventName,
-  gravestPerPod,
-  heldNotice,
-  MISMATCH_REASON,
-  noticeFor,
-  podConditionFor,
-  RESOLVED_REASON,
-} from '../../../../operator/acting/event-recorder.ts';
+import { eventName } from '../../../../operator/acting/event-recorder.ts';
+import { gravestPerPod, heldNotice, MISMATCH_REASON, noticeFor, podConditionFor, RESOLVED_REASON } from '../../../../operator/judging/notices.ts';
+import { verdictEntry } from '../../../support/operator.ts';
 
-const base: PodVerdictEntry = {
-  uid: 'u1',
-  namespace: 'ns',
-  name: 'vault',
-  runtimeClassName: 'kata',
-  verdict: 'Matched',
-  reason: 'Matched',
-  expectedHandler: 'kata',
-  actualHandler: 'kata',
-  sandboxId: '0123456789abcdef',
-  since: '2026-11-23T10:00:00Z',
-};
+const base = verdictEntry({ actualHandler: 'kata', sandboxId: '0123456789abcdef', since: '2026-11-23T10:00:00Z' });
 const kuscia: PodVerdictEntry = {
   ...base,
   verdict: 'Mismatched',

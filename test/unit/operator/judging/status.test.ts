@@ -3,21 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeAuditEntry, PodVerdictEntry } from '../../../../api/v1alpha1/node-sandbox-report.ts';
-import {
-  auditStatus,
-  capEntries,
-  ignoredReport,
-  MAX_MISMATCH_SAMPLE,
-  MAX_PODS_PER_ENTRY,
-  MAX_PODS_PER_STATUS,
-  nodeAuditEntry,
-  nodeCounts,
-  nodeState,
-  reasonTotals,
-  summarize,
-  type NodeSummary,
-} from '../../../../operator/judging/report-status.ts';
-import type { ReportRecord } from '../../../../operator/cache/trim.ts';
+import { auditStatus, MAX_MISMATCH_SAMPLE, reasonTotals, summarize, type NodeSummary } from '../../../../operator/judging/audit-status.ts';
+import { capEntries, MAX_PODS_PER_ENTRY, MAX_PODS_PER_STATUS, nodeAuditEntry, nodeCounts } from '../../../../operator/judging/report-status.ts';
+import { ignoredReport, nodeState } from '../../../../operator/judging/node-trust.ts';
+import type { ReportRecord } from '../../../../operator/cache/records.ts';
 import type { AuditedPod, NodeAudit, Verdict } from '../../../../operator/judging/verdict.ts';
 
 const T0 = Date.parse('2026-11-23T10:00:00Z');

@@ -11,6 +11,7 @@ import {
   type NodeView,
   type VerdictReason,
 } from '../../../../operator/judging/verdict.ts';
+import { reportSpec, sandbox as reportedSandbox } from '../../../support/operator.ts';
 
 const NOW = Date.parse('2026-11-23T12:00:00Z');
 const policy: AuditPolicy = { expectedRuntimeTypes: {}, expectedIsolation: {}, gracePeriodMs: 60_000 };
@@ -19,29 +20,11 @@ const isolationPolicy: AuditPolicy = { expectedRuntimeTypes: {}, expectedIsolati
 const requiring = (...names: string[]): AuditPolicy => ({ ...policy, requiredRuntimeClasses: new Set(names) });
 const hostKernel = { class: 'host-kernel', process: 'pause', parent: 'containerd-shim-runc-v2', hostProcesses: 1 } as const;
 
-function sandbox(over: Partial<ReportedSandbox> = {}): ReportedSandbox {
-  return {
-    id: 'sb-1',
-    podUID: 'uid-1',
-    namespace: 'ns',
-    name: 'p',
-    attempt: 0,
-    state: 'Ready',
-    createdAt: '2026-11-23T11:00:00.000Z',
-    requestedHandler: 'kata',
-    resolvedHandler: 'kata',
-    runtimeType: 'io.containerd.runc.v2',
-    ...over,
-  };
-}
-
-function report(sandboxes: ReportedSandbox[], runtime: Partial<NodeSandboxReportSpec['runtime']> = {}): NodeSandboxReportSpec {
-  return {
-    nodeName: 'n1',
-    runtime: { reachable: true, infoFormat: 'containerd', defaultHandler: 'runc', handlers: [], ...runtime },
-    sandboxes,
-  };
-}
+const sandbox = (over: Partial<ReportedSandbox> = {}): ReportedSandbox =>
+  reportedSandbox('uid-1', { id: 'sb-1', namespace: 'ns', name: 'p', createdAt: '2026-11-23T11:00:00.000Z', runtimeType: 'io.containerd.runc.v2', ...over });
+/** Node n1's report, its runtime listing no handler unless `runtime` does. */
+const report = (sandboxes: ReportedSandbox[], runtime: Partial<NodeSandboxReportSpec['runtime']> = {}): NodeSandboxReportSpec =>
+  reportSpec('n1', sandboxes, { handlers: [], ...runtime });
 
 const pod = (over: Partial<AuditedPod> = {}): AuditedPod => ({
   uid: 'uid-1',

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PodVerdictEntry, ReportedSandbox } from '../../../../api/v1alpha1/node-sandbox-report.ts';
-import { NotLeader } from '../../../../operator/acting/status-writer.ts';
-import type { NodeRecord } from '../../../../operator/cache/trim.ts';
-import { fakeNode, namespace, pod, report, sandbox } from '../../../support/operator.ts';
+import { NotLeader } from '../../../../operator/machinery/leader-election.ts';
+import type { NodeRecord } from '../../../../operator/cache/records.ts';
+import { fakeNode, KUSCIA_SANDBOX, namespace, pod, report, sandbox } from '../../../support/operator.ts';
 import { AGENTS, RecordedCluster, reportPath, T0, uidOf } from '../../../support/recorded-cluster.ts';
 
 const ns = 'team';
@@ -16,7 +16,7 @@ const [n1, n2, n3, n4] = ['n1', 'n2', 'n3', 'n4'] as const;
 const AUDIT = 'strict';
 const uid = (name: string): string => uidOf('Pod', name, ns);
 const sb = (name: string, over: Partial<ReportedSandbox> = {}): ReportedSandbox => sandbox(uid(name), { namespace: ns, name, ...over });
-const runc = { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2' };
+const runc = KUSCIA_SANDBOX;
 
 function audit(name: string, spec: Record<string, unknown> = {}): object {
   return {
