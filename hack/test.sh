@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hack/test.sh unit|integration|e2e|all — the one entry point for tests.
-#   unit:        typecheck, lint, format check, pure tests, and the chart (helm lint and
+#   unit:        typecheck, lint, the import rules, format check, pure tests, and the chart (helm lint and
 #                template, promtool; no cluster)
 #   integration: against the testbed's real containerd and API server
 #   e2e:         against the testbed's real kubelet and pods
@@ -41,6 +41,8 @@ unit() {
   local r=0
   log "typecheck"; tsc -p tsconfig.json || r=1
   log "lint"; eslint --max-warnings 0 . || r=1
+  log "imports (no loop, no layer importing one above it: .dependency-cruiser.ts)"
+  depcruise --config .dependency-cruiser.ts --output-type err agent api cli kube observability operator test hack || r=1
   log "format"; prettier --check --log-level warn '**/*.{ts,js,mjs}' || { echo "not formatted: run npm run format" >&2; r=1; }
   run_tests unit || r=1
   return $r
