@@ -14,23 +14,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { selfSignedCertificate } from '../../observability/self-signed.ts';
-import { CHART, CRDS, helm, publishToTestbed, render, testbedValues, toolDir, valueArgs, type Manifest, type Published } from '../support/chart.ts';
+import {
+  CHART,
+  CRDS,
+  helm,
+  installNames,
+  type Manifest,
+  type Published,
+  publishToTestbed,
+  render,
+  testbedValues,
+  toolDir,
+  valueArgs,
+} from '../support/chart.ts';
 import { auditStatus, podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { storedReport } from '../support/reports.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
 import { scrape, strangerToken } from '../support/scrape.ts';
-import { applyObjects, createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName } from '../../hack/testbed/testbed.ts';
+import { applyObjects, createNamespace, eventually, kubectl, loadTestbed, testbedNode } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
-const id = uniqueName('chart');
+const { id, system, agentNs, honestNs, brokenNs, audit } = installNames('chart');
 const release = 'rcaudit';
-const system = `${id}-system`;
-const agentNs = `${id}-agent`;
-const honestNs = `${id}-honest`;
-const brokenNs = `broken-${id}`;
-const audit = `${id}-audit`;
 const [gvisorNs, gvisorBrokenNs, runtimesAudit] = [`${id}-gvisor`, `broken-${id}-gvisor`, `${id}-runtimes`];
 const fullname = `${release}-runtimeclass-audit`;
 /** The Prometheus pod's token file, as the ServiceMonitor's bearerTokenFile would be mounted. */

@@ -9,32 +9,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { CHART, helm, installFromTree, testbedImage, testbedValues, valueArgs } from '../support/chart.ts';
+import { CHART, helm, installFromTree, installNames, testbedImage, testbedValues, valueArgs } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
 import { scrape, scraperToken } from '../support/scrape.ts';
-import {
-  apiserver,
-  runtime,
-  createNamespace,
-  criClient,
-  eventually,
-  kubectl,
-  loadTestbed,
-  testbedNode,
-  uniqueName,
-  type TestbedNode,
-} from '../../hack/testbed/testbed.ts';
+import { apiserver, createNamespace, criClient, eventually, kubectl, loadTestbed, runtime, testbedNode, type TestbedNode } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1)];
-const id = uniqueName('ops');
+const { id, system, agentNs, honestNs, brokenNs, audit } = installNames('ops');
 const release = 'rcaudit-ops';
-const system = `${id}-system`;
-const agentNs = `${id}-agent`;
-const honestNs = `${id}-honest`;
-const brokenNs = `broken-${id}`;
-const audit = `${id}-audit`;
 // No default audit: its isolation expectations would flag this test's honest kata pod (runc under that
 // name) too, and these faults are about keeping findings, whichever they are (chart.test.ts covers it).
 const values = { ...testbedValues(testbed), 'agent.namespace': { name: agentNs, create: true }, 'agent.interval': '1s', 'defaultAudit.enabled': false };

@@ -9,21 +9,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import { HANDLERS_DROPPED_LABEL, type RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
-import { CHART, helm, installFromTree, testbedValues } from '../support/chart.ts';
+import { CHART, helm, installFromTree, installNames, testbedValues } from '../support/chart.ts';
 import { auditStatus, metricValue, podEvents, reportStatus, type EventView } from '../support/operator.ts';
 import { pausePod } from '../support/pods.ts';
 import { scrapeMetrics, scraperToken } from '../support/scrape.ts';
-import { createNamespace, criProxy, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../../hack/testbed/testbed.ts';
+import { createNamespace, criProxy, eventually, kubectl, loadTestbed, testbedNode, type TestbedNode } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
-const id = uniqueName('policy');
+const { id, system, agentNs, brokenNs } = installNames('policy');
 const release = 'rcaudit-policy';
-const system = `${id}-system`;
-const agentNs = `${id}-agent`;
 // One namespace per audit: required RuntimeClasses, evictions (on the broken path), the node label (on the kuscia node).
 const payNs = `${id}-pay`;
-const brokenNs = `broken-${id}`;
 const kusciaNs = `${id}-kuscia`;
 const audits = { required: `${id}-required`, evict: `${id}-evict`, label: `${id}-label` };
 /** gVisor's handler, kept by a node selector to the honest node (which has it) and the CRI-O node (which has not). */

@@ -14,27 +14,22 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
-import { adoptCrds, helm, publishToTestbed, testbedValues, toolDir, valueArgs, type Published } from '../support/chart.ts';
+import { adoptCrds, helm, installNames, type Published, publishToTestbed, testbedValues, toolDir, valueArgs } from '../support/chart.ts';
 import { podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod } from '../support/pods.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, uniqueName, type TestbedNode } from '../../hack/testbed/testbed.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode, type TestbedNode } from '../../hack/testbed/testbed.ts';
 import { REPO_ROOT } from '../../hack/versions.ts';
 
 const execFileAsync = promisify(execFile);
 const testbed = loadTestbed();
 const honestNode = testbedNode(testbed, 0);
-const id = uniqueName('rel');
+const { id, system, agentNs, honestNs, brokenNs, audit } = installNames('rel');
 // A path of its own in the registry: a run never meets an earlier run's versions.
 const registry = `${testbed.registry}/${id}`;
 const chartRef = `oci://${registry}/charts/runtimeclass-audit`;
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const PREVIOUS = { source: 'hack/releases/runtimeclass-audit-0.1.0.tar.gz', version: '0.1.0' };
 const release = 'rcaudit-rel';
-const system = `${id}-system`;
-const agentNs = `${id}-agent`;
-const honestNs = `${id}-honest`;
-const brokenNs = `broken-${id}`;
-const audit = `${id}-audit`;
 
 const k = (args: string[], input?: string): Promise<string> => kubectl(testbed, args, input);
 const helmK = (args: string[]): Promise<string> => helm(args, { KUBECONFIG: testbed.kubeconfig });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { podOfCgroup } from '../../agent/evidence/classify.ts';
-import { kubectl, type Testbed, type TestbedNode } from '../../hack/testbed/testbed.ts';
+import { kubectl, uniqueName, type Testbed, type TestbedNode } from '../../hack/testbed/testbed.ts';
 import { pinnedVersion, REPO_ROOT } from '../../hack/versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -81,6 +81,17 @@ export function findObject(objects: Manifest[], kind: string, name?: string): Ma
   const found = objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   if (found === undefined) throw new Error(`no ${kind} ${name ?? ''} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found;
+}
+
+/**
+ * The names an end-to-end test installs the chart under, unique per run:
+ * the chart's and the agent's namespaces, a namespace of honest pods, one
+ * whose handlers the kuscia node's CRI proxy drops (it blanks `broken-*`),
+ * and the test's audit.
+ */
+export function installNames(prefix: string): { id: string; system: string; agentNs: string; honestNs: string; brokenNs: string; audit: string } {
+  const id = uniqueName(prefix);
+  return { id, system: `${id}-system`, agentNs: `${id}-agent`, honestNs: `${id}-honest`, brokenNs: `broken-${id}`, audit: `${id}-audit` };
 }
 
 /** The values that fit the testbed's nodes: each node's runtime socket. The image comes from testbedImage() or a release. */
