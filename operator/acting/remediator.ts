@@ -1,6 +1,6 @@
-// Remediation's I/O: evicts the pods judging/remediation-plan.ts says are due, through
-// the Eviction API (so PodDisruptionBudgets hold), within each audit's rate,
-// and labels or unlabels a node whose kubelet drops handlers. Every action,
+// Remediation's I/O: evicts the pods judging/remediation-plan.ts says are
+// due, through the Eviction API (so PodDisruptionBudgets hold), within each
+// audit's rate, and labels or unlabels a node whose kubelet drops handlers. Every action,
 // and every action only planned (DryRun), leaves one Event on the pod or
 // node and counts in rcaudit_remediations_total. Only the leader acts, and
 // only when the operator was started with --remediation (the chart value

@@ -1,8 +1,9 @@
-// What the operator keeps of each object it watches: only what verdicts,
-// counts and flagging need, so 150,000 pods fit in memory. Reports and
-// audits are checked against the same schemas the CRDs are generated from:
-// the API server enforces them too, but a report written under an older or
-// hand-edited CRD must be named as invalid, not crash a reconcile. Pure.
+// Each watched object trimmed to its record (records.ts) as it arrives,
+// strings that repeat held once (intern.ts), so 150,000 pods fit in memory.
+// Reports and audits are checked against the same schemas the CRDs are
+// generated from: the API server enforces them too, but a report written
+// under an older or hand-edited CRD must be named as invalid, not crash a
+// reconcile. Pure.
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import {
