@@ -20,11 +20,13 @@ export interface Served {
   log: Logger;
 }
 
-export function serveMetrics(flags: ListenFlags, { registry, probes, rest, log }: Served): Promise<Server | HttpsServer> {
+export async function serveMetrics(flags: ListenFlags, { registry, probes, rest, log }: Served): Promise<Server | HttpsServer> {
   const files = tlsFiles(flags);
   if (!flags.metricsSecure) {
     log.warn('--no-metrics-secure: /metrics is plain HTTP and open to anyone who can reach the port');
   }
-  const security = flags.metricsSecure ? { tls: new ServingTls(files, log), authorizer: new ScrapeAuthorizer(new KubeAccessReviewer(rest), log) } : undefined;
+  const security = flags.metricsSecure
+    ? { tls: await ServingTls.start(files, log), authorizer: new ScrapeAuthorizer(new KubeAccessReviewer(rest), log) }
+    : undefined;
   return startHttpServer(registry, probes, { host: flags.listenHost, port: flags.listenPort, log, ...(security === undefined ? {} : { security }) });
 }

@@ -8,6 +8,7 @@
 // while longer: the metrics matter most during an outage, and nothing can
 // be revoked while the API server is down.
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { AccessReviewer, ReviewedUser } from '../kube/access-review.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import type { Logger } from './logger.ts';
@@ -26,7 +27,7 @@ export interface ScrapeAuthOptions {
   deniedTtlMs?: number;
   /** How long after its last review an allowed token stays allowed while the API server cannot answer. */
   staleAllowedMs?: number;
-  /** At most this many tokens remembered; the oldest is forgotten first. */
+  /** At most this many tokens remembered; the one least recently used is forgotten first. */
   maxEntries?: number;
   now?: () => number;
 }
@@ -49,10 +50,16 @@ function reviewFailed(err: unknown, review: string): ScrapeDecision {
   return unavailable(`cannot check the scrape's token now, the ${review} failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+/** A token's last answer, and when the API server gave it. */
+interface Remembered {
+  decision: ScrapeDecision;
+  reviewedAt: number;
+}
+
 export class ScrapeAuthorizer {
   private readonly options: Required<ScrapeAuthOptions>;
   /** Each token's last answer and when the API server gave it; how long it holds follows from the answer. */
-  private readonly remembered = new Map<string, { decision: ScrapeDecision; reviewedAt: number }>();
+  private readonly remembered: LRUCache<string, Remembered>;
   private readonly inFlight = new Map<string, Promise<ScrapeDecision>>();
   private readonly reviewer: AccessReviewer;
   private readonly log: Logger;
@@ -61,6 +68,7 @@ export class ScrapeAuthorizer {
     this.reviewer = reviewer;
     this.log = log;
     this.options = { ...SCRAPE_AUTH_DEFAULTS, now: Date.now, ...options };
+    this.remembered = new LRUCache({ max: this.options.maxEntries });
   }
 
   /** The answer for a request with this Authorization header. */
@@ -78,7 +86,7 @@ export class ScrapeAuthorizer {
     return pending;
   }
 
-  private async review(key: string, token: string, known: { decision: ScrapeDecision; reviewedAt: number } | undefined): Promise<ScrapeDecision> {
+  private async review(key: string, token: string, known: Remembered | undefined): Promise<ScrapeDecision> {
     const decision = await this.decide(token);
     if (decision.outcome === 'unavailable') {
       if (known?.decision.outcome === 'allowed' && this.options.now() - known.reviewedAt < this.options.staleAllowedMs) {
@@ -117,12 +125,6 @@ export class ScrapeAuthorizer {
   }
 
   private remember(key: string, decision: ScrapeDecision): void {
-    this.remembered.delete(key);
     this.remembered.set(key, { decision, reviewedAt: this.options.now() });
-    // A Map keeps insertion order: the first key is the oldest answer.
-    for (const oldest of this.remembered.keys()) {
-      if (this.remembered.size <= this.options.maxEntries) break;
-      this.remembered.delete(oldest);
-    }
   }
 }

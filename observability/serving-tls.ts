@@ -33,6 +33,14 @@ function readPair(files: TlsFiles): TlsMaterial {
   return material;
 }
 
+/** What a ServingTls starts with. */
+interface Initial {
+  material: TlsMaterial;
+  notAfter?: number;
+  unusable?: string;
+  failure?: string;
+}
+
 export class ServingTls {
   private current: TlsMaterial;
   private notAfter: number | undefined;
@@ -44,22 +52,29 @@ export class ServingTls {
   private readonly log: Logger;
   private readonly now: () => number;
 
-  constructor(files: TlsFiles | undefined, log: Logger, now: () => number = Date.now) {
+  private constructor(files: TlsFiles | undefined, log: Logger, now: () => number, initial: Initial) {
     this.files = files;
     this.log = log;
     this.now = now;
-    if (files !== undefined) {
-      try {
-        this.current = readPair(files);
-        log.info({ cert: files.certFile }, 'serving /metrics with the given certificate');
-        return;
-      } catch (err) {
-        this.lastFailure = (err as Error).message;
-        this.unusable = `the serving certificate given (${files.certFile}, ${files.keyFile}) is unusable: ${this.lastFailure}`;
-        log.error({ reason: this.unusable }, 'serving /metrics with a self-signed certificate instead, and answering 503 until the given one is mended');
-      }
+    this.current = initial.material;
+    this.notAfter = initial.notAfter;
+    this.unusable = initial.unusable;
+    this.lastFailure = initial.failure;
+  }
+
+  /** The given files when they are usable; else a certificate made here, and the reason the given one is not served. */
+  static async start(files: TlsFiles | undefined, log: Logger, now: () => number = Date.now): Promise<ServingTls> {
+    if (files === undefined) return new ServingTls(files, log, now, await madeHere(log, undefined));
+    try {
+      const material = readPair(files);
+      log.info({ cert: files.certFile }, 'serving /metrics with the given certificate');
+      return new ServingTls(files, log, now, { material });
+    } catch (err) {
+      const failure = (err as Error).message;
+      const unusable = `the serving certificate given (${files.certFile}, ${files.keyFile}) is unusable: ${failure}`;
+      log.error({ reason: unusable }, 'serving /metrics with a self-signed certificate instead, and answering 503 until the given one is mended');
+      return new ServingTls(files, log, now, { ...(await madeHere(log, unusable)), unusable, failure });
     }
-    this.current = this.makeOwn();
   }
 
   get material(): TlsMaterial {
@@ -72,10 +87,12 @@ export class ServingTls {
   }
 
   /** Looks again: true when the material changed (the server must take it). */
-  refresh(): boolean {
+  async refresh(): Promise<boolean> {
     if (this.files !== undefined) return this.rereadFiles(this.files);
     if (this.notAfter !== undefined && this.notAfter - this.now() < RENEW_BEFORE_MS) {
-      this.current = this.makeOwn();
+      const made = await madeHere(this.log, this.unusable);
+      this.current = made.material;
+      this.notAfter = made.notAfter;
       return true;
     }
     return false;
@@ -99,11 +116,11 @@ export class ServingTls {
     this.log.info({ cert: files.certFile }, 'serving /metrics with the renewed certificate');
     return true;
   }
+}
 
-  private makeOwn(): TlsMaterial {
-    const made = selfSignedCertificate([hostname(), 'localhost', '127.0.0.1']);
-    this.notAfter = made.notAfter.getTime();
-    if (this.unusable === undefined) this.log.info({ notAfter: made.notAfter.toISOString() }, 'serving /metrics with a self-signed certificate');
-    return { cert: made.cert, key: made.key };
-  }
+/** A certificate made here, for this host; said in the log unless a given one is unusable (that was said already). */
+async function madeHere(log: Logger, unusable: string | undefined): Promise<{ material: TlsMaterial; notAfter: number }> {
+  const made = await selfSignedCertificate([hostname(), 'localhost', '127.0.0.1']);
+  if (unusable === undefined) log.info({ notAfter: made.notAfter.toISOString() }, 'serving /metrics with a self-signed certificate');
+  return { material: { cert: made.cert, key: made.key }, notAfter: made.notAfter.getTime() };
 }

@@ -553,7 +553,7 @@ describe('helm install, for real: chart, image, alerts', () => {
   test("metrics.tls.secretName: every pod serves the Secret's certificate, and a Prometheus that verifies it against the Secret's CA and the Service's name scrapes them all", async () => {
     const secret = `${id}-metrics-tls`;
     // What cert-manager would issue: one certificate for both Services' names, with its CA (here, itself).
-    const issued = selfSignedCertificate([`${fullname}-operator-metrics.${system}.svc`, `${fullname}-agent-metrics.${agentNs}.svc`]);
+    const issued = await selfSignedCertificate([`${fullname}-operator-metrics.${system}.svc`, `${fullname}-agent-metrics.${agentNs}.svc`]);
     await applyObjects(
       testbed,
       [system, agentNs].map((namespace) => ({

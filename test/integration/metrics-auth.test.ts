@@ -151,7 +151,7 @@ describe('/metrics checked with the real API server', () => {
   });
 
   test('a given certificate is the one served: a client that trusts only it verifies the connection', async () => {
-    const given = selfSignedCertificate(['127.0.0.1']);
+    const given = await selfSignedCertificate(['127.0.0.1']);
     writeFileSync(join(dir, 'tls.crt'), given.cert);
     writeFileSync(join(dir, 'tls.key'), given.key);
     const { url } = await agent(['--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key')]);

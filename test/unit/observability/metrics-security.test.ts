@@ -41,9 +41,9 @@ class FakeReviewer implements AccessReviewer {
 }
 
 describe('selfSignedCertificate', () => {
-  test('a P-256 leaf for server authentication, signed by its own key, naming every host, valid from a minute ago for the days asked', () => {
+  test('a P-256 leaf for server authentication, signed by its own key, naming every host, valid from a minute ago for the days asked', async () => {
     const now = new Date('2026-12-01T00:00:00Z');
-    const made = selfSignedCertificate(['rcaudit-agent-x', 'localhost', '127.0.0.1', 'fd00::1'], now, 365);
+    const made = await selfSignedCertificate(['rcaudit-agent-x', 'localhost', '127.0.0.1', 'fd00::1'], now, 365);
     const cert = new X509Certificate(made.cert);
     assert.equal(cert.subject, 'CN=rcaudit-agent-x');
     assert.equal(cert.subjectAltName, 'DNS:rcaudit-agent-x, DNS:localhost, IP Address:127.0.0.1, IP Address:FD00:0:0:0:0:0:0:1');
@@ -56,13 +56,13 @@ describe('selfSignedCertificate', () => {
     assert.equal(made.notAfter.toISOString(), '2027-12-01T00:00:00.000Z');
   });
 
-  test('a certificate that ends in 2050 or later says so in GeneralizedTime', () => {
-    const cert = new X509Certificate(selfSignedCertificate(['x'], new Date('2049-06-01T00:00:00Z'), 365).cert);
+  test('a certificate that ends in 2050 or later says so in GeneralizedTime', async () => {
+    const cert = new X509Certificate((await selfSignedCertificate(['x'], new Date('2049-06-01T00:00:00Z'), 365)).cert);
     assert.equal(new Date(cert.validTo).toISOString(), '2050-06-01T00:00:00.000Z');
   });
 
-  test('no host: refused', () => {
-    assert.throws(() => selfSignedCertificate([]), /at least one host name/);
+  test('no host: refused', async () => {
+    await assert.rejects(selfSignedCertificate([]), /at least one host name/);
   });
 });
 
@@ -199,61 +199,61 @@ describe('ServingTls', () => {
     writeFileSync(files.keyFile, key);
   };
 
-  test('no files: a self-signed certificate, renewed a month before it ends', () => {
+  test('no files: a self-signed certificate, renewed a month before it ends', async () => {
     const clock = { now: Date.now() };
-    const tls = new ServingTls(undefined, pino({ level: 'silent' }), () => clock.now);
+    const tls = await ServingTls.start(undefined, pino({ level: 'silent' }), () => clock.now);
     const first = tls.material.cert;
     assert.equal(tls.problem, undefined);
-    assert.equal(tls.refresh(), false);
+    assert.equal(await tls.refresh(), false);
     clock.now += 336 * 86_400_000;
-    assert.equal(tls.refresh(), true);
+    assert.equal(await tls.refresh(), true);
     assert.notEqual(tls.material.cert, first);
   });
 
-  test("a Secret's files: served; a rotation taken; a rotation that does not parse logged once and the served one kept", () => {
-    const a = selfSignedCertificate(['a']);
+  test("a Secret's files: served; a rotation taken; a rotation that does not parse logged once and the served one kept", async () => {
+    const a = await selfSignedCertificate(['a']);
     write(a.cert, a.key);
     const { log, lines } = recordingLog();
-    const tls = new ServingTls(files, log);
+    const tls = await ServingTls.start(files, log);
     assert.equal(tls.material.cert, a.cert);
-    assert.equal(tls.refresh(), false, 'unchanged');
-    const b = selfSignedCertificate(['b']);
+    assert.equal(await tls.refresh(), false, 'unchanged');
+    const b = await selfSignedCertificate(['b']);
     write(b.cert, b.key);
-    assert.equal(tls.refresh(), true);
+    assert.equal(await tls.refresh(), true);
     assert.equal(tls.material.cert, b.cert);
     write('-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n', b.key);
-    assert.equal(tls.refresh(), false);
-    assert.equal(tls.refresh(), false);
+    assert.equal(await tls.refresh(), false);
+    assert.equal(await tls.refresh(), false);
     assert.equal(tls.material.cert, b.cert);
     assert.equal(lines.filter((l) => l.level === 50).length, 1, 'one error line for the bad rotation');
     assert.match(String(lines.find((l) => l.level === 50)?.['reason']), /the certificate does not parse/);
   });
 
-  test('a certificate and a key that are not a pair: named as such', () => {
-    write(selfSignedCertificate(['a']).cert, selfSignedCertificate(['b']).key);
-    const tls = new ServingTls(files, pino({ level: 'silent' }));
+  test('a certificate and a key that are not a pair: named as such', async () => {
+    write((await selfSignedCertificate(['a'])).cert, (await selfSignedCertificate(['b'])).key);
+    const tls = await ServingTls.start(files, pino({ level: 'silent' }));
     assert.match(tls.problem ?? '', /unusable: the private key is not the certificate’s/);
   });
 
-  test('files that do not parse at start: a self-signed certificate served, the problem kept (for a 503), cleared once they are mended', () => {
+  test('files that do not parse at start: a self-signed certificate served, the problem kept (for a 503), cleared once they are mended', async () => {
     write('garbage', 'garbage');
     const { log, lines } = recordingLog();
-    const tls = new ServingTls(files, log);
+    const tls = await ServingTls.start(files, log);
     assert.match(tls.problem ?? '', /^the serving certificate given \(.*tls\.crt, .*tls\.key\) is unusable: the certificate does not parse/);
     assert.ok(new X509Certificate(tls.material.cert).verify(new X509Certificate(tls.material.cert).publicKey), 'a self-signed one meanwhile');
     assert.deepEqual(
       lines.filter((l) => l.level === 50).map((l) => l.msg),
       ['serving /metrics with a self-signed certificate instead, and answering 503 until the given one is mended'],
     );
-    const good = selfSignedCertificate(['c']);
+    const good = await selfSignedCertificate(['c']);
     write(good.cert, good.key);
-    assert.equal(tls.refresh(), true);
+    assert.equal(await tls.refresh(), true);
     assert.equal(tls.problem, undefined);
     assert.equal(tls.material.cert, good.cert);
   });
 
-  test('a key file that is missing: the path named', () => {
-    const tls = new ServingTls({ certFile: files.certFile, keyFile: join(dir, 'nope.key') }, pino({ level: 'silent' }));
+  test('a key file that is missing: the path named', async () => {
+    const tls = await ServingTls.start({ certFile: files.certFile, keyFile: join(dir, 'nope.key') }, pino({ level: 'silent' }));
     assert.match(tls.problem ?? '', /the key file .*nope\.key cannot be read: ENOENT/);
   });
 });
@@ -298,7 +298,7 @@ describe('the metrics server, secured', () => {
   }
 
   test('HTTPS: /metrics for an allowed token only (401 with a challenge, 403), the probes open, and every refusal counted', async () => {
-    const { port, registry } = await start(new ServingTls(undefined, pino({ level: 'silent' })));
+    const { port, registry } = await start(await ServingTls.start(undefined, pino({ level: 'silent' })));
     const none = await get(port, '/metrics');
     assert.deepEqual([none.code, none.challenge], [401, 'Bearer realm="runtimeclass-audit"']);
     assert.equal((await get(port, '/metrics', 'not-a-token')).code, 401);
@@ -316,7 +316,7 @@ describe('the metrics server, secured', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rca-tls-bad-'));
     writeFileSync(join(dir, 'tls.crt'), 'not a certificate');
     writeFileSync(join(dir, 'tls.key'), 'not a key');
-    const { port } = await start(new ServingTls({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') }, pino({ level: 'silent' })));
+    const { port } = await start(await ServingTls.start({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') }, pino({ level: 'silent' })));
     const scrape = await get(port, '/metrics', 'good-reader');
     assert.equal(scrape.code, 503);
     assert.match(scrape.body, /the serving certificate given .* is unusable: the certificate does not parse/);
