@@ -26,14 +26,17 @@ const CANDIDATES = {
   'lru-cache': '11.5.4',
 };
 
+/** What a process outside a pod does with client-node (kube/connection.ts). */
+const CLIENT_NODE = `
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromString(KUBECONFIG);
+  await kc.applyToHTTPSOptions({ headers: {} });`;
+
 /** Each case: what the product does (or would do) with the library, as an ES module body. */
 const ALTERNATIVES: Record<string, string> = {
   'nothing more (the baseline)': '',
-  '@kubernetes/client-node: load a kubeconfig, TLS options for a request': `
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    kc.loadFromString(KUBECONFIG);
-    await kc.applyToHTTPSOptions({ headers: {} });`,
+  '@kubernetes/client-node: load a kubeconfig, TLS options for a request': CLIENT_NODE,
   'node:https: an agent with a CA and a bearer token (what a pod does instead)': `
     const https = await import('node:https');
     new https.Agent({ keepAlive: true, ca: CERT });`,
@@ -106,11 +109,7 @@ const ALTERNATIVES: Record<string, string> = {
 /** The libraries the product does use, each in a bare process. */
 const OURS: Record<string, string> = {
   'nothing (the baseline)': '',
-  '@kubernetes/client-node: load a kubeconfig, TLS options for a request (outside a pod)': `
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    kc.loadFromString(KUBECONFIG);
-    await kc.applyToHTTPSOptions({ headers: {} });`,
+  '@kubernetes/client-node: load a kubeconfig, TLS options for a request (outside a pod)': CLIENT_NODE,
   '@grpc/grpc-js + @grpc/proto-loader: the CRI client (the agent)': `
     const grpc = await import('@grpc/grpc-js');
     const loader = await import('@grpc/proto-loader');
