@@ -1,8 +1,9 @@
 // List+watch into a local store of trimmed objects (client-go's reflector,
 // small). It survives what a real API server does:
 // - 410 Gone (the watch's resourceVersion was compacted away): relist;
-// - a dropped connection or a server-side timeout: watch again from the last
-//   resourceVersion seen (bookmarks keep it fresh);
+// - a dropped connection, a transport error, an ERROR event other than 410,
+//   or a server-side timeout: watch again from the last resourceVersion seen
+//   (bookmarks keep it fresh), so nothing is replayed;
 // - a watch that goes silent without closing: a watchdog aborts it;
 // - an API server that is down: retries with jittered exponential backoff,
 //   never a tight loop.
@@ -121,8 +122,9 @@ export class Reflector<T> {
 
   /**
    * One round: a relist when there is no resourceVersion to resume from,
-   * then a watch; says where to resume, whether it failed (and with 410
-   * Gone), and whether the server answered at all.
+   * then a watch; says where to resume (the last resourceVersion seen, by
+   * event or bookmark, however the watch ended), whether it failed (and
+   * with 410 Gone), and whether the server answered at all.
    */
   private async listAndWatch(from: string | undefined): Promise<{ resourceVersion: string | undefined; gone: boolean; failed: boolean; progressed: boolean }> {
     let resourceVersion = from;
@@ -132,12 +134,16 @@ export class Reflector<T> {
       progressed = true;
       this.setHealth(true);
     };
+    const seen = (version: string): void => {
+      resourceVersion = version;
+    };
     try {
       if (resourceVersion === undefined) {
         resourceVersion = await this.relist();
         answered();
       }
-      return { resourceVersion: await this.watchFrom(resourceVersion, answered), gone: false, failed: false, progressed };
+      await this.watchFrom(resourceVersion, { accepted: answered, seen });
+      return { resourceVersion, gone: false, failed: false, progressed };
     } catch (err) {
       if (!this.isRunning()) return { resourceVersion, gone: false, failed: false, progressed };
       const gone = isGone(err);
@@ -197,11 +203,15 @@ export class Reflector<T> {
     for (const [key, now] of fresh) this.apply(key, now);
   }
 
-  /** One watch from `resourceVersion`; resolves with the last resourceVersion seen when it ends normally. `accepted` is called once the server answers it. */
-  private watchFrom(resourceVersion: string, accepted: () => void): Promise<string> {
+  /**
+   * One watch from `resourceVersion`: resolves when it ends normally, rejects
+   * when it fails. `accepted` is called once the server answers it; `seen`
+   * with each resourceVersion it brings (events and bookmarks), so that the
+   * next watch resumes from there whichever way this one ends.
+   */
+  private watchFrom(resourceVersion: string, progress: { accepted: () => void; seen: (version: string) => void }): Promise<void> {
     const [low, high] = this.options.watchTimeoutSeconds;
     const timeoutSeconds = Math.floor(low + Math.random() * (high - low));
-    let last = resourceVersion;
     return new Promise((resolve, reject) => {
       let silent = false;
       let controller: AbortController | undefined;
@@ -223,12 +233,12 @@ export class Reflector<T> {
         this.abortWatch = undefined;
         if (silent) {
           this.options.onRestart?.('silent');
-          resolve(last);
+          resolve();
         } else if (err instanceof WatchGone) reject(err);
         else if (err !== null && err !== undefined && this.running) reject(asWatchError(err, this.options.resource));
         else {
           if (this.running) this.options.onRestart?.('closed');
-          resolve(last);
+          resolve();
         }
       };
       let ended = false;
@@ -255,7 +265,8 @@ export class Reflector<T> {
               controller?.abort();
               return;
             }
-            last = object.metadata?.resourceVersion ?? last;
+            const version = object.metadata?.resourceVersion;
+            if (version !== undefined) progress.seen(version);
             if (type !== 'BOOKMARK') this.onEvent(type, object);
           },
           endOnce,
@@ -266,7 +277,7 @@ export class Reflector<T> {
             c.abort();
             return;
           }
-          accepted();
+          progress.accepted();
         }, endOnce);
     });
   }

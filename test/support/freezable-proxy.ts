@@ -1,6 +1,7 @@
 // A TCP relay in front of the API server that can freeze every connection it
 // carries: bytes stop flowing both ways but no socket closes, which is how a
-// watch goes silent behind a broken NAT or load balancer. Connections opened
+// watch goes silent behind a broken NAT or load balancer. Or reset them: a
+// transport error, as when a load balancer or the API server goes away. Connections opened
 // after the freeze flow normally, unless it is told to swallow them too (a
 // black hole). Pure TCP: TLS passes through untouched.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,8 @@ export interface FreezableProxy {
   kubeconfig: string;
   /** Stops the flow on every connection open now. */
   freeze(): void;
+  /** Resets every connection open now (a TCP RST to the client): a transport error in the middle of whatever it carried. */
+  reset(): void;
   /** While true, new connections are accepted and then get nothing: an API server that takes requests and never answers. */
   blackhole(on: boolean): void;
   close(): Promise<void>;
@@ -66,6 +69,12 @@ export async function startFreezableProxy(kubeconfig: string, outFile: string): 
         target.unpipe(client);
         client.pause();
         target.pause();
+      }
+    },
+    reset: () => {
+      for (const [client, target] of pairs.splice(0)) {
+        client.resetAndDestroy();
+        target.destroy();
       }
     },
     blackhole: (on) => {
