@@ -2,7 +2,7 @@
 // here and nowhere else; the agent gets its clients handed in.
 //   node agent/main.ts --node-name NODE [--cri-endpoint unix:///...] ...
 import { Command } from 'commander';
-import { boundedDuration, positiveInteger, withListenFlags, type ListenFlags } from '../cli/flags.ts';
+import { boundedCount, boundedDuration, objectName, withListenFlags, type ListenFlags } from '../cli/flags.ts';
 import { serveMetrics } from '../cli/serve.ts';
 import { VERSION } from '../cli/version.ts';
 import { connect } from '../kube/connection.ts';
@@ -33,13 +33,18 @@ interface Flags extends ListenFlags {
 function parseFlags(argv: string[]): Flags {
   const program = new Command('rcaudit-agent')
     .description('Reports which CRI handler and runtime type every pod sandbox on this node really got.')
-    .requiredOption('--node-name <name>', "this node's name (from the downward API)", process.env['NODE_NAME'])
+    .requiredOption('--node-name <name>', "this node's name (from the downward API)", objectName, process.env['NODE_NAME'])
     .option('--cri-endpoint <endpoint>', `the CRI socket; default: the first that exists of ${DEFAULT_CRI_ENDPOINTS.join(', ')}`, process.env['CRI_ENDPOINT'])
     .option('--interval <duration>', "how often to list the node's sandboxes", boundedDuration('interval'), 1000)
     .option('--resync <duration>', 'how often to re-check the stored report even when nothing changed', boundedDuration('resync'), 300_000)
     .option('--runtime-refresh <duration>', "how often to re-read the runtime's version and handler config", boundedDuration('runtime-refresh'), 300_000)
     .option('--cri-timeout <duration>', 'deadline of each CRI call', boundedDuration('cri-timeout'), 5000)
-    .option('--cri-max-message-bytes <bytes>', "largest CRI answer accepted (the kubelet's limit is 16 MiB)", positiveInteger, KUBELET_MAX_MESSAGE_BYTES)
+    .option(
+      '--cri-max-message-bytes <bytes>',
+      "largest CRI answer accepted (the kubelet's limit is 16 MiB; 64 KiB to 256 MiB)",
+      boundedCount('cri-max-message-bytes'),
+      KUBELET_MAX_MESSAGE_BYTES,
+    )
     .option('--api-timeout <duration>', 'deadline of each API server request', boundedDuration('api-timeout'), 10_000)
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
     .option('--proc-root <dir>', "the host's /proc, read for isolation evidence (in a pod: the host's /proc mounted read-only)", '/proc')

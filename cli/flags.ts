@@ -1,6 +1,7 @@
 // What both processes' command lines share: value parsers for commander.
 // Flags themselves are declared in each main.
 import { InvalidArgumentError, type Command } from 'commander';
+import { isDnsLabel, isDnsSubdomain } from '../api/names.ts';
 
 /** "500ms", "2s", "5m", "1h" -> milliseconds. (The chart's values.schema.json takes the same form.) */
 export function duration(value: string): number {
@@ -8,6 +9,17 @@ export function duration(value: string): number {
   if (match === null) throw new InvalidArgumentError('a duration like 500ms, 2s, 5m or 1h');
   const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
   return Number(match[1]) * scale;
+}
+
+/** Milliseconds in the flags' own form: 1500ms, 2s, 5m, 1h. */
+export function formatDuration(ms: number): string {
+  for (const [unit, scale] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms % scale === 0) return `${String(ms / scale)}${unit}`;
+  return `${String(ms)}ms`;
 }
 
 /**
@@ -43,10 +55,35 @@ export function boundedDuration(bounds: keyof typeof DURATION_BOUNDS): (value: s
   };
 }
 
-export function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('a positive whole number');
-  return n;
+/** The sane range of every count flag of both processes: a typo (1e9 workers, a 100 GB message) is refused at start. */
+export const COUNT_BOUNDS = {
+  // agent: the kubelet's own limit on a CRI answer is 16 MiB
+  'cri-max-message-bytes': [65_536, 268_435_456],
+  // operator: node reconciles at once, each holding one of its priority level's seats
+  workers: [1, 64],
+} as const satisfies Record<string, readonly [number, number]>;
+
+/** A commander parser for a whole number within `bounds`, written in digits. */
+export function boundedCount(bounds: keyof typeof COUNT_BOUNDS): (value: string) => number {
+  const [min, max] = COUNT_BOUNDS[bounds];
+  return (value) => {
+    if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('a whole number, in digits');
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`${value} is out of range: from ${String(min)} to ${String(max)}`);
+    return n;
+  };
+}
+
+/** A namespace's name, as the API server checks it. */
+export function namespaceName(value: string): string {
+  if (!isDnsLabel(value)) throw new InvalidArgumentError('a namespace name (RFC 1123 label: at most 63 lower-case letters, digits and -)');
+  return value;
+}
+
+/** An object's name (a Node, a Lease, a RuntimeClassAudit), as the API server checks it. */
+export function objectName(value: string): string {
+  if (!isDnsSubdomain(value)) throw new InvalidArgumentError('an object name (RFC 1123 subdomain: lower-case letters, digits, - and ., at most 253)');
+  return value;
 }
 
 export function port(value: string): number {

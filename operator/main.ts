@@ -4,14 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { boundedDuration, positiveInteger, withListenFlags, type ListenFlags } from '../cli/flags.ts';
+import { boundedCount, boundedDuration, formatDuration, namespaceName, objectName, withListenFlags, type ListenFlags } from '../cli/flags.ts';
 import { serveMetrics } from '../cli/serve.ts';
 import { connect } from '../kube/connection.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { ensureAuditUntilDone } from './acting/default-audit.ts';
 import { Manager } from './reconcilers/manager.ts';
-import { CLIENT_GO_TIMINGS, LeaderElector } from './machinery/leader-election.ts';
+import { brokenTimingRule, CLIENT_GO_TIMINGS, LeaderElector } from './machinery/leader-election.ts';
 import { OperatorMetrics } from './metrics/metrics.ts';
 import { parseEqualitySelector } from './judging/selection.ts';
 
@@ -43,16 +43,36 @@ function selector(value: string): Record<string, string> {
   }
 }
 
+/** A Lease holder's identity: one word, so that no replica can pass for another or for nobody. */
+function identity(value: string): string {
+  if (!/^\S{1,128}$/.test(value)) throw new InvalidArgumentError('an identity without spaces, at most 128 characters');
+  return value;
+}
+
+/** client-go's checks of the election's timings, said in the flags' words. */
+function timingsProblem(flags: Flags): string | undefined {
+  if (!flags.leaderElect) return undefined;
+  const [lease, deadline, retry] = [flags.leaseDuration, flags.renewDeadline, flags.retryPeriod].map(formatDuration);
+  switch (brokenTimingRule({ leaseDurationMs: flags.leaseDuration, renewDeadlineMs: flags.renewDeadline, retryPeriodMs: flags.retryPeriod })) {
+    case 'lease-within-deadline':
+      return `--lease-duration (${lease}) must be longer than --renew-deadline (${deadline}): a leader that stops renewing would still write after another took the lease`;
+    case 'deadline-within-retry':
+      return `--renew-deadline (${deadline}) must be longer than 1.2 × --retry-period (${retry}): a leader would give up before its first retry`;
+    case undefined:
+      return undefined;
+  }
+}
+
 function parseFlags(argv: string[]): Flags {
   // client-go's identity: the pod's name plus a random suffix, so a restarted pod is a new candidate.
-  const identity = `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
+  const ownIdentity = `${process.env['POD_NAME'] ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const program = new Command('rcaudit-operator')
     .description("Compares the handler every pod's sandbox really got with what its RuntimeClass asks for, and flags the pods that differ.")
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
-    .option('--namespace <ns>', 'namespace of the leader Lease', process.env['POD_NAMESPACE'] ?? 'runtimeclass-audit')
+    .option('--namespace <ns>', 'namespace of the leader Lease', namespaceName, process.env['POD_NAMESPACE'] ?? 'runtimeclass-audit')
     .option('--no-leader-elect', 'run without leader election (only ever one replica!)')
-    .option('--lease-name <name>', 'name of the leader Lease', 'runtimeclass-audit-operator')
-    .option('--identity <id>', "this replica's identity in the Lease", identity)
+    .option('--lease-name <name>', 'name of the leader Lease', objectName, 'runtimeclass-audit-operator')
+    .option('--identity <id>', "this replica's identity in the Lease", identity, ownIdentity)
     .option('--lease-duration <duration>', 'how long a silent leader keeps the lease', boundedDuration('lease-duration'), CLIENT_GO_TIMINGS.leaseDurationMs)
     .option(
       '--renew-deadline <duration>',
@@ -64,13 +84,14 @@ function parseFlags(argv: string[]): Flags {
     .option(
       '--agent-namespace <ns>',
       'namespace of the agent pods, whose readiness says whether a report is current; unset: reports are taken as current',
+      namespaceName,
       process.env['AGENT_NAMESPACE'],
     )
     .option('--agent-selector <k=v,...>', 'labels of the agent pods', selector, {
       'app.kubernetes.io/name': 'runtimeclass-audit',
       'app.kubernetes.io/component': 'agent',
     })
-    .option('--workers <n>', 'reconciles run at once', positiveInteger, 4)
+    .option('--workers <n>', 'reconciles run at once (1-64)', boundedCount('workers'), 4)
     .option('--api-timeout <duration>', 'deadline of each API request (watches excepted)', boundedDuration('api-timeout'), 30_000)
     .option('--resync <duration>', 'every node and audit is reconciled again this often', boundedDuration('operator-resync'), 600_000)
     .option(
@@ -86,10 +107,13 @@ function parseFlags(argv: string[]): Flags {
       1_800_000,
     )
     .option('--remediation', "act on the audits' spec.remediation: evict pods, label nodes (needs the RBAC the chart's remediation.enabled grants)", false)
-    .option('--ensure-audit <name>', 'create this RuntimeClassAudit (empty spec: every pod) when it does not exist; never changed after')
+    .option('--ensure-audit <name>', 'create this RuntimeClassAudit (empty spec: every pod) when it does not exist; never changed after', objectName)
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
-  return program.opts<Flags>();
+  const flags = program.opts<Flags>();
+  const problem = timingsProblem(flags);
+  if (problem !== undefined) program.error(`error: ${problem}`);
+  return flags;
 }
 
 async function main(): Promise<void> {

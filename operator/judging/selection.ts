@@ -1,5 +1,6 @@
 // Which pods an audit covers: label selectors as Kubernetes defines them, and
 // the audit's own rules. Pure.
+import { isLabelKey, isLabelValue } from '../../api/names.ts';
 
 export interface LabelSelector {
   matchLabels?: Readonly<Record<string, string>>;
@@ -31,7 +32,11 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Lab
   return byLabel && (selector.matchExpressions ?? []).every((e) => matchesExpression(e, labels));
 }
 
-/** Parses "k=v,k2=v2" (the equality form of a label selector) into matchLabels. */
+/**
+ * Parses "k=v,k2=v2" (the equality form of a label selector) into
+ * matchLabels, each key and value checked as Kubernetes checks labels. At
+ * least one label: an empty selector would take every pod for a match.
+ */
 export function parseEqualitySelector(text: string): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const part of text
@@ -40,8 +45,13 @@ export function parseEqualitySelector(text: string): Record<string, string> {
     .filter((p) => p !== '')) {
     const match = /^([^=!]+)==?([^=]*)$/.exec(part);
     if (match?.[1] === undefined || match[2] === undefined) throw new Error(`"${part}" is not of the form key=value`);
-    labels[match[1].trim()] = match[2].trim();
+    const [key, value] = [match[1].trim(), match[2].trim()];
+    if (!isLabelKey(key)) throw new Error(`"${key}" is not a label key (an optional DNS prefix and /, then at most 63 letters, digits, -, _ or .)`);
+    if (!isLabelValue(value))
+      throw new Error(`"${value}" is not a label value (at most 63 letters, digits, -, _ or ., beginning and ending with a letter or digit)`);
+    labels[key] = value;
   }
+  if (Object.keys(labels).length === 0) throw new Error('at least one key=value: an empty selector takes every pod in the namespace for an agent');
   return labels;
 }
 

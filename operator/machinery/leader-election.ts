@@ -33,6 +33,21 @@ export interface ElectionTimings {
 
 export const CLIENT_GO_TIMINGS: ElectionTimings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
 
+/** A candidate's retries are spread over up to 1.2 retry periods, as client-go's (wait.JitterFactor). */
+export const RETRY_JITTER = 1.2;
+
+/**
+ * Which of client-go's rules (NewLeaderElector) the timings break, if any:
+ * the lease must outlast the renew deadline, or a leader that stops
+ * renewing would still write after another took the lease; and the deadline
+ * must outlast a jittered retry, or a leader would give up before retrying.
+ */
+export function brokenTimingRule(t: ElectionTimings): 'lease-within-deadline' | 'deadline-within-retry' | undefined {
+  if (t.leaseDurationMs <= t.renewDeadlineMs) return 'lease-within-deadline';
+  if (t.renewDeadlineMs <= RETRY_JITTER * t.retryPeriodMs) return 'deadline-within-retry';
+  return undefined;
+}
+
 /** What this process saw of the lease, and when (its own clock). */
 export interface Observation {
   spec: LeaseSpec;
@@ -84,7 +99,7 @@ export class LeaderElector {
    * the lease, so the next leader need not wait, and resolves 'stopped').
    */
   async run(onElected: () => void): Promise<'lost' | 'stopped'> {
-    while (!this.stopped && !(await this.tryAcquireOrRenew())) await this.sleeper.sleep(this.options.retryPeriodMs * (1 + Math.random() * 0.2));
+    while (!this.stopped && !(await this.tryAcquireOrRenew())) await this.sleeper.sleep(this.options.retryPeriodMs * (1 + Math.random() * (RETRY_JITTER - 1)));
     if (this.stopped) return 'stopped';
     this.leading = true;
     this.log.info({ lease: `${this.options.namespace}/${this.options.name}`, identity: this.options.identity }, 'became the leader');

@@ -60,3 +60,76 @@ describe('the metrics certificate flags', () => {
     }
   });
 });
+
+describe('flags that would start a bad operator or agent are refused at start', () => {
+  // A process that accepts its flags runs on: the deadline ends it, and the assertions say so.
+  const refused = async (script: string, args: string[], message: RegExp): Promise<void> => {
+    await assert.rejects(
+      execFileAsync(process.execPath, [script, ...args], { cwd: REPO_ROOT, timeout: 15_000 }),
+      (err: Error & { stderr?: string; code?: number }) => {
+        assert.match(err.stderr ?? '', message);
+        assert.equal(err.code, 1);
+        return true;
+      },
+    );
+  };
+
+  test("leader election's timings, checked against each other as client-go does: two leaders must never overlap", async () => {
+    await refused(
+      'operator/main.ts',
+      ['--lease-duration', '1s', '--renew-deadline', '5m'],
+      /--lease-duration \(1s\) must be longer than --renew-deadline \(5m\): a leader that stops renewing would still write after another took the lease/,
+    );
+    await refused(
+      'operator/main.ts',
+      ['--renew-deadline', '2s', '--retry-period', '2s'],
+      /--renew-deadline \(2s\) must be longer than 1\.2 × --retry-period \(2s\): a leader would give up before its first retry/,
+    );
+  });
+
+  test('an empty identity (every replica the holder), or one with spaces', async () => {
+    await refused(
+      'operator/main.ts',
+      ['--identity', ''],
+      /option '--identity <id>' argument '' is invalid\. an identity without spaces, at most 128 characters/,
+    );
+    await refused('operator/main.ts', ['--identity', 'a b'], /option '--identity <id>' argument 'a b' is invalid/);
+  });
+
+  test('counts within their range, in digits', async () => {
+    await refused('operator/main.ts', ['--workers', '1e9'], /option '--workers <n>' argument '1e9' is invalid\. a whole number, in digits/);
+    await refused('operator/main.ts', ['--workers', '1000'], /option '--workers <n>' argument '1000' is invalid\. 1000 is out of range: from 1 to 64/);
+    await refused(
+      'agent/main.ts',
+      ['--node-name', 'n1', '--cri-max-message-bytes', '99999999999'],
+      /option '--cri-max-message-bytes <bytes>' argument '99999999999' is invalid\. 99999999999 is out of range: from 65536 to 268435456/,
+    );
+  });
+
+  test("the agent selector: Kubernetes' label syntax, at least one label", async () => {
+    await refused(
+      'operator/main.ts',
+      ['--agent-selector', 'app'],
+      /option '--agent-selector <k=v,...>' argument 'app' is invalid\. "app" is not of the form key=value/,
+    );
+    await refused('operator/main.ts', ['--agent-selector', 'app=a b'], /argument 'app=a b' is invalid\. "a b" is not a label value/);
+    await refused('operator/main.ts', ['--agent-selector', '-bad-=x'], /argument '-bad-=x' is invalid\. "-bad-" is not a label key/);
+    await refused(
+      'operator/main.ts',
+      ['--agent-selector', ''],
+      /argument '' is invalid\. at least one key=value: an empty selector takes every pod in the namespace for an agent/,
+    );
+  });
+
+  test('names the API server would refuse: namespaces, the Lease, the default audit, the node', async () => {
+    await refused(
+      'operator/main.ts',
+      ['--agent-namespace', 'Agents_NS'],
+      /option '--agent-namespace <ns>' argument 'Agents_NS' is invalid\. a namespace name \(RFC 1123 label/,
+    );
+    await refused('operator/main.ts', ['--namespace', ''], /option '--namespace <ns>' argument '' is invalid\. a namespace name/);
+    await refused('operator/main.ts', ['--lease-name', 'a/b'], /option '--lease-name <name>' argument 'a\/b' is invalid\. an object name \(RFC 1123 subdomain/);
+    await refused('operator/main.ts', ['--ensure-audit', 'Cluster'], /option '--ensure-audit <name>' argument 'Cluster' is invalid\. an object name/);
+    await refused('agent/main.ts', ['--node-name', 'n1/../x'], /option '--node-name <name>' argument 'n1\/..\/x' is invalid\. an object name/);
+  });
+});

@@ -36,7 +36,10 @@ describe('matchesSelector', () => {
 describe('parseEqualitySelector', () => {
   test('k=v and k==v pairs', () => {
     assert.deepEqual(parseEqualitySelector('a=b, c==d'), { a: 'b', c: 'd' });
-    assert.deepEqual(parseEqualitySelector(''), {});
+    assert.throws(() => parseEqualitySelector(''), /at least one key=value/);
+    assert.throws(() => parseEqualitySelector('app=a b'), /"a b" is not a label value/);
+    assert.throws(() => parseEqualitySelector('example.com/-x=y'), /"example.com\/-x" is not a label key/);
+    assert.deepEqual(parseEqualitySelector('app.kubernetes.io/component=agent'), { 'app.kubernetes.io/component': 'agent' });
   });
   test('anything else is refused, naming the part', () => {
     assert.throws(() => parseEqualitySelector('a!=b'), /"a!=b" is not of the form key=value/);
