@@ -112,6 +112,13 @@ export class ClusterCache {
     return false;
   }
 
+  /** How many agent pods are bound to a node, Ready or not. */
+  agentPodCount(): number {
+    let n = 0;
+    for (const agents of this.agentsByNode.values()) n += agents.size;
+    return n;
+  }
+
   /** The node a pod uid (or a static pod's uid behind its mirror) is bound to. */
   readonly boundNodeOf = (uid: string): string | undefined => this.stores.pods.get(uid)?.nodeName ?? this.staticPodNode.get(uid);
 

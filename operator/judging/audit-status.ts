@@ -106,8 +106,16 @@ function mismatchSample(summaries: ReadonlyMap<string, NodeSummary>): MismatchSa
   return all.slice(0, MAX_MISMATCH_SAMPLE);
 }
 
-function readyCondition(counts: AuditCounts, invalid: string | undefined): Omit<Condition, 'lastTransitionTime'> {
+function readyCondition(counts: AuditCounts, invalid: string | undefined, agents: AgentSearch | undefined): Omit<Condition, 'lastTransitionTime'> {
   if (invalid !== undefined) return { type: 'Ready', status: 'False', reason: 'InvalidSpec', message: invalid };
+  if (agents !== undefined && agents.found === 0 && counts.nodes > 0) {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'NoAgentPods',
+      message: `no pod in namespace ${agents.namespace} matches the agent selector ${agents.selector} (--agent-namespace, --agent-selector): until one does, no node's report is taken as current and every pod is unverified`,
+    };
+  }
   const silent = counts.nodes - counts.nodesReporting;
   if (silent > 0) {
     return {
@@ -131,10 +139,20 @@ function compliantCondition(counts: AuditCounts): Omit<Condition, 'lastTransitio
     : { type: 'Compliant', status: 'True', reason: 'NoMismatches', message: 'every audited pod runs as this audit requires' };
 }
 
-/** What an audit's status needs beyond its nodes' summaries: the Node objects that exist, and its policy's status (policy.ts). */
+/** Where the operator looks for its agents (--agent-namespace, --agent-selector), and how many pods it found there. */
+export interface AgentSearch {
+  namespace: string;
+  /** As the flag says it: k=v,k2=v2. */
+  selector: string;
+  found: number;
+}
+
+/** What an audit's status needs beyond its nodes' summaries: the Node objects that exist, its policy's status (policy.ts), where agents were looked for. */
 export interface ClusterFacts {
   nodes: ReadonlySet<string>;
   policy?: ReturnType<typeof policyStatus>;
+  /** Absent when agents are not looked for (reports are taken as current). */
+  agents?: AgentSearch;
 }
 
 /** The audit's status from every node's summary. */
@@ -147,7 +165,7 @@ export function auditStatus(
   const { policy } = cluster;
   const counts = { ...sumCounts(summaries, cluster.nodes), ...policy?.counts };
   const previous = audit.status?.conditions;
-  const conditions = [readyCondition(counts, audit.invalid), compliantCondition(counts), ...(policy?.conditions ?? [])].map((c) =>
+  const conditions = [readyCondition(counts, audit.invalid, cluster.agents), compliantCondition(counts), ...(policy?.conditions ?? [])].map((c) =>
     condition({ ...c, observedGeneration: audit.generation }, previous, now),
   );
   const status = { observedGeneration: audit.generation, conditions, counts, mismatches: mismatchSample(summaries) };

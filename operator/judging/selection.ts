@@ -55,6 +55,12 @@ export function parseEqualitySelector(text: string): Record<string, string> {
   return labels;
 }
 
+/** matchLabels as a flag says them: k=v,k2=v2. */
+export const formatEqualitySelector = (labels: Readonly<Record<string, string>>): string =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
 export interface AuditScope {
   namespaceSelector?: LabelSelector;
   auditPodsWithoutRuntimeClass?: boolean;

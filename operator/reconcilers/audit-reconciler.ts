@@ -6,7 +6,9 @@ import type { ClusterCache } from '../cache/cluster-cache.ts';
 import type { Expectations } from '../cache/expectations.ts';
 import { policyStatus } from '../judging/policy.ts';
 import { done, type ReconcileResult } from '../machinery/reconcile.ts';
-import { auditStatus } from '../judging/audit-status.ts';
+import { auditStatus, type ClusterFacts } from '../judging/audit-status.ts';
+import { formatEqualitySelector } from '../judging/selection.ts';
+import type { AgentPodSelector } from '../cache/trim.ts';
 import { writeStatus, type WriterDeps } from '../acting/status-writer.ts';
 
 export interface AuditReconcilerDeps extends WriterDeps {
@@ -14,6 +16,8 @@ export interface AuditReconcilerDeps extends WriterDeps {
   expectations: Expectations;
   /** The operator acts on spec.remediation (--remediation). */
   remediation: boolean;
+  /** Where the agents are looked for (--agent-namespace, --agent-selector); absent when they are not. */
+  agents?: AgentPodSelector;
 }
 
 export class AuditReconciler {
@@ -35,7 +39,14 @@ export class AuditReconciler {
     const stored = expectations.auditWrites.get(name, now) ?? audit.status;
     const summaries = summariesOf(auditedNodes(cache, expectations, audit, now));
     const policy = audit.invalid === undefined ? policyStatus(audit.spec, auditCoverage(cache, audit, coverageNodes(cache)), this.deps.remediation) : undefined;
-    const cluster = { nodes: new Set(cache.nodes.keys()), ...(policy === undefined ? {} : { policy }) };
+    const { agents } = this.deps;
+    const cluster: ClusterFacts = {
+      nodes: new Set(cache.nodes.keys()),
+      ...(policy === undefined ? {} : { policy }),
+      ...(agents === undefined
+        ? {}
+        : { agents: { namespace: agents.namespace, selector: formatEqualitySelector(agents.matchLabels), found: cache.agentPodCount() } }),
+    };
     const status = auditStatus({ ...audit, ...(stored === undefined ? {} : { status: stored }) }, summaries, cluster, now);
     await writeStatus(this.deps, { kind: RUNTIME_CLASS_AUDIT, name, pending: expectations.auditWrites }, status, audit.status);
     return done;

@@ -7,6 +7,7 @@ import type { KubeRest } from '../../kube/rest.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { AuditReconciler } from './audit-reconciler.ts';
 import { ClusterCache, type CacheChange } from '../cache/cluster-cache.ts';
+import type { PodRecord } from '../cache/records.ts';
 import { ignoredReportCounts, verdictFigures } from '../metrics/collector.ts';
 import { Expectations } from '../cache/expectations.ts';
 import { EventRecorder } from '../acting/event-recorder.ts';
@@ -16,6 +17,7 @@ import { NodeReconciler } from './node-reconciler.ts';
 import { runWorker, type ReconcileResult } from '../machinery/reconcile.ts';
 import { Remediator } from '../acting/remediator.ts';
 import { NotLeader } from '../machinery/leader-election.ts';
+import { formatEqualitySelector } from '../judging/selection.ts';
 import { triggeredBy } from './triggers.ts';
 import { WorkQueue } from '../machinery/work-queue.ts';
 
@@ -67,6 +69,8 @@ export class Manager {
   private initialAuditTimer: NodeJS.Timeout | undefined;
   /** Since when each audit has waited for the node queue. */
   private readonly auditWaiting = new Map<string, number>();
+  /** Whether any agent pod was found where the operator looks, as last said; undefined before the first look. */
+  private agentsFound: boolean | undefined;
 
   constructor(options: ManagerOptions, deps: ManagerDeps) {
     this.options = options;
@@ -103,7 +107,13 @@ export class Manager {
             }
           : {}),
       }),
-      audit: new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations, remediation: options.remediation === true }),
+      audit: new AuditReconciler({
+        ...writer,
+        cache: this.cache,
+        expectations: this.expectations,
+        remediation: options.remediation === true,
+        ...(options.agents === undefined ? {} : { agents: options.agents }),
+      }),
     };
     const outages = new ApiOutageLog(deps.log);
     this.informers = new Informers(deps.rest, this.cache, options, {
@@ -133,6 +143,7 @@ export class Manager {
   async start(): Promise<void> {
     const listMs = await this.informers.start();
     this.deps.log.info({ pods: this.cache.pods.size, nodes: this.cache.nodes.size, reports: this.cache.reports.size, listMs }, 'cache synced');
+    this.noteAgents();
   }
 
   get synced(): boolean {
@@ -183,7 +194,7 @@ export class Manager {
 
   private changed(change: CacheChange): void {
     this.noteInvalid(change);
-    if (change.resource === 'pods') this.expectations.podChanged(this.cache, change.key, change.old, change.now);
+    if (change.resource === 'pods') this.podChanged(change.key, change.old, change.now);
     const t = triggeredBy(change, this.cache, {
       report: (r) => this.expectations.reportWrites.arrived(r.name, r.status),
       audit: (a) => this.expectations.auditWrites.arrived(a.name, a.status),
@@ -191,6 +202,34 @@ export class Manager {
     for (const name of t.allNodes ? this.cache.nodeNames() : t.nodes) this.queues.node.add(name);
     if (t.audit !== undefined) this.queues.audit.add(t.audit);
     if (t.allAudits) for (const name of this.cache.audits.keys()) this.queues.audit.addAfter(name, AUDIT_DEBOUNCE_MS);
+  }
+
+  private podChanged(uid: string, old: PodRecord | undefined, now: PodRecord | undefined): void {
+    this.expectations.podChanged(this.cache, uid, old, now);
+    if (old?.agentReady !== undefined || now?.agentReady !== undefined) this.noteAgents();
+  }
+
+  /**
+   * Whether agent pods exist where the operator looks, said once when it
+   * turns: a wrong --agent-namespace or --agent-selector would otherwise
+   * only show as every node AgentNotReady. The audits say it too, in their
+   * Ready condition, so they are summed again when it turns.
+   */
+  private noteAgents(): void {
+    const { agents } = this.options;
+    if (agents === undefined || !this.informers.synced) return;
+    const found = this.cache.agentPodCount() > 0;
+    if (found === this.agentsFound) return;
+    const first = this.agentsFound === undefined;
+    this.agentsFound = found;
+    const where = { namespace: agents.namespace, selector: formatEqualitySelector(agents.matchLabels) };
+    if (!found)
+      this.deps.log.warn(
+        where,
+        "no agent pod found: no pod in that namespace matches the agent selector (check --agent-namespace and --agent-selector); no node's report is taken as current until one does",
+      );
+    else if (!first) this.deps.log.info({ ...where, pods: this.cache.agentPodCount() }, 'agent pods found');
+    if (!first) for (const name of this.cache.audits.keys()) this.queues.audit.addAfter(name, AUDIT_DEBOUNCE_MS);
   }
 
   /** A report or audit whose spec turned invalid is said once, when it turns. */

@@ -140,6 +140,24 @@ describe('auditStatus', () => {
     ]);
   });
 
+  test('no agent pod where the operator looks: Ready says so, naming the namespace and selector; agents found, it says what the nodes show', () => {
+    const summaries = new Map([['n1', summary('AgentNotReady', { audited: 1, unverified: 1 })]]);
+    const agents = { namespace: 'rcaudit', selector: 'app=agent' };
+    const missing = auditStatus({ generation: 1 }, summaries, { nodes: new Set(['n1']), agents: { ...agents, found: 0 } }, T0);
+    assert.deepEqual(
+      missing.conditions?.filter((c) => c.type === 'Ready').map((c) => [c.status, c.reason, c.message]),
+      [
+        [
+          'False',
+          'NoAgentPods',
+          "no pod in namespace rcaudit matches the agent selector app=agent (--agent-namespace, --agent-selector): until one does, no node's report is taken as current and every pod is unverified",
+        ],
+      ],
+    );
+    const found = auditStatus({ generation: 1 }, summaries, { nodes: new Set(['n1']), agents: { ...agents, found: 1 } }, T0);
+    assert.equal(found.conditions?.find((c) => c.type === 'Ready')?.reason, 'NodesNotReporting');
+  });
+
   test('Ready and Compliant when every node reports and nothing differs', () => {
     const status = auditStatus({ generation: 1 }, new Map([['n1', summary('Reporting', { audited: 1, matched: 1 })]]), { nodes: new Set(['n1']) }, T0);
     assert.deepEqual(
