@@ -8,15 +8,18 @@ export const isDnsLabel = (value: string): boolean => value.length <= 63 && /^[a
 /** An RFC 1123 subdomain: most objects' names (a Node, a Lease, a RuntimeClassAudit), at most 253 characters. */
 export const isDnsSubdomain = (value: string): boolean => value.length <= 253 && value.split('.').every((part) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(part));
 
-const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN_PATTERN = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*';
+const LABEL_NAME_PATTERN = '[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?';
 
-/** A label key: an optional DNS subdomain prefix and a slash, then a name of at most 63 characters. */
+/** A label key, as a regular expression both JavaScript and CEL (RE2) read: an optional DNS subdomain and a slash, then a name of at most 63 characters. */
+export const LABEL_KEY_PATTERN = `^(${DNS_SUBDOMAIN_PATTERN}/)?${LABEL_NAME_PATTERN}$`;
+/** A label value: empty, or a name of at most 63 characters. */
+export const LABEL_VALUE_PATTERN = `^(${LABEL_NAME_PATTERN})?$`;
+
+/** A label key (its prefix at most 253 characters, as a DNS subdomain). */
 export function isLabelKey(value: string): boolean {
   const slash = value.lastIndexOf('/');
-  const [prefix, name] = slash < 0 ? [undefined, value] : [value.slice(0, slash), value.slice(slash + 1)];
-  if (prefix !== undefined && (prefix === '' || !isDnsSubdomain(prefix))) return false;
-  return name.length <= 63 && LABEL_NAME.test(name);
+  return new RegExp(LABEL_KEY_PATTERN).test(value) && (slash < 0 || isDnsSubdomain(value.slice(0, slash)));
 }
 
-/** A label value: empty, or at most 63 characters of the label name's form. */
-export const isLabelValue = (value: string): boolean => value === '' || (value.length <= 63 && LABEL_NAME.test(value));
+export const isLabelValue = (value: string): boolean => new RegExp(LABEL_VALUE_PATTERN).test(value);

@@ -3,13 +3,31 @@
 // "cluster". Like the report, this schema is the one source of truth for the
 // TypeScript types and the CRD YAML.
 import type { FromSchema } from 'json-schema-to-ts';
+import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from '../names.ts';
 
+const KEY_RULE = 'an optional DNS prefix and /, then at most 63 letters, digits, -, _ or ., beginning and ending with a letter or digit';
+const VALUE_RULE = 'empty, or at most 63 letters, digits, -, _ or ., beginning and ending with a letter or digit';
+
+/**
+ * A label selector as Kubernetes checks one (metav1.LabelSelector): label
+ * keys and values by their rules, In and NotIn with values, Exists and
+ * DoesNotExist without. The CEL rules are the API server's to enforce; the
+ * patterns are raw CEL strings (RE2), which JavaScript reads the same.
+ */
 const labelSelector = {
   type: 'object',
   description: 'A standard label selector (matchLabels / matchExpressions).',
   additionalProperties: false,
   properties: {
-    matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
+    matchLabels: {
+      type: 'object',
+      maxProperties: 64,
+      additionalProperties: { type: 'string', maxLength: 63 },
+      'x-kubernetes-validations': [
+        { rule: `self.all(k, size(k) <= 317 && k.matches(r'${LABEL_KEY_PATTERN}'))`, message: `each key must be a label key: ${KEY_RULE}` },
+        { rule: `self.all(k, self[k].matches(r'${LABEL_VALUE_PATTERN}'))`, message: `each value must be a label value: ${VALUE_RULE}` },
+      ],
+    },
     matchExpressions: {
       type: 'array',
       maxItems: 32,
@@ -22,6 +40,14 @@ const labelSelector = {
           operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
           values: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 63 } },
         },
+        'x-kubernetes-validations': [
+          {
+            rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+            message: 'In and NotIn need at least one value; Exists and DoesNotExist take none',
+          },
+          { rule: `self.key.matches(r'${LABEL_KEY_PATTERN}')`, message: `key must be a label key: ${KEY_RULE}` },
+          { rule: `!has(self.values) || self.values.all(v, v.matches(r'${LABEL_VALUE_PATTERN}'))`, message: `each value must be a label value: ${VALUE_RULE}` },
+        ],
       },
     },
   },
