@@ -8,7 +8,7 @@ import { describeCriError } from './cri/errors.ts';
 import { parseRuntimeHandlers } from './cri/runtime-info.ts';
 import type { StatusResponse, VersionResponse } from './cri/types.ts';
 import type { AgentMetrics } from './metrics.ts';
-import { buildReportSpec, canonicalSpec, type RuntimeState } from './report.ts';
+import { buildReportSpec, canonicalSpec, type Omitted, type RuntimeState } from './report.ts';
 import type { EvidenceSource } from './evidence/proc.ts';
 import { SandboxScanner, type SandboxSource, type ScanResult } from './scanner.ts';
 import type { WriteOutcome } from './report-writer.ts';
@@ -62,6 +62,8 @@ export class NodeAgent {
   private lastRuntimeRefresh = 0;
   private lastTickAt = 0;
   private lastMalformed = 0;
+  /** What the last report left out to fit its schema, as said in the log. */
+  private lastOmitted = '';
   private writeFailures: { count: number; since?: number; retryAt: number } = { count: 0, retryAt: 0 };
   private healthy = false;
   private stopped = false;
@@ -107,11 +109,21 @@ export class NodeAgent {
     await this.running;
   }
 
+  /** What the report leaves out to fit its schema: in the metric every pass, in the log when it changes. */
+  private noteOmitted(omitted: Omitted): void {
+    this.deps.metrics.countOmitted(omitted);
+    const said = JSON.stringify(omitted);
+    if (said === this.lastOmitted) return;
+    if (omitted.sandboxes + omitted.handlers + omitted.fields > 0)
+      this.deps.log.warn({ ...omitted }, "left out of the report to stay within its schema (the report's spec.omitted says so)");
+    this.lastOmitted = said;
+  }
+
   /** One pass: scan, build, write if changed. Never throws. */
   async tick(): Promise<void> {
     this.lastTickAt = this.now();
     await this.scan();
-    const { spec, malformed } = buildReportSpec({
+    const { spec, malformed, omitted } = buildReportSpec({
       nodeName: this.options.nodeName,
       agentVersion: this.options.agentVersion,
       runtime: this.runtime,
@@ -122,6 +134,7 @@ export class NodeAgent {
     // Logged when the number changes, not on every pass.
     if (malformed !== this.lastMalformed && malformed > 0) this.deps.log.warn({ malformed }, 'left malformed sandboxes out of the report');
     this.lastMalformed = malformed;
+    this.noteOmitted(omitted);
     this.deps.metrics.countSandboxes(spec);
     this.healthy = await this.writeIfChanged(spec);
   }

@@ -40,6 +40,12 @@ export class AgentMetrics {
     help: "When the agent last listed the node's sandboxes successfully (Unix time).",
     registers: [this.registry],
   });
+  readonly reportOmitted = new Gauge({
+    name: 'rcaudit_agent_report_omitted',
+    help: "What the last report left out to stay within its schema: sandboxes, handlers, fields (too long; see the report's spec.omitted).",
+    labelNames: ['what'] as const,
+    registers: [this.registry],
+  });
   readonly runtimeReachable = new Gauge({
     name: 'rcaudit_agent_runtime_reachable',
     help: '1 while the CRI runtime answers, 0 while it does not.',
@@ -60,6 +66,10 @@ export class AgentMetrics {
   }
 
   /** Replaces the per-handler sandbox counts with those of `spec`. */
+  countOmitted(omitted: Readonly<Record<'sandboxes' | 'handlers' | 'fields', number>>): void {
+    for (const [what, n] of Object.entries(omitted)) this.reportOmitted.set({ what }, n);
+  }
+
   countSandboxes(spec: NodeSandboxReportSpec): void {
     const counts = new Map<string, { handler: string; runtime_type: string; n: number }>();
     for (const s of spec.sandboxes) {

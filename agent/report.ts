@@ -2,7 +2,13 @@
 // NodeSandboxReport. Pure: the same answers always give the same spec, in a
 // normal form (sorted, no absent-vs-empty ambiguity), so "did anything
 // change?" is a string comparison and a quiet node costs no API write.
-import type { IsolationEvidence, NodeSandboxReportSpec, ReportedSandbox, RuntimeDescription } from '../api/v1alpha1/node-sandbox-report.ts';
+import {
+  nodeSandboxReportSpecSchema,
+  type IsolationEvidence,
+  type NodeSandboxReportSpec,
+  type ReportedSandbox,
+  type RuntimeDescription,
+} from '../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeHandlers } from './cri/runtime-info.ts';
 import type { SandboxDetail } from './cri/sandbox-info.ts';
 import type { PodSandbox, VersionResponse } from './cri/types.ts';
@@ -119,8 +125,84 @@ export interface ReportInput {
   evidence?: ReadonlyMap<string, Evidence>;
 }
 
-/** The report spec, and how many sandboxes had to be left out as malformed. */
-export function buildReportSpec(input: ReportInput): { spec: NodeSandboxReportSpec; malformed: number } {
+/** What was left out to keep the report within its schema. */
+export interface Omitted {
+  sandboxes: number;
+  handlers: number;
+  fields: number;
+}
+
+// The schema's own bounds: the report is cut to exactly what the API server takes.
+const SPEC = nodeSandboxReportSpecSchema.properties;
+const RUNTIME = SPEC.runtime.properties;
+const HANDLER = RUNTIME.handlers.items.properties;
+const SANDBOX = SPEC.sandboxes.items.properties;
+
+/** Free text, cut to `max` (counted when it is). */
+function cut(text: string | undefined, max: number, omitted: Omitted): string | undefined {
+  if (text === undefined || text.length <= max) return text;
+  omitted.fields++;
+  return text.slice(0, max);
+}
+
+/** A judged value too long for the schema is left out, never cut: a cut runtime type or handler would be another one. */
+function keptWhole<T extends object>(entry: T, key: keyof T & string, max: number, omitted: Omitted): T {
+  const value = entry[key];
+  if (typeof value !== 'string' || value.length <= max) return entry;
+  omitted.fields++;
+  return Object.fromEntries(Object.entries(entry).filter(([k]) => k !== key)) as T;
+}
+
+/** Whether a sandbox can be reported truthfully: its id and names fit whole (a cut id names no sandbox). */
+function reportable(s: ReportedSandbox): boolean {
+  return (
+    s.id.length <= SANDBOX.id.maxLength &&
+    s.podUID.length <= SANDBOX.podUID.maxLength &&
+    s.namespace.length <= SANDBOX.namespace.maxLength &&
+    s.name.length <= SANDBOX.name.maxLength &&
+    s.requestedHandler.length <= SANDBOX.requestedHandler.maxLength &&
+    (s.resolvedHandler?.length ?? 0) <= SANDBOX.resolvedHandler.maxLength
+  );
+}
+
+/** The sandboxes the schema takes: reportable ones, the Ready before the dead when there are too many. */
+function fitSandboxes(all: readonly ReportedSandbox[], omitted: Omitted): ReportedSandbox[] {
+  const whole = all.filter(reportable).map((s) => keptWhole(s, 'runtimeType', SANDBOX.runtimeType.maxLength, omitted));
+  omitted.sandboxes += all.length - whole.length;
+  if (whole.length <= SPEC.sandboxes.maxItems) return whole;
+  const kept = [...whole.filter((s) => s.state === 'Ready'), ...whole.filter((s) => s.state !== 'Ready')].slice(0, SPEC.sandboxes.maxItems);
+  omitted.sandboxes += whole.length - kept.length;
+  return kept.sort(compareSandboxes);
+}
+
+/** The handlers the schema takes: the default and those the sandboxes name first when there are too many, then by name. */
+function fitHandlers(runtime: RuntimeDescription, sandboxes: readonly ReportedSandbox[], omitted: Omitted): RuntimeDescription['handlers'] {
+  const named = runtime.handlers.filter((h) => h.name.length <= HANDLER.name.maxLength);
+  omitted.handlers += runtime.handlers.length - named.length;
+  const whole = named.map((h) =>
+    keptWhole(keptWhole(h, 'runtimeType', HANDLER.runtimeType.maxLength, omitted), 'runtimePath', HANDLER.runtimePath.maxLength, omitted),
+  );
+  if (whole.length <= RUNTIME.handlers.maxItems) return whole;
+  const used = new Set([runtime.defaultHandler, ...sandboxes.map((s) => s.resolvedHandler)]);
+  const kept = [...whole.filter((h) => used.has(h.name)), ...whole.filter((h) => !used.has(h.name))].slice(0, RUNTIME.handlers.maxItems);
+  omitted.handlers += whole.length - kept.length;
+  return kept.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function fitRuntime(runtime: RuntimeDescription, sandboxes: readonly ReportedSandbox[], omitted: Omitted): RuntimeDescription {
+  const fitted = keptWhole({ ...runtime, handlers: fitHandlers(runtime, sandboxes, omitted) }, 'defaultHandler', RUNTIME.defaultHandler.maxLength, omitted);
+  const text = {
+    endpoint: cut(runtime.endpoint, RUNTIME.endpoint.maxLength, omitted),
+    name: cut(runtime.name, RUNTIME.name.maxLength, omitted),
+    version: cut(runtime.version, RUNTIME.version.maxLength, omitted),
+    apiVersion: cut(runtime.apiVersion, RUNTIME.apiVersion.maxLength, omitted),
+  };
+  for (const [key, value] of Object.entries(text)) if (value !== undefined) Object.assign(fitted, { [key]: value });
+  return fitted;
+}
+
+/** The report spec, how many sandboxes had to be left out as malformed, and what was left out to fit the schema. */
+export function buildReportSpec(input: ReportInput): { spec: NodeSandboxReportSpec; malformed: number; omitted: Omitted } {
   const reported: ReportedSandbox[] = [];
   let malformed = 0;
   for (const sandbox of input.sandboxes) {
@@ -129,15 +211,22 @@ export function buildReportSpec(input: ReportInput): { spec: NodeSandboxReportSp
     else reported.push(entry);
   }
   reported.sort(compareSandboxes);
+  const omitted: Omitted = { sandboxes: 0, handlers: 0, fields: 0 };
+  const sandboxes = fitSandboxes(reported, omitted);
+  const runtime = fitRuntime(describeRuntime(input.runtime), sandboxes, omitted);
+  const agentVersion = cut(input.agentVersion, SPEC.agentVersion.maxLength, omitted) ?? '';
+  const said = Object.fromEntries(Object.entries(omitted).filter(([, n]) => n > 0));
   return {
     spec: {
       nodeName: input.nodeName,
-      agentVersion: input.agentVersion,
+      agentVersion,
       isolationEvidence: input.evidence === undefined ? 'Disabled' : 'Gathered',
-      runtime: describeRuntime(input.runtime),
-      sandboxes: reported,
+      runtime,
+      ...(Object.keys(said).length === 0 ? {} : { omitted: said }),
+      sandboxes,
     },
     malformed,
+    omitted,
   };
 }
 

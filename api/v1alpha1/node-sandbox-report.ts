@@ -105,6 +105,13 @@ export const nodeSandboxReportSpecSchema = {
         "Whether the agent gathers isolation evidence from the host's /proc (Disabled: turned off, e.g. where the host's /proc may not be mounted; no sandbox then has evidence).",
     },
     runtime: runtimeSchema,
+    omitted: {
+      type: 'object',
+      additionalProperties: false,
+      description:
+        'What the agent left out to keep the report within this schema (absent when nothing was): sandboxes past the bound (dead ones first) or whose id or names are too long to report; handlers past the bound; values too long (free text cut, judged values such as runtime types left out, never cut into another). A pod whose sandbox is not listed is then SandboxNotReported, not NoSandbox.',
+      properties: { sandboxes: count, handlers: count, fields: count },
+    },
     sandboxes: {
       type: 'array',
       // About 300 bytes each: well inside the 1.5 MB object limit.
@@ -158,6 +165,7 @@ const podVerdictSchema = {
         'RuntimeTypeMismatch',
         'IsolationMismatch',
         'NoSandbox',
+        'SandboxNotReported',
         'AwaitingSandbox',
         'NoReport',
         'AgentNotReady',

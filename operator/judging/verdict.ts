@@ -11,6 +11,7 @@ export type VerdictReason =
   | 'RuntimeTypeMismatch'
   | 'IsolationMismatch'
   | 'NoSandbox'
+  | 'SandboxNotReported'
   | 'NoReport'
   | 'AgentNotReady'
   | 'RuntimeUnreachable'
@@ -145,6 +146,29 @@ function disallowed(pod: AuditedPod, required: ReadonlySet<string> | undefined):
   return verdict('Mismatched', 'RuntimeClassNotAllowed', `the pod ${names}; its namespace requires one of ${allowed}`);
 }
 
+/**
+ * A pod whose sandbox the report does not list: awaited within the grace
+ * period, then NoSandbox; but where the agent left sandboxes out to keep the
+ * report within its schema, not listed is not missing (SandboxNotReported).
+ * Neither message counts anything: it would change from pass to pass, and
+ * so would the stored status.
+ */
+function withoutSandbox(pod: AuditedPod, report: NodeSandboxReportSpec, expectedHandler: string, context: { policy: AuditPolicy; now: number }): Verdict {
+  const waited = pod.boundAt === undefined ? 0 : context.now - pod.boundAt;
+  const extra = { expectedHandler };
+  if (waited < context.policy.gracePeriodMs) return verdict('Unverified', 'AwaitingSandbox', 'bound moments ago; its sandbox may not exist yet', extra);
+  if ((report.omitted?.sandboxes ?? 0) > 0) {
+    return verdict(
+      'Unverified',
+      'SandboxNotReported',
+      `the report of ${report.nodeName} leaves sandboxes out to stay within its size bound; this pod's may be one`,
+      extra,
+    );
+  }
+  const grace = String(Math.round(context.policy.gracePeriodMs / 1000));
+  return verdict('Unverified', 'NoSandbox', `no sandbox on ${report.nodeName} within the grace period of ${grace}s`, extra);
+}
+
 /** Judges one pod bound to `node`, given the sandboxes its node's report lists for it. */
 export function judgePod(
   pod: AuditedPod,
@@ -160,18 +184,7 @@ export function judgePod(
   const expected = expectedHandlerOf(pod, report);
   if ('kind' in expected) return expected;
   const sandbox = currentSandbox(sandboxes);
-  if (sandbox === undefined) {
-    const waited = pod.boundAt === undefined ? 0 : context.now - pod.boundAt;
-    return waited >= context.policy.gracePeriodMs
-      ? // The message stays the same pass after pass, so the stored status does not churn.
-        verdict(
-          'Unverified',
-          'NoSandbox',
-          `no sandbox on ${report.nodeName} within the grace period of ${String(Math.round(context.policy.gracePeriodMs / 1000))}s`,
-          { expectedHandler: expected.handler },
-        )
-      : verdict('Unverified', 'AwaitingSandbox', 'bound moments ago; its sandbox may not exist yet', { expectedHandler: expected.handler });
-  }
+  if (sandbox === undefined) return withoutSandbox(pod, report, expected.handler, context);
   return compare(expected.handler, sandbox, { policy: context.policy, evidenceGathered: report.isolationEvidence !== 'Disabled', node: report.nodeName });
 }
 

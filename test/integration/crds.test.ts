@@ -2,6 +2,9 @@
 // the counts that matter, and the schemas reject bad objects.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { RuntimeHandlers } from '../../agent/cri/runtime-info.ts';
+import type { PodSandbox } from '../../agent/cri/types.ts';
+import { buildReportSpec } from '../../agent/report.ts';
 import { eventually, kubectl, loadTestbed, uniqueName } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
@@ -107,5 +110,53 @@ describe('CRDs', () => {
     assert.ok(stored);
     assert.equal(stored['requestedHandler'], '');
     assert.equal('surprise' in stored, false);
+  });
+
+  test("a node past the schema: the agent's report is taken whole, saying what it left out, where the raw one is refused", async () => {
+    const name = uniqueName('big-node');
+    const many = (n: number, state: PodSandbox['state']): PodSandbox[] =>
+      Array.from({ length: n }, (_, i) => ({
+        id: `${state === 'SANDBOX_READY' ? 'r' : 'd'}${String(i).padStart(60, '0')}`,
+        metadata: { name: `pod-${String(i)}`, uid: `uid-${state}-${String(i)}`, namespace: 'big', attempt: 0 },
+        state,
+        created_at: '1795392000123456789',
+        labels: {},
+        annotations: {},
+        runtime_handler: '',
+      }));
+    const handlers: RuntimeHandlers = {
+      infoFormat: 'containerd',
+      defaultHandler: 'runc',
+      handlers: [{ name: 'runc', runtimeType: 'io.containerd.runc.v2' }, ...Array.from({ length: 300 }, (_, i) => ({ name: `h${String(i)}` }))],
+    };
+    const { spec, omitted } = buildReportSpec({
+      nodeName: name,
+      agentVersion: '0.2.0',
+      runtime: {
+        endpoint: 'unix:///run/containerd/containerd.sock',
+        handlers,
+        version: { version: '0.1.0', runtime_name: 'containerd', runtime_version: 'v'.repeat(300), runtime_api_version: 'v1' },
+      },
+      sandboxes: [...many(30, 'SANDBOX_NOTREADY'), ...many(1990, 'SANDBOX_READY')],
+      details: new Map(),
+    });
+    assert.deepEqual(omitted, { sandboxes: 20, handlers: 45, fields: 1 });
+    const object = (s: unknown): string => JSON.stringify({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'NodeSandboxReport', metadata: { name }, spec: s });
+    // As the agent built it before: every sandbox and handler, the version whole.
+    const raw = { ...spec, sandboxes: [...spec.sandboxes, ...spec.sandboxes.slice(0, 20).map((s) => ({ ...s, id: `x${s.id}` }))], omitted: undefined };
+    // (create, not apply: apply's last-applied annotation would itself be too long at this size.)
+    await assert.rejects(kubectl(testbed, ['create', '--dry-run=server', '-f', '-'], object(raw)), (err: { stderr?: string }) => {
+      assert.match(err.stderr ?? '', /sandboxes: Too many: 2020: must have at most 2000 items/);
+      return true;
+    });
+    try {
+      await kubectl(testbed, ['create', '-f', '-'], object(spec));
+      const stored = JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', name, '-o', 'json'])) as { spec: typeof spec };
+      assert.equal(stored.spec.sandboxes.length, 2000);
+      assert.equal(stored.spec.runtime.handlers.length, 256);
+      assert.deepEqual(stored.spec.omitted, { sandboxes: 20, handlers: 45, fields: 1 });
+    } finally {
+      await kubectl(testbed, ['delete', 'nodesandboxreport', name, '--ignore-not-found']);
+    }
   });
 });

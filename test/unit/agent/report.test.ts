@@ -4,6 +4,7 @@ import type { RuntimeHandlers } from '../../../agent/cri/runtime-info.ts';
 import type { PodSandbox } from '../../../agent/cri/types.ts';
 import type { ReportedSandbox } from '../../../api/v1alpha1/node-sandbox-report.ts';
 import { buildReportSpec, canonicalSpec, nanosToRfc3339, toReportedSandbox, type ReportInput } from '../../../agent/report.ts';
+import { trimReport } from '../../../operator/cache/trim.ts';
 
 const containerd: RuntimeHandlers = {
   infoFormat: 'containerd',
@@ -146,5 +147,81 @@ describe('the whole report', () => {
     const spec = buildReportSpec(input([sandbox('a')])).spec;
     const changed = buildReportSpec(input([sandbox('a', { state: 'SANDBOX_NOTREADY' })])).spec;
     assert.notEqual(canonicalSpec(spec), canonicalSpec(changed));
+  });
+});
+
+describe('the report kept within the schema, saying what it left out', () => {
+  const input = (over: Partial<ReportInput>): ReportInput => ({
+    nodeName: 'n1',
+    agentVersion: '0.2.0',
+    runtime: { endpoint: 'unix:///run/containerd/containerd.sock', handlers: containerd },
+    sandboxes: [],
+    details: new Map(),
+    ...over,
+  });
+  /** Whether the API server would take it: the same schema the CRD is generated from. */
+  const fits = (spec: unknown): string | undefined => trimReport({ metadata: { name: 'n1' }, spec }).invalid;
+
+  test('over 2,000 sandboxes: the Ready ones are kept before the dead, the rest counted', () => {
+    const ready = Array.from({ length: 1990 }, (_, i) => sandbox(`r${String(i).padStart(4, '0')}`));
+    const dead = Array.from({ length: 20 }, (_, i) => sandbox(`d${String(i).padStart(4, '0')}`, { state: 'SANDBOX_NOTREADY' }));
+    const { spec, omitted } = buildReportSpec(input({ sandboxes: [...dead, ...ready] }));
+    assert.equal(fits(spec), undefined);
+    assert.equal(spec.sandboxes.length, 2000);
+    assert.equal(spec.sandboxes.filter((s) => s.state === 'Ready').length, 1990);
+    assert.deepEqual(spec.omitted, { sandboxes: 10 });
+    assert.deepEqual(omitted, { sandboxes: 10, handlers: 0, fields: 0 });
+  });
+
+  test("over 256 handlers: the default and the sandboxes' handlers are kept first, the rest by name, counted", () => {
+    const many: RuntimeHandlers = {
+      infoFormat: 'containerd',
+      defaultHandler: 'zz-default',
+      handlers: [
+        ...Array.from({ length: 300 }, (_, i) => ({ name: `h${String(i).padStart(3, '0')}`, runtimeType: 'io.containerd.runc.v2' })),
+        { name: 'zz-default' },
+      ],
+    };
+    const { spec } = buildReportSpec(input({ runtime: { endpoint: 'x', handlers: many }, sandboxes: [sandbox('a', { runtime_handler: 'h299' })] }));
+    assert.equal(fits(spec), undefined);
+    assert.equal(spec.runtime.handlers.length, 256);
+    assert.ok(spec.runtime.handlers.some((h) => h.name === 'zz-default'));
+    assert.ok(spec.runtime.handlers.some((h) => h.name === 'h299'));
+    assert.deepEqual(spec.omitted, { handlers: 45 });
+  });
+
+  test('a version over 128 characters is cut; a runtime type too long is left out, never cut into another; counted as fields', () => {
+    const longType = `io.containerd.${'x'.repeat(300)}`;
+    const { spec } = buildReportSpec(
+      input({
+        runtime: {
+          endpoint: 'x',
+          version: { version: '0.1.0', runtime_name: 'containerd', runtime_version: `v${'9'.repeat(200)}`, runtime_api_version: 'v1' },
+          handlers: containerd,
+        },
+        sandboxes: [sandbox('a')],
+        details: new Map([['a', { runtimeType: longType }]]),
+      }),
+    );
+    assert.equal(fits(spec), undefined);
+    assert.equal(spec.runtime.version?.length, 128);
+    assert.equal(spec.sandboxes[0]?.runtimeType, undefined);
+    assert.deepEqual(spec.omitted, { fields: 2 });
+  });
+
+  test('a sandbox whose id or names are longer than the schema allows is left out, not cut: a cut id names no sandbox', () => {
+    const { spec } = buildReportSpec(input({ sandboxes: [sandbox('a'), sandbox('b'.repeat(200)), sandbox('c', { runtime_handler: 'h'.repeat(300) })] }));
+    assert.equal(fits(spec), undefined);
+    assert.deepEqual(
+      spec.sandboxes.map((s) => s.id),
+      ['a'],
+    );
+    assert.deepEqual(spec.omitted, { sandboxes: 2 });
+  });
+
+  test('within the limits: no omitted field at all, so an ordinary report is unchanged', () => {
+    const { spec, omitted } = buildReportSpec(input({ sandboxes: [sandbox('a')] }));
+    assert.equal('omitted' in spec, false);
+    assert.deepEqual(omitted, { sandboxes: 0, handlers: 0, fields: 0 });
   });
 });

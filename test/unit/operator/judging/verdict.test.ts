@@ -156,6 +156,27 @@ const cases: Case[] = [
   },
   { name: 'no sandbox past the grace period', pod: pod(), node: node(report([])), sandboxes: [], want: ['Unverified', 'NoSandbox'] },
   {
+    name: 'no sandbox listed, in a report that left sandboxes out to fit its schema: not known to be missing',
+    pod: pod(),
+    node: node({ ...report([]), omitted: { sandboxes: 3 } }),
+    sandboxes: [],
+    want: ['Unverified', 'SandboxNotReported'],
+  },
+  {
+    name: 'no sandbox yet, in a report that left sandboxes out: within the grace period it is awaited as ever',
+    pod: pod({ boundAt: NOW - 5_000 }),
+    node: node({ ...report([]), omitted: { sandboxes: 3 } }),
+    sandboxes: [],
+    want: ['Unverified', 'AwaitingSandbox'],
+  },
+  {
+    name: 'a report that left out only handlers or fields still knows its sandboxes',
+    pod: pod(),
+    node: node({ ...report([]), omitted: { handlers: 1, fields: 2 } }),
+    sandboxes: [],
+    want: ['Unverified', 'NoSandbox'],
+  },
+  {
     name: 'no sandbox yet, within the grace period',
     pod: pod({ boundAt: NOW - 5_000 }),
     node: node(report([])),
