@@ -37,14 +37,15 @@ describe('agent RBAC', () => {
 
   test('grants what the agent needs and nothing more', async () => {
     assert.equal(await can('create', 'nodesandboxreports.rcaudit.dev'), true);
-    assert.equal(await can('update', 'nodesandboxreports.rcaudit.dev'), true);
+    assert.equal(await can('patch', 'nodesandboxreports.rcaudit.dev'), true);
     assert.equal(await can('get', 'nodes'), true);
     // Who scrapes /metrics, and may they (metrics.secure, the default).
     assert.equal(await can('create', 'tokenreviews.authentication.k8s.io'), true);
     assert.equal(await can('create', 'subjectaccessreviews.authorization.k8s.io'), true);
     const denied: [string, string, string[]?][] = [
       ['update', 'nodesandboxreports.rcaudit.dev', ['--subresource=status']],
-      ['patch', 'nodesandboxreports.rcaudit.dev'],
+      ['patch', 'nodesandboxreports.rcaudit.dev', ['--subresource=status']],
+      ['update', 'nodesandboxreports.rcaudit.dev'],
       ['delete', 'nodesandboxreports.rcaudit.dev'],
       ['list', 'nodesandboxreports.rcaudit.dev'],
       ['get', 'pods'],

@@ -307,7 +307,7 @@ describe('what the chart renders', () => {
       { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
     ];
     assert.deepEqual(agent['rules'], [
-      { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'update'] },
+      { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'patch'] },
       { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
       ...reviews,
     ]);
