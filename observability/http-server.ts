@@ -54,7 +54,7 @@ class Routes {
     this.security = security;
     this.scrapes = new Counter({
       name: 'rcaudit_metrics_scrapes_total',
-      help: 'Requests for /metrics, by outcome: allowed, unauthenticated (401), forbidden (403), unavailable (503: the token could not be checked).',
+      help: 'Requests for /metrics, by outcome: allowed, unauthenticated (401), forbidden (403), throttled (429: too many unchecked tokens), unavailable (503: the token or the certificate could not be checked).',
       labelNames: ['outcome'] as const,
       registers: [registry],
     });
@@ -88,14 +88,16 @@ class Routes {
       this.scrapes.inc({ outcome });
     };
     if (this.security.tls.problem !== undefined) {
+      // Which files and why, the log said when it turned: a scraper can do nothing with paths and parse errors.
       count('unavailable');
-      return [503, TEXT, `${this.security.tls.problem}\n`];
+      return [503, TEXT, "the serving certificate given is unusable; /metrics answers once it is mended (this process's log says why)\n"];
     }
     const decision = await this.security.authorizer.authorize(req.headers.authorization);
     if (decision.outcome === 'allowed') return undefined;
     count(decision.outcome);
-    const challenge: Record<string, string> = decision.code === 401 ? { 'www-authenticate': 'Bearer realm="runtimeclass-audit"' } : {};
-    return [decision.code, TEXT, `${decision.message}\n`, challenge];
+    const headers: Record<string, string> =
+      decision.code === 401 ? { 'www-authenticate': 'Bearer realm="runtimeclass-audit"' } : decision.code === 429 ? { 'retry-after': '1' } : {};
+    return [decision.code, TEXT, `${decision.message}\n`, headers];
   }
 }
 
@@ -131,7 +133,8 @@ export async function startHttpServer(registry: Registry, probes: Probes, option
         reply(res, answer);
       },
       (err: unknown) => {
-        reply(res, [500, TEXT, `error: ${err instanceof Error ? err.message : String(err)}`]);
+        options.log.error({ path: req.url, err: err instanceof Error ? err.message : String(err) }, 'a request to the metrics server failed: 500');
+        reply(res, [500, TEXT, "internal error (this process's log says what)\n"]);
       },
     );
   };

@@ -13,10 +13,11 @@ import type { AccessReviewer, ReviewedUser } from '../kube/access-review.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import type { Logger } from './logger.ts';
 
-export type ScrapeOutcome = 'allowed' | 'unauthenticated' | 'forbidden' | 'unavailable';
+export type ScrapeOutcome = 'allowed' | 'unauthenticated' | 'forbidden' | 'unavailable' | 'throttled';
 
+/** A refusal's `message` is what the scraper is told: what it can act on, never what failed inside (that is logged). */
 export type ScrapeDecision =
-  { outcome: 'allowed'; code: 200; user: string } | { outcome: Exclude<ScrapeOutcome, 'allowed'>; code: 401 | 403 | 503; message: string };
+  { outcome: 'allowed'; code: 200; user: string } | { outcome: Exclude<ScrapeOutcome, 'allowed'>; code: 401 | 403 | 429 | 503; message: string };
 
 export interface ScrapeAuthOptions {
   /** The non-resource URL checked with SubjectAccessReview. */
@@ -27,12 +28,25 @@ export interface ScrapeAuthOptions {
   deniedTtlMs?: number;
   /** How long after its last review an allowed token stays allowed while the API server cannot answer. */
   staleAllowedMs?: number;
-  /** At most this many tokens remembered; the one least recently used is forgotten first. */
+  /** At most this many allowed tokens remembered, and as many refused ones, apart; the one least recently used is forgotten first. */
   maxEntries?: number;
+  /**
+   * Reviews of tokens not allowed before, at most this many a second: each
+   * costs the API server two requests, and anyone who reaches the port can
+   * send tokens. An allowed token due again is never held back.
+   */
+  reviewsPerSecond?: number;
   now?: () => number;
 }
 
-export const SCRAPE_AUTH_DEFAULTS = { path: '/metrics', allowedTtlMs: 120_000, deniedTtlMs: 10_000, staleAllowedMs: 600_000, maxEntries: 256 } as const;
+export const SCRAPE_AUTH_DEFAULTS = {
+  path: '/metrics',
+  allowedTtlMs: 120_000,
+  deniedTtlMs: 10_000,
+  staleAllowedMs: 600_000,
+  maxEntries: 256,
+  reviewsPerSecond: 10,
+} as const;
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -40,14 +54,36 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-const unavailable = (message: string): ScrapeDecision => ({ outcome: 'unavailable', code: 503, message });
+/** What a scraper is told when its token cannot be checked, and the reason for the log. */
+interface Unavailable {
+  decision: ScrapeDecision;
+  reason: string;
+}
 
 /** A review that failed is no answer about the token: 503, never cached. Forbidden means our own RBAC lacks the review permission. */
-function reviewFailed(err: unknown, review: string): ScrapeDecision {
-  if (err instanceof KubeApiError && err.reason === 'Forbidden') {
-    return unavailable(`this process may not create ${review}s, so it cannot check who scrapes (grant create on ${review.toLowerCase()}s): ${err.message}`);
+function reviewFailed(err: unknown, review: string): Unavailable {
+  const reason = `the ${review} failed: ${err instanceof Error ? err.message : String(err)}`;
+  const message =
+    err instanceof KubeApiError && err.reason === 'Forbidden'
+      ? `this process may not create ${review}s, so it cannot check who scrapes (grant create on ${review.toLowerCase()}s)`
+      : `cannot check the scrape's token now: the ${review} did not succeed; try again (this process's log says why)`;
+  return { decision: { outcome: 'unavailable', code: 503, message }, reason };
+}
+
+const THROTTLED: ScrapeDecision = { outcome: 'throttled', code: 429, message: 'too many scrapes with tokens not checked yet; try again in a second' };
+/** Throttling is logged at most this often, with how many it held back. */
+const THROTTLE_LOG_MS = 60_000;
+
+/** At most `max` takes in any second: a sliding window of the times they were taken. */
+class PerSecond {
+  private readonly taken: number[] = [];
+
+  take(max: number, now: number): boolean {
+    while (this.taken.length > 0 && (this.taken[0] ?? now) <= now - 1000) this.taken.shift();
+    if (this.taken.length >= max) return false;
+    this.taken.push(now);
+    return true;
   }
-  return unavailable(`cannot check the scrape's token now, the ${review} failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 /** A token's last answer, and when the API server gave it. */
@@ -58,9 +94,16 @@ interface Remembered {
 
 export class ScrapeAuthorizer {
   private readonly options: Required<ScrapeAuthOptions>;
-  /** Each token's last answer and when the API server gave it; how long it holds follows from the answer. */
-  private readonly remembered: LRUCache<string, Remembered>;
+  /**
+   * Each token's last answer and when the API server gave it; how long it
+   * holds follows from the answer. Allowed and refused apart: a flood of
+   * made-up tokens only ever pushes out other refusals.
+   */
+  private readonly allowed: LRUCache<string, Remembered>;
+  private readonly refused: LRUCache<string, Remembered>;
   private readonly inFlight = new Map<string, Promise<ScrapeDecision>>();
+  private readonly reviews = new PerSecond();
+  private throttle = { held: 0, saidAt: -Infinity };
   private readonly reviewer: AccessReviewer;
   private readonly log: Logger;
 
@@ -68,7 +111,8 @@ export class ScrapeAuthorizer {
     this.reviewer = reviewer;
     this.log = log;
     this.options = { ...SCRAPE_AUTH_DEFAULTS, now: Date.now, ...options };
-    this.remembered = new LRUCache({ max: this.options.maxEntries });
+    this.allowed = new LRUCache({ max: this.options.maxEntries });
+    this.refused = new LRUCache({ max: this.options.maxEntries });
   }
 
   /** The answer for a request with this Authorization header. */
@@ -78,22 +122,39 @@ export class ScrapeAuthorizer {
       return { outcome: 'unauthenticated', code: 401, message: 'a bearer token is required (Authorization: Bearer <token>)' };
     }
     const key = createHash('sha256').update(token).digest('base64url');
-    const known = this.remembered.get(key);
-    if (known !== undefined && this.options.now() - known.reviewedAt < this.ttl(known.decision)) return known.decision;
+    const now = this.options.now();
+    const allowed = this.allowed.get(key);
+    const known = allowed ?? this.refused.get(key);
+    if (known !== undefined && now - known.reviewedAt < this.ttl(known.decision)) return known.decision;
     // Scrapes that arrive together with one token share one review.
-    const pending = this.inFlight.get(key) ?? this.review(key, token, known).finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, pending);
-    return pending;
+    const pending = this.inFlight.get(key);
+    if (pending !== undefined) return pending;
+    if (allowed === undefined && !this.reviews.take(this.options.reviewsPerSecond, now)) return this.throttled(now);
+    const review = this.review(key, token, allowed).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, review);
+    return review;
   }
 
-  private async review(key: string, token: string, known: Remembered | undefined): Promise<ScrapeDecision> {
-    const decision = await this.decide(token);
+  private throttled(now: number): ScrapeDecision {
+    this.throttle.held++;
+    if (now - this.throttle.saidAt >= THROTTLE_LOG_MS) {
+      this.log.warn({ held: this.throttle.held, perSecond: this.options.reviewsPerSecond }, 'scrapes of /metrics with unchecked tokens throttled');
+      this.throttle = { held: 0, saidAt: now };
+    }
+    return THROTTLED;
+  }
+
+  private async review(key: string, token: string, allowed: Remembered | undefined): Promise<ScrapeDecision> {
+    const { decision, reason } = await this.decide(token);
     if (decision.outcome === 'unavailable') {
-      if (known?.decision.outcome === 'allowed' && this.options.now() - known.reviewedAt < this.options.staleAllowedMs) {
-        this.log.warn({ reason: decision.message, user: known.decision.user }, 'a scrape of /metrics could not be checked: allowed, as when last checked');
-        return known.decision;
+      if (allowed !== undefined && this.options.now() - allowed.reviewedAt < this.options.staleAllowedMs) {
+        this.log.warn(
+          { reason, user: (allowed.decision as { user?: string }).user },
+          'a scrape of /metrics could not be checked: allowed, as when last checked',
+        );
+        return allowed.decision;
       }
-      this.log.error({ reason: decision.message }, 'a scrape of /metrics could not be checked: 503');
+      this.log.error({ reason }, 'a scrape of /metrics could not be checked: 503');
       return decision;
     }
     if (decision.outcome !== 'allowed') this.log.warn({ code: decision.code, reason: decision.message }, 'a scrape of /metrics was refused');
@@ -101,20 +162,20 @@ export class ScrapeAuthorizer {
     return decision;
   }
 
-  private async decide(token: string): Promise<ScrapeDecision> {
+  private async decide(token: string): Promise<{ decision: ScrapeDecision; reason?: string }> {
     let user: ReviewedUser;
     try {
       const verdict = await this.reviewer.reviewToken(token);
-      if (!verdict.authenticated) return { outcome: 'unauthenticated', code: 401, message: `the token is not valid: ${verdict.error}` };
+      if (!verdict.authenticated) return { decision: { outcome: 'unauthenticated', code: 401, message: `the token is not valid: ${verdict.error}` } };
       user = verdict.user;
     } catch (err) {
       return reviewFailed(err, 'TokenReview');
     }
     try {
       const access = await this.reviewer.reviewAccess(user, this.options.path);
-      if (access.allowed) return { outcome: 'allowed', code: 200, user: user.username };
+      if (access.allowed) return { decision: { outcome: 'allowed', code: 200, user: user.username } };
       const why = access.reason === '' ? '' : ` (${access.reason})`;
-      return { outcome: 'forbidden', code: 403, message: `${user.username} may not get ${this.options.path}${why}` };
+      return { decision: { outcome: 'forbidden', code: 403, message: `${user.username} may not get ${this.options.path}${why}` } };
     } catch (err) {
       return reviewFailed(err, 'SubjectAccessReview');
     }
@@ -125,6 +186,8 @@ export class ScrapeAuthorizer {
   }
 
   private remember(key: string, decision: ScrapeDecision): void {
-    this.remembered.set(key, { decision, reviewedAt: this.options.now() });
+    const [keep, drop] = decision.outcome === 'allowed' ? [this.allowed, this.refused] : [this.refused, this.allowed];
+    drop.delete(key);
+    keep.set(key, { decision, reviewedAt: this.options.now() });
   }
 }

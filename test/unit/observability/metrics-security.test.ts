@@ -137,14 +137,15 @@ describe('ScrapeAuthorizer', () => {
     const { reviewer, auth, lines } = setup();
     reviewer.failWith = new KubeApiError('Transport', 'create TokenReview: connect ECONNREFUSED 10.96.0.1:443');
     const down = await auth.authorize('Bearer good-reader');
+    // The scraper is told what it can act on; what failed inside, only the log says.
     assert.deepEqual(down, {
       outcome: 'unavailable',
       code: 503,
-      message: "cannot check the scrape's token now, the TokenReview failed: create TokenReview: connect ECONNREFUSED 10.96.0.1:443",
+      message: "cannot check the scrape's token now: the TokenReview did not succeed; try again (this process's log says why)",
     });
     assert.deepEqual(
-      lines.map((l) => [l.level, l.msg]),
-      [[50, 'a scrape of /metrics could not be checked: 503']],
+      lines.map((l) => [l.level, l.msg, l['reason']]),
+      [[50, 'a scrape of /metrics could not be checked: 503', 'the TokenReview failed: create TokenReview: connect ECONNREFUSED 10.96.0.1:443']],
     );
     reviewer.failWith = undefined;
     assert.equal((await auth.authorize('Bearer good-reader')).code, 200);
@@ -178,6 +179,44 @@ describe('ScrapeAuthorizer', () => {
     assert.ok(answer.outcome === 'unavailable');
     assert.equal(answer.code, 503);
     assert.match(answer.message, /^this process may not create TokenReviews, .*grant create on tokenreviews/);
+  });
+
+  test('reviews of tokens not allowed before are limited: past the limit a 429 saying when to try again, and no API call; an allowed token is not held back', async () => {
+    const { reviewer, auth, clock, lines } = setup();
+    assert.equal((await auth.authorize('Bearer good-reader')).code, 200);
+    clock.now = 1_000;
+    reviewer.calls = [];
+    const answers = [];
+    for (let i = 0; i < 12; i++) answers.push(await auth.authorize(`Bearer random-${String(i)}`));
+    assert.deepEqual(
+      answers.map((a) => a.code),
+      [401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 429, 429],
+    );
+    assert.deepEqual(answers[10], {
+      outcome: 'throttled',
+      code: 429,
+      message: 'too many scrapes with tokens not checked yet; try again in a second',
+    });
+    assert.equal(reviewer.calls.length, 10, 'the throttled ones cost the API server nothing');
+    // The reader's answer is due again: it is reviewed, past the limit.
+    clock.now = 121_500;
+    for (let i = 12; i < 22; i++) await auth.authorize(`Bearer random-${String(i)}`);
+    assert.equal((await auth.authorize('Bearer good-reader')).code, 200);
+    assert.equal(lines.filter((l) => l.msg === 'scrapes of /metrics with unchecked tokens throttled').length, 1, 'said once a minute, not per scrape');
+    clock.now = 123_000;
+    assert.equal((await auth.authorize('Bearer random-99')).code, 401, 'a second later, reviews go on');
+  });
+
+  test('a flood of refused tokens does not push an allowed one out of memory', async () => {
+    const { reviewer, auth, clock } = setup();
+    await auth.authorize('Bearer good-reader');
+    for (let i = 0; i < 10; i++) {
+      clock.now += 1_000;
+      await auth.authorize(`Bearer random-${String(i)}`);
+    }
+    reviewer.calls = [];
+    assert.equal((await auth.authorize('Bearer good-reader')).code, 200);
+    assert.deepEqual(reviewer.calls, [], 'still remembered, with maxEntries 3');
   });
 
   test('at most maxEntries tokens are remembered, the oldest forgotten first', async () => {
@@ -319,7 +358,7 @@ describe('the metrics server, secured', () => {
     const { port } = await start(await ServingTls.start({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') }, pino({ level: 'silent' })));
     const scrape = await get(port, '/metrics', 'good-reader');
     assert.equal(scrape.code, 503);
-    assert.match(scrape.body, /the serving certificate given .* is unusable: the certificate does not parse/);
+    assert.equal(scrape.body, "the serving certificate given is unusable; /metrics answers once it is mended (this process's log says why)\n");
     assert.equal((await get(port, '/livez')).code, 200);
   });
 });
