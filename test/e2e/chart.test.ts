@@ -208,6 +208,30 @@ describe('helm install, for real: chart, image, alerts', () => {
     await k(['apply', '-f', '-'], JSON.stringify(scopedAudit(audit, id)));
   });
 
+  test("the agent's host mounts are recursively read-only wherever the node's kubelet and runtime can, and plainly read-only elsewhere", async () => {
+    interface NodeJson {
+      metadata: { name: string };
+      status: { runtimeHandlers?: { name: string; features?: { recursiveReadOnlyMounts?: boolean } }[] };
+    }
+    interface PodJson {
+      spec: { nodeName: string };
+      status: { containerStatuses?: { volumeMounts?: { name: string; readOnly?: boolean; recursiveReadOnly?: string }[] }[] };
+    }
+    const nodes = (JSON.parse(await k(['get', 'nodes', '-o', 'json'])) as { items: NodeJson[] }).items;
+    // What each node's kubelet says its runtime can do, for the default handler.
+    const can = new Map(nodes.map((n) => [n.metadata.name, n.status.runtimeHandlers?.find((h) => h.name === '')?.features?.recursiveReadOnlyMounts === true]));
+    assert.ok([...can.values()].some(Boolean), 'some runtime here can (containerd 2, CRI-O): the test would otherwise prove nothing');
+    const agents = (JSON.parse(await k(['get', 'pods', '-n', agentNs, '-l', 'app.kubernetes.io/component=agent', '-o', 'json'])) as { items: PodJson[] }).items;
+    for (const agent of agents) {
+      const mounts = (agent.status.containerStatuses?.[0]?.volumeMounts ?? []).filter((m) => m.name === 'cri-socket-dir' || m.name === 'host-proc');
+      assert.deepEqual(
+        mounts.map((m) => [m.name, m.readOnly, m.recursiveReadOnly]),
+        ['cri-socket-dir', 'host-proc'].map((name) => [name, true, can.get(agent.spec.nodeName) === true ? 'Enabled' : 'Disabled']),
+        agent.spec.nodeName,
+      );
+    }
+  });
+
   test('networkPolicy.enabled: each process reachable only on its metrics port from the monitoring namespace and the API server, reaching only the API server, whose addresses the install read from the cluster', async () => {
     const service = JSON.parse(await k(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'json'])) as { spec: { clusterIP: string } };
     const slice = JSON.parse(await k(['get', 'endpointslice', 'kubernetes', '-n', 'default', '-o', 'json'])) as {

@@ -27,7 +27,7 @@ interface Container {
   args: string[];
   env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   securityContext: Record<string, unknown>;
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; recursiveReadOnly?: string }[];
   livenessProbe: { httpGet: { path: string; scheme: string } };
   readinessProbe: { httpGet: { path: string; scheme: string } };
 }
@@ -209,8 +209,8 @@ describe('what the chart renders', () => {
       { name: 'host-proc', hostPath: { path: '/proc', type: 'Directory' } },
     ]);
     assert.deepEqual(c.volumeMounts, [
-      { name: 'cri-socket-dir', mountPath: '/run/crio', readOnly: true },
-      { name: 'host-proc', mountPath: '/host/proc', readOnly: true },
+      { name: 'cri-socket-dir', mountPath: '/run/crio', readOnly: true, recursiveReadOnly: 'IfPossible' },
+      { name: 'host-proc', mountPath: '/host/proc', readOnly: true, recursiveReadOnly: 'IfPossible' },
     ]);
     assert.ok(c.args.includes('--cri-endpoint=unix:///run/crio/crio.sock'));
     assert.ok(c.args.includes('--proc-root=/host/proc'));
