@@ -41,7 +41,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--cri-timeout <duration>', 'deadline of each CRI call', boundedDuration('cri-timeout'), 5000)
     .option(
       '--cri-max-message-bytes <bytes>',
-      "largest CRI answer accepted (the kubelet's limit is 16 MiB; 64 KiB to 256 MiB)",
+      "largest CRI answer accepted (the kubelet's limit is 16 MiB; 256 bytes to 256 MiB)",
       boundedCount('cri-max-message-bytes'),
       KUBELET_MAX_MESSAGE_BYTES,
     )

@@ -57,10 +57,12 @@ export function boundedDuration(bounds: keyof typeof DURATION_BOUNDS): (value: s
 
 /** The sane range of every count flag of both processes: a typo (1e9 workers, a 100 GB message) is refused at start. */
 export const COUNT_BOUNDS = {
-  // agent: the kubelet's own limit on a CRI answer is 16 MiB
-  'cri-max-message-bytes': [65_536, 268_435_456],
+  // agent: the kubelet's own limit on a CRI answer is 16 MiB; a small one only makes answers over it fail, clearly
+  'cri-max-message-bytes': [256, 268_435_456],
   // operator: node reconciles at once, each holding one of its priority level's seats
   workers: [1, 64],
+  // operator: real evictions a minute over the cluster, all audits together
+  'max-evictions-per-minute': [1, 60],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** A commander parser for a whole number within `bounds`, written in digits. */

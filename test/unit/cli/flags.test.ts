@@ -102,7 +102,7 @@ describe('flags that would start a bad operator or agent are refused at start', 
     await refused(
       'agent/main.ts',
       ['--node-name', 'n1', '--cri-max-message-bytes', '99999999999'],
-      /option '--cri-max-message-bytes <bytes>' argument '99999999999' is invalid\. 99999999999 is out of range: from 65536 to 268435456/,
+      /option '--cri-max-message-bytes <bytes>' argument '99999999999' is invalid\. 99999999999 is out of range: from 256 to 268435456/,
     );
   });
 
