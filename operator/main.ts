@@ -10,7 +10,7 @@ import { connect } from '../kube/connection.ts';
 import { KubeRest } from '../kube/rest.ts';
 import { createLogger } from '../observability/logger.ts';
 import { ensureAuditUntilDone } from './acting/default-audit.ts';
-import { Manager } from './reconcilers/manager.ts';
+import { DEFAULT_MAX_EVICTIONS_PER_MINUTE, Manager } from './reconcilers/manager.ts';
 import { brokenTimingRule, CLIENT_GO_TIMINGS, LeaderElector } from './machinery/leader-election.ts';
 import { OperatorMetrics } from './metrics/metrics.ts';
 import { parseEqualitySelector } from './judging/selection.ts';
@@ -28,6 +28,7 @@ interface Flags extends ListenFlags {
   agentSelector: Record<string, string>;
   workers: number;
   remediation: boolean;
+  maxEvictionsPerMinute: number;
   apiTimeout: number;
   resync: number;
   watchSilence: number;
@@ -107,6 +108,12 @@ function parseFlags(argv: string[]): Flags {
       1_800_000,
     )
     .option('--remediation', "act on the audits' spec.remediation: evict pods, label nodes (needs the RBAC the chart's remediation.enabled grants)", false)
+    .option(
+      '--max-evictions-per-minute <n>',
+      'real evictions a minute over the cluster, all audits together, whatever each asks (1-60)',
+      boundedCount('max-evictions-per-minute'),
+      DEFAULT_MAX_EVICTIONS_PER_MINUTE,
+    )
     .option('--ensure-audit <name>', 'create this RuntimeClassAudit (empty spec: every pod) when it does not exist; never changed after', objectName)
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
@@ -144,6 +151,7 @@ async function main(): Promise<void> {
       watchSilenceMs: flags.watchSilence,
       eventSeriesIntervalMs: flags.eventSeriesInterval,
       remediation: flags.remediation,
+      maxEvictionsPerMinute: flags.maxEvictionsPerMinute,
       ...(flags.agentNamespace === undefined ? {} : { agents: { namespace: flags.agentNamespace, matchLabels: flags.agentSelector } }),
     },
     { rest, log, metrics, isLeader },
@@ -155,6 +163,7 @@ async function main(): Promise<void> {
       leaderElection: flags.leaderElect,
       agentNamespace: flags.agentNamespace ?? null,
       remediation: flags.remediation,
+      maxEvictionsPerMinute: flags.remediation ? flags.maxEvictionsPerMinute : null,
       address: server.address(),
     },
     'operator starting',

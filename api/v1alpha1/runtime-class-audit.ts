@@ -126,7 +126,15 @@ export const auditSpecSchema = {
               minimum: 1,
               maximum: 600,
               default: 1,
-              description: 'At most this many evictions (or, in DryRun, would-be evictions) a minute over the whole cluster.',
+              description:
+                "At most this many evictions (or, in DryRun, would-be evictions) a minute over the whole cluster, for this audit; the operator's --max-evictions-per-minute caps all audits together.",
+            },
+            defaultHandlerPods: {
+              type: 'string',
+              enum: ['Spared', 'EvictedTooIUnderstandThisCanEvictAnyPod'],
+              default: 'Spared',
+              description:
+                "Spared: only a pod that asked for a RuntimeClass whose handler is not the node runtime's default is ever evicted, so an audit that flags pods on the default handler (a typo in expectedIsolation, say) flags them and evicts none. The other value, spelt out so no one sets it by accident, evicts those too.",
             },
           },
         },

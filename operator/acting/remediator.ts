@@ -21,6 +21,8 @@ export type RemediationOutcome = 'done' | 'dry-run' | 'blocked' | 'forbidden' | 
 
 export interface RemediatorDeps {
   api: KubeRequester;
+  /** Real evictions over the cluster a minute, all audits together (--max-evictions-per-minute): a ceiling no audit can lift. */
+  maxEvictionsPerMinute: number;
   recorder: EventRecorder;
   log: Logger;
   isLeader: () => boolean;
@@ -44,6 +46,8 @@ const errorReason = (err: unknown): string => (err instanceof KubeApiError ? err
 export class Remediator {
   private readonly deps: RemediatorDeps;
   private readonly windows = new Map<string, RateWindow>();
+  /** Real evictions, all audits together (dry runs evict nothing and do not count). */
+  private readonly ceiling = new RateWindow();
   /**
    * Per node, the pods acted on (evicted, or in DryRun said to be due) by
    * uid, with the finding's since and the mode: one action per finding and
@@ -78,7 +82,7 @@ export class Remediator {
    * their audit's policy, within each audit's rate. Returns when to look
    * again, when a pod will be due or the rate holds one back.
    */
-  async evict(node: string, judged: readonly AuditOnNode[], now: number): Promise<number | undefined> {
+  async evict(node: string, judged: readonly AuditOnNode[], now: number, defaultHandler: string | undefined): Promise<number | undefined> {
     // A pod several audits would evict is acted on once, under the first of them (by name).
     const acted = this.actedOn(node, judged);
     let again: number | undefined;
@@ -87,7 +91,7 @@ export class Remediator {
       const policy = remediationOf(audit.spec).evict;
       for (const p of pods) {
         if (seen.has(p.uid) || acted.get(p.uid) === `${policy.mode} ${p.since}`) continue;
-        const due = evictionDue(p, policy, now);
+        const due = evictionDue(p, policy, now, defaultHandler);
         if (due.kind === 'none') continue;
         seen.add(p.uid);
         const next = due.kind === 'wait' ? due.untilMs : await this.evictOne(p, { audit: audit.name, mode: policy.mode, max: policy.maxPerMinute, acted }, now);
@@ -105,16 +109,15 @@ export class Remediator {
   ): Promise<number | undefined> {
     const blocked = this.blockedUntil.get(p.uid);
     if (blocked !== undefined && blocked > now) return blocked;
-    const window = this.windows.get(policy.audit) ?? new RateWindow();
-    this.windows.set(policy.audit, window);
-    if (!window.take(policy.max, now)) return window.nextAt(policy.max, now);
+    const wait = this.takeBudget(policy, now);
+    if (wait !== undefined) return wait;
     mustLead(this.deps);
     const outcome = policy.mode === 'DryRun' ? 'dry-run' : await this.postEviction(p);
     this.deps.count(policy.audit, 'evict', outcome);
     const retry = outcome === 'blocked' || outcome === 'failed';
     if (retry) {
       // Not taken from the budget: nothing happened, and the pod is tried again.
-      window.giveBack(now);
+      this.giveBackBudget(policy, now);
       this.blockedUntil.set(p.uid, now + BLOCKED_RETRY_MS);
     } else {
       policy.acted.set(p.uid, `${policy.mode} ${p.since}`);
@@ -122,6 +125,32 @@ export class Remediator {
     const said = evictionNotice(p, policy.audit, outcome);
     if (said !== undefined) await this.say(said);
     return retry ? now + BLOCKED_RETRY_MS : undefined;
+  }
+
+  private windowOf(audit: string): RateWindow {
+    const window = this.windows.get(audit) ?? new RateWindow();
+    this.windows.set(audit, window);
+    return window;
+  }
+
+  /**
+   * Takes one from the audit's rate and, for a real eviction, from the
+   * ceiling over the cluster; undefined when both had room, else when to
+   * look again.
+   */
+  private takeBudget(policy: { audit: string; mode: RemediationMode; max: number }, now: number): number | undefined {
+    const window = this.windowOf(policy.audit);
+    const cap = this.deps.maxEvictionsPerMinute;
+    const real = policy.mode === 'Enabled';
+    if (real && !this.ceiling.take(cap, now)) return this.ceiling.nextAt(cap, now);
+    if (window.take(policy.max, now)) return undefined;
+    if (real) this.ceiling.giveBack(now);
+    return window.nextAt(policy.max, now);
+  }
+
+  private giveBackBudget(policy: { audit: string; mode: RemediationMode }, now: number): void {
+    this.windowOf(policy.audit).giveBack(now);
+    if (policy.mode === 'Enabled') this.ceiling.giveBack(now);
   }
 
   private async postEviction(p: PodVerdictEntry): Promise<RemediationOutcome> {

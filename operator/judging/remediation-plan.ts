@@ -10,6 +10,8 @@ export interface EvictionPolicy {
   mode: RemediationMode;
   afterMs: number;
   maxPerMinute: number;
+  /** Only pods that asked for a non-default handler are evicted (spec: defaultHandlerPods Spared, the default). */
+  spareDefaultHandlerPods: boolean;
 }
 
 export interface NodeLabelPolicy {
@@ -20,7 +22,12 @@ export interface NodeLabelPolicy {
 type Remediation = NonNullable<RuntimeClassAuditSpec['remediation']>;
 
 function evictionPolicyOf(evict: Remediation['evict']): EvictionPolicy {
-  return { mode: evict?.mode ?? 'Disabled', afterMs: (evict?.afterSeconds ?? 300) * 1000, maxPerMinute: evict?.maxPerMinute ?? 1 };
+  return {
+    mode: evict?.mode ?? 'Disabled',
+    afterMs: (evict?.afterSeconds ?? 300) * 1000,
+    maxPerMinute: evict?.maxPerMinute ?? 1,
+    spareDefaultHandlerPods: evict?.defaultHandlerPods !== 'EvictedTooIUnderstandThisCanEvictAnyPod',
+  };
 }
 
 function labelPolicyOf(label: Remediation['labelNodes']): NodeLabelPolicy {
@@ -49,9 +56,22 @@ export function mismatchedFor(p: PodVerdictEntry, now: number): number | undefin
 
 export type EvictionDecision = { kind: 'evict' } | { kind: 'wait'; untilMs: number } | { kind: 'none' };
 
-/** Whether a pod is due for eviction under `policy` now; when it will be, if it is not yet. */
-export function evictionDue(p: PodVerdictEntry, policy: EvictionPolicy, now: number): EvictionDecision {
+/**
+ * Whether the pod asked for a handler that is known not to be the node
+ * runtime's default: a RuntimeClass's, other than the default the report
+ * names. Only such a pod was promised an isolation the default may lack;
+ * evicting any other is what an audit aimed at the default handler (by a
+ * typo, or by someone who may write audits) would turn into evicting every
+ * pod. A default the report cannot name proves nothing: spared.
+ */
+export function askedForNonDefault(p: PodVerdictEntry, defaultHandler: string | undefined): boolean {
+  return p.runtimeClassName !== undefined && p.expectedHandler !== undefined && defaultHandler !== undefined && p.expectedHandler !== defaultHandler;
+}
+
+/** Whether a pod is due for eviction under `policy` now (its node's runtime names `defaultHandler`); when it will be, if it is not yet. */
+export function evictionDue(p: PodVerdictEntry, policy: EvictionPolicy, now: number, defaultHandler: string | undefined): EvictionDecision {
   if (policy.mode === 'Disabled') return { kind: 'none' };
+  if (policy.spareDefaultHandlerPods && !askedForNonDefault(p, defaultHandler)) return { kind: 'none' };
   const lasted = mismatchedFor(p, now);
   if (lasted === undefined) return { kind: 'none' };
   return lasted >= policy.afterMs ? { kind: 'evict' } : { kind: 'wait', untilMs: now + policy.afterMs - lasted };

@@ -21,6 +21,9 @@ import { formatEqualitySelector } from '../judging/selection.ts';
 import { triggeredBy } from './triggers.ts';
 import { WorkQueue } from '../machinery/work-queue.ts';
 
+/** The ceiling on real evictions over the cluster, whatever the audits ask, unless --max-evictions-per-minute says another. */
+export const DEFAULT_MAX_EVICTIONS_PER_MINUTE = 10;
+
 /** When many nodes change at once (a cold start), each audit is summed up twice a second, not once per change. */
 const AUDIT_DEBOUNCE_MS = 500;
 /**
@@ -43,6 +46,8 @@ export interface ManagerOptions extends InformerOptions {
   eventSeriesIntervalMs?: number;
   /** Act on the audits' spec.remediation (--remediation): the chart grants the RBAC with it. */
   remediation?: boolean;
+  /** Real evictions a minute over the cluster, all audits together (--max-evictions-per-minute). */
+  maxEvictionsPerMinute?: number;
 }
 
 export interface ManagerDeps {
@@ -96,6 +101,7 @@ export class Manager {
           ? {
               remediator: new Remediator({
                 api: deps.rest,
+                maxEvictionsPerMinute: options.maxEvictionsPerMinute ?? DEFAULT_MAX_EVICTIONS_PER_MINUTE,
                 recorder,
                 log: deps.log,
                 isLeader: deps.isLeader,

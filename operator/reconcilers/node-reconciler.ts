@@ -84,7 +84,7 @@ export class NodeReconciler {
     const onNode = judged.map((j) => ({ audit: j.audit, pods: j.entry.pods }));
     try {
       await remediator.labelNode({ name, record: this.deps.cache.nodes.get(name), report: report?.spec }, onNode);
-      return await remediator.evict(name, onNode, this.deps.now());
+      return await remediator.evict(name, onNode, this.deps.now(), report?.spec?.runtime.defaultHandler);
     } catch (err) {
       if (err instanceof NotLeader) throw err;
       // An eviction or a label that fails must not hold up the node's verdicts.

@@ -115,7 +115,7 @@ export class RecordedCluster {
   /** Remediations counted, as "audit action outcome". */
   readonly remediations: string[] = [];
 
-  constructor(options: { eventSeriesIntervalMs?: number; remediation?: boolean } = {}) {
+  constructor(options: { eventSeriesIntervalMs?: number; remediation?: boolean; maxEvictionsPerMinute?: number } = {}) {
     const log = createLogger('operator', { write: (line: string) => this.logged.push(JSON.parse(line) as Record<string, unknown>) });
     const writer = { api: this.api, isLeader: () => this.leader, now: () => this.now };
     const recorder = new EventRecorder(this.api, {
@@ -124,6 +124,7 @@ export class RecordedCluster {
     });
     const remediator = new Remediator({
       ...writer,
+      maxEvictionsPerMinute: options.maxEvictionsPerMinute ?? 600,
       recorder,
       log,
       count: (audit, action, outcome) => this.remediations.push(`${audit} ${action} ${outcome}`),

@@ -301,6 +301,9 @@ describe('what the chart renders', () => {
         ?.args ?? [];
     assert.ok(!(await args({})).includes('--remediation'));
     assert.ok((await args({ 'remediation.enabled': true })).includes('--remediation'));
+    assert.ok((await args({ 'remediation.enabled': true })).includes('--max-evictions-per-minute=10'), 'the ceiling over the cluster, by default');
+    assert.ok((await args({ 'remediation.enabled': true, 'remediation.maxEvictionsPerMinute': 3 })).includes('--max-evictions-per-minute=3'));
+    await assert.rejects(render({ 'remediation.maxEvictionsPerMinute': 600 }), /maxEvictionsPerMinute.*(maximum|less than or equal)/);
     const agent = findObject(await render(), 'ClusterRole', 'rcaudit-runtimeclass-audit-agent');
     const reviews = [
       { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },

@@ -33,6 +33,74 @@ const evictions = (c: RecordedCluster, from = 0): string[] => c.api.writes(from)
 const said = (c: RecordedCluster, reason: string): string[] => [...c.api.events.values()].filter((e) => e.reason === reason).map((e) => e.message);
 
 describe('the remediator, through the node reconciler', () => {
+  test('an audit aimed at the default handler evicts nothing: only pods that asked for a non-default handler are ever evicted, unless the audit says so in words no one types by accident', async () => {
+    // The attack from the review: bare pods audited, runc expected to be a VM, evict at once, 600 a minute.
+    const attack = (defaultHandlerPods?: string): RecordedCluster => {
+      const c = new RecordedCluster({ eventSeriesIntervalMs: 3_600_000, remediation: true });
+      c.add(namespace(ns, {}), namespace(AGENTS.namespace, {}), { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+      const agent = pod(AGENTS.namespace, `agent-${node}`, node, { labels: AGENTS.matchLabels });
+      c.add({ ...agent, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
+      c.add({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'runc' }, handler: 'runc' });
+      c.add(pod(ns, 'bare', node), pod(ns, 'named-runc', node, { runtimeClassName: 'runc' }));
+      const onRunc = { requestedHandler: '', resolvedHandler: 'runc', runtimeType: 'io.containerd.runc.v2', evidence: { class: 'host-kernel' as const } };
+      c.add(
+        report(node, [
+          sandbox(uidOf('Pod', 'bare', ns), { namespace: ns, name: 'bare', ...onRunc }),
+          sandbox(uidOf('Pod', 'named-runc', ns), { namespace: ns, name: 'named-runc', ...onRunc, requestedHandler: 'runc' }),
+        ]),
+      );
+      const evict = { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600, ...(defaultHandlerPods === undefined ? {} : { defaultHandlerPods }) };
+      c.add({
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: 'typo' },
+        spec: { auditPodsWithoutRuntimeClass: true, expectedIsolation: { runc: 'vm' }, remediation: { evict } },
+      });
+      return c;
+    };
+    const spared = attack();
+    spared.now = T0 + 5000;
+    await spared.nodes.reconcile(node);
+    const entries = spared.api.calls.find((call) => call.path.endsWith('/status'));
+    assert.ok(JSON.stringify(entries?.body).includes('IsolationMismatch'), 'both pods are flagged, as the audit asks');
+    assert.deepEqual(evictions(spared), [], 'and neither is evicted: they asked for the default handler');
+    const meant = attack('EvictedTooIUnderstandThisCanEvictAnyPod');
+    meant.now = T0 + 5000;
+    await meant.nodes.reconcile(node);
+    assert.equal(evictions(meant).length, 2, 'said in so many words, they are');
+  });
+
+  test('a ceiling over the cluster, whatever the audits ask: at most --max-evictions-per-minute real evictions', async () => {
+    const c = new RecordedCluster({ eventSeriesIntervalMs: 3_600_000, remediation: true, maxEvictionsPerMinute: 2 });
+    c.add(namespace(ns, { team: 'yes' }), namespace(AGENTS.namespace, {}), { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+    const agent = pod(AGENTS.namespace, `agent-${node}`, node, { labels: AGENTS.matchLabels });
+    c.add({ ...agent, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
+    c.add({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'kata' }, handler: 'kata' });
+    const many = ['a', 'b', 'c', 'd', 'e'];
+    c.add(...many.map((name) => pod(ns, name, node, { runtimeClassName: 'kata' })));
+    c.add(
+      report(
+        node,
+        many.map((name) => sandbox(uidOf('Pod', name, ns), { namespace: ns, name, ...runc })),
+      ),
+    );
+    for (const audit of ['one', 'two']) {
+      c.add({
+        apiVersion: 'rcaudit.dev/v1alpha1',
+        kind: 'RuntimeClassAudit',
+        metadata: { name: audit },
+        spec: { remediation: { evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600 } } },
+      });
+    }
+    c.now = T0 + 5000;
+    const result = await c.nodes.reconcile(node);
+    assert.equal(evictions(c).length, 2);
+    assert.equal(result.kind, 'requeueAfter', 'the rest wait for the ceiling');
+    c.now += 60_000;
+    await c.nodes.reconcile(node);
+    assert.equal(evictions(c).length, 4);
+  });
+
   test('DryRun: one Event per pod it would evict, within the rate, and no eviction', async () => {
     const c = cluster({ evict: { mode: 'DryRun', afterSeconds: 60, maxPerMinute: 2 } });
     c.now = T0 + 5000;

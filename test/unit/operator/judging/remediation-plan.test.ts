@@ -10,21 +10,35 @@ const SINCE = '2026-11-23T10:00:00.000Z';
 const at = (seconds: number): number => Date.parse(SINCE) + seconds * 1000;
 const entry = (over: Partial<PodVerdictEntry> = {}): PodVerdictEntry =>
   verdictEntry({ verdict: 'Mismatched', reason: 'HandlerMismatch', actualHandler: 'runc', sandboxId: 'sb-1', since: SINCE, ...over });
-const evicting: EvictionPolicy = { mode: 'Enabled', afterMs: 300_000, maxPerMinute: 2 };
+const evicting: EvictionPolicy = { mode: 'Enabled', afterMs: 300_000, maxPerMinute: 2, spareDefaultHandlerPods: true };
+/** The nodes' runtime's default handler: the kata pods these entries describe asked for another. */
+const RUNC = 'runc';
 
 describe('evictionDue', () => {
   test('a handler, runtime type or isolation mismatch is due once it has lasted afterSeconds; before that, when it will be', () => {
-    assert.deepEqual(evictionDue(entry(), evicting, at(299)), { kind: 'wait', untilMs: at(300) });
-    assert.deepEqual(evictionDue(entry(), evicting, at(300)), { kind: 'evict' });
-    assert.deepEqual(evictionDue(entry({ reason: 'IsolationMismatch' }), evicting, at(301)), { kind: 'evict' });
-    assert.deepEqual(evictionDue(entry({ reason: 'RuntimeTypeMismatch' }), { ...evicting, afterMs: 0 }, at(0)), { kind: 'evict' });
+    assert.deepEqual(evictionDue(entry(), evicting, at(299), RUNC), { kind: 'wait', untilMs: at(300) });
+    assert.deepEqual(evictionDue(entry(), evicting, at(300), RUNC), { kind: 'evict' });
+    assert.deepEqual(evictionDue(entry({ reason: 'IsolationMismatch' }), evicting, at(301), RUNC), { kind: 'evict' });
+    assert.deepEqual(evictionDue(entry({ reason: 'RuntimeTypeMismatch' }), { ...evicting, afterMs: 0 }, at(0), RUNC), { kind: 'evict' });
   });
   test('never: a pod whose RuntimeClass is not allowed (its replacement would ask for the same), a match, an unverified pod, or remediation Disabled', () => {
-    assert.deepEqual(evictionDue(entry({ reason: 'RuntimeClassNotAllowed' }), evicting, at(1000)), { kind: 'none' });
-    assert.deepEqual(evictionDue(entry({ verdict: 'Matched', reason: 'Matched' }), evicting, at(1000)), { kind: 'none' });
-    assert.deepEqual(evictionDue(entry({ verdict: 'Unverified', reason: 'AgentNotReady' }), evicting, at(1000)), { kind: 'none' });
-    assert.deepEqual(evictionDue(entry(), { ...evicting, mode: 'Disabled' }, at(1000)), { kind: 'none' });
-    assert.deepEqual(evictionDue(entry({ since: 'not a time' }), evicting, at(1000)), { kind: 'none' });
+    assert.deepEqual(evictionDue(entry({ reason: 'RuntimeClassNotAllowed' }), evicting, at(1000), RUNC), { kind: 'none' });
+    assert.deepEqual(evictionDue(entry({ verdict: 'Matched', reason: 'Matched' }), evicting, at(1000), RUNC), { kind: 'none' });
+    assert.deepEqual(evictionDue(entry({ verdict: 'Unverified', reason: 'AgentNotReady' }), evicting, at(1000), RUNC), { kind: 'none' });
+    assert.deepEqual(evictionDue(entry(), { ...evicting, mode: 'Disabled' }, at(1000), RUNC), { kind: 'none' });
+    assert.deepEqual(evictionDue(entry({ since: 'not a time' }), evicting, at(1000), RUNC), { kind: 'none' });
+  });
+  test('never a pod that asked for the default handler, or for none, or where the default is not known; unless the audit says so in so many words', () => {
+    const bare = verdictEntry({ verdict: 'Mismatched', reason: 'IsolationMismatch', since: SINCE, expectedHandler: 'runc' });
+    delete (bare as { runtimeClassName?: string }).runtimeClassName;
+    assert.deepEqual(evictionDue(bare, evicting, at(1000), RUNC), { kind: 'none' }, 'no RuntimeClass');
+    assert.deepEqual(
+      evictionDue(entry({ expectedHandler: 'runc', runtimeClassName: 'runc' }), evicting, at(1000), RUNC),
+      { kind: 'none' },
+      'the default, by name',
+    );
+    assert.deepEqual(evictionDue(entry(), evicting, at(1000), undefined), { kind: 'none' }, 'a default the report cannot name');
+    assert.deepEqual(evictionDue(bare, { ...evicting, spareDefaultHandlerPods: false }, at(1000), RUNC), { kind: 'evict' });
   });
 });
 
@@ -68,10 +82,17 @@ describe('handlerPath and labelAction: the node label rule', () => {
 
 test("remediationOf: the schema's defaults, Disabled unless asked", () => {
   const base = { auditPodsWithoutRuntimeClass: false, gracePeriodSeconds: 120 };
-  assert.deepEqual(remediationOf(base), { evict: { mode: 'Disabled', afterMs: 300_000, maxPerMinute: 1 }, labelNodes: { mode: 'Disabled', minPods: 3 } });
-  assert.deepEqual(remediationOf({ ...base, remediation: { evict: { mode: 'DryRun', afterSeconds: 0, maxPerMinute: 5 } } }).evict, {
-    mode: 'DryRun',
-    afterMs: 0,
-    maxPerMinute: 5,
+  assert.deepEqual(remediationOf(base), {
+    evict: { mode: 'Disabled', afterMs: 300_000, maxPerMinute: 1, spareDefaultHandlerPods: true },
+    labelNodes: { mode: 'Disabled', minPods: 3 },
   });
+  assert.deepEqual(
+    remediationOf({ ...base, remediation: { evict: { mode: 'DryRun', afterSeconds: 0, maxPerMinute: 5, defaultHandlerPods: 'Spared' } } }).evict,
+    {
+      mode: 'DryRun',
+      afterMs: 0,
+      maxPerMinute: 5,
+      spareDefaultHandlerPods: true,
+    },
+  );
 });
