@@ -304,6 +304,11 @@ describe('what the chart renders', () => {
     assert.ok((await args({ 'remediation.enabled': true })).includes('--max-evictions-per-minute=10'), 'the ceiling over the cluster, by default');
     assert.ok((await args({ 'remediation.enabled': true, 'remediation.maxEvictionsPerMinute': 3 })).includes('--max-evictions-per-minute=3'));
     await assert.rejects(render({ 'remediation.maxEvictionsPerMinute': 600 }), /maxEvictionsPerMinute.*(maximum|less than or equal)/);
+    // Node patches come with a policy that keeps them to our labels, for the operator's account alone.
+    assert.equal((await render({})).some((o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name.endsWith('-operator-own-labels')), false);
+    const policy = findObject(await render({ 'remediation.enabled': true }), 'ValidatingAdmissionPolicy', 'rcaudit-runtimeclass-audit-operator-own-labels');
+    assert.match(JSON.stringify(policy), /request\.userInfo\.username == \\"system:serviceaccount:rcaudit:rcaudit-runtimeclass-audit-operator\\"/);
+    findObject(await render({ 'remediation.enabled': true }), 'ValidatingAdmissionPolicyBinding', 'rcaudit-runtimeclass-audit-operator-own-labels');
     const agent = findObject(await render(), 'ClusterRole', 'rcaudit-runtimeclass-audit-agent');
     const reviews = [
       { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
