@@ -1,17 +1,20 @@
-// Writes the node's NodeSandboxReport through the API server, by
-// server-side apply with the agent's own field manager: created when absent
-// (owned by the Node, so it is garbage-collected with the node and never with
-// the agent pod), written only when its spec differs from ours. Only `spec`
-// is ours; `status` belongs to the operator and is never sent. An apply
+// Writes the node's NodeSandboxReport through the API server: created when
+// absent (owned by the Node, so it is garbage-collected with the node and
+// never with the agent pod), else patched, only when its spec differs from
+// ours. Only `spec` is ours; `status` belongs to the operator and is never
+// sent. The patch is a JSON merge patch from the stored spec to ours: it
 // carries no resourceVersion, so the operator's status writes, which come
 // between any read and write of ours under pod churn, cannot make it
 // conflict (a compare-and-swap update did: 409, and the node's findings
-// waited). Through kube/rest.ts, the operator's path too: every request has
-// a deadline and is counted.
+// waited). Not server-side apply: it takes an empty list as "no items of
+// mine" and drops the field, and a report's lists are required, empty or
+// not. Through kube/rest.ts, the operator's path too: every request has a
+// deadline and is counted.
 import { GROUP, VERSION, API_VERSION } from '../api/v1alpha1/group.ts';
 import { NODE_SANDBOX_REPORT, type NodeSandboxReportSpec } from '../api/v1alpha1/node-sandbox-report.ts';
 import { KubeApiError } from '../kube/errors.ts';
-import { APPLY_PATCH, MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
+import { mergePatch } from '../kube/merge-patch.ts';
+import { MERGE_PATCH, type KubeRest } from '../kube/rest.ts';
 import { canonicalSpec } from './report.ts';
 
 export type WriteOutcome = 'created' | 'updated' | 'unchanged';
@@ -28,9 +31,7 @@ interface StoredReport {
   spec?: unknown;
 }
 
-/** The fields of the report the agent owns, as the API server records them. */
-export const FIELD_MANAGER = 'rcaudit-agent';
-/** An apply that forces its fields meets no conflict; anything that still does is tried again at once, this many times. */
+/** A merge patch meets no conflict; a create that meets one (AlreadyExists) is tried again at once, on a fresh read, this many times. */
 const MAX_CONFLICTS = 5;
 
 export class ReportWriter {
@@ -52,7 +53,7 @@ export class ReportWriter {
       try {
         return await this.writeOnce(spec, wanted);
       } catch (err) {
-        const conflict = err instanceof KubeApiError && err.reason === 'Conflict';
+        const conflict = err instanceof KubeApiError && (err.reason === 'Conflict' || err.reason === 'AlreadyExists');
         if (!conflict || attempt >= MAX_CONFLICTS) throw err;
       }
     }
@@ -61,25 +62,22 @@ export class ReportWriter {
   private async writeOnce(spec: NodeSandboxReportSpec, wanted: string): Promise<WriteOutcome> {
     const stored = await this.read();
     const owner = await this.nodeOwner();
-    const owners = stored?.metadata.ownerReferences ?? [];
-    if (stored !== undefined && owners.some((o) => o.uid === owner.uid) && canonicalSpec(stored.spec) === wanted) return 'unchanged';
-    // An earlier Node of this name (deleted and re-created), named as owner before this agent applied (by an update,
-    // or by another manager): the apply would keep it beside ours, so the owners are set first.
-    if (owners.some((o) => o.kind === 'Node' && o.uid !== owner.uid)) {
-      await this.rest.request('PATCH', `${this.path}/${this.nodeName}`, {
-        what: `set the owner of NodeSandboxReport ${this.nodeName}`,
-        contentType: MERGE_PATCH,
-        body: { metadata: { ownerReferences: [...owners.filter((o) => o.kind !== 'Node'), owner] } },
-      });
+    if (stored === undefined) {
+      const body = { apiVersion: API_VERSION, kind: NODE_SANDBOX_REPORT.kind, metadata: { name: this.nodeName, ownerReferences: [owner] }, spec };
+      await this.rest.request('POST', this.path, { what: `create NodeSandboxReport ${this.nodeName}`, body });
+      return 'created';
     }
-    const body = { apiVersion: API_VERSION, kind: NODE_SANDBOX_REPORT.kind, metadata: { name: this.nodeName, ownerReferences: [owner] }, spec };
+    const owners = stored.metadata.ownerReferences ?? [];
+    const owned = owners.some((o) => o.uid === owner.uid) && !owners.some((o) => o.kind === 'Node' && o.uid !== owner.uid);
+    if (owned && canonicalSpec(stored.spec) === wanted) return 'unchanged';
+    // Owned by this Node alone: an earlier Node of this name (deleted and re-created) is no owner.
+    const metadata = owned ? {} : { metadata: { ownerReferences: [...owners.filter((o) => o.kind !== 'Node'), owner] } };
     await this.rest.request('PATCH', `${this.path}/${this.nodeName}`, {
-      what: `apply NodeSandboxReport ${this.nodeName}`,
-      contentType: APPLY_PATCH,
-      query: { fieldManager: FIELD_MANAGER, force: true },
-      body,
+      what: `patch NodeSandboxReport ${this.nodeName}`,
+      contentType: MERGE_PATCH,
+      body: { ...metadata, spec: mergePatch(stored.spec, spec) },
     });
-    return stored === undefined ? 'created' : 'updated';
+    return 'updated';
   }
 
   private async read(): Promise<StoredReport | undefined> {

@@ -18,8 +18,6 @@ export type CountedVerb = Verb | 'WATCH';
 
 export const MERGE_PATCH = 'application/merge-patch+json';
 export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
-/** Server-side apply (JSON is YAML): the fields a manager sends are its own, and those it stops sending go. */
-export const APPLY_PATCH = 'application/apply-patch+yaml';
 
 type Query = Record<string, string | number | boolean | undefined>;
 

@@ -516,9 +516,10 @@ describe('helm install, for real: chart, image, alerts', () => {
     const token = (
       await k(['create', 'token', sa, '-n', agentNs, '--bound-object-kind', 'Pod', '--bound-object-name', onHonest.metadata.name, '--duration=10m'])
     ).trim();
+    // Written as the agent writes it: a merge patch of the spec.
     const replaceAs = async (tokenOf: string, node: string): Promise<string> =>
-      k(['replace', `--token=${tokenOf}`, '-f', '-'], await k(['get', 'nodesandboxreport', node, '-o', 'json']));
-    assert.match(await replaceAs(token, honestNode.name), /replaced/);
+      k(['patch', 'nodesandboxreport', node, `--token=${tokenOf}`, '--type=merge', '-p', JSON.stringify({ spec: { agentVersion: 'by-hand' } })]);
+    assert.match(await replaceAs(token, honestNode.name), /patched/);
     await assert.rejects(replaceAs(token, kusciaNode.name), (err: Error) =>
       new RegExp(`an agent on node ${honestNode.name} may write only its own NodeSandboxReport, not ${kusciaNode.name}`).test(
         String((err as { stderr?: string }).stderr),

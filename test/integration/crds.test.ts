@@ -81,7 +81,7 @@ describe('CRDs', () => {
     );
   });
 
-  test('remediation defaults come from the schema: Disabled, 300 s, 1 a minute, 3 pods', async () => {
+  test('remediation defaults come from the schema: Disabled, 300 s, 1 a minute, default-handler pods spared, 3 pods', async () => {
     const name = `${auditName}-defaults`;
     const manifest = {
       apiVersion: 'rcaudit.dev/v1alpha1',
@@ -93,7 +93,7 @@ describe('CRDs', () => {
       spec: { remediation: unknown };
     };
     assert.deepEqual(stored.spec.remediation, {
-      evict: { mode: 'Disabled', afterSeconds: 300, maxPerMinute: 1 },
+      evict: { mode: 'Disabled', afterSeconds: 300, maxPerMinute: 1, defaultHandlerPods: 'Spared' },
       labelNodes: { mode: 'Disabled', minPods: 3 },
     });
   });

@@ -113,7 +113,7 @@ describe('/metrics checked with the real API server', () => {
         kind: 'ClusterRole',
         metadata: { name: `${id}-noreviews` },
         rules: [
-          { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'update'] },
+          { apiGroups: ['rcaudit.dev'], resources: ['nodesandboxreports'], verbs: ['get', 'create', 'patch'] },
           { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
         ],
       },

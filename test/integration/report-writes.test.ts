@@ -78,3 +78,23 @@ test("the agent's spec writes and the operator's status writes never conflict, a
   assert.deepEqual(stored.spec, specAt(60), 'the last spec written is the one stored');
   assert.equal(stored.status.counts.sandboxes, statusWrites, "the operator's last status is kept: a spec write never touches it");
 });
+
+test('a report with nothing in its lists (a runtime unreachable at start, an empty node), and fields that go away when it recovers', async () => {
+  const api = new KubeRest(await kubeconfigConnection(testbed.kubeconfig), { timeoutMs: 10_000 });
+  const writer = new ReportWriter(api, node);
+  const down = reportSpec(node, [], {
+    reachable: false,
+    infoFormat: 'unknown',
+    handlers: [],
+    unreachableSince: '2026-12-04T10:00:00.000Z',
+    lastError: 'UNAVAILABLE',
+  });
+  delete down.runtime.defaultHandler;
+  await writer.write(down);
+  const stored = async (): Promise<NodeSandboxReportSpec> =>
+    (JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', node, '-o', 'json'])) as { spec: NodeSandboxReportSpec }).spec;
+  assert.deepEqual(await stored(), down, 'empty lists are stored as empty lists');
+  const up = specAt(1);
+  await writer.write(up);
+  assert.deepEqual(await stored(), up, 'unreachableSince and lastError are gone, not kept from before');
+});
