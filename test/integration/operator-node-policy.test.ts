@@ -51,10 +51,15 @@ async function asOperator(patch: object): Promise<string | undefined> {
 
 test("the operator's account changes rcaudit.dev/ labels on a Node, and nothing else of it", async () => {
   const labelsOnly = /the runtimeclass-audit operator may change only rcaudit\.dev\/ labels on a Node/;
-  // A policy takes a moment to be enforced once created.
+  // A policy takes a moment to be enforced once created: wait with a change that is a change every time (a
+  // patch that went through before would make the same patch again no change at all, rightly let through).
+  let attempt = 0;
   await eventually(async () => {
-    assert.match((await asOperator({ metadata: { labels: { team: 'b' } } })) ?? 'accepted', labelsOnly);
+    attempt++;
+    assert.match((await asOperator({ metadata: { labels: { probe: String(attempt) } } })) ?? 'accepted', labelsOnly);
   }, 30_000);
+  await kubectl(testbed, ['label', 'node', node, 'probe-']);
+  assert.match((await asOperator({ metadata: { labels: { team: 'b' } } })) ?? 'accepted', labelsOnly);
   assert.equal(await asOperator({ metadata: { labels: { 'rcaudit.dev/handlers-dropped': 'true' } } }), undefined);
   assert.match((await asOperator({ metadata: { labels: { other: 'x' } } })) ?? 'accepted', labelsOnly);
   assert.match((await asOperator({ metadata: { labels: { team: null } } })) ?? 'accepted', labelsOnly);
