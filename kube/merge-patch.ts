@@ -3,8 +3,9 @@
 // arrays included, whole. A merge patch carries no resourceVersion, so a
 // writer that owns a part of an object (the agent, a report's spec) cannot
 // conflict with another that writes another part (the operator, its status).
-// Written here: no well-kept package on npm generates them, and this is all
-// of it.
+// Written here rather than taken from json-merge-patch (1.0.2, which also
+// generates them, with fast-deep-equal): it is these eight lines, tested
+// against RFC 7386's own algorithm, and not worth a dependency on every node.
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
