@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
 import type { NodeSandboxReportSpec } from '../../../api/v1alpha1/node-sandbox-report.ts';
 import { nextTickDelay, NodeAgent, type CriRuntime } from '../../../agent/agent.ts';
 import type { PodSandbox } from '../../../agent/cri/types.ts';
 import { AgentMetrics } from '../../../agent/metrics.ts';
 import type { WriteOutcome } from '../../../agent/report-writer.ts';
 import { SandboxScanner } from '../../../agent/scanner.ts';
+import { recordingLog } from '../../support/log.ts';
 
 const config = JSON.stringify({ containerd: { defaultRuntimeName: 'runc', runtimes: { runc: { runtimeType: 'io.containerd.runc.v2' } } } });
 
@@ -69,11 +69,13 @@ function setup() {
       return Promise.resolve('updated');
     },
   };
+  const metrics = new AgentMetrics();
+  const { log, lines } = recordingLog();
   const agent = new NodeAgent(
     { nodeName: 'n1', agentVersion: 't', intervalMs: 2000, resyncMs: 300_000, runtimeRefreshMs: 300_000 },
-    { connect: () => ({ cri, endpoint: 'unix:///x.sock' }), sink, log: pino({ level: 'silent' }), metrics: new AgentMetrics(), now: () => clock },
+    { connect: () => ({ cri, endpoint: 'unix:///x.sock' }), sink, log, metrics, now: () => clock },
   );
-  return { cri, writes, attempts, agent, advance: (ms: number) => (clock += ms), failWrites: (v: boolean) => (failWrites = v) };
+  return { cri, writes, attempts, agent, metrics, lines, advance: (ms: number) => (clock += ms), failWrites: (v: boolean) => (failWrites = v) };
 }
 
 describe('agent loop', () => {
@@ -90,6 +92,23 @@ describe('agent loop', () => {
     }
     assert.deepEqual(cri.calls, Array(10).fill('ListPodSandbox'));
     assert.equal(writes.length, 1, 'nothing changed, nothing written');
+  });
+
+  test('what the report leaves out to fit its schema: said in the report, in the metric at every pass, in the log once', async () => {
+    const { cri, writes, agent, metrics, lines } = setup();
+    // An id longer than the schema's 128: left out whole, never cut into another id.
+    cri.sandboxes = [sandbox('a'), sandbox('x'.repeat(200))];
+    await agent.tick();
+    await agent.tick();
+    assert.deepEqual(writes.at(-1)?.omitted, { sandboxes: 1 });
+    assert.match(await metrics.registry.metrics(), /^rcaudit_agent_report_omitted\{what="sandboxes"\} 1$/m);
+    const said = (): number => lines.filter((l) => l.msg.startsWith('left out of the report')).length;
+    assert.equal(said(), 1, 'once, not at every pass');
+    cri.sandboxes = [sandbox('a')];
+    await agent.tick();
+    assert.equal(writes.at(-1)?.omitted, undefined);
+    assert.match(await metrics.registry.metrics(), /^rcaudit_agent_report_omitted\{what="sandboxes"\} 0$/m);
+    assert.equal(said(), 1, 'nothing left out: nothing more said');
   });
 
   test('a new sandbox costs one status call and one write; a gone one is forgotten', async () => {
