@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { AccessReviewer, ReviewedUser } from '../kube/access-review.ts';
+import { RateWindow } from '../kube/rate-window.ts';
 import { KubeApiError } from '../kube/errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -74,18 +75,6 @@ const THROTTLED: ScrapeDecision = { outcome: 'throttled', code: 429, message: 't
 /** Throttling is logged at most this often, with how many it held back. */
 const THROTTLE_LOG_MS = 60_000;
 
-/** At most `max` takes in any second: a sliding window of the times they were taken. */
-class PerSecond {
-  private readonly taken: number[] = [];
-
-  take(max: number, now: number): boolean {
-    while (this.taken.length > 0 && (this.taken[0] ?? now) <= now - 1000) this.taken.shift();
-    if (this.taken.length >= max) return false;
-    this.taken.push(now);
-    return true;
-  }
-}
-
 /** A token's last answer, and when the API server gave it. */
 interface Remembered {
   decision: ScrapeDecision;
@@ -102,7 +91,8 @@ export class ScrapeAuthorizer {
   private readonly allowed: LRUCache<string, Remembered>;
   private readonly refused: LRUCache<string, Remembered>;
   private readonly inFlight = new Map<string, Promise<ScrapeDecision>>();
-  private readonly reviews = new PerSecond();
+  /** Reviews of tokens not allowed before, in the last second. */
+  private readonly reviews = new RateWindow(1000);
   private throttle = { held: 0, saidAt: -Infinity };
   private readonly reviewer: AccessReviewer;
   private readonly log: Logger;

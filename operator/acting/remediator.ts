@@ -11,7 +11,8 @@ import { KubeApiError } from '../../kube/errors.ts';
 import { MERGE_PATCH, type KubeRequester } from '../../kube/rest.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { EventRecorder, ObjectNotice } from './event-recorder.ts';
-import { evictionDue, handlerPath, labelAction, RateWindow, remediationOf, type RemediationMode } from '../judging/remediation-plan.ts';
+import { evictionDue, handlerPath, labelAction, remediationOf, type RemediationMode } from '../judging/remediation-plan.ts';
+import { RateWindow } from '../../kube/rate-window.ts';
 import { mustLead } from '../machinery/leader-election.ts';
 import type { AuditRecord, NodeRecord } from '../cache/records.ts';
 

@@ -1,6 +1,7 @@
 // Remediation, opt-in per audit (spec.remediation): which mismatched pods to
-// evict, within what budget, and whether a node's kubelet is seen dropping
-// handlers. Pure decisions; operator/acting/remediator.ts acts on them.
+// evict, and whether a node's kubelet is seen dropping handlers. Pure
+// decisions; operator/acting/remediator.ts acts on them, at the rates
+// kube/rate-window.ts keeps.
 import type { PodVerdictEntry, ReportedSandbox } from '../../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeClassAuditSpec } from '../../api/v1alpha1/runtime-class-audit.ts';
 
@@ -75,45 +76,6 @@ export function evictionDue(p: PodVerdictEntry, policy: EvictionPolicy, now: num
   const lasted = mismatchedFor(p, now);
   if (lasted === undefined) return { kind: 'none' };
   return lasted >= policy.afterMs ? { kind: 'evict' } : { kind: 'wait', untilMs: now + policy.afterMs - lasted };
-}
-
-/**
- * At most `max` actions in any 60 seconds: a sliding window of the times
- * actions were taken. (A token bucket of `max` would let 2 × max through
- * across the turn of a minute.)
- */
-export class RateWindow {
-  private readonly taken: number[] = [];
-  private readonly windowMs: number;
-
-  constructor(windowMs = 60_000) {
-    this.windowMs = windowMs;
-  }
-
-  /** Takes one if fewer than `max` were taken in the window before `now`. */
-  take(max: number, now: number): boolean {
-    this.prune(now);
-    if (this.taken.length >= max) return false;
-    this.taken.push(now);
-    return true;
-  }
-
-  /** Gives back the one taken at `at` (the action did not happen: a PodDisruptionBudget said no). */
-  giveBack(at: number): void {
-    const i = this.taken.lastIndexOf(at);
-    if (i >= 0) this.taken.splice(i, 1);
-  }
-
-  /** When the next one can be taken, for a window of `max`. */
-  nextAt(max: number, now: number): number {
-    this.prune(now);
-    if (this.taken.length < max) return now;
-    return (this.taken[this.taken.length - max] ?? now) + this.windowMs;
-  }
-
-  private prune(now: number): void {
-    while (this.taken.length > 0 && (this.taken[0] ?? now) <= now - this.windowMs) this.taken.shift();
-  }
 }
 
 export interface HandlerPath {

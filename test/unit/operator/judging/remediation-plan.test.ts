@@ -1,9 +1,9 @@
 // Remediation's decisions (operator/judging/remediation-plan.ts): when a pod
-// is due for eviction, the rate window, the node label rule, the defaults.
+// is due for eviction, the node label rule, the defaults.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PodVerdictEntry, ReportedSandbox } from '../../../../api/v1alpha1/node-sandbox-report.ts';
-import { evictionDue, handlerPath, labelAction, RateWindow, remediationOf, type EvictionPolicy } from '../../../../operator/judging/remediation-plan.ts';
+import { evictionDue, handlerPath, labelAction, remediationOf, type EvictionPolicy } from '../../../../operator/judging/remediation-plan.ts';
 import { sandbox, verdictEntry } from '../../../support/operator.ts';
 
 const SINCE = '2026-11-23T10:00:00.000Z';
@@ -39,25 +39,6 @@ describe('evictionDue', () => {
     );
     assert.deepEqual(evictionDue(entry(), evicting, at(1000), undefined), { kind: 'none' }, 'a default the report cannot name');
     assert.deepEqual(evictionDue(bare, { ...evicting, spareDefaultHandlerPods: false }, at(1000), RUNC), { kind: 'evict' });
-  });
-});
-
-describe('RateWindow', () => {
-  test('at most max in any 60 s; the next one when the oldest leaves the window', () => {
-    const w = new RateWindow();
-    assert.equal(w.take(2, 0), true);
-    assert.equal(w.take(2, 10_000), true);
-    assert.equal(w.take(2, 59_999), false);
-    assert.equal(w.nextAt(2, 59_999), 60_000);
-    assert.equal(w.take(2, 60_000), true, 'the first left the window');
-    assert.equal(w.take(2, 65_000), false);
-    assert.equal(w.nextAt(2, 65_000), 70_000);
-  });
-  test('one given back (a PodDisruptionBudget said no) frees its place', () => {
-    const w = new RateWindow();
-    assert.equal(w.take(1, 0), true);
-    w.giveBack(0);
-    assert.equal(w.take(1, 1), true);
   });
 });
 
