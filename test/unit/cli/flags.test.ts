@@ -9,6 +9,18 @@ import { REPO_ROOT } from '../../../hack/versions.ts';
 
 const execFileAsync = promisify(execFile);
 
+/** Starts `script` with `args` and expects it to refuse them at once: exit 1, `message` on stderr. A process that accepts its flags runs on: the deadline ends it, and the assertions say so. */
+async function refused(script: string, args: string[], message: RegExp): Promise<void> {
+  await assert.rejects(
+    execFileAsync(process.execPath, [script, ...args], { cwd: REPO_ROOT, timeout: 15_000 }),
+    (err: Error & { stderr?: string; code?: number }) => {
+      assert.match(err.stderr ?? '', message);
+      assert.equal(err.code, 1);
+      return true;
+    },
+  );
+}
+
 describe('duration bounds', () => {
   for (const [flag, [min, max]] of Object.entries(DURATION_BOUNDS) as [keyof typeof DURATION_BOUNDS, readonly [string, string]][]) {
     test(`${flag}: ${min} to ${max}`, () => {
@@ -40,13 +52,7 @@ describe('duration bounds', () => {
         /option '--event-series-interval <duration>' argument '0s' is invalid\. 0s is out of range: a duration from 1s to 24h/,
       ],
     ];
-    for (const [script, args, message] of cases) {
-      await assert.rejects(execFileAsync(process.execPath, [script, ...args], { cwd: REPO_ROOT }), (err: Error & { stderr?: string; code?: number }) => {
-        assert.match(err.stderr ?? '', message);
-        assert.equal(err.code, 1);
-        return true;
-      });
-    }
+    for (const [script, args, message] of cases) await refused(script, args, message);
   });
 });
 
@@ -62,18 +68,6 @@ describe('the metrics certificate flags', () => {
 });
 
 describe('flags that would start a bad operator or agent are refused at start', () => {
-  // A process that accepts its flags runs on: the deadline ends it, and the assertions say so.
-  const refused = async (script: string, args: string[], message: RegExp): Promise<void> => {
-    await assert.rejects(
-      execFileAsync(process.execPath, [script, ...args], { cwd: REPO_ROOT, timeout: 15_000 }),
-      (err: Error & { stderr?: string; code?: number }) => {
-        assert.match(err.stderr ?? '', message);
-        assert.equal(err.code, 1);
-        return true;
-      },
-    );
-  };
-
   test("leader election's timings, checked against each other as client-go does: two leaders must never overlap", async () => {
     await refused(
       'operator/main.ts',
