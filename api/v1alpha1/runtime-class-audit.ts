@@ -136,6 +136,23 @@ export const auditSpecSchema = {
               description:
                 "Spared: only a pod that asked for a RuntimeClass whose handler is not the node runtime's default is ever evicted, so an audit that flags pods on the default handler (a typo in expectedIsolation, say) flags them and evicts none. The other value, spelt out so no one sets it by accident, evicts those too.",
             },
+            circuitBreaker: {
+              type: 'object',
+              additionalProperties: false,
+              description:
+                "Halts this audit's evictions when they would exceed a small share of the pods it audits, or touch more than a few nodes, within windowSeconds: at that scale an eviction is more likely a policy error (a typo in expectedIsolation, a selector that takes in too much) than a cure. The operator then evicts nothing more for this audit, says why in the Remediating condition (reason Halted), an Event on the audit and rcaudit_remediation_halted, and waits for a person: any change to the audit's spec resumes it.",
+              properties: {
+                percentOfAuditedPods: {
+                  type: 'integer',
+                  minimum: 1,
+                  maximum: 100,
+                  default: 10,
+                  description: 'At most this share of the pods the audit audits (status.counts.audited) is evicted within the window; never fewer than one pod.',
+                },
+                nodes: { type: 'integer', minimum: 1, maximum: 1000, default: 3, description: 'At most this many nodes see evictions within the window.' },
+                windowSeconds: { type: 'integer', minimum: 60, maximum: 604_800, default: 3600, description: 'The window the two limits count over.' },
+              },
+            },
           },
         },
         labelNodes: {

@@ -4,6 +4,7 @@
 // a second leader that says the same thing finds the first leader's Event
 // (AlreadyExists) and carries on its series instead of starting a storm.
 import { createHash } from 'node:crypto';
+import { API_VERSION } from '../../api/v1alpha1/group.ts';
 import { KubeApiError } from '../../kube/errors.ts';
 import { microTime } from '../../kube/micro-time.ts';
 import { MERGE_PATCH, type KubeRequester } from '../../kube/rest.ts';
@@ -24,9 +25,9 @@ export const eventName = (notice: PodNotice): string => eventNameFor({ name: not
 
 export type EventOutcome = 'created' | 'updated' | 'adopted' | 'skipped';
 
-/** Something said once about a pod or a node. A node's Events live in the namespace "default", as the kubelet's do. */
+/** Something said once about a pod, a node or an audit. The Events of cluster-scoped objects live in the namespace "default", as the kubelet's do. */
 export interface ObjectNotice {
-  kind: 'Pod' | 'Node';
+  kind: 'Pod' | 'Node' | 'RuntimeClassAudit';
   namespace: string;
   name: string;
   uid: string;
@@ -144,7 +145,7 @@ export class EventRecorder {
    */
   async announce(notice: ObjectNotice, now: number): Promise<boolean> {
     const involved = {
-      apiVersion: 'v1',
+      apiVersion: notice.kind === 'RuntimeClassAudit' ? API_VERSION : 'v1',
       kind: notice.kind,
       name: notice.name,
       uid: notice.uid,

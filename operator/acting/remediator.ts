@@ -11,14 +11,29 @@ import { KubeApiError } from '../../kube/errors.ts';
 import { MERGE_PATCH, type KubeRequester } from '../../kube/rest.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { EventRecorder, ObjectNotice } from './event-recorder.ts';
-import { evictionDue, handlerPath, labelAction, remediationOf, type RemediationMode } from '../judging/remediation-plan.ts';
+import {
+  breakerTrips,
+  evictionDue,
+  handlerPath,
+  labelAction,
+  remediationOf,
+  storedHalt,
+  type EvictionPolicy,
+  type Halt,
+  type PastEviction,
+  type RemediationMode,
+} from '../judging/remediation-plan.ts';
 import { RateWindow } from '../../kube/rate-window.ts';
 import { mustLead } from '../machinery/leader-election.ts';
 import type { AuditRecord, NodeRecord } from '../cache/records.ts';
 
 export type RemediationAction = 'evict' | 'label' | 'unlabel';
-/** done; dry-run: only the Event; blocked: a PodDisruptionBudget said no; forbidden: no RBAC; gone: the object went first; failed: anything else. */
-export type RemediationOutcome = 'done' | 'dry-run' | 'blocked' | 'forbidden' | 'gone' | 'failed';
+/**
+ * done; dry-run: only the Event; blocked: a PodDisruptionBudget said no;
+ * forbidden: no RBAC; gone: the object went first; halted: the audit's
+ * circuit breaker tripped instead; failed: anything else.
+ */
+export type RemediationOutcome = 'done' | 'dry-run' | 'blocked' | 'forbidden' | 'gone' | 'halted' | 'failed';
 
 export interface RemediatorDeps {
   api: KubeRequester;
@@ -29,6 +44,8 @@ export interface RemediatorDeps {
   isLeader: () => boolean;
   now: () => number;
   count: (audit: string, action: RemediationAction, outcome: RemediationOutcome) => void;
+  /** An audit's circuit breaker tripped: its status should say so now. */
+  halted: (audit: string) => void;
 }
 
 /** One audit's verdicts on a node's pods. */
@@ -39,8 +56,8 @@ export interface AuditOnNode {
 
 /** A pod a PodDisruptionBudget kept is tried again after this long. */
 const BLOCKED_RETRY_MS = 30_000;
-/** Where the Events about a Node go, as the kubelet's do. */
-const NODE_EVENTS_NAMESPACE = 'default';
+/** Where the Events about a cluster-scoped object (a Node, an audit) go, as the kubelet's do. */
+const CLUSTER_EVENTS_NAMESPACE = 'default';
 
 const errorReason = (err: unknown): string => (err instanceof KubeApiError ? err.reason : 'Error');
 
@@ -59,6 +76,14 @@ export class Remediator {
   private readonly blockedUntil = new Map<string, number>();
   /** What DryRun said of each node's label last: said once, not at every pass. */
   private readonly labelSaid = new Map<string, 'add' | 'remove'>();
+  /**
+   * Each audit's real evictions at its current generation, for its circuit
+   * breaker: older than its window they are dropped, and a change to its
+   * spec (a person resumed it) starts the count afresh.
+   */
+  private readonly past = new Map<string, { generation: number; evictions: PastEviction[] }>();
+  /** Halts tripped here and not yet seen in the audit's stored status, with the generation they halt. */
+  private readonly halts = new Map<string, { generation: number; halt: Halt }>();
 
   constructor(deps: RemediatorDeps) {
     this.deps = deps;
@@ -95,37 +120,115 @@ export class Remediator {
         const due = evictionDue(p, policy, now, defaultHandler);
         if (due.kind === 'none') continue;
         seen.add(p.uid);
-        const next = due.kind === 'wait' ? due.untilMs : await this.evictOne(p, { audit: audit.name, mode: policy.mode, max: policy.maxPerMinute, acted }, now);
+        const next = due.kind === 'wait' ? due.untilMs : await this.evictOne(p, { audit, node, policy, acted }, now);
         if (next !== undefined) again = Math.min(again ?? Infinity, next);
       }
     }
     return again;
   }
 
+  /**
+   * Why the audit's evictions are halted, if they are: tripped here, or
+   * (after a restart, or on a new leader) as its status says. Either holds
+   * only while the spec keeps the generation it tripped at.
+   */
+  haltOf(audit: Pick<AuditRecord, 'name' | 'generation' | 'status'>): Halt | undefined {
+    const tripped = this.halts.get(audit.name);
+    if (tripped !== undefined && tripped.generation !== audit.generation) this.halts.delete(audit.name);
+    else if (tripped !== undefined) return tripped.halt;
+    return storedHalt(audit);
+  }
+
   /** Returns when to try again, if it must be. */
   private async evictOne(
     p: PodVerdictEntry,
-    policy: { audit: string; mode: RemediationMode; max: number; acted: Map<string, string> },
+    on: { audit: AuditRecord; node: string; policy: EvictionPolicy; acted: Map<string, string> },
     now: number,
   ): Promise<number | undefined> {
-    const blocked = this.blockedUntil.get(p.uid);
-    if (blocked !== undefined && blocked > now) return blocked;
-    const wait = this.takeBudget(policy, now);
+    const { audit, policy } = on;
+    const held = await this.heldBack(p, on, now);
+    if (held !== 'go') return held;
+    const budget = { audit: audit.name, mode: policy.mode, max: policy.maxPerMinute };
+    const wait = this.takeBudget(budget, now);
     if (wait !== undefined) return wait;
     mustLead(this.deps);
+    // Counted before the request, not after: node reconciles run at once, and each must see the others' evictions.
+    const counted: PastEviction = { at: now, node: on.node };
+    if (policy.mode === 'Enabled') this.pastOf(audit).push(counted);
     const outcome = policy.mode === 'DryRun' ? 'dry-run' : await this.postEviction(p);
-    this.deps.count(policy.audit, 'evict', outcome);
+    if (outcome !== 'done') this.forgetPast(audit, counted);
+    this.deps.count(audit.name, 'evict', outcome);
     const retry = outcome === 'blocked' || outcome === 'failed';
     if (retry) {
       // Not taken from the budget: nothing happened, and the pod is tried again.
-      this.giveBackBudget(policy, now);
+      this.giveBackBudget(budget, now);
       this.blockedUntil.set(p.uid, now + BLOCKED_RETRY_MS);
     } else {
-      policy.acted.set(p.uid, `${policy.mode} ${p.since}`);
+      on.acted.set(p.uid, `${policy.mode} ${p.since}`);
     }
-    const said = evictionNotice(p, policy.audit, outcome);
+    const said = evictionNotice(p, audit.name, outcome);
     if (said !== undefined) await this.say(said);
     return retry ? now + BLOCKED_RETRY_MS : undefined;
+  }
+
+  /**
+   * What holds the pod's eviction back before any budget is taken: a
+   * PodDisruptionBudget that said no lately (when to try again), or, for a
+   * real eviction, the audit's halt or its circuit breaker tripping now
+   * (undefined: not until a person changes the spec); 'go' when nothing does.
+   */
+  private async heldBack(
+    p: PodVerdictEntry,
+    on: { audit: AuditRecord; node: string; policy: EvictionPolicy },
+    now: number,
+  ): Promise<number | undefined | 'go'> {
+    const blocked = this.blockedUntil.get(p.uid);
+    if (blocked !== undefined && blocked > now) return blocked;
+    if (on.policy.mode !== 'Enabled') return 'go';
+    if (this.haltOf(on.audit) !== undefined || (await this.tripsBreaker(on.audit, on.node, on.policy, now))) return undefined;
+    return 'go';
+  }
+
+  private pastOf(audit: AuditRecord): PastEviction[] {
+    const kept = this.past.get(audit.name);
+    if (kept?.generation === audit.generation) return kept.evictions;
+    const evictions: PastEviction[] = [];
+    this.past.set(audit.name, { generation: audit.generation, evictions });
+    return evictions;
+  }
+
+  private forgetPast(audit: AuditRecord, eviction: PastEviction): void {
+    const past = this.pastOf(audit);
+    const i = past.indexOf(eviction);
+    if (i >= 0) past.splice(i, 1);
+  }
+
+  /**
+   * Whether one more eviction, on `node`, trips the audit's circuit breaker;
+   * if it does, the audit is halted here at once (its status follows) and
+   * it is said in the log, an Event on the audit, and the metric.
+   */
+  private async tripsBreaker(audit: AuditRecord, node: string, policy: EvictionPolicy, now: number): Promise<boolean> {
+    const past = this.pastOf(audit).filter((e) => e.at > now - policy.breaker.windowMs);
+    this.past.set(audit.name, { generation: audit.generation, evictions: past });
+    const halt = breakerTrips(policy.breaker, { past, node, audited: audit.status?.counts?.audited ?? 0, now });
+    if (halt === undefined) return false;
+    mustLead(this.deps);
+    this.halts.set(audit.name, { generation: audit.generation, halt });
+    this.deps.log.error({ audit: audit.name, generation: audit.generation, evictions: past.length }, halt.message);
+    this.deps.count(audit.name, 'evict', 'halted');
+    this.deps.halted(audit.name);
+    await this.say({
+      kind: 'RuntimeClassAudit',
+      namespace: CLUSTER_EVENTS_NAMESPACE,
+      name: audit.name,
+      uid: audit.uid,
+      type: 'Warning',
+      reason: 'RemediationHalted',
+      message: halt.message,
+      action: 'Evict',
+    });
+    return true;
   }
 
   private windowOf(audit: string): RateWindow {
@@ -188,7 +291,7 @@ export class Remediator {
     mustLead(this.deps);
     const { action, audit, mode, said } = plan;
     const counted = action === 'add' ? 'label' : 'unlabel';
-    const notice = { kind: 'Node', namespace: NODE_EVENTS_NAMESPACE, name: node.name, uid: plan.uid, action: 'Label' } as const;
+    const notice = { kind: 'Node', namespace: CLUSTER_EVENTS_NAMESPACE, name: node.name, uid: plan.uid, action: 'Label' } as const;
     if (mode === 'DryRun') {
       if (this.labelSaid.get(node.name) === action) return;
       this.labelSaid.set(node.name, action);

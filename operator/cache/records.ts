@@ -35,6 +35,8 @@ export interface ReportRecord {
 
 export interface AuditRecord {
   name: string;
+  /** For the Events written about the audit (its circuit breaker). */
+  uid: string;
   generation: number;
   /** With the schema's defaults filled in. */
   spec: RuntimeClassAuditSpec;

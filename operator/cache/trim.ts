@@ -204,7 +204,7 @@ export function trimAudit(object: KubeObject): AuditRecord {
   const spec = structuredClone(object['spec'] ?? {});
   const name = text(object.metadata?.name) ?? '';
   const status = object['status'] as RuntimeClassAuditStatus | undefined;
-  const base = { name, generation: generationOf(object), ...(status === undefined ? {} : { status }) };
+  const base = { name, uid: text(object.metadata?.uid) ?? '', generation: generationOf(object), ...(status === undefined ? {} : { status }) };
   if (!validAuditSpec(spec))
     return { ...base, spec: { auditPodsWithoutRuntimeClass: false, gracePeriodSeconds: 120 }, invalid: `spec${problem(validAuditSpec)}` };
   return { ...base, spec };

@@ -4,7 +4,7 @@
 // lacks a handler, a handler that is not the same runtime everywhere). Pure.
 import type { RuntimeClassAuditSpec, RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
 import type { AuditCoverage, Coverage } from './coverage.ts';
-import { remediationOf } from './remediation-plan.ts';
+import { HALTED_REASON, remediationOf, type Halt } from './remediation-plan.ts';
 
 type Condition = NonNullable<RuntimeClassAuditStatus['conditions']>[number];
 export type PolicyCondition = Omit<Condition, 'lastTransitionTime'>;
@@ -59,7 +59,7 @@ export function handlersConsistentCondition(coverage: readonly Coverage[]): Poli
  * Remediation: what the audit asks for, and whether the operator may do it
  * (it was started with --remediation, the chart value that grants the RBAC).
  */
-export function remediationCondition(spec: RuntimeClassAuditSpec, permitted: boolean): PolicyCondition {
+export function remediationCondition(spec: RuntimeClassAuditSpec, permitted: boolean, halt?: Halt): PolicyCondition {
   const { evict, labelNodes } = remediationOf(spec);
   const asked = [
     evict.mode === 'Disabled' ? undefined : `evict: ${evict.mode}`,
@@ -74,6 +74,8 @@ export function remediationCondition(spec: RuntimeClassAuditSpec, permitted: boo
       message: `spec.remediation asks for ${asked.join(', ')}, but the operator runs without --remediation (chart value remediation.enabled, which grants the RBAC): nothing is done`,
     };
   }
+  // Halted by its circuit breaker (remediation-plan.ts breakerTrips): said until the spec changes.
+  if (halt !== undefined && evict.mode === 'Enabled') return { type: 'Remediating', status: 'False', reason: HALTED_REASON, message: halt.message };
   return { type: 'Remediating', status: 'True', reason: 'Asked', message: asked.join(', ') };
 }
 
@@ -82,6 +84,7 @@ export function policyStatus(
   spec: RuntimeClassAuditSpec,
   { coverage, missing }: AuditCoverage,
   remediationPermitted: boolean,
+  halt?: Halt,
 ): { runtimeClasses: CoverageEntry[]; counts: { uncoveredRuntimeClasses: number; driftingRuntimeClasses: number }; conditions: PolicyCondition[] } {
   return {
     runtimeClasses: coverage.map(coverageEntry),
@@ -93,7 +96,7 @@ export function policyStatus(
       policyResolvedCondition(spec.requiredRuntimeClasses, missing),
       handlersCoveredCondition(coverage),
       handlersConsistentCondition(coverage),
-      remediationCondition(spec, remediationPermitted),
+      remediationCondition(spec, remediationPermitted, halt),
     ],
   };
 }

@@ -13,6 +13,14 @@ export interface EvictionPolicy {
   maxPerMinute: number;
   /** Only pods that asked for a non-default handler are evicted (spec: defaultHandlerPods Spared, the default). */
   spareDefaultHandlerPods: boolean;
+  breaker: CircuitBreaker;
+}
+
+/** spec.remediation.evict.circuitBreaker: how much eviction within a window looks like a policy error. */
+export interface CircuitBreaker {
+  percentOfAuditedPods: number;
+  nodes: number;
+  windowMs: number;
 }
 
 export interface NodeLabelPolicy {
@@ -22,12 +30,21 @@ export interface NodeLabelPolicy {
 
 type Remediation = NonNullable<RuntimeClassAuditSpec['remediation']>;
 
+/** The schema's defaults, for an audit stored before they were (or written where defaults are not filled in). */
+const BREAKER_DEFAULTS = { percentOfAuditedPods: 10, nodes: 3, windowSeconds: 3600 };
+
+function breakerOf(asked: NonNullable<Remediation['evict']>['circuitBreaker']): CircuitBreaker {
+  const { percentOfAuditedPods, nodes, windowSeconds } = { ...BREAKER_DEFAULTS, ...asked };
+  return { percentOfAuditedPods, nodes, windowMs: windowSeconds * 1000 };
+}
+
 function evictionPolicyOf(evict: Remediation['evict']): EvictionPolicy {
   return {
     mode: evict?.mode ?? 'Disabled',
     afterMs: (evict?.afterSeconds ?? 300) * 1000,
     maxPerMinute: evict?.maxPerMinute ?? 1,
     spareDefaultHandlerPods: evict?.defaultHandlerPods !== 'EvictedTooIUnderstandThisCanEvictAnyPod',
+    breaker: breakerOf(evict?.circuitBreaker),
   };
 }
 
@@ -76,6 +93,71 @@ export function evictionDue(p: PodVerdictEntry, policy: EvictionPolicy, now: num
   const lasted = mismatchedFor(p, now);
   if (lasted === undefined) return { kind: 'none' };
   return lasted >= policy.afterMs ? { kind: 'evict' } : { kind: 'wait', untilMs: now + policy.afterMs - lasted };
+}
+
+/** A real eviction an audit made: when, and on which node. */
+export interface PastEviction {
+  at: number;
+  node: string;
+}
+
+/** Why an audit's evictions stopped; kept in its Remediating condition until its spec changes. */
+export interface Halt {
+  message: string;
+}
+
+/** The reason of the Remediating condition of an audit whose evictions are halted. */
+export const HALTED_REASON = 'Halted';
+
+const showWindow = (ms: number): string => (ms % 3_600_000 === 0 ? `${String(ms / 3_600_000)} h` : `${String(Math.round(ms / 60_000))} min`);
+
+/** One more eviction, on `node`, at `now`: what the circuit breaker weighs it against. */
+export interface EvictionAsked {
+  /** The audit's real evictions, of any age. */
+  past: readonly PastEviction[];
+  node: string;
+  /** The pods the audit audits (its status's count; 0 before the first). */
+  audited: number;
+  now: number;
+}
+
+/**
+ * The circuit breaker: whether one more eviction would take the audit past
+ * its breaker within the window. The share counts against the pods the
+ * audit audits, and one eviction is always allowed (an audit of three pods
+ * may evict one). A Halt says why, in words for the audit's condition;
+ * undefined lets it be.
+ */
+export function breakerTrips(breaker: CircuitBreaker, { past, node, audited, now }: EvictionAsked): Halt | undefined {
+  const recent = past.filter((e) => e.at > now - breaker.windowMs);
+  const window = showWindow(breaker.windowMs);
+  const allowed = Math.max(1, Math.floor((breaker.percentOfAuditedPods * audited) / 100));
+  const why =
+    recent.length + 1 > allowed
+      ? `one more eviction would make ${String(recent.length + 1)} in ${window}, more than ${String(breaker.percentOfAuditedPods)}% of the ${String(audited)} pods this audit audits (${String(allowed)})`
+      : new Set([...recent.map((e) => e.node), node]).size > breaker.nodes
+        ? `one more eviction, on node ${node}, would make evictions on ${String(breaker.nodes + 1)} nodes in ${window}, more than ${String(breaker.nodes)}`
+        : undefined;
+  if (why === undefined) return undefined;
+  return {
+    message:
+      `evictions halted by the circuit breaker (spec.remediation.evict.circuitBreaker): ${why}. ` +
+      'So many at once looks more like a policy error (an expectedIsolation or a selector that takes in pods it should not) than a cure. ' +
+      'Nothing more is evicted for this audit until its spec changes: fix it, or if the evictions are right, set evict.mode to Disabled and back to Enabled. Node labels go on.',
+  };
+}
+
+/**
+ * The halt the audit's stored status holds, if it still holds: written at
+ * this generation of the spec. Any change to the spec (a person looked)
+ * lifts it. Kept in the status, not in memory, so a new leader keeps it.
+ */
+export function storedHalt(audit: {
+  generation: number;
+  status?: { conditions?: readonly { type: string; reason: string; message: string; observedGeneration?: number }[] };
+}): Halt | undefined {
+  const c = audit.status?.conditions?.find((c) => c.type === 'Remediating');
+  return c?.reason === HALTED_REASON && c.observedGeneration === audit.generation ? { message: c.message } : undefined;
 }
 
 export interface HandlerPath {

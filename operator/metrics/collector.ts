@@ -12,6 +12,7 @@ import type { AuditRecord } from '../cache/records.ts';
 import { heldMismatch } from '../judging/finding.ts';
 import { ignoredReport, type IgnoredReportReason, type NodeState } from '../judging/node-trust.ts';
 import { reasonTotals, sumCounts } from '../judging/audit-status.ts';
+import { storedHalt } from '../judging/remediation-plan.ts';
 
 const NODE_STATES: readonly NodeState[] = ['Reporting', 'NoReport', 'InvalidReport', 'AgentNotReady', 'RuntimeUnreachable'];
 
@@ -22,6 +23,8 @@ export interface AuditFigures {
   suspiciousSandboxes: number;
   /** The pods mismatched, or Unverified and holding a mismatch, by node, as the report statuses say them. */
   mismatched: { node: string; pod: PodVerdictEntry }[];
+  /** Its evictions are halted by its circuit breaker, as its status says. */
+  remediationHalted: boolean;
 }
 
 export interface VerdictFigures {
@@ -41,7 +44,7 @@ function auditFigures(cache: ClusterCache, expectations: Expectations, audit: Au
   for (const [node, { entry }] of nodes) {
     for (const pod of entry.pods) if (pod.verdict === 'Mismatched' || heldMismatch(pod) !== undefined) mismatched.push({ node, pod });
   }
-  return { pods: reasonTotals(summaries), orphanSandboxes, suspiciousSandboxes, mismatched };
+  return { pods: reasonTotals(summaries), orphanSandboxes, suspiciousSandboxes, mismatched, remediationHalted: storedHalt(audit) !== undefined };
 }
 
 export function verdictFigures(cache: ClusterCache, expectations: Expectations, now: number): VerdictFigures {

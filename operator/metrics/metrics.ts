@@ -74,6 +74,16 @@ export class OperatorMetrics {
       }
     },
   });
+  readonly remediationHalted = new Gauge({
+    name: 'rcaudit_remediation_halted',
+    help: "1 while an audit's evictions are halted by its circuit breaker (its Remediating condition, reason Halted): a person must look at it, and change its spec to resume.",
+    labelNames: ['audit'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.remediationHalted.reset();
+      for (const [audit, figures] of this.figures()?.audits ?? []) this.remediationHalted.set({ audit }, figures.remediationHalted ? 1 : 0);
+    },
+  });
   readonly podMismatch = new Gauge({
     name: 'rcaudit_pod_mismatch_info',
     help: 'One series (value 1) per pod whose sandbox runs with another handler, runtime type or isolation than expected, kept while such a pod is Unverified (nothing says the mismatch ended).',

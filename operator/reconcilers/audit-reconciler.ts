@@ -10,6 +10,8 @@ import { auditStatus, type ClusterFacts } from '../judging/audit-status.ts';
 import { formatEqualitySelector } from '../judging/selection.ts';
 import type { AgentPodSelector } from '../cache/trim.ts';
 import { writeStatus, type WriterDeps } from '../acting/status-writer.ts';
+import type { AuditRecord } from '../cache/records.ts';
+import type { Halt } from '../judging/remediation-plan.ts';
 
 export interface AuditReconcilerDeps extends WriterDeps {
   cache: ClusterCache;
@@ -18,6 +20,8 @@ export interface AuditReconcilerDeps extends WriterDeps {
   remediation: boolean;
   /** Where the agents are looked for (--agent-namespace, --agent-selector); absent when they are not. */
   agents?: AgentPodSelector;
+  /** Why the audit's evictions are halted by its circuit breaker, if they are (the remediator's haltOf). */
+  haltOf?: (audit: AuditRecord) => Halt | undefined;
 }
 
 export class AuditReconciler {
@@ -38,7 +42,9 @@ export class AuditReconciler {
     }
     const stored = expectations.auditWrites.get(name, now) ?? audit.status;
     const summaries = summariesOf(auditedNodes(cache, expectations, audit, now));
-    const policy = audit.invalid === undefined ? policyStatus(audit.spec, auditCoverage(cache, audit, coverageNodes(cache)), this.deps.remediation) : undefined;
+    const halt = this.deps.haltOf?.({ ...audit, ...(stored === undefined ? {} : { status: stored }) });
+    const policy =
+      audit.invalid === undefined ? policyStatus(audit.spec, auditCoverage(cache, audit, coverageNodes(cache)), this.deps.remediation, halt) : undefined;
     const { agents } = this.deps;
     const cluster: ClusterFacts = {
       nodes: new Set(cache.nodes.keys()),

@@ -7,7 +7,7 @@ import type { KubeRest } from '../../kube/rest.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { AuditReconciler } from './audit-reconciler.ts';
 import { ClusterCache, type CacheChange } from '../cache/cluster-cache.ts';
-import type { PodRecord } from '../cache/records.ts';
+import type { AuditRecord, PodRecord } from '../cache/records.ts';
 import { ignoredReportCounts, verdictFigures } from '../metrics/collector.ts';
 import { Expectations } from '../cache/expectations.ts';
 import { EventRecorder } from '../acting/event-recorder.ts';
@@ -87,6 +87,23 @@ export class Manager {
       instance: options.instance,
       ...(options.eventSeriesIntervalMs === undefined ? {} : { seriesIntervalMs: options.eventSeriesIntervalMs }),
     });
+    const remediator =
+      options.remediation === true
+        ? new Remediator({
+            api: deps.rest,
+            maxEvictionsPerMinute: options.maxEvictionsPerMinute ?? DEFAULT_MAX_EVICTIONS_PER_MINUTE,
+            recorder,
+            log: deps.log,
+            isLeader: deps.isLeader,
+            now,
+            count: (audit, action, outcome) => {
+              deps.metrics.remediations.inc({ audit, action, outcome });
+            },
+            halted: (audit) => {
+              this.queues.audit.add(audit);
+            },
+          })
+        : undefined;
     this.reconcilers = {
       node: new NodeReconciler({
         ...writer,
@@ -97,21 +114,7 @@ export class Manager {
         countEvent: (reason, action) => {
           deps.metrics.events.inc({ reason, action });
         },
-        ...(options.remediation === true
-          ? {
-              remediator: new Remediator({
-                api: deps.rest,
-                maxEvictionsPerMinute: options.maxEvictionsPerMinute ?? DEFAULT_MAX_EVICTIONS_PER_MINUTE,
-                recorder,
-                log: deps.log,
-                isLeader: deps.isLeader,
-                now,
-                count: (audit, action, outcome) => {
-                  deps.metrics.remediations.inc({ audit, action, outcome });
-                },
-              }),
-            }
-          : {}),
+        ...(remediator === undefined ? {} : { remediator }),
       }),
       audit: new AuditReconciler({
         ...writer,
@@ -119,6 +122,7 @@ export class Manager {
         expectations: this.expectations,
         remediation: options.remediation === true,
         ...(options.agents === undefined ? {} : { agents: options.agents }),
+        ...(remediator === undefined ? {} : { haltOf: (audit: AuditRecord) => remediator.haltOf(audit) }),
       }),
     };
     const outages = new ApiOutageLog(deps.log);

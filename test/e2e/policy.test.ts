@@ -240,7 +240,9 @@ describe('policy, coverage and remediation with the chart on the testbed', { tim
 
   test('eviction Enabled: a PodDisruptionBudget that allows none holds; once it allows one, pods are evicted at most one a minute, and each replacement is judged afresh', async () => {
     const originals = new Set((await webPods()).map((p) => p.metadata.uid));
-    await apply(audit(audits.evict, 'evict', { remediation: { evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 1 } } }));
+    // The circuit breaker is the next test's: here every audited pod may go, for the rate to show.
+    const evict = { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 1, circuitBreaker: { percentOfAuditedPods: 100 } };
+    await apply(audit(audits.evict, 'evict', { remediation: { evict } }));
     await eventually(async () => {
       assert.ok((await remediationEvents('EvictionBlocked')).length > 0, 'the budget said no');
     }, 90_000);
@@ -267,6 +269,51 @@ describe('policy, coverage and remediation with the chart on the testbed', { tim
         assert.equal((await podEvents(testbed, brokenNs, p.metadata.name, 'RuntimeHandlerMismatch')).length, 1);
       }
     }, 90_000);
+  });
+
+  test('the circuit breaker: an audit whose evictions pass its share of the audited pods halts, says so in its status, an Event and a metric, and evicts nothing more until its spec changes', async () => {
+    const evictedBefore = (await remediationEvents('Evicted')).length;
+    // The defaults: 10% of the audit's two pods (three while one is replaced) allows one eviction an hour; the second trips it.
+    await apply(audit(audits.evict, 'evict', { remediation: { evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 60 } } }));
+    const halted = await eventually(async () => {
+      const status = (await auditStatus(testbed, audits.evict)) ?? assert.fail('no status');
+      const condition = status.conditions?.find((c) => c.type === 'Remediating');
+      assert.equal(condition?.reason, 'Halted', JSON.stringify(condition));
+      return condition;
+    }, 90_000);
+    assert.equal(halted.status, 'False');
+    assert.match(
+      halted.message,
+      /^evictions halted by the circuit breaker \(spec\.remediation\.evict\.circuitBreaker\): one more eviction would make 2 in 1 h, more than 10% of the \d+ pods this audit audits \(1\)/,
+    );
+    const said = JSON.parse(
+      await k([
+        'get',
+        'events',
+        '-n',
+        'default',
+        '--field-selector',
+        `involvedObject.kind=RuntimeClassAudit,involvedObject.name=${audits.evict},reason=RemediationHalted`,
+        '-o',
+        'json',
+      ]),
+    ) as { items: EventView[] };
+    // The previous test's audit (every pod may go) may have tripped too, at its third eviction: an Event of its own.
+    assert.ok(
+      said.items.some((e) => e.message === halted.message),
+      JSON.stringify(said.items.map((e) => e.message)),
+    );
+    assert.equal(metricValue(await operatorMetrics(), 'rcaudit_remediation_halted', { audit: audits.evict }), 1);
+    assert.ok((metricValue(await operatorMetrics(), 'rcaudit_remediations_total', { audit: audits.evict, action: 'evict', outcome: 'halted' }) ?? 0) >= 1);
+    // The replacement of the one evicted pod is on the broken path too, and due at once: it stays.
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
+    assert.equal((await remediationEvents('Evicted')).length, evictedBefore + 1, 'one eviction, then the halt');
+    await apply(audit(audits.evict, 'evict', { remediation: { evict: { mode: 'Disabled' } } }));
+    await eventually(async () => {
+      const condition = (await auditStatus(testbed, audits.evict))?.conditions?.find((c) => c.type === 'Remediating');
+      assert.equal(condition?.reason, 'NotAsked', 'the spec changed: the halt is lifted');
+      assert.equal(metricValue(await operatorMetrics(), 'rcaudit_remediation_halted', { audit: audits.evict }), 0);
+    }, 60_000);
   });
 
   test('the kuscia node is labelled when every kata sandbox on it lost its handler, and unlabelled once its kubelet path passes handlers again', async () => {

@@ -18,6 +18,7 @@ import { EventRecorder } from '../../operator/acting/event-recorder.ts';
 import { NodeReconciler } from '../../operator/reconcilers/node-reconciler.ts';
 import { Remediator } from '../../operator/acting/remediator.ts';
 import { trimAudit, trimNamespace, trimNode, trimPod, trimReport, trimRuntimeClass } from '../../operator/cache/trim.ts';
+import type { AuditRecord } from '../../operator/cache/records.ts';
 
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
 export const AGENTS = { namespace: 'rcaudit', matchLabels: { 'app.kubernetes.io/name': 'runtimeclass-audit', 'app.kubernetes.io/component': 'agent' } };
@@ -128,6 +129,7 @@ export class RecordedCluster {
       recorder,
       log,
       count: (audit, action, outcome) => this.remediations.push(`${audit} ${action} ${outcome}`),
+      halted: () => undefined,
     });
     this.nodes = new NodeReconciler({
       ...writer,
@@ -138,7 +140,13 @@ export class RecordedCluster {
       countEvent: () => undefined,
       ...(options.remediation === true ? { remediator } : {}),
     });
-    this.audits = new AuditReconciler({ ...writer, cache: this.cache, expectations: this.expectations, remediation: options.remediation === true });
+    this.audits = new AuditReconciler({
+      ...writer,
+      cache: this.cache,
+      expectations: this.expectations,
+      remediation: options.remediation === true,
+      ...(options.remediation === true ? { haltOf: (audit: AuditRecord) => remediator.haltOf(audit) } : {}),
+    });
   }
 
   /** Stores each object as the API server would hand it to a watch. */

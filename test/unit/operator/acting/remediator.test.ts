@@ -25,9 +25,26 @@ function cluster(remediation: Record<string, unknown>, options: { permitted?: bo
       kata.map((name) => sandbox(uidOf('Pod', name, ns), { namespace: ns, name, ...runc })),
     ),
   );
-  c.add({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: 'guard' }, spec: { remediation } });
+  c.add({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: 'guard' }, spec: { remediation }, status: AUDITED });
   return c;
 }
+
+/**
+ * A breaker that does not trip in the tests about other limits: every pod
+ * audited may be evicted, on any number of nodes. The share counts against
+ * the audited pods the audit's status says, written here as a previous pass would.
+ */
+const NO_BREAKER = { circuitBreaker: { percentOfAuditedPods: 100, nodes: 1000 } };
+const AUDITED = { counts: { audited: 100 } };
+
+type Condition = NonNullable<NonNullable<ReturnType<RecordedCluster['auditStatus']>>['conditions']>[number];
+const remediating = (c: RecordedCluster): Condition =>
+  c.auditStatus('guard')?.conditions?.find((x) => x.type === 'Remediating') ?? assert.fail('no Remediating condition');
+
+/** The body of the Event the remediator wrote with this reason. */
+const eventWritten = (c: RecordedCluster, reason: string): { message: string; involvedObject: unknown } =>
+  c.api.calls.map((call) => call.body as { reason?: string; message: string; involvedObject: unknown }).find((b) => b.reason === reason) ??
+  assert.fail(`no ${reason} Event`);
 
 const evictions = (c: RecordedCluster, from = 0): string[] => c.api.writes(from).filter((w) => w.endsWith('/eviction'));
 const said = (c: RecordedCluster, reason: string): string[] => [...c.api.events.values()].filter((e) => e.reason === reason).map((e) => e.message);
@@ -49,10 +66,11 @@ describe('the remediator, through the node reconciler', () => {
           sandbox(uidOf('Pod', 'named-runc', ns), { namespace: ns, name: 'named-runc', ...onRunc, requestedHandler: 'runc' }),
         ]),
       );
-      const evict = { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600, ...(defaultHandlerPods === undefined ? {} : { defaultHandlerPods }) };
+      const evict = { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600, ...NO_BREAKER, ...(defaultHandlerPods === undefined ? {} : { defaultHandlerPods }) };
       c.add({
         apiVersion: 'rcaudit.dev/v1alpha1',
         kind: 'RuntimeClassAudit',
+        status: AUDITED,
         metadata: { name: 'typo' },
         spec: { auditPodsWithoutRuntimeClass: true, expectedIsolation: { runc: 'vm' }, remediation: { evict } },
       });
@@ -88,8 +106,9 @@ describe('the remediator, through the node reconciler', () => {
       c.add({
         apiVersion: 'rcaudit.dev/v1alpha1',
         kind: 'RuntimeClassAudit',
+        status: AUDITED,
         metadata: { name: audit },
-        spec: { remediation: { evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600 } } },
+        spec: { remediation: { evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600, ...NO_BREAKER } } },
       });
     }
     c.now = T0 + 5000;
@@ -125,8 +144,9 @@ describe('the remediator, through the node reconciler', () => {
     c.add({
       apiVersion: 'rcaudit.dev/v1alpha1',
       kind: 'RuntimeClassAudit',
+      status: AUDITED,
       metadata: { name: 'guard' },
-      spec: { remediation: { evict: { mode: 'Enabled', afterSeconds: 60, maxPerMinute: 5 } } },
+      spec: { remediation: { evict: { mode: 'Enabled', afterSeconds: 60, maxPerMinute: 5, ...NO_BREAKER } } },
     });
     c.now += 1000;
     await c.nodes.reconcile(node);
@@ -134,7 +154,7 @@ describe('the remediator, through the node reconciler', () => {
   });
 
   test('Enabled: evicts through the Eviction API with the uid precondition, at most maxPerMinute; a PodDisruptionBudget that says no is waited out', async () => {
-    const c = cluster({ evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 1 } });
+    const c = cluster({ evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 1, ...NO_BREAKER } });
     c.api.disruptionBudgetHolds.add(`${ns}/a`);
     /** One pass after `ms`, with its writes delivered; the evictions it posted. */
     const pass = async (ms: number): Promise<string[]> => {
@@ -162,7 +182,7 @@ describe('the remediator, through the node reconciler', () => {
   });
 
   test('an eviction the API server fails is tried again after 30 s, with no Event and nothing taken from the budget', async () => {
-    const c = cluster({ evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 1 } });
+    const c = cluster({ evict: { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 1, ...NO_BREAKER } });
     c.api.failingEvictions.add(`${ns}/a`);
     c.now = T0 + 5000;
     await c.nodes.reconcile(node);
@@ -203,6 +223,57 @@ describe('the remediator, through the node reconciler', () => {
     assert.deepEqual(c.remediations, ['guard label done', 'guard unlabel done']);
   });
 
+  test('the circuit breaker: past its share of the audited pods an audit halts, says so (status, Event, metric), and stays halted, on a new leader too, until its spec changes', async () => {
+    const tight = { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600, circuitBreaker: { percentOfAuditedPods: 1 } };
+    const c = cluster({ evict: tight });
+    c.now = T0 + 5000;
+    await c.nodes.reconcile(node);
+    assert.equal(evictions(c).length, 1, '1% of the 100 audited pods is one');
+    assert.deepEqual(c.remediations, ['guard evict done', 'guard evict halted']);
+    const event = eventWritten(c, 'RemediationHalted');
+    assert.match(event.message, /would make 2 in 1 h, more than 1% of the 100 pods this audit audits/);
+    assert.deepEqual(event.involvedObject, {
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      name: 'guard',
+      uid: uidOf('RuntimeClassAudit', 'guard'),
+    });
+    c.deliverWrites();
+    await c.audits.reconcile('guard');
+    c.deliverWrites();
+    const condition = remediating(c);
+    assert.deepEqual([condition.status, condition.reason, condition.observedGeneration], ['False', 'Halted', 1]);
+    assert.match(condition.message, /Nothing more is evicted for this audit until its spec changes/);
+
+    c.now += 3_600_000;
+    await c.nodes.reconcile(node);
+    assert.deepEqual(evictions(c), [], 'an hour on, the window is empty, and still nothing: a person must look');
+
+    const successor = cluster({ evict: tight });
+    successor.add({
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: 'guard' },
+      spec: { remediation: { evict: tight } },
+      status: c.auditStatus('guard'),
+    });
+    successor.now = c.now;
+    await successor.nodes.reconcile(node);
+    assert.deepEqual(evictions(successor), [], 'a new leader reads the halt from the status');
+
+    c.add({
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: 'guard', generation: 2 },
+      spec: { remediation: { evict: { ...tight, circuitBreaker: { percentOfAuditedPods: 100 } } } },
+    });
+    await c.nodes.reconcile(node);
+    assert.equal(evictions(c).length, 2, 'the spec changed (now every audited pod may go): the other two are evicted');
+    await c.audits.reconcile('guard');
+    c.deliverWrites();
+    assert.deepEqual([remediating(c).status, remediating(c).reason], ['True', 'Asked']);
+  });
+
   test('an operator without --remediation does nothing, and the audit says why', async () => {
     const c = cluster({ evict: { mode: 'Enabled', afterSeconds: 0 }, labelNodes: { mode: 'Enabled' } }, { permitted: false });
     c.now = T0 + 5000;
@@ -215,8 +286,8 @@ describe('the remediator, through the node reconciler', () => {
       c.api.writes().filter((w) => w.includes('/nodes/')),
       [],
     );
-    const condition = c.auditStatus('guard')?.conditions?.find((x) => x.type === 'Remediating');
-    assert.deepEqual([condition?.status, condition?.reason], ['False', 'NotPermitted']);
-    assert.match(condition?.message ?? '', /asks for evict: Enabled, labelNodes: Enabled, but the operator runs without --remediation/);
+    const condition = remediating(c);
+    assert.deepEqual([condition.status, condition.reason], ['False', 'NotPermitted']);
+    assert.match(condition.message, /asks for evict: Enabled, labelNodes: Enabled, but the operator runs without --remediation/);
   });
 });

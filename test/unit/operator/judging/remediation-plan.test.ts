@@ -3,14 +3,29 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { PodVerdictEntry, ReportedSandbox } from '../../../../api/v1alpha1/node-sandbox-report.ts';
-import { evictionDue, handlerPath, labelAction, remediationOf, type EvictionPolicy } from '../../../../operator/judging/remediation-plan.ts';
+import {
+  breakerTrips,
+  evictionDue,
+  handlerPath,
+  labelAction,
+  remediationOf,
+  storedHalt,
+  type EvictionPolicy,
+  type PastEviction,
+} from '../../../../operator/judging/remediation-plan.ts';
 import { sandbox, verdictEntry } from '../../../support/operator.ts';
 
 const SINCE = '2026-11-23T10:00:00.000Z';
 const at = (seconds: number): number => Date.parse(SINCE) + seconds * 1000;
 const entry = (over: Partial<PodVerdictEntry> = {}): PodVerdictEntry =>
   verdictEntry({ verdict: 'Mismatched', reason: 'HandlerMismatch', actualHandler: 'runc', sandboxId: 'sb-1', since: SINCE, ...over });
-const evicting: EvictionPolicy = { mode: 'Enabled', afterMs: 300_000, maxPerMinute: 2, spareDefaultHandlerPods: true };
+const evicting: EvictionPolicy = {
+  mode: 'Enabled',
+  afterMs: 300_000,
+  maxPerMinute: 2,
+  spareDefaultHandlerPods: true,
+  breaker: { percentOfAuditedPods: 10, nodes: 3, windowMs: 3_600_000 },
+};
 /** The nodes' runtime's default handler: the kata pods these entries describe asked for another. */
 const RUNC = 'runc';
 
@@ -64,7 +79,13 @@ describe('handlerPath and labelAction: the node label rule', () => {
 test("remediationOf: the schema's defaults, Disabled unless asked", () => {
   const base = { auditPodsWithoutRuntimeClass: false, gracePeriodSeconds: 120 };
   assert.deepEqual(remediationOf(base), {
-    evict: { mode: 'Disabled', afterMs: 300_000, maxPerMinute: 1, spareDefaultHandlerPods: true },
+    evict: {
+      mode: 'Disabled',
+      afterMs: 300_000,
+      maxPerMinute: 1,
+      spareDefaultHandlerPods: true,
+      breaker: { percentOfAuditedPods: 10, nodes: 3, windowMs: 3_600_000 },
+    },
     labelNodes: { mode: 'Disabled', minPods: 3 },
   });
   assert.deepEqual(
@@ -74,6 +95,49 @@ test("remediationOf: the schema's defaults, Disabled unless asked", () => {
       afterMs: 0,
       maxPerMinute: 5,
       spareDefaultHandlerPods: true,
+      breaker: { percentOfAuditedPods: 10, nodes: 3, windowMs: 3_600_000 },
     },
   );
+});
+
+describe('the circuit breaker', () => {
+  const breaker = { percentOfAuditedPods: 10, nodes: 3, windowMs: 3_600_000 };
+  const past = (...nodes: string[]): PastEviction[] => nodes.map((node, i) => ({ at: at(i), node }));
+
+  test('trips when one more eviction would exceed the share of the audited pods within the window; one is always allowed', () => {
+    assert.equal(breakerTrips(breaker, { past: [], node: 'n1', audited: 0, now: at(10) }), undefined, 'no status yet: the first eviction is allowed');
+    assert.match(
+      breakerTrips(breaker, { past: past('n1'), node: 'n1', audited: 0, now: at(10) })?.message ?? '',
+      /would make 2 in 1 h, more than 10% of the 0 pods this audit audits \(1\)/,
+    );
+    assert.equal(breakerTrips(breaker, { past: past('n1', 'n1', 'n1', 'n1'), node: 'n1', audited: 50, now: at(10) }), undefined, '5 of 50 is 10%');
+    assert.match(
+      breakerTrips(breaker, { past: past('n1', 'n1', 'n1', 'n1', 'n1'), node: 'n1', audited: 50, now: at(10) })?.message ?? '',
+      /would make 6 in 1 h/,
+    );
+  });
+
+  test('trips when one more eviction would touch more nodes than allowed within the window', () => {
+    assert.equal(breakerTrips(breaker, { past: past('n1', 'n2'), node: 'n3', audited: 1000, now: at(10) }), undefined);
+    assert.equal(breakerTrips(breaker, { past: past('n1', 'n2', 'n3'), node: 'n2', audited: 1000, now: at(10) }), undefined, 'a node already counted');
+    const halt = breakerTrips(breaker, { past: past('n1', 'n2', 'n3'), node: 'n4', audited: 1000, now: at(10) });
+    assert.match(halt?.message ?? '', /on node n4, would make evictions on 4 nodes in 1 h, more than 3/);
+    assert.match(halt?.message ?? '', /looks more like a policy error.*until its spec changes/);
+  });
+
+  test('evictions older than the window do not count', () => {
+    assert.equal(breakerTrips(breaker, { past: past('n1', 'n2', 'n3'), node: 'n4', audited: 1000, now: at(3) + 3_600_000 }), undefined);
+    assert.match(
+      breakerTrips({ ...breaker, windowMs: 600_000 }, { past: past('n1', 'n2', 'n3'), node: 'n4', audited: 1000, now: at(0) })?.message ?? '',
+      /in 10 min/,
+    );
+  });
+
+  test('a halt kept in the status holds while the spec keeps its generation; any change to the spec lifts it', () => {
+    const halted = { type: 'Remediating', status: 'False', reason: 'Halted', message: 'why', observedGeneration: 4 };
+    assert.deepEqual(storedHalt({ generation: 4, status: { conditions: [halted] } }), { message: 'why' });
+    assert.equal(storedHalt({ generation: 5, status: { conditions: [halted] } }), undefined);
+    assert.equal(storedHalt({ generation: 4, status: { conditions: [{ ...halted, reason: 'Asked' }] } }), undefined);
+    assert.equal(storedHalt({ generation: 4 }), undefined);
+  });
 });

@@ -111,3 +111,15 @@ test('nodes by state, every state said (0 when none); a replica that does not le
     assert.doesNotMatch(await metrics.registry.getSingleMetricAsString(metric), /\} \d/, metric);
   }
 });
+
+test("rcaudit_remediation_halted: 1 while the audit's status says its circuit breaker halted it at this generation, 0 otherwise", async () => {
+  const { c, scrape } = cluster();
+  const halted = { type: 'Remediating', status: 'False', reason: 'Halted', message: 'why', observedGeneration: 1, lastTransitionTime: '2026-11-23T09:00:00Z' };
+  c.add({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: 'strict' }, spec: {}, status: { conditions: [halted] } });
+  const text = await scrape('rcaudit_remediation_halted');
+  assert.match(text, /rcaudit_remediation_halted\{audit="strict"\} 1/);
+  assert.match(text, /rcaudit_remediation_halted\{audit="cluster"\} 0/);
+  c.add({ apiVersion: 'rcaudit.dev/v1alpha1', kind: 'RuntimeClassAudit', metadata: { name: 'strict', generation: 2 }, spec: {} });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.match(await scrape('rcaudit_remediation_halted'), /rcaudit_remediation_halted\{audit="strict"\} 0/);
+});
