@@ -84,6 +84,25 @@ const asPod = (workload: Manifest, namespace: string, name: string): string =>
   });
 
 /** After an upgrade: the new operator keeps the first finding (same since), adopts its event series, and flags a new pod. */
+/**
+ * The CA file for each ServiceMonitor's job, as the Prometheus Operator would
+ * hand it to Prometheus: read from the Secret its tlsConfig names, in its namespace.
+ */
+async function caFilesOf(
+  monitors: { metadata: { name: string; namespace: string }; spec: ServiceMonitorSpec }[],
+): Promise<(secret: { name: string; key: string }, job: string) => string> {
+  const dir = mkdtempSync(join(tmpdir(), 'rca-ca-'));
+  const files = new Map<string, string>();
+  for (const m of monitors) {
+    const secret = m.spec.endpoints[0]?.tlsConfig?.ca?.secret ?? assert.fail(`${m.metadata.name} names no CA`);
+    const file = join(dir, `${m.metadata.namespace}-${secret.name}.crt`);
+    const data = await k(['get', 'secret', secret.name, '-n', m.metadata.namespace, '-o', `jsonpath={.data.${secret.key.replace(/\./g, '\\.')}}`]);
+    writeFileSync(file, Buffer.from(data, 'base64'));
+    files.set(m.metadata.name, file);
+  }
+  return (_secret, job) => files.get(job) ?? assert.fail(`no CA read for ${job}`);
+}
+
 async function stillFlagging(since: string): Promise<void> {
   await applyPod(testbed, { namespace: brokenNs, name: 'vault-2', node: honestNode, runtimeClassName: 'kata' });
   await k(['wait', '-n', brokenNs, '--for=condition=Ready', '--timeout=120s', 'pod/vault-2']);
@@ -185,6 +204,25 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.match(out, /STATUS: deployed/);
     assert.match(out, /kubectl get audits/, 'NOTES.txt says how to see results');
     assert.match(out, new RegExp(`ClusterRole ${fullname}-metrics-reader\\s+\\(metrics\\.readers binds 1 subject\\(s\\)\\)`), 'and who may scrape');
+    assert.match(out, /Scrapers verify the certificates the chart issued/);
+    assert.doesNotMatch(out, /WARNING/);
+    // What the notes say to whoever turns verification off (a server-side dry run of that upgrade: nothing changes).
+    const unverified = await helmK([
+      'upgrade',
+      release,
+      ...fromRegistry(),
+      '-n',
+      system,
+      '--reuse-values',
+      '--set',
+      'metrics.tls.insecureSkipVerify=true',
+      '--dry-run=server',
+    ]);
+    assert.match(
+      unverified,
+      /WARNING: metrics\.tls\.insecureSkipVerify=true\. The ServiceMonitors do not\s+verify/,
+      'opting out of verification is warned about',
+    );
     // helm --wait may let a DaemonSet through before every pod is Ready.
     await eventually(async () => {
       const agents = await pods(agentNs, 'agent');
@@ -391,7 +429,7 @@ describe('helm install, for real: chart, image, alerts', () => {
   test('a real Prometheus scrapes what the ServiceMonitors select, and the mismatch alert fires for the pod', async () => {
     const monitors = (
       JSON.parse(await k(['get', 'servicemonitors', '-A', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'json'])) as {
-        items: { metadata: { name: string }; spec: ServiceMonitorSpec }[];
+        items: { metadata: { name: string; namespace: string }; spec: ServiceMonitorSpec }[];
       }
     ).items;
     assert.equal(monitors.length, 2);
@@ -399,8 +437,12 @@ describe('helm install, for real: chart, image, alerts', () => {
       const [endpoint] = m.spec.endpoints;
       assert.deepEqual(
         [endpoint?.scheme, endpoint?.bearerTokenFile, endpoint?.tlsConfig],
-        ['https', '/var/run/secrets/kubernetes.io/serviceaccount/token', { insecureSkipVerify: true }],
-        'HTTPS with the Prometheus pod’s own token; the certificates are self-signed',
+        [
+          'https',
+          '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          { ca: { secret: { name: `${m.metadata.name}-metrics-tls`, key: 'ca.crt' } }, serverName: `${m.metadata.name}-metrics.${m.metadata.namespace}.svc` },
+        ],
+        'HTTPS with the Prometheus pod’s own token, sent only to a certificate from the chart’s CA that names the Service',
       );
     }
     const rule = JSON.parse(await k(['get', 'prometheusrule', fullname, '-n', system, '-o', 'json'])) as { spec: { groups: unknown[] } };
@@ -411,7 +453,7 @@ describe('helm install, for real: chart, image, alerts', () => {
       monitors.map((m) => ({ name: m.metadata.name, monitor: m.spec })),
       rule.spec.groups,
       (monitor) => resolveTargets(testbed.kubeconfig, monitor, k),
-      { tokenFile: prometheusToken },
+      { tokenFile: prometheusToken, caFile: await caFilesOf(monitors) },
     );
     const p = prometheus;
     await eventually(async () => {
@@ -534,6 +576,15 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.ok(since !== undefined);
     // The default audit is the user's once created: the new operator's --ensure-audit must leave this edit alone.
     await k(['patch', 'runtimeclassaudit', 'cluster', '--type=merge', '-p', '{"spec":{"gracePeriodSeconds":300}}']);
+    const certificates = async (): Promise<string[]> =>
+      Promise.all(
+        [
+          [system, 'metrics-ca'],
+          [system, 'operator-metrics-tls'],
+          [agentNs, 'agent-metrics-tls'],
+        ].map(([namespace = '', name]) => k(['get', 'secret', `${fullname}-${name ?? ''}`, '-n', namespace, '-o', 'jsonpath={.data}'])),
+      );
+    const issued = await certificates();
     const out = await helmK([
       'upgrade',
       release,
@@ -552,6 +603,7 @@ describe('helm install, for real: chart, image, alerts', () => {
       }),
     ]);
     assert.match(out, /STATUS: deployed/);
+    assert.deepEqual(await certificates(), issued, 'the certificates the chart issued are kept: every scraper still trusts them');
     const operators = await eventually(async () => {
       const now = await pods(system, 'operator');
       assert.equal(now.length, 1, 'the old replicas are gone');
@@ -625,20 +677,11 @@ describe('helm install, for real: chart, image, alerts', () => {
         serverName: `${m.metadata.name}-metrics.${m.metadata.namespace}.svc`,
       });
     }
-    // The CA as the Prometheus Operator would hand it to Prometheus: read from the Secret the ServiceMonitor names.
-    const caDir = mkdtempSync(join(tmpdir(), 'rca-ca-'));
-    const caFiles = new Map<string, string>();
-    for (const m of monitors) {
-      const file = join(caDir, `${m.metadata.namespace}.crt`);
-      const data = await k(['get', 'secret', secret, '-n', m.metadata.namespace, '-o', 'jsonpath={.data.ca\\.crt}']);
-      writeFileSync(file, Buffer.from(data, 'base64'));
-      caFiles.set(m.metadata.name, file);
-    }
     const verifying = await startPrometheus(
       monitors.map((m) => ({ name: m.metadata.name, monitor: m.spec })),
       [],
       (monitor) => resolveTargets(testbed.kubeconfig, monitor, k),
-      { tokenFile: prometheusToken, caFile: (_secret, job) => caFiles.get(job) ?? assert.fail(`no CA read for ${job}`) },
+      { tokenFile: prometheusToken, caFile: await caFilesOf(monitors) },
     );
     try {
       await eventually(async () => {

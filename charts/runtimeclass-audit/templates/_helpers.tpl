@@ -98,20 +98,41 @@ readinessProbe:
   failureThreshold: 3
 {{- end }}
 
-{{/* Both processes' metrics server flags (metrics.secure, metrics.tls). */}}
+{{/*
+The Secret that holds a process's serving certificate, or "" when the
+process makes its own at start (metrics.tls.insecureSkipVerify, or plain
+HTTP). metrics.tls.secretName when given (the same name in each process's
+namespace); else the one the chart issues (metrics-tls.yaml), one per
+process, so that the agent's namespace never holds the operator's key.
+  include "rcaudit.metricsTlsSecret" (list $ "agent")
+*/}}
+{{- define "rcaudit.metricsTlsSecret" -}}
+{{- $ := index . 0 }}
+{{- $tls := $.Values.metrics.tls }}
+{{- if and $tls.secretName $tls.insecureSkipVerify }}
+{{- fail "metrics.tls.secretName and metrics.tls.insecureSkipVerify: set one; a certificate you give is verified" }}
+{{- end }}
+{{- if not $.Values.metrics.secure }}
+{{- else if $tls.secretName }}{{ $tls.secretName }}
+{{- else if not $tls.insecureSkipVerify }}{{ include "rcaudit.fullname" $ }}-{{ index . 1 }}-metrics-tls
+{{- end }}
+{{- end }}
+
+{{/* A process's metrics server flags (metrics.secure, metrics.tls): (list $ "agent"). */}}
 {{- define "rcaudit.metricsArgs" -}}
-- --listen-port={{ .Values.metrics.port }}
-{{- if not .Values.metrics.secure }}
+{{- $ := index . 0 }}
+- --listen-port={{ $.Values.metrics.port }}
+{{- if not $.Values.metrics.secure }}
 - --no-metrics-secure
-{{- else if .Values.metrics.tls.secretName }}
+{{- else if include "rcaudit.metricsTlsSecret" . }}
 - --tls-cert-file=/etc/rcaudit/metrics-tls/tls.crt
 - --tls-key-file=/etc/rcaudit/metrics-tls/tls.key
 {{- end }}
 {{- end }}
 
-{{/* The certificate Secret's mount, when metrics.tls.secretName names one. */}}
+{{/* The certificate Secret's mount, when the process has one: (list $ "agent"). */}}
 {{- define "rcaudit.metricsTlsMount" -}}
-{{- if and .Values.metrics.secure .Values.metrics.tls.secretName }}
+{{- if include "rcaudit.metricsTlsSecret" . }}
 - name: metrics-tls
   mountPath: /etc/rcaudit/metrics-tls
   readOnly: true
@@ -119,16 +140,16 @@ readinessProbe:
 {{- end }}
 
 {{/*
-The certificate Secret as a volume. Optional: a Secret that is missing (or
-not yet issued) must not keep the pod from starting and auditing; the
-process then says so in its log and answers /metrics with 503 until it is
-there (it looks again every minute).
+The certificate Secret as a volume: (list $ "agent"). Optional: a Secret
+that is missing (or not yet issued) must not keep the pod from starting and
+auditing; the process then says so in its log and answers /metrics with 503
+until it is there (it looks again every minute).
 */}}
 {{- define "rcaudit.metricsTlsVolume" -}}
-{{- if and .Values.metrics.secure .Values.metrics.tls.secretName }}
+{{- with include "rcaudit.metricsTlsSecret" . }}
 - name: metrics-tls
   secret:
-    secretName: {{ .Values.metrics.tls.secretName }}
+    secretName: {{ . }}
     optional: true
 {{- end }}
 {{- end }}
@@ -175,9 +196,12 @@ nodes. The main group with no other groups adds nothing.
 {{- toYaml $affinity }}
 {{- end }}
 
-{{/* Where the agent runs: agent.namespace.name, or the release namespace. */}}
+{{/*
+The agent's namespace: agent.namespace.name, or "<release namespace>-agent"
+(the release namespace cut to fit the 63 characters of a name).
+*/}}
 {{- define "rcaudit.agentNamespace" -}}
-{{- default .Release.Namespace .Values.agent.namespace.name }}
+{{- default (printf "%s-agent" (trunc 57 .Release.Namespace | trimSuffix "-")) .Values.agent.namespace.name }}
 {{- end }}
 
 {{/*

@@ -4,6 +4,7 @@
 // structure. The same chart installed for real: test/e2e/chart.test.ts.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,12 +118,22 @@ describe('helm lint and the values schema', () => {
     }
   });
 
-  test('an agent namespace the chart would create must not be the release namespace', async () => {
+  test('the agent runs in a namespace of its own by default, created privileged; one the chart would create must not be the release namespace', async () => {
+    const objects = await render();
+    const created = findObject(objects, 'Namespace');
+    assert.equal(created.metadata.name, 'rcaudit-agent');
+    assert.equal(created.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
+    assert.equal(findObject(objects, 'DaemonSet').metadata.namespace, 'rcaudit-agent');
+    assert.equal(findObject(objects, 'Deployment').metadata.namespace, 'rcaudit');
+    const long = await render({}, { namespace: 'n'.repeat(60) });
+    assert.equal(findObject(long, 'Namespace').metadata.name, `${'n'.repeat(57)}-agent`, 'cut to fit a name');
     await assert.rejects(
       render({ 'agent.namespace': { name: 'rcaudit', create: true } }),
-      /agent.namespace.create needs agent.namespace.name, and not the release namespace/,
+      /agent.namespace.create with the release namespace as agent.namespace.name: Helm stores the release there.*Set agent.namespace.create=false/,
     );
-    await assert.rejects(render({ 'agent.namespace': { name: '', create: true } }), /agent.namespace.create needs agent.namespace.name/);
+    const together = await render({ 'agent.namespace': { name: 'rcaudit', create: false } });
+    assert.equal(together.find((o) => o.kind === 'Namespace'), undefined, "0.2.0's layout, asked for");
+    assert.equal(findObject(together, 'DaemonSet').metadata.namespace, 'rcaudit');
   });
 });
 
@@ -150,8 +161,12 @@ describe('what the chart renders', () => {
       'CustomResourceDefinition/runtimeclassaudits.rcaudit.dev',
       'DaemonSet/rcaudit-runtimeclass-audit-agent',
       'Deployment/rcaudit-runtimeclass-audit-operator',
+      'Namespace/rcaudit-agent',
       'Role/rcaudit-runtimeclass-audit-operator-leader-election',
       'RoleBinding/rcaudit-runtimeclass-audit-operator-leader-election',
+      'Secret/rcaudit-runtimeclass-audit-agent-metrics-tls',
+      'Secret/rcaudit-runtimeclass-audit-metrics-ca',
+      'Secret/rcaudit-runtimeclass-audit-operator-metrics-tls',
       'Service/rcaudit-runtimeclass-audit-agent-metrics',
       'Service/rcaudit-runtimeclass-audit-operator-metrics',
       'ServiceAccount/rcaudit-runtimeclass-audit-agent',
@@ -173,9 +188,13 @@ describe('what the chart renders', () => {
     assert.deepEqual(c.securityContext['capabilities'], { drop: ['ALL'] });
     assert.equal(c.livenessProbe.httpGet.path, '/livez');
     assert.equal(c.readinessProbe.httpGet.path, '/readyz');
-    assert.equal(pod.volumes, undefined, 'the operator mounts nothing');
+    assert.deepEqual(
+      pod.volumes?.map((v) => v.secret?.secretName),
+      ['rcaudit-runtimeclass-audit-operator-metrics-tls'],
+      'the operator mounts nothing but its serving certificate',
+    );
     const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
-    assert.deepEqual([env['POD_NAMESPACE'], env['POD_NAME'], env['AGENT_NAMESPACE']], ['metadata.namespace', 'metadata.name', 'rcaudit']);
+    assert.deepEqual([env['POD_NAMESPACE'], env['POD_NAME'], env['AGENT_NAMESPACE']], ['metadata.namespace', 'metadata.name', 'rcaudit-agent']);
     assert.ok(
       c.args.includes('--agent-selector=app.kubernetes.io/name=runtimeclass-audit,app.kubernetes.io/instance=rcaudit,app.kubernetes.io/component=agent'),
     );
@@ -206,10 +225,12 @@ describe('what the chart renders', () => {
     const c = container(ds);
     assert.deepEqual(pod.volumes, [
       { name: 'cri-socket-dir', hostPath: { path: '/run/crio', type: 'DirectoryOrCreate' } },
+      { name: 'metrics-tls', secret: { secretName: 'rcaudit-runtimeclass-audit-agent-metrics-tls', optional: true } },
       { name: 'host-proc', hostPath: { path: '/proc', type: 'Directory' } },
     ]);
     assert.deepEqual(c.volumeMounts, [
       { name: 'cri-socket-dir', mountPath: '/run/crio', readOnly: true, recursiveReadOnly: 'IfPossible' },
+      { name: 'metrics-tls', mountPath: '/etc/rcaudit/metrics-tls', readOnly: true },
       { name: 'host-proc', mountPath: '/host/proc', readOnly: true, recursiveReadOnly: 'IfPossible' },
     ]);
     assert.ok(c.args.includes('--cri-endpoint=unix:///run/crio/crio.sock'));
@@ -230,11 +251,11 @@ describe('what the chart renders', () => {
     const ds = findObject(await render({ 'agent.isolationEvidence': false }), 'DaemonSet');
     assert.deepEqual(
       podSpec(ds).volumes?.map((v) => v.name),
-      ['cri-socket-dir'],
+      ['cri-socket-dir', 'metrics-tls'],
     );
     assert.deepEqual(
       container(ds).volumeMounts?.map((m) => m.name),
-      ['cri-socket-dir'],
+      ['cri-socket-dir', 'metrics-tls'],
     );
     assert.ok(container(ds).args.includes('--no-isolation-evidence'));
     assert.ok(!container(ds).args.some((a) => a.startsWith('--proc-root')));
@@ -334,7 +355,8 @@ describe('what the chart renders', () => {
       for (const kind of ['Deployment', 'DaemonSet']) {
         const c = containerOf(objects, kind);
         assert.ok(c.args.includes('--listen-port=8080'), kind);
-        assert.ok(!c.args.some((a) => a.startsWith('--no-metrics-secure') || a.startsWith('--tls-')), kind);
+        assert.ok(!c.args.includes('--no-metrics-secure'), kind);
+        assert.ok(c.args.includes('--tls-cert-file=/etc/rcaudit/metrics-tls/tls.crt'), `${kind}: the certificate the chart issued`);
         assert.deepEqual([c.livenessProbe.httpGet.scheme, c.readinessProbe.httpGet.scheme], ['HTTPS', 'HTTPS'], kind);
       }
       assert.deepEqual(findObject(objects, 'ClusterRole', 'rcaudit-runtimeclass-audit-metrics-reader')['rules'], [
@@ -347,17 +369,33 @@ describe('what the chart renders', () => {
       assert.deepEqual(bound['roleRef'], { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'rcaudit-runtimeclass-audit-metrics-reader' });
     });
 
-    test('the ServiceMonitors scrape over HTTPS with the Prometheus pod’s token: unverified for self-signed certificates, verified against the Secret’s CA when one is given', async () => {
+    test('the ServiceMonitors scrape over HTTPS with the Prometheus pod’s token and verify the certificate (the chart’s CA, or the given Secret’s) and its name; unverified only when asked, with a warning', async () => {
       const endpoints = async (values: Record<string, unknown>): Promise<Record<string, unknown>[]> =>
         (await render({ ...everything, ...values }))
           .filter((o) => o.kind === 'ServiceMonitor')
           .map((o) => (o['spec'] as { endpoints: Record<string, unknown>[] }).endpoints[0] ?? {});
-      for (const e of await endpoints({})) {
-        assert.deepEqual(
-          [e['scheme'], e['bearerTokenFile'], e['tlsConfig']],
-          ['https', '/var/run/secrets/kubernetes.io/serviceaccount/token', { insecureSkipVerify: true }],
-        );
-      }
+      assert.deepEqual(
+        (await endpoints({})).map((e) => [e['scheme'], e['bearerTokenFile'], e['tlsConfig']]),
+        [
+          [
+            'https',
+            '/var/run/secrets/kubernetes.io/serviceaccount/token',
+            {
+              ca: { secret: { name: 'rcaudit-runtimeclass-audit-operator-metrics-tls', key: 'ca.crt' } },
+              serverName: 'rcaudit-runtimeclass-audit-operator-metrics.rcaudit.svc',
+            },
+          ],
+          [
+            'https',
+            '/var/run/secrets/kubernetes.io/serviceaccount/token',
+            {
+              ca: { secret: { name: 'rcaudit-runtimeclass-audit-agent-metrics-tls', key: 'ca.crt' } },
+              serverName: 'rcaudit-runtimeclass-audit-agent-metrics.rcaudit-agent.svc',
+            },
+          ],
+        ],
+      );
+      for (const e of await endpoints({ 'metrics.tls.insecureSkipVerify': true })) assert.deepEqual(e['tlsConfig'], { insecureSkipVerify: true });
       assert.deepEqual(
         (await endpoints({ 'metrics.tls.secretName': 'rcaudit-metrics-tls' })).map((e) => e['tlsConfig']),
         [
@@ -367,6 +405,35 @@ describe('what the chart renders', () => {
       );
       for (const e of await endpoints({ 'metrics.secure': false }))
         assert.deepEqual([e['scheme'], e['bearerTokenFile'], e['tlsConfig']], [undefined, undefined, undefined]);
+    });
+
+    test("the chart issues a CA and one serving certificate per process, naming its metrics Service, in that process's namespace; the CA's key stays in the release namespace", async () => {
+      const secrets = (await render()).filter((o) => o.kind === 'Secret') as (Manifest & { type: string; data: Record<string, string> })[];
+      const pem = (s: Manifest & { data: Record<string, string> }, key: string): string => Buffer.from(s.data[key] ?? '', 'base64').toString();
+      const caSecret = secrets.find((s) => s.metadata.name === 'rcaudit-runtimeclass-audit-metrics-ca') ?? assert.fail('no CA Secret');
+      assert.equal(caSecret.metadata.namespace, 'rcaudit');
+      const ca = new X509Certificate(pem(caSecret, 'tls.crt'));
+      assert.ok(ca.ca);
+      for (const [component, namespace] of [
+        ['operator', 'rcaudit'],
+        ['agent', 'rcaudit-agent'],
+      ] as const) {
+        const secret = secrets.find((s) => s.metadata.name === `rcaudit-runtimeclass-audit-${component}-metrics-tls`) ?? assert.fail(component);
+        assert.deepEqual([secret.metadata.namespace, secret.type], [namespace, 'kubernetes.io/tls']);
+        assert.equal(pem(secret, 'ca.crt'), pem(caSecret, 'tls.crt'), 'the ServiceMonitor trusts the CA');
+        const cert = new X509Certificate(pem(secret, 'tls.crt'));
+        assert.ok(cert.verify(ca.publicKey) && cert.checkIssued(ca), `${component}: signed by the CA`);
+        const service = `rcaudit-runtimeclass-audit-${component}-metrics`;
+        assert.ok(cert.checkHost(`${service}.${namespace}.svc`), `${component}: ${cert.subjectAltName ?? ''}`);
+        assert.equal(cert.checkHost(`rcaudit-runtimeclass-audit-${component === 'agent' ? 'operator' : 'agent'}-metrics.${namespace}.svc`), undefined);
+        assert.ok(createPrivateKey(pem(secret, 'tls.key')).asymmetricKeyType, 'its key');
+        assert.equal(secret.data['ca.key'], undefined);
+      }
+      assert.equal(secrets.length, 3);
+      const given = (await render({ 'metrics.tls.secretName': 'mine' })).filter((o) => o.kind === 'Secret');
+      assert.deepEqual(given, [], 'a Secret given: none issued');
+      assert.deepEqual((await render({ 'metrics.tls.insecureSkipVerify': true })).filter((o) => o.kind === 'Secret'), []);
+      await assert.rejects(render({ 'metrics.tls.secretName': 'mine', 'metrics.tls.insecureSkipVerify': true }), /set one; a certificate you give is verified/);
     });
 
     test('metrics.tls.secretName: the Secret mounted read-only (optional: a missing one is a 503, not a pod that never starts) and passed to both processes', async () => {
@@ -419,7 +486,7 @@ describe('what the chart renders', () => {
         policies.map((p) => [p.metadata.name, p.metadata.namespace]),
         [
           ['rcaudit-runtimeclass-audit-operator', 'rcaudit'],
-          ['rcaudit-runtimeclass-audit-agent', 'rcaudit'],
+          ['rcaudit-runtimeclass-audit-agent', 'rcaudit-agent'],
         ],
       );
       for (const policy of policies) {
