@@ -19,8 +19,12 @@
 # (hack/image.sh), pushed with crane. A registry on 127.0.0.1 or localhost
 # is spoken to in plain HTTP (the testbed's); any other over HTTPS, with the
 # credentials of `helm registry login` and ~/.docker/config.json.
+# The image's SBOM (CycloneDX JSON: the npm packages the image ships, from
+# the tree's lockfile, and the Node.js runtime) is attached to the image by
+# digest as an OCI referrer (oras attach), so whoever pulls the image by
+# digest finds what is in it: `oras discover <image>@<digest>`.
 # This is the script a hosted CI job calls to publish. Prints, last, the
-# image reference with its digest and the chart reference.
+# image reference with its digest, the SBOM's reference and the chart reference.
 caller_dir=$PWD
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RCA_ROOT"
@@ -44,6 +48,7 @@ apt_install jq curl ca-certificates
 ensure_node
 HELM="$("$RCA_ROOT/hack/tools.sh" helm)/helm"
 CRANE="$("$RCA_ROOT/hack/tools.sh" crane)/crane"
+ORAS="$("$RCA_ROOT/hack/tools.sh" oras)/oras"
 plain=() insecure=() scheme=https
 case $host in
   127.*|localhost|localhost:*) plain=(--plain-http) insecure=(--insecure) scheme=http ;;
@@ -102,6 +107,18 @@ else
 fi
 image_bytes=$("$CRANE" "${insecure[@]}" manifest "$image@$digest" | jq '[.layers[].size, .config.size] | add')
 
+log "attaching the image's SBOM (CycloneDX) to $image@$digest"
+# Production dependencies only (the image installs no others), as the tree's lockfile pins them; then the runtime, which the lockfile
+# carries as a development dependency (hack/image.sh and the Dockerfile put that Node release in the image).
+node_version=$(jq -r '.devDependencies.node' "$tree/package.json")
+(cd "$tree" && "$RCA_ROOT/node_modules/.bin/cyclonedx-npm" --omit dev --output-format JSON --spec-version 1.6 --output-reproducible \
+  --output-file "$work/sbom.cdx.json") 2>"$work/sbom.log" || { cat "$work/sbom.log" >&2; die "making the SBOM failed"; }
+jq --arg v "$node_version" '.components += [{type: "platform", name: "node", version: $v, purl: "pkg:github/nodejs/node@v\($v)", "bom-ref": "nodejs-runtime"}]' \
+  "$work/sbom.cdx.json" >"$work/sbom.json" && mv "$work/sbom.json" "$work/sbom.cdx.json"
+(cd "$work" && "$ORAS" attach "${plain[@]}" --artifact-type application/vnd.cyclonedx+json --format go-template='{{.reference}}' \
+  "$image@$digest" sbom.cdx.json:application/vnd.cyclonedx+json >"$work/sbom.ref" 2>"$work/oras.log") ||
+  { cat "$work/oras.log" >&2; die "attaching the SBOM to $image@$digest failed"; }
+
 log "packaging and pushing the chart, version $version"
 "$HELM" package "$tree/charts/runtimeclass-audit" --version "$version" --app-version "$version" --destination "$work" >/dev/null || die "helm package failed"
 "$HELM" push "$work/runtimeclass-audit-$version.tgz" "oci://$REGISTRY/charts" "${plain[@]}" >&2 || die "helm push to oci://$REGISTRY/charts failed"
@@ -109,4 +126,5 @@ chart_bytes=$(stat -c %s "$work/runtimeclass-audit-$version.tgz")
 
 log "published $version in $((SECONDS - started))s: image $((image_bytes / 1024)) KiB as pushed (layers and config), chart $((chart_bytes / 1024)) KiB"
 echo "image $image@$digest"
+echo "sbom $(cat "$work/sbom.ref")"
 echo "chart $chart --version $version"

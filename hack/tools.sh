@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go test tooling from the Go module proxy and caches it by version.
-#   hack/tools.sh go|kubernetes|helm|helm-docs|registry|crane|containerd|containerd-1.7|gvisor|cri-o|prometheus|monitoring-crds|all
+#   hack/tools.sh go|kubernetes|helm|helm-docs|registry|crane|oras|containerd|containerd-1.7|gvisor|cri-o|prometheus|monitoring-crds|all
 #     -> prints the tool's directory on stdout
 # The product is TypeScript; these are the real Kubernetes components and
 # tools the tests run against, which only exist as Go source (or, for
@@ -157,6 +157,8 @@ go_install() {
 build_registry() { go_install registry "$REGISTRY_VERSION" "github.com/distribution/distribution/v3/cmd/registry@v$REGISTRY_VERSION"; }
 # crane: pushes an OCI image layout to a registry (hack/release.sh).
 build_crane() { go_install crane "$CRANE_VERSION" "github.com/google/go-containerregistry/cmd/crane@v$CRANE_VERSION"; }
+# oras: attaches the SBOM to the image it describes (hack/release.sh).
+build_oras() { go_install oras "$ORAS_VERSION" "oras.land/oras/cmd/oras@v$ORAS_VERSION"; }
 
 # built DIR NAME...: whether every NAME is an executable in DIR.
 built() {
@@ -308,6 +310,7 @@ case "${1:-all}" in
   helm-docs) build_helm_docs ;;
   registry) build_registry ;;
   crane) build_crane ;;
+  oras) build_oras ;;
   containerd) build_containerd "${2:-$CONTAINERD_VERSION}" ;;
   containerd-1.7) build_containerd "$CONTAINERD_17_VERSION" ;;
   gvisor) build_gvisor ;;
@@ -315,6 +318,6 @@ case "${1:-all}" in
   prometheus) fetch_prometheus ;;
   monitoring-crds) fetch_monitoring_crds ;;
   runtimes) build_containerd "$CONTAINERD_VERSION"; build_containerd "$CONTAINERD_17_VERSION"; build_gvisor; build_crio ;;
-  all) build_kubernetes; build_helm; build_registry; build_crane; fetch_prometheus; fetch_monitoring_crds ;;
-  *) die "usage: $0 go|kubernetes|helm|helm-docs|registry|crane|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
+  all) build_kubernetes; build_helm; build_registry; build_crane; build_oras; fetch_prometheus; fetch_monitoring_crds ;;
+  *) die "usage: $0 go|kubernetes|helm|helm-docs|registry|crane|oras|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
 esac

@@ -25,7 +25,7 @@ export interface Manifest {
 
 const toolDirs = new Map<string, string>();
 /** A test tool's directory from hack/tools.sh, which builds or fetches it once and caches it. */
-export function toolDir(tool: 'go' | 'helm' | 'crane' | 'prometheus' | 'monitoring-crds'): string {
+export function toolDir(tool: 'go' | 'helm' | 'crane' | 'oras' | 'prometheus' | 'monitoring-crds'): string {
   let dir = toolDirs.get(tool);
   if (dir === undefined) {
     dir = execFileSync('bash', [join(REPO_ROOT, 'hack', 'tools.sh'), tool], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
