@@ -147,14 +147,16 @@ export class Remediator {
   ): Promise<number | undefined> {
     const { audit, policy } = on;
     const held = await this.heldBack(p, on, now);
-    if (held !== 'go') return held;
+    if (typeof held !== 'object') return held;
+    // The breaker's count already holds a real eviction (heldBack): given back if it does not happen.
+    const { counted } = held;
     const budget = { audit: audit.name, mode: policy.mode, max: policy.maxPerMinute };
     const wait = this.takeBudget(budget, now);
-    if (wait !== undefined) return wait;
+    if (wait !== undefined) {
+      this.forgetPast(audit, counted);
+      return wait;
+    }
     mustLead(this.deps);
-    // Counted before the request, not after: node reconciles run at once, and each must see the others' evictions.
-    const counted: PastEviction = { at: now, node: on.node };
-    if (policy.mode === 'Enabled') this.pastOf(audit).push(counted);
     const outcome = policy.mode === 'DryRun' ? 'dry-run' : await this.postEviction(p);
     if (outcome !== 'done') this.forgetPast(audit, counted);
     this.deps.count(audit.name, 'evict', outcome);
@@ -175,18 +177,26 @@ export class Remediator {
    * What holds the pod's eviction back before any budget is taken: a
    * PodDisruptionBudget that said no lately (when to try again), or, for a
    * real eviction, the audit's halt or its circuit breaker tripping now
-   * (undefined: not until a person changes the spec); 'go' when nothing does.
+   * (undefined: not until a person changes the spec). Else go on, with, for
+   * a real eviction, the place it holds in the breaker's count: taken in
+   * the same turn as the check, so node reconciles running at once cannot
+   * all pass the breaker before any of them counts.
    */
   private async heldBack(
     p: PodVerdictEntry,
     on: { audit: AuditRecord; node: string; policy: EvictionPolicy },
     now: number,
-  ): Promise<number | undefined | 'go'> {
+  ): Promise<number | undefined | { counted?: PastEviction }> {
     const blocked = this.blockedUntil.get(p.uid);
     if (blocked !== undefined && blocked > now) return blocked;
-    if (on.policy.mode !== 'Enabled') return 'go';
-    if (this.haltOf(on.audit) !== undefined || (await this.tripsBreaker(on.audit, on.node, on.policy, now))) return undefined;
-    return 'go';
+    if (on.policy.mode !== 'Enabled') return {};
+    if (this.haltOf(on.audit) !== undefined) return undefined;
+    const counted = this.countIn(on.audit, on.node, on.policy, now);
+    if ('message' in counted) {
+      await this.halt(on.audit, counted);
+      return undefined;
+    }
+    return { counted };
   }
 
   private pastOf(audit: AuditRecord): PastEviction[] {
@@ -197,25 +207,32 @@ export class Remediator {
     return evictions;
   }
 
-  private forgetPast(audit: AuditRecord, eviction: PastEviction): void {
+  private forgetPast(audit: AuditRecord, eviction: PastEviction | undefined): void {
+    if (eviction === undefined) return;
     const past = this.pastOf(audit);
     const i = past.indexOf(eviction);
     if (i >= 0) past.splice(i, 1);
   }
 
   /**
-   * Whether one more eviction, on `node`, trips the audit's circuit breaker;
-   * if it does, the audit is halted here at once (its status follows) and
-   * it is said in the log, an Event on the audit, and the metric.
+   * One more eviction, on `node`, in the audit's breaker count: its place
+   * there, or the Halt when it would trip the breaker (and is not counted).
    */
-  private async tripsBreaker(audit: AuditRecord, node: string, policy: EvictionPolicy, now: number): Promise<boolean> {
+  private countIn(audit: AuditRecord, node: string, policy: EvictionPolicy, now: number): PastEviction | Halt {
     const past = this.pastOf(audit).filter((e) => e.at > now - policy.breaker.windowMs);
     this.past.set(audit.name, { generation: audit.generation, evictions: past });
     const halt = breakerTrips(policy.breaker, { past, node, audited: audit.status?.counts?.audited ?? 0, now });
-    if (halt === undefined) return false;
+    if (halt !== undefined) return halt;
+    const counted = { at: now, node };
+    past.push(counted);
+    return counted;
+  }
+
+  /** Halts the audit here at once (its status follows), and says so in the log, an Event on the audit, and the metric. */
+  private async halt(audit: AuditRecord, halt: Halt): Promise<void> {
     mustLead(this.deps);
     this.halts.set(audit.name, { generation: audit.generation, halt });
-    this.deps.log.error({ audit: audit.name, generation: audit.generation, evictions: past.length }, halt.message);
+    this.deps.log.error({ audit: audit.name, generation: audit.generation }, halt.message);
     this.deps.count(audit.name, 'evict', 'halted');
     this.deps.halted(audit.name);
     await this.say({
@@ -228,7 +245,6 @@ export class Remediator {
       message: halt.message,
       action: 'Evict',
     });
-    return true;
   }
 
   private windowOf(audit: string): RateWindow {

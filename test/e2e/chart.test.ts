@@ -132,6 +132,9 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.ok(published, 'published in before()');
     return [published.chartRef, '--version', published.version, '--plain-http'];
   };
+  /** helm upgrade of the release with its values and one more (`--set`). */
+  const upgradeReusing = (set: string, ...flags: string[]): Promise<string> =>
+    helmK(['upgrade', release, ...fromRegistry(), '-n', system, '--reuse-values', '--set', set, ...flags]);
 
   before(async () => {
     await k(['delete', 'crd', ...CRDS, '--ignore-not-found', '--wait=true']);
@@ -207,17 +210,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     assert.match(out, /Scrapers verify the certificates the chart issued/);
     assert.doesNotMatch(out, /WARNING/);
     // What the notes say to whoever turns verification off (a server-side dry run of that upgrade: nothing changes).
-    const unverified = await helmK([
-      'upgrade',
-      release,
-      ...fromRegistry(),
-      '-n',
-      system,
-      '--reuse-values',
-      '--set',
-      'metrics.tls.insecureSkipVerify=true',
-      '--dry-run=server',
-    ]);
+    const unverified = await upgradeReusing('metrics.tls.insecureSkipVerify=true', '--dry-run=server');
     assert.match(
       unverified,
       /WARNING: metrics\.tls\.insecureSkipVerify=true\. The ServiceMonitors do not\s+verify/,
@@ -644,19 +637,7 @@ describe('helm install, for real: chart, image, alerts', () => {
         stringData: { 'tls.crt': issued.cert, 'tls.key': issued.key, 'ca.crt': issued.cert },
       })),
     );
-    await helmK([
-      'upgrade',
-      release,
-      ...fromRegistry(),
-      '-n',
-      system,
-      '--reuse-values',
-      '--set',
-      `metrics.tls.secretName=${secret}`,
-      '--wait',
-      '--timeout',
-      '240s',
-    ]);
+    await upgradeReusing(`metrics.tls.secretName=${secret}`, '--wait', '--timeout', '240s');
     const given = '--tls-cert-file=/etc/rcaudit/metrics-tls/tls.crt';
     await eventually(async () => {
       const all = [...(await pods(agentNs, 'agent')), ...(await pods(system, 'operator'))];

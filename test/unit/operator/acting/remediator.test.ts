@@ -274,6 +274,33 @@ describe('the remediator, through the node reconciler', () => {
     assert.deepEqual([remediating(c).status, remediating(c).reason], ['True', 'Asked']);
   });
 
+  test('the circuit breaker holds across node reconciles that run at once: each counts its eviction before the next one checks', async () => {
+    const c = new RecordedCluster({ eventSeriesIntervalMs: 3_600_000, remediation: true });
+    const nodes = ['n1', 'n2', 'n3', 'n4'];
+    c.add(namespace(ns, { team: 'yes' }), namespace(AGENTS.namespace, {}));
+    c.add({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'kata' }, handler: 'kata' });
+    for (const n of nodes) {
+      c.add({ apiVersion: 'v1', kind: 'Node', metadata: { name: n } });
+      const agent = pod(AGENTS.namespace, `agent-${n}`, n, { labels: AGENTS.matchLabels });
+      c.add({ ...agent, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
+      c.add(pod(ns, `p-${n}`, n, { runtimeClassName: 'kata' }));
+      c.add(report(n, [sandbox(uidOf('Pod', `p-${n}`, ns), { namespace: ns, name: `p-${n}`, ...runc })]));
+    }
+    // Two evictions allowed (10% of 20), on any number of nodes: four nodes at once must not make four.
+    const evict = { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600, circuitBreaker: { percentOfAuditedPods: 10, nodes: 10 } };
+    c.add({
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: 'guard' },
+      spec: { remediation: { evict } },
+      status: { counts: { audited: 20 } },
+    });
+    c.now = T0 + 5000;
+    await Promise.all(nodes.map((n) => c.nodes.reconcile(n)));
+    assert.equal(evictions(c).length, 2);
+    assert.deepEqual(c.remediations.filter((r) => r.endsWith('halted')), ['guard evict halted'], 'the third tripped the breaker; the fourth found it halted');
+  });
+
   test('an operator without --remediation does nothing, and the audit says why', async () => {
     const c = cluster({ evict: { mode: 'Enabled', afterSeconds: 0 }, labelNodes: { mode: 'Enabled' } }, { permitted: false });
     c.now = T0 + 5000;
