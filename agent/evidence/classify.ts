@@ -8,7 +8,15 @@
 //     runc-style shim (containerd-shim-runc-v2, or conmon under CRI-O).
 //   gVisor: the sandbox process is runsc's sandbox (`runsc-sandbox ... boot`),
 //     the pod's own kernel; no host process runs the pod's binaries.
-//   Kata and other VMs: a VMM process (qemu, cloud-hypervisor, firecracker).
+//   Kata and other VMs: the sandbox process is the VMM (qemu,
+//     cloud-hypervisor, firecracker) under a VM runtime's shim
+//     (containerd-shim-kata-v2, which CRI-O runs too), or that shim itself
+//     where the VMM is built into it (runtime-rs with Dragonball); and the
+//     pod's cgroup holds nothing on the host but the VMM, the shim and
+//     their helpers (virtiofsd, nydusd), the rule gVisor's class has. A
+//     VMM-named process anywhere else means nothing: any pod can run qemu
+//     (KubeVirt's virt-launcher, an emulating CI job) or rename a binary
+//     firecracker, and under a runc-style shim it runs on the host kernel.
 // Anything else is "unknown", with the reason: evidence is never guessed.
 import type { IsolationClass } from '../../api/v1alpha1/node-sandbox-report.ts';
 
@@ -48,9 +56,15 @@ export interface EvidenceInput {
 
 const RUNC_STYLE_SHIMS = new Set(['containerd-shim-runc-v2', 'containerd-shim-runc-v1', 'containerd-shim', 'conmon']);
 const VMM = /^(qemu-system-.+|qemu-kvm|cloud-hypervisor|firecracker)$/;
+/** A VM runtime's shim: Kata's, Go runtime and runtime-rs alike (CRI-O runs the same shim v2 binary). */
+const VM_SHIM = /^containerd-shim-kata(-[a-z0-9]+)?-v2$/;
+/** What a VM sandbox may run on the host beside its VMM and shim: the shared-filesystem daemons. */
+const VM_HELPERS = /^(virtiofsd|nydusd)$/;
 const isGvisor = (p: ProcessFacts): boolean => p.command.startsWith('runsc');
 const isVmm = (p: ProcessFacts): boolean => VMM.test(p.command) || VMM.test(p.name);
 const label = (p: ProcessFacts): string => p.command || p.name;
+const isVmShim = (p: ProcessFacts): boolean => VM_SHIM.test(label(p));
+const isVmHost = (p: ProcessFacts): boolean => isVmm(p) || isVmShim(p) || VM_HELPERS.test(label(p));
 
 /** Why there is no process to judge, or undefined when there is one. */
 function missingProcess(input: EvidenceInput): Evidence | undefined {
@@ -76,7 +90,7 @@ export function classifyIsolation(input: EvidenceInput): Evidence {
 
 function judge(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProcesses: readonly ProcessFacts[]): Evidence {
   const facts = { process: label(sandbox), ...(parent === undefined ? {} : { parent: label(parent) }), hostProcesses: podProcesses.length };
-  if (isVmm(sandbox) || podProcesses.some(isVmm)) return { class: 'vm', ...facts };
+  if (isVmm(sandbox) || isVmShim(sandbox)) return judgeVm(sandbox, parent, podProcesses, facts);
   if (isGvisor(sandbox)) {
     const runsc = runscFamily(podProcesses);
     const others = podProcesses.filter((p) => !runsc.has(p.pid));
@@ -93,6 +107,29 @@ function judge(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProce
     class: 'unknown',
     ...facts,
     reason: `sandbox process ${label(sandbox)} under ${parent === undefined ? 'no parent' : label(parent)} is not one this agent recognizes`,
+  };
+}
+
+/**
+ * A sandbox process that is a VMM, or a VM runtime's shim: a VM when a VM
+ * shim started the VMM (or is it), and nothing but the VM's own host
+ * processes run in the pod's cgroup. A VMM under a runc-style shim is a
+ * pod's process on the host kernel.
+ */
+function judgeVm(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProcesses: readonly ProcessFacts[], facts: Omit<Evidence, 'class'>): Evidence {
+  const underVmShim = isVmShim(sandbox) || (parent !== undefined && isVmShim(parent));
+  if (!underVmShim) {
+    const under = parent === undefined ? 'no parent' : label(parent);
+    if (parent !== undefined && RUNC_STYLE_SHIMS.has(under))
+      return { class: 'host-kernel', ...facts, reason: `${label(sandbox)} runs under ${under}: a process on the host kernel, not a VM` };
+    return { class: 'unknown', ...facts, reason: `a VMM-named sandbox process under ${under}, not a VM runtime's shim` };
+  }
+  const others = podProcesses.filter((p) => !isVmHost(p));
+  if (others.length === 0) return { class: 'vm', ...facts };
+  return {
+    class: 'unknown',
+    ...facts,
+    reason: `a VM runtime's sandbox, but host processes other than the VMM, its shim and helpers run in the pod's cgroup: ${others.map(label).slice(0, 3).join(', ')}`,
   };
 }
 

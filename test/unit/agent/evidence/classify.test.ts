@@ -184,6 +184,61 @@ describe('classifying facts', () => {
     }
   });
 
+  test('Kata with its VMM built into the shim (runtime-rs, Dragonball): the shim is the sandbox process, and a VM; virtiofsd beside a VMM is its own', () => {
+    const dragonball = classifyIsolation({
+      ...base,
+      sandbox: proc(10, 1, 'containerd-shim-kata-v2', 'containerd-shim'),
+      parent: proc(1, 0, 'systemd'),
+      podProcesses: [proc(10, 1, 'containerd-shim-kata-v2', 'containerd-shim')],
+    });
+    assert.equal(dragonball.class, 'vm');
+    const qemu = classifyIsolation({
+      ...base,
+      sandbox: proc(10, 9, 'qemu-system-x86_64'),
+      parent: proc(9, 1, 'containerd-shim-kata-v2'),
+      podProcesses: [proc(9, 1, 'containerd-shim-kata-v2'), proc(10, 9, 'qemu-system-x86_64'), proc(11, 9, 'virtiofsd')],
+    });
+    assert.equal(qemu.class, 'vm');
+  });
+
+  test('a VMM-named process is no VM by its name: a runc pod running qemu (or a binary renamed firecracker) is on the host kernel', () => {
+    // KubeVirt's virt-launcher and CI jobs that emulate another architecture run qemu in an ordinary pod.
+    for (const vmm of ['qemu-system-x86_64', 'firecracker', 'cloud-hypervisor']) {
+      const child = classifyIsolation({
+        ...base,
+        sandbox: proc(10, 9, 'pause'),
+        parent: proc(9, 1, 'containerd-shim-runc-v2'),
+        podProcesses: [proc(10, 9, 'pause'), proc(12, 9, vmm)],
+      });
+      assert.equal(child.class, 'host-kernel', `${vmm} in a runc pod`);
+      const named = classifyIsolation({
+        ...base,
+        sandbox: proc(10, 9, vmm),
+        parent: proc(9, 1, 'containerd-shim-runc-v2'),
+        podProcesses: [proc(10, 9, vmm)],
+      });
+      assert.deepEqual([named.class, named.reason], ['host-kernel', `${vmm} runs under containerd-shim-runc-v2: a process on the host kernel, not a VM`]);
+    }
+    const orphan = classifyIsolation({
+      ...base,
+      sandbox: proc(10, 1, 'qemu-system-x86_64'),
+      parent: proc(1, 0, 'systemd'),
+      podProcesses: [proc(10, 1, 'qemu-system-x86_64')],
+    });
+    assert.deepEqual([orphan.class, orphan.reason], ['unknown', "a VMM-named sandbox process under systemd, not a VM runtime's shim"]);
+  });
+
+  test("a VM runtime's sandbox with another host process in the pod's cgroup is not called a VM", () => {
+    const evidence = classifyIsolation({
+      ...base,
+      sandbox: proc(10, 9, 'qemu-system-x86_64'),
+      parent: proc(9, 1, 'containerd-shim-kata-v2'),
+      podProcesses: [proc(10, 9, 'qemu-system-x86_64'), proc(13, 1, 'nginx')],
+    });
+    assert.equal(evidence.class, 'unknown');
+    assert.match(evidence.reason ?? '', /host processes other than the VMM, its shim and helpers .*: nginx/);
+  });
+
   test('runsc with a host process running something else in its pod is not called gvisor', () => {
     const evidence = classifyIsolation({
       ...base,
