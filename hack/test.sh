@@ -60,6 +60,16 @@ quiesce_testbed() {
     KUBECONFIG="$TESTBED_DIR/kubeconfig" "$hb/helm" uninstall -n "${r%%/*}" "${r#*/}" --wait >/dev/null
   done
   ( source "$RCA_ROOT/hack/testbed/common.sh"; stop operator; for n in "${NODES[@]}"; do stop "agent@$n"; done )
+  # Audits outlive their release (uninstall keeps them, as it should for users), and each one judges every
+  # test's pods: the demo's "cluster" audit expects a VM for kata, so a test's kata pod that its own audit
+  # finds Matched would stay Mismatched by that one. The tests make the audits they need.
+  local kubectl audits
+  kubectl="$("$RCA_ROOT/hack/tools.sh" kubernetes)/kubectl"
+  audits=$("$kubectl" --kubeconfig "$TESTBED_DIR/kubeconfig" get runtimeclassaudits -o name 2>/dev/null || true)
+  if [ -n "$audits" ]; then
+    log "deleting the audits left on the testbed ($(echo "$audits" | wc -l)): the tests make their own"
+    "$kubectl" --kubeconfig "$TESTBED_DIR/kubeconfig" delete runtimeclassaudits --all --wait >/dev/null
+  fi
 }
 
 setup_node
