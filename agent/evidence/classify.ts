@@ -151,9 +151,14 @@ function runscFamily(processes: readonly ProcessFacts[]): Set<number> {
   return family;
 }
 
-const POD_IN_CGROUP = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/;
+/**
+ * "pod<uid>": a dashed uid (underscored under systemd), or a static pod's,
+ * which the kubelet makes from its manifest's hash (32 hex digits, no
+ * dashes) and gives the runtime as the sandbox's uid too.
+ */
+const POD_IN_CGROUP = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32}(?![0-9a-f]))/;
 
-/** The uid of the pod a /proc/<pid>/cgroup text places the process in (cgroupfs "pod<uid>", systemd "pod<uid_with_underscores>"), if any. */
+/** The uid of the pod a /proc/<pid>/cgroup text places the process in (cgroupfs "pod<uid>", systemd "pod<uid_with_underscores>"; a static pod's hash), if any. */
 export function podOfCgroup(cgroup: string): string | undefined {
   return POD_IN_CGROUP.exec(cgroup)?.[1]?.replaceAll('_', '-');
 }

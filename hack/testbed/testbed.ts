@@ -55,6 +55,14 @@ export function testbedNode(testbed: Testbed, index: number): TestbedNode {
   return node;
 }
 
+/**
+ * The node's kubelet manifest directory (its staticPodPath): a pod written
+ * there as a file runs as a static pod, with a mirror pod in the API.
+ */
+export function staticPodDir(node: TestbedNode): string {
+  return join(REPO_ROOT, '.testbed', 'nodes', node.name, 'kubelet', 'manifests');
+}
+
 export async function kubectl(testbed: Testbed, args: string[], input?: string): Promise<string> {
   const env = { ...process.env, KUBECONFIG: testbed.kubeconfig, PATH: [...testbed.binDirs, process.env['PATH']].join(':') };
   const child = execFileAsync('kubectl', args, { env, maxBuffer: 64 * 1024 * 1024 });

@@ -9,7 +9,7 @@
 // chart before the tiers run, and this test deletes the CRDs (with every
 // report and audit) so that its install creates them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -28,11 +28,11 @@ import {
   valueArgs,
 } from '../support/chart.ts';
 import { auditStatus, podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
-import { applyPod } from '../support/pods.ts';
+import { applyPod, pausePod } from '../support/pods.ts';
 import { storedReport } from '../support/reports.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
 import { scrape, strangerToken } from '../support/scrape.ts';
-import { applyObjects, createNamespace, eventually, kubectl, loadTestbed, testbedNode } from '../../hack/testbed/testbed.ts';
+import { applyObjects, createNamespace, eventually, kubectl, loadTestbed, staticPodDir, testbedNode } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
@@ -417,6 +417,37 @@ describe('helm install, for real: chart, image, alerts', () => {
     const kernel = (namespace: string): Promise<string> => k(['exec', '-n', namespace, 'sandboxed', '--', '/cat', '/proc/version']);
     assert.match(await kernel(gvisorNs), /^Linux version \S+-gvisor /);
     assert.doesNotMatch(await kernel(gvisorBrokenNs), /gvisor/);
+  });
+
+  test("static pods (the kubelet's manifest directory) get the host's evidence too: their cgroup is named after the manifest's hash, not a uid", async () => {
+    const cases = [
+      { name: 'static-gvisor', node: honestNode, runtimeClassName: 'gvisor', want: ['Matched', 'Matched', 'gvisor'] },
+      { name: 'static-kata', node: honestNode, runtimeClassName: 'kata', want: ['Mismatched', 'IsolationMismatch', 'host-kernel'] },
+      { name: 'static-kata', node: crioNode, runtimeClassName: 'kata', want: ['Mismatched', 'IsolationMismatch', 'host-kernel'] },
+    ];
+    const files = cases.map((c) => join(staticPodDir(c.node), `${id}-${c.name}.json`));
+    try {
+      cases.forEach((c, i) => {
+        writeFileSync(files[i] ?? '', JSON.stringify(pausePod(testbed, { namespace: gvisorNs, ...c })));
+      });
+      await eventually(async () => {
+        const seen = [];
+        for (const c of cases) {
+          // The mirror pod: the static pod's name and its node's.
+          const mirror = `${c.name}-${c.node.name}`;
+          const entry = (await reportStatus(testbed, c.node.name))?.audits
+            ?.find((a) => a.name === runtimesAudit)
+            ?.pods.find((p) => p.namespace === gvisorNs && p.name === mirror);
+          seen.push([mirror, entry?.verdict, entry?.reason, entry?.actualIsolation]);
+        }
+        assert.deepEqual(
+          seen,
+          cases.map((c) => [`${c.name}-${c.node.name}`, ...c.want]),
+        );
+      }, 120_000);
+    } finally {
+      for (const file of files) rmSync(file, { force: true });
+    }
   });
 
   test('a real Prometheus scrapes what the ServiceMonitors select, and the mismatch alert fires for the pod', async () => {

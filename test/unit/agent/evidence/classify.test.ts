@@ -291,4 +291,14 @@ describe('classifying facts', () => {
     );
     assert.equal(podOfCgroup('8:pids:/\n4:memory:/process_api/ab0fc29e\n'), undefined);
   });
+
+  test("podOfCgroup reads a static pod's uid: the kubelet names it after the manifest's hash, 32 hex digits without dashes", () => {
+    const hash = '3f9a1c0e5b7d4e2f8a6c1b0d9e8f7a6b';
+    assert.equal(podOfCgroup(`0::/kubepods/besteffort/pod${hash}/0123abcd\n`), hash);
+    assert.equal(
+      podOfCgroup(`0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${hash}.slice/cri-containerd-${'a'.repeat(64)}.scope\n`),
+      hash,
+    );
+    assert.equal(podOfCgroup(`0::/system.slice/pod${hash}ff/x\n`), undefined, 'not a hash: longer');
+  });
 });
