@@ -147,7 +147,8 @@ export const auditSpecSchema = {
                   minimum: 1,
                   maximum: 100,
                   default: 10,
-                  description: 'At most this share of the pods the audit audits (status.counts.audited) is evicted within the window; never fewer than one pod.',
+                  description:
+                    'At most this share of the pods the audit audits (status.counts.audited) is evicted within the window; never fewer than one pod.',
                 },
                 nodes: { type: 'integer', minimum: 1, maximum: 1000, default: 3, description: 'At most this many nodes see evictions within the window.' },
                 windowSeconds: { type: 'integer', minimum: 60, maximum: 604_800, default: 3600, description: 'The window the two limits count over.' },

@@ -298,7 +298,11 @@ describe('the remediator, through the node reconciler', () => {
     c.now = T0 + 5000;
     await Promise.all(nodes.map((n) => c.nodes.reconcile(n)));
     assert.equal(evictions(c).length, 2);
-    assert.deepEqual(c.remediations.filter((r) => r.endsWith('halted')), ['guard evict halted'], 'the third tripped the breaker; the fourth found it halted');
+    assert.deepEqual(
+      c.remediations.filter((r) => r.endsWith('halted')),
+      ['guard evict halted'],
+      'the third tripped the breaker; the fourth found it halted',
+    );
   });
 
   test('an operator without --remediation does nothing, and the audit says why', async () => {
