@@ -79,10 +79,12 @@ export class Remediator {
   /**
    * Each audit's real evictions at its current generation, for its circuit
    * breaker: older than its window they are dropped, and a change to its
-   * spec (a person resumed it) starts the count afresh.
+   * spec (a person resumed it) starts the count afresh. By uid, as the
+   * halts: an audit deleted and created again under its name starts at
+   * generation 1 again, and must not inherit its namesake's count or halt.
    */
   private readonly past = new Map<string, { generation: number; evictions: PastEviction[] }>();
-  /** Halts tripped here and not yet seen in the audit's stored status, with the generation they halt. */
+  /** Halts tripped here and not yet seen in the audit's stored status, by the audit's uid, with the generation they halt. */
   private readonly halts = new Map<string, { generation: number; halt: Halt }>();
 
   constructor(deps: RemediatorDeps) {
@@ -132,9 +134,9 @@ export class Remediator {
    * (after a restart, or on a new leader) as its status says. Either holds
    * only while the spec keeps the generation it tripped at.
    */
-  haltOf(audit: Pick<AuditRecord, 'name' | 'generation' | 'status'>): Halt | undefined {
-    const tripped = this.halts.get(audit.name);
-    if (tripped !== undefined && tripped.generation !== audit.generation) this.halts.delete(audit.name);
+  haltOf(audit: Pick<AuditRecord, 'uid' | 'generation' | 'status'>): Halt | undefined {
+    const tripped = this.halts.get(audit.uid);
+    if (tripped !== undefined && tripped.generation !== audit.generation) this.halts.delete(audit.uid);
     else if (tripped !== undefined) return tripped.halt;
     return storedHalt(audit);
   }
@@ -200,10 +202,10 @@ export class Remediator {
   }
 
   private pastOf(audit: AuditRecord): PastEviction[] {
-    const kept = this.past.get(audit.name);
+    const kept = this.past.get(audit.uid);
     if (kept?.generation === audit.generation) return kept.evictions;
     const evictions: PastEviction[] = [];
-    this.past.set(audit.name, { generation: audit.generation, evictions });
+    this.past.set(audit.uid, { generation: audit.generation, evictions });
     return evictions;
   }
 
@@ -220,7 +222,7 @@ export class Remediator {
    */
   private countIn(audit: AuditRecord, node: string, policy: EvictionPolicy, now: number): PastEviction | Halt {
     const past = this.pastOf(audit).filter((e) => e.at > now - policy.breaker.windowMs);
-    this.past.set(audit.name, { generation: audit.generation, evictions: past });
+    this.past.set(audit.uid, { generation: audit.generation, evictions: past });
     const halt = breakerTrips(policy.breaker, { past, node, audited: audit.status?.counts?.audited ?? 0, now });
     if (halt !== undefined) return halt;
     const counted = { at: now, node };
@@ -231,7 +233,7 @@ export class Remediator {
   /** Halts the audit here at once (its status follows), and says so in the log, an Event on the audit, and the metric. */
   private async halt(audit: AuditRecord, halt: Halt): Promise<void> {
     mustLead(this.deps);
-    this.halts.set(audit.name, { generation: audit.generation, halt });
+    this.halts.set(audit.uid, { generation: audit.generation, halt });
     this.deps.log.error({ audit: audit.name, generation: audit.generation }, halt.message);
     this.deps.count(audit.name, 'evict', 'halted');
     this.deps.halted(audit.name);

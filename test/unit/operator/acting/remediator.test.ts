@@ -274,6 +274,24 @@ describe('the remediator, through the node reconciler', () => {
     assert.deepEqual([remediating(c).status, remediating(c).reason], ['True', 'Asked']);
   });
 
+  test("an audit deleted and created again under its name is a new audit: it does not inherit its namesake's halt", async () => {
+    const tight = { mode: 'Enabled', afterSeconds: 0, maxPerMinute: 600, circuitBreaker: { percentOfAuditedPods: 1 } };
+    const c = cluster({ evict: tight });
+    c.now = T0 + 5000;
+    await c.nodes.reconcile(node);
+    assert.deepEqual(c.remediations, ['guard evict done', 'guard evict halted']);
+    c.remove('audits', 'guard');
+    c.add({
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: 'guard', uid: 'uid-guard-again' },
+      spec: { remediation: { evict: { ...tight, circuitBreaker: { percentOfAuditedPods: 100 } } } },
+      status: AUDITED,
+    });
+    await c.nodes.reconcile(node);
+    assert.equal(evictions(c).length, 3, 'the new audit, at generation 1 like its namesake, evicts the other two');
+  });
+
   test('the circuit breaker holds across node reconciles that run at once: each counts its eviction before the next one checks', async () => {
     const c = new RecordedCluster({ eventSeriesIntervalMs: 3_600_000, remediation: true });
     const nodes = ['n1', 'n2', 'n3', 'n4'];
