@@ -12,6 +12,7 @@ import { NodeAgent } from './agent.ts';
 import { DEFAULT_CRI_ENDPOINTS, detectCriEndpoint } from './cri/endpoint.ts';
 import { KUBELET_MAX_MESSAGE_BYTES } from './cri/proto.ts';
 import { CriRuntimeClient } from './cri/runtime-client.ts';
+import { KataHostRecords } from './evidence/kata-host.ts';
 import { ProcEvidence } from './evidence/proc.ts';
 import { AgentMetrics } from './metrics.ts';
 import { ReportWriter } from './report-writer.ts';
@@ -27,6 +28,8 @@ interface Flags extends ListenFlags {
   apiTimeout: number;
   kubeconfig?: string;
   procRoot: string;
+  kataStateRoot: string;
+  kataRecords: boolean;
   isolationEvidence: boolean;
 }
 
@@ -49,6 +52,12 @@ function parseFlags(argv: string[]): Flags {
     .option('--kubeconfig <file>', 'kubeconfig file; default: in-cluster config, then $KUBECONFIG')
     .option('--proc-root <dir>', "the host's /proc, read for isolation evidence (in a pod: the host's /proc mounted read-only)", '/proc')
     .option('--no-isolation-evidence', "do not read the host's /proc: the report says evidence is Disabled")
+    .option(
+      '--kata-state-root <dir>',
+      "where the host's /run/vc/sbs and /run/kata are (Kata's records of its sandboxes, which confirm a VM); in a pod: mounted read-only",
+      '/run',
+    )
+    .option('--no-kata-records', "do not read Kata's records: a VM's evidence rests on its process structure alone")
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
   return program.opts<Flags>();
@@ -70,7 +79,9 @@ async function main(): Promise<void> {
         }
         return { endpoint, cri: new CriRuntimeClient(endpoint, { deadlineMs: flags.criTimeout, maxMessageBytes: flags.criMaxMessageBytes, onCall }) };
       },
-      ...(flags.isolationEvidence ? { evidence: new ProcEvidence(flags.procRoot) } : {}),
+      ...(flags.isolationEvidence
+        ? { evidence: new ProcEvidence(flags.procRoot, flags.kataRecords ? { kata: new KataHostRecords(flags.kataStateRoot) } : {}) }
+        : {}),
       sink: new ReportWriter(rest, flags.nodeName),
       log,
       metrics,

@@ -87,6 +87,8 @@ function reportedEvidence(evidence: Evidence): IsolationEvidence {
     ...(evidence.parent === undefined ? {} : { parent: evidence.parent.slice(0, 64) }),
     ...(evidence.hostProcesses === undefined ? {} : { hostProcesses: evidence.hostProcesses }),
     ...(evidence.reason === undefined ? {} : { reason: evidence.reason.slice(0, 256) }),
+    ...(evidence.confirmation === undefined ? {} : { confirmation: evidence.confirmation }),
+    ...(evidence.record === undefined ? {} : { record: evidence.record.slice(0, 256) }),
   };
 }
 

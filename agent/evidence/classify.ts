@@ -17,8 +17,14 @@
 //     VMM-named process anywhere else means nothing: any pod can run qemu
 //     (KubeVirt's virt-launcher, an emulating CI job) or rename a binary
 //     firecracker, and under a runc-style shim it runs on the host kernel.
+//     Where the host has Kata's own record of the sandbox (kata-record.ts),
+//     it must agree: the VM is then confirmed by the runtime's record, not
+//     only by its structure. Kata with sandbox_cgroup_only=false keeps its
+//     VMM outside the pod's cgroup, where /proc alone cannot tell it from a
+//     reused pid: that is a VM only when the record confirms it.
 // Anything else is "unknown", with the reason: evidence is never guessed.
 import type { IsolationClass } from '../../api/v1alpha1/node-sandbox-report.ts';
+import { recordAgreement, type KataRecord } from './kata-record.ts';
 
 /** One host process, as /proc shows it. */
 export interface ProcessFacts {
@@ -40,9 +46,18 @@ export interface Evidence {
   hostProcesses?: number;
   /** Why the class is unknown, or what stands out. */
   reason?: string;
+  /** For a VM: whether only its process structure showed it, or the VM runtime's own record agreed. */
+  confirmation?: 'structure' | 'runtime-record';
+  /** What the runtime's record said, when it agreed. */
+  record?: string;
 }
 
+/** Kata's record of the sandbox, or why there is none to compare. */
+export type KataRecordLookup = KataRecord | { missing: string };
+
 export interface EvidenceInput {
+  /** The CRI sandbox id (Kata names its record after it). */
+  sandboxId?: string;
   /** The pid the runtime gave for the sandbox (verbose PodSandboxStatus "pid"); 0 or absent when it gave none. */
   sandboxPid: number | undefined;
   /** The sandbox process, when it is still there and in the pod's cgroup (otherwise the pid was reused). */
@@ -52,10 +67,14 @@ export interface EvidenceInput {
   parent: ProcessFacts | undefined;
   /** Every host process in the pod's cgroup. */
   podProcesses: readonly ProcessFacts[];
+  /** The sandbox process's whole command line, read when it looks like a VM's. */
+  sandboxArgs?: readonly string[];
+  /** Kata's record, looked up when the sandbox looks like a VM's; absent when not looked up. */
+  kataRecord?: KataRecordLookup;
 }
 
 const RUNC_STYLE_SHIMS = new Set(['containerd-shim-runc-v2', 'containerd-shim-runc-v1', 'containerd-shim', 'conmon']);
-const VMM = /^(qemu-system-.+|qemu-kvm|cloud-hypervisor|firecracker)$/;
+const VMM = /^(qemu-system-.+|qemu-kvm|cloud-hypervisor|firecracker|stratovirt)$/;
 /** A VM runtime's shim: Kata's, Go runtime and runtime-rs alike (CRI-O runs the same shim v2 binary). */
 const VM_SHIM = /^containerd-shim-kata(-[a-z0-9]+)?-v2$/;
 /** What a VM sandbox may run on the host beside its VMM and shim: the shared-filesystem daemons. */
@@ -65,6 +84,11 @@ const isVmm = (p: ProcessFacts): boolean => VMM.test(p.command) || VMM.test(p.na
 const label = (p: ProcessFacts): string => p.command || p.name;
 const isVmShim = (p: ProcessFacts): boolean => VM_SHIM.test(label(p));
 const isVmHost = (p: ProcessFacts): boolean => isVmm(p) || isVmShim(p) || VM_HELPERS.test(label(p));
+/** A VM runtime's structure: the sandbox process is a VMM its shim started, or the shim itself. */
+const isVmShaped = (sandbox: ProcessFacts, parent: ProcessFacts | undefined): boolean =>
+  isVmShim(sandbox) || (isVmm(sandbox) && parent !== undefined && isVmShim(parent));
+/** Whether the facts are worth Kata's record: a VM's structure, never a name alone (a runc pod's planted file is never read). */
+export const looksLikeVm = isVmShaped;
 
 /** Why there is no process to judge, or undefined when there is one. */
 function missingProcess(input: EvidenceInput): Evidence | undefined {
@@ -73,6 +97,7 @@ function missingProcess(input: EvidenceInput): Evidence | undefined {
     return { class: 'unknown', reason: "the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod's infra container)" };
   if (sandbox === undefined) return { class: 'unknown', reason: `process ${String(sandboxPid)} is gone` };
   if (!input.inPodCgroup) {
+    if (isVmShaped(sandbox, input.parent) && input.podProcesses.every(isVmHost)) return vmOutsidePod(input, sandbox);
     return {
       class: 'unknown',
       process: label(sandbox),
@@ -85,7 +110,45 @@ function missingProcess(input: EvidenceInput): Evidence | undefined {
 export function classifyIsolation(input: EvidenceInput): Evidence {
   const missing = missingProcess(input);
   if (missing !== undefined || input.sandbox === undefined) return missing ?? { class: 'unknown' };
-  return judge(input.sandbox, input.parent, input.podProcesses);
+  const evidence = judge(input.sandbox, input.parent, input.podProcesses);
+  return evidence.class === 'vm' ? confirmed(evidence, input, input.sandbox) : evidence;
+}
+
+/** Kata's record, compared with the process /proc shows; its outcome, or why there was none. */
+function recordOutcome(input: EvidenceInput, sandbox: ProcessFacts): ReturnType<typeof recordAgreement> | { outcome: 'missing'; reason: string } {
+  const lookup = input.kataRecord;
+  if (lookup === undefined) return { outcome: 'missing', reason: "Kata's records were not read" };
+  if ('missing' in lookup) return { outcome: 'missing', reason: lookup.missing };
+  return recordAgreement(lookup, input.sandboxId ?? '', { pid: sandbox.pid, command: label(sandbox), args: input.sandboxArgs ?? [] });
+}
+
+/** A VM by its structure, confirmed by Kata's record where the host has one; contradicted by it, not a VM at all. */
+function confirmed(structure: Evidence, input: EvidenceInput, sandbox: ProcessFacts): Evidence {
+  const outcome = recordOutcome(input, sandbox);
+  switch (outcome.outcome) {
+    case 'agrees':
+      return { ...structure, confirmation: 'runtime-record', record: outcome.summary };
+    case 'contradicts':
+      return { ...structure, class: 'unknown', reason: outcome.reason };
+    case 'unconfirmed':
+    case 'missing':
+      return { ...structure, confirmation: 'structure', reason: `not confirmed by the VM runtime's record: ${outcome.reason}` };
+  }
+}
+
+/**
+ * A VMM under a VM shim, outside the pod's cgroup, and nothing but the VM's
+ * own processes in it: Kata with sandbox_cgroup_only=false, which moves the
+ * VMM to an overhead cgroup and leaves only its vCPU threads in the pod's.
+ * /proc cannot tell that from a pid reused by another VM, so only Kata's
+ * record of this very sandbox makes it evidence.
+ */
+function vmOutsidePod(input: EvidenceInput, sandbox: ProcessFacts): Evidence {
+  const facts = { process: label(sandbox), ...(input.parent === undefined ? {} : { parent: label(input.parent) }), hostProcesses: input.podProcesses.length };
+  const outcome = recordOutcome(input, sandbox);
+  const outside = "the VMM runs outside the pod's cgroup (Kata with sandbox_cgroup_only=false)";
+  if (outcome.outcome === 'agrees') return { class: 'vm', ...facts, confirmation: 'runtime-record', record: outcome.summary, reason: outside };
+  return { class: 'unknown', ...facts, reason: `${outside}, which only Kata's record can confirm: ${outcome.reason}` };
 }
 
 function judge(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProcesses: readonly ProcessFacts[]): Evidence {
@@ -117,8 +180,7 @@ function judge(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProce
  * pod's process on the host kernel.
  */
 function judgeVm(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProcesses: readonly ProcessFacts[], facts: Omit<Evidence, 'class'>): Evidence {
-  const underVmShim = isVmShim(sandbox) || (parent !== undefined && isVmShim(parent));
-  if (!underVmShim) {
+  if (!isVmShaped(sandbox, parent)) {
     const under = parent === undefined ? 'no parent' : label(parent);
     if (parent !== undefined && RUNC_STYLE_SHIMS.has(under))
       return { class: 'host-kernel', ...facts, reason: `${label(sandbox)} runs under ${under}: a process on the host kernel, not a VM` };

@@ -7,7 +7,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inBatches } from '../batches.ts';
-import { classifyIsolation, parseProcess, podOfCgroup, type Evidence, type ProcessFacts } from './classify.ts';
+import { classifyIsolation, looksLikeVm, parseProcess, podOfCgroup, type Evidence, type KataRecordLookup, type ProcessFacts } from './classify.ts';
+import type { KataRecordSource } from './kata-host.ts';
 
 export interface EvidenceRequest {
   sandboxId: string;
@@ -30,11 +31,16 @@ async function readOrUndefined(file: string): Promise<string | undefined> {
   }
 }
 
+const NOT_READ: KataRecordLookup = { missing: "the agent does not read Kata's records (agent.kataRecords is false)" };
+
 export class ProcEvidence implements EvidenceSource {
   private readonly procRoot: string;
+  private readonly kata: KataRecordSource | undefined;
 
-  constructor(procRoot: string) {
+  /** kata: where Kata's records are read, for sandboxes that look like VMs; without it, none is. */
+  constructor(procRoot: string, options: { kata?: KataRecordSource } = {}) {
     this.procRoot = procRoot;
+    this.kata = options.kata;
   }
 
   async gather(requests: readonly EvidenceRequest[]): Promise<Map<string, Evidence>> {
@@ -58,7 +64,14 @@ export class ProcEvidence implements EvidenceSource {
     const inPod = podProcesses.find((p) => p.pid === r.pid);
     const sandbox = inPod ?? (await this.process(r.pid));
     const parent = sandbox === undefined ? undefined : await this.process(sandbox.ppid);
-    return classifyIsolation({ sandboxPid: r.pid, sandbox, inPodCgroup: inPod !== undefined, parent, podProcesses });
+    const input = { sandboxId: r.sandboxId, sandboxPid: r.pid, sandbox, inPodCgroup: inPod !== undefined, parent, podProcesses };
+    if (sandbox === undefined || !looksLikeVm(sandbox, parent)) return classifyIsolation(input);
+    // A VM's command line (its guest-cid) and Kata's record: read only for a sandbox that looks like one.
+    const [cmdline, kataRecord] = await Promise.all([
+      readOrUndefined(join(this.procRoot, String(sandbox.pid), 'cmdline')),
+      this.kata === undefined ? NOT_READ : this.kata.lookup(r.sandboxId),
+    ]);
+    return classifyIsolation({ ...input, sandboxArgs: (cmdline ?? '').split('\0').filter((a) => a !== ''), kataRecord });
   }
 
   private async process(pid: number): Promise<ProcessFacts | undefined> {

@@ -69,6 +69,13 @@ const evidenceSchema = {
     parent: { type: 'string', maxLength: 64, description: "Its parent's, e.g. containerd-shim-runc-v2, containerd-shim-runsc-v1, conmon." },
     hostProcesses: { ...count, description: "Host processes in the pod's cgroup when the evidence was gathered." },
     reason: { type: 'string', maxLength: 256, description: 'Why the class is unknown, or what stands out.' },
+    confirmation: {
+      type: 'string',
+      enum: ['structure', 'runtime-record'],
+      description:
+        "For a VM, what showed it: structure (the VMM under a VM runtime's shim, and nothing else of the pod on the host), or runtime-record (that, and Kata's own record of the sandbox agreed: hypervisor, pid, the guest agent's address).",
+    },
+    record: { type: 'string', maxLength: 256, description: "What the VM runtime's record said, when it agreed." },
   },
 } as const;
 

@@ -219,7 +219,7 @@ describe('what the chart renders', () => {
     findObject(ha, 'PodDisruptionBudget');
   });
 
-  test("the agent mounts the CRI socket's directory (a restarted runtime's new socket shows there) and the host's /proc, read-only, and nothing else of the host, with every capability dropped", async () => {
+  test("the agent mounts the CRI socket's directory (a restarted runtime's new socket shows there), the host's /proc and Kata's state directories, read-only, and nothing else of the host, with every capability dropped", async () => {
     const ds = findObject(await render({ 'agent.criSocket': '/run/crio/crio.sock' }), 'DaemonSet');
     const pod = podSpec(ds);
     const c = container(ds);
@@ -227,14 +227,19 @@ describe('what the chart renders', () => {
       { name: 'cri-socket-dir', hostPath: { path: '/run/crio', type: 'DirectoryOrCreate' } },
       { name: 'metrics-tls', secret: { secretName: 'rcaudit-runtimeclass-audit-agent-metrics-tls', optional: true } },
       { name: 'host-proc', hostPath: { path: '/proc', type: 'Directory' } },
+      { name: 'kata-go-runtime-state', hostPath: { path: '/run/vc/sbs', type: 'DirectoryOrCreate' } },
+      { name: 'kata-runtime-rs-state', hostPath: { path: '/run/kata', type: 'DirectoryOrCreate' } },
     ]);
     assert.deepEqual(c.volumeMounts, [
       { name: 'cri-socket-dir', mountPath: '/run/crio', readOnly: true, recursiveReadOnly: 'IfPossible' },
       { name: 'metrics-tls', mountPath: '/etc/rcaudit/metrics-tls', readOnly: true },
       { name: 'host-proc', mountPath: '/host/proc', readOnly: true, recursiveReadOnly: 'IfPossible' },
+      { name: 'kata-go-runtime-state', mountPath: '/host/run/vc/sbs', readOnly: true },
+      { name: 'kata-runtime-rs-state', mountPath: '/host/run/kata', readOnly: true },
     ]);
     assert.ok(c.args.includes('--cri-endpoint=unix:///run/crio/crio.sock'));
     assert.ok(c.args.includes('--proc-root=/host/proc'));
+    assert.ok(c.args.includes('--kata-state-root=/host/run'));
     assert.equal(c.securityContext['privileged'], false);
     assert.equal(c.securityContext['allowPrivilegeEscalation'], false);
     assert.equal(c.securityContext['readOnlyRootFilesystem'], true);
@@ -259,6 +264,16 @@ describe('what the chart renders', () => {
     );
     assert.ok(container(ds).args.includes('--no-isolation-evidence'));
     assert.ok(!container(ds).args.some((a) => a.startsWith('--proc-root')));
+  });
+
+  test("agent.kataRecords=false: /proc is read, Kata's state directories are not mounted, and the agent is told so", async () => {
+    const ds = findObject(await render({ 'agent.kataRecords': false }), 'DaemonSet');
+    assert.deepEqual(
+      podSpec(ds).volumes?.map((v) => v.name),
+      ['cri-socket-dir', 'metrics-tls', 'host-proc'],
+    );
+    assert.ok(container(ds).args.includes('--no-kata-records'));
+    assert.ok(!container(ds).args.some((a) => a.startsWith('--kata-state-root')));
   });
 
   test("criSocketByNodeLabel: a DaemonSet per socket location, on complementary nodes, ANDed into the user's own node affinity", async () => {
