@@ -63,6 +63,16 @@ export function staticPodDir(node: TestbedNode): string {
   return join(REPO_ROOT, '.testbed', 'nodes', node.name, 'kubelet', 'manifests');
 }
 
+/**
+ * The testbed's VMM image (hack/testbed/vmm-image.sh: Debian's QEMU, and a
+ * binary named cloud-hypervisor), built once and loaded into every node;
+ * its name.
+ */
+export async function vmmImage(): Promise<string> {
+  const { stdout } = await execFileAsync('bash', [join(REPO_ROOT, 'hack', 'testbed', 'vmm-image.sh')], { maxBuffer: 16 * 1024 * 1024 });
+  return stdout.trim();
+}
+
 export async function kubectl(testbed: Testbed, args: string[], input?: string): Promise<string> {
   const env = { ...process.env, KUBECONFIG: testbed.kubeconfig, PATH: [...testbed.binDirs, process.env['PATH']].join(':') };
   const child = execFileAsync('kubectl', args, { env, maxBuffer: 64 * 1024 * 1024 });

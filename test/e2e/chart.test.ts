@@ -27,12 +27,22 @@ import {
   toolDir,
   valueArgs,
 } from '../support/chart.ts';
-import { auditStatus, podEvents, reportStatus, scopedAudit } from '../support/operator.ts';
+import { auditStatus, podEvents, reportedSandbox, reportStatus, scopedAudit } from '../support/operator.ts';
 import { applyPod, pausePod } from '../support/pods.ts';
 import { storedReport } from '../support/reports.ts';
 import { resolveTargets, startPrometheus, type RunningPrometheus, type ServiceMonitorSpec } from '../support/prometheus.ts';
 import { scrape, strangerToken } from '../support/scrape.ts';
-import { applyObjects, createNamespace, eventually, kubectl, loadTestbed, staticPodDir, testbedNode } from '../../hack/testbed/testbed.ts';
+import {
+  applyObjects,
+  createNamespace,
+  eventually,
+  kubectl,
+  loadTestbed,
+  staticPodDir,
+  testbedNode,
+  vmmImage,
+  type TestbedNode,
+} from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
@@ -113,6 +123,16 @@ async function stillFlagging(since: string): Promise<void> {
     assert.equal(s?.mismatches?.find((m) => m.pod === 'vault')?.since, since, 'the first finding keeps its time');
   }, 60_000);
   assert.equal((await podEvents(testbed, brokenNs, 'vault', 'RuntimeHandlerMismatch')).length, 1, 'no second event for the first pod');
+}
+
+/** The host's evidence each pod's sandbox got, as its node's report holds it: [pod, class, process, host processes (runsc's are its own), confirmation]. */
+async function evidenceOf(namespace: string, cases: readonly { pod: string; node: TestbedNode }[]): Promise<unknown[][]> {
+  const rows = [];
+  for (const c of cases) {
+    const e = (await reportedSandbox(testbed, c.node.name, namespace, c.pod))?.evidence;
+    rows.push([c.pod, e?.class, e?.process, e?.class === 'gvisor' ? 'runsc only' : e?.hostProcesses, e?.confirmation]);
+  }
+  return rows;
 }
 
 /** The dashboard's queries, with its variables set to "any job" and a 1m rate window. */
@@ -448,6 +468,48 @@ describe('helm install, for real: chart, image, alerts', () => {
     } finally {
       for (const file of files) rmSync(file, { force: true });
     }
+  });
+
+  test('a VMM in an ordinary pod proves nothing: real QEMU and a binary renamed cloud-hypervisor under runc are host-kernel, "kata" running them is still IsolationMismatch, gVisor stays gvisor', async () => {
+    const image = await vmmImage();
+    // Debian's QEMU with software emulation, as KubeVirt's virt-launcher or an emulating CI job runs it; -S: stopped before the first instruction.
+    const qemu = { image, args: ['-machine', 'q35,accel=tcg', '-m', '64', '-nographic', '-nodefaults', '-display', 'none', '-S'] };
+    const renamed = { image, command: ['/usr/bin/cloud-hypervisor'] };
+    // [verdict, reason, the host's evidence] by the audit that expects kata to be a VM; the default handler's pod is audited by none.
+    const cases = [
+      { name: 'qemu-default', node: honestNode, runtimeClassName: undefined, program: qemu, want: [undefined, undefined, undefined] },
+      { name: 'qemu-kata', node: honestNode, runtimeClassName: 'kata', program: qemu, want: ['Mismatched', 'IsolationMismatch', 'host-kernel'] },
+      { name: 'renamed-kata', node: honestNode, runtimeClassName: 'kata', program: renamed, want: ['Mismatched', 'IsolationMismatch', 'host-kernel'] },
+      { name: 'qemu-gvisor', node: honestNode, runtimeClassName: 'gvisor', program: qemu, want: ['Matched', 'Matched', 'gvisor'] },
+      { name: 'qemu-kata', node: crioNode, runtimeClassName: 'kata', program: qemu, want: ['Mismatched', 'IsolationMismatch', 'host-kernel'] },
+      { name: 'qemu-gvisor', node: kusciaNode, runtimeClassName: 'gvisor', program: qemu, want: ['Mismatched', 'HandlerMismatch', 'host-kernel'] },
+    ].map((c) => ({ ...c, pod: `${c.name}-${c.node.name}` }));
+    for (const c of cases) await applyPod(testbed, { namespace: gvisorNs, ...c, name: c.pod });
+    for (const c of cases) await k(['wait', '-n', gvisorNs, '--for=condition=Ready', '--timeout=120s', `pod/${c.pod}`]);
+    await eventually(async () => {
+      const seen = [];
+      for (const c of cases) {
+        const entry = (await reportStatus(testbed, c.node.name))?.audits?.find((a) => a.name === runtimesAudit)?.pods.find((p) => p.name === c.pod);
+        seen.push([c.pod, entry?.verdict, entry?.reason, entry?.actualIsolation]);
+      }
+      assert.deepEqual(
+        seen,
+        cases.map((c) => [c.pod, ...c.want]),
+      );
+    }, 60_000);
+    // The evidence each sandbox got: under runc, QEMU really runs on the host beside pause in the pod's
+    // cgroup (and, on CRI-O, a conmon for each); under gVisor, QEMU runs on gVisor's kernel and the host
+    // shows only runsc.
+    const hostProcesses = { containerd: 2, 'cri-o': 4 } as const;
+    const evidence = await evidenceOf(gvisorNs, cases);
+    assert.deepEqual(
+      evidence,
+      cases.map((c) =>
+        c.want[2] === 'gvisor'
+          ? [c.pod, 'gvisor', 'runsc-sandbox', 'runsc only', undefined]
+          : [c.pod, 'host-kernel', 'pause', hostProcesses[c.node.runtime], undefined],
+      ),
+    );
   });
 
   test('a real Prometheus scrapes what the ServiceMonitors select, and the mismatch alert fires for the pod', async () => {

@@ -167,6 +167,12 @@ export async function reportStatus(testbed: Testbed, node: string): Promise<Node
   return stored.status;
 }
 
+/** The sandbox of pod namespace/name in its node's report, as the agent reported it (the host's evidence included). */
+export async function reportedSandbox(testbed: Testbed, node: string, namespace: string, name: string): Promise<ReportedSandbox | undefined> {
+  const stored = JSON.parse(await kubectl(testbed, ['get', 'nodesandboxreport', node, '-o', 'json'])) as { spec?: { sandboxes?: ReportedSandbox[] } };
+  return stored.spec?.sandboxes?.find((s) => s.namespace === namespace && s.name === name && s.state === 'Ready');
+}
+
 export interface AuditView {
   status?: RuntimeClassAuditStatus;
 }

@@ -33,8 +33,18 @@ export async function runPausePods(testbed: Testbed, node: TestbedNode, namespac
   await kubectl(testbed, ['wait', '-n', namespace, '--for=condition=Ready', '--timeout=600s', ...names.map((n) => `pod/${n}`)]);
 }
 
-/** One pause pod bound to `node` (on the pod network), asking for `runtimeClassName` when given. */
-export function pausePod(testbed: Testbed, pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName?: string | undefined }): object {
+/** What a pod runs instead of the pause program: an image already on the nodes, and its command or arguments. */
+export interface PodProgram {
+  image: string;
+  command?: string[];
+  args?: string[];
+}
+
+/** One pause pod bound to `node` (on the pod network), asking for `runtimeClassName` when given; `program` runs instead of pause. */
+export function pausePod(
+  testbed: Testbed,
+  pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName?: string | undefined; program?: PodProgram },
+): object {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -44,12 +54,15 @@ export function pausePod(testbed: Testbed, pod: { namespace: string; name: strin
       terminationGracePeriodSeconds: 1,
       automountServiceAccountToken: false,
       ...(pod.runtimeClassName === undefined ? {} : { runtimeClassName: pod.runtimeClassName }),
-      containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
+      containers: [{ name: 'main', image: testbed.pauseImage, ...pod.program, imagePullPolicy: 'Never' }],
     },
   };
 }
 
 /** Creates one pause pod bound to `node`, asking for `runtimeClassName`. */
-export async function applyPod(testbed: Testbed, pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName: string }): Promise<void> {
+export async function applyPod(
+  testbed: Testbed,
+  pod: { namespace: string; name: string; node: TestbedNode; runtimeClassName?: string | undefined; program?: PodProgram },
+): Promise<void> {
   await kubectl(testbed, ['apply', '-f', '-'], JSON.stringify(pausePod(testbed, pod)));
 }
