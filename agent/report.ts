@@ -89,6 +89,7 @@ function reportedEvidence(evidence: Evidence): IsolationEvidence {
     ...(evidence.reason === undefined ? {} : { reason: evidence.reason.slice(0, 256) }),
     ...(evidence.confirmation === undefined ? {} : { confirmation: evidence.confirmation }),
     ...(evidence.record === undefined ? {} : { record: evidence.record.slice(0, 256) }),
+    ...(evidence.container === undefined ? {} : { container: evidence.container.slice(0, 253) }),
   };
 }
 

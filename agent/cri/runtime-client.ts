@@ -4,7 +4,14 @@
 // not as a scan that never ends.
 import * as grpc from '@grpc/grpc-js';
 import { criTarget, KUBELET_MAX_MESSAGE_BYTES, loadCriDefinition, RUNTIME_SERVICE } from './proto.ts';
-import type { ListPodSandboxResponse, PodSandboxStatusResponse, StatusResponse, VersionResponse } from './types.ts';
+import type {
+  ContainerStatusResponse,
+  ListContainersResponse,
+  ListPodSandboxResponse,
+  PodSandboxStatusResponse,
+  StatusResponse,
+  VersionResponse,
+} from './types.ts';
 
 export interface RuntimeClientOptions {
   /** Per-call deadline in milliseconds. */
@@ -58,6 +65,15 @@ export class CriRuntimeClient {
 
   podSandboxStatus(podSandboxId: string, verbose: boolean): Promise<PodSandboxStatusResponse> {
     return this.call('PodSandboxStatus', { pod_sandbox_id: podSandboxId, verbose });
+  }
+
+  /** Every container on the node (asked only while a sandbox without a pid of its own waits for evidence). */
+  listContainers(): Promise<ListContainersResponse> {
+    return this.call('ListContainers', {});
+  }
+
+  containerStatus(containerId: string, verbose: boolean): Promise<ContainerStatusResponse> {
+    return this.call('ContainerStatus', { container_id: containerId, verbose });
   }
 
   close(): void {

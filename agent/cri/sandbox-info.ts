@@ -50,3 +50,15 @@ export function parseSandboxDetail(info: Record<string, string>): SandboxDetail 
   }
   return detail;
 }
+
+/** The container's process on the host, from a verbose ContainerStatus answer's info["info"] (CRI-O and containerd both give "pid"). */
+export function parseContainerPid(info: Record<string, string>): number | undefined {
+  const raw = info['info'];
+  if (raw === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return isObject(parsed) ? positivePid(parsed['pid']) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -50,3 +50,23 @@ export interface PodSandboxStatusResponse {
   /** Verbose only: runtime-specific JSON documents ("info" on containerd and CRI-O). */
   info: Record<string, string>;
 }
+
+export type ContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+
+export interface Container {
+  id: string;
+  pod_sandbox_id: string;
+  metadata: { name: string; attempt: number } | null;
+  state: ContainerState;
+  /** Nanoseconds since the epoch, as a decimal string. */
+  created_at: string;
+}
+
+export interface ListContainersResponse {
+  containers: Container[];
+}
+
+export interface ContainerStatusResponse {
+  /** Verbose only: runtime-specific JSON documents ("info" on containerd and CRI-O, with the container's "pid"). */
+  info: Record<string, string>;
+}

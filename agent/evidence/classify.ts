@@ -50,6 +50,8 @@ export interface Evidence {
   confirmation?: 'structure' | 'runtime-record';
   /** What the runtime's record said, when it agreed. */
   record?: string;
+  /** Where the runtime gave the sandbox no pid (CRI-O without an infra container): the container whose process was judged instead. */
+  container?: string;
 }
 
 /** Kata's record of the sandbox, or why there is none to compare. */
@@ -94,7 +96,10 @@ export const looksLikeVm = isVmShaped;
 function missingProcess(input: EvidenceInput): Evidence | undefined {
   const { sandboxPid, sandbox } = input;
   if (sandboxPid === undefined || sandboxPid <= 0)
-    return { class: 'unknown', reason: "the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod's infra container)" };
+    return {
+      class: 'unknown',
+      reason: "the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod's infra container), nor for any running container of it",
+    };
   if (sandbox === undefined) return { class: 'unknown', reason: `process ${String(sandboxPid)} is gone` };
   if (!input.inPodCgroup) {
     if (isVmShaped(sandbox, input.parent) && input.podProcesses.every(isVmHost)) return vmOutsidePod(input, sandbox);

@@ -13,8 +13,10 @@ import type { KataRecordSource } from './kata-host.ts';
 export interface EvidenceRequest {
   sandboxId: string;
   podUID: string;
-  /** The pid the runtime gave (verbose PodSandboxStatus). */
+  /** The pid the runtime gave (verbose PodSandboxStatus), or its stand-in's. */
   pid: number | undefined;
+  /** Where the runtime gave the sandbox no pid: the container whose process stands in for it (verbose ContainerStatus). */
+  container?: string;
 }
 
 /** Gathers evidence for new sandboxes (the scanner's view of this module). */
@@ -48,7 +50,8 @@ export class ProcEvidence implements EvidenceSource {
     if (requests.length === 0) return result;
     const byPod = await this.podProcesses(new Set(requests.map((r) => r.podUID)));
     await inBatches(requests, 16, async (r) => {
-      result.set(r.sandboxId, await this.evidenceFor(r, byPod.get(r.podUID) ?? []));
+      const evidence = await this.evidenceFor(r, byPod.get(r.podUID) ?? []);
+      result.set(r.sandboxId, r.container === undefined ? evidence : { ...evidence, container: r.container });
     });
     return result;
   }

@@ -76,6 +76,12 @@ const evidenceSchema = {
         "For a VM, what showed it: structure (the VMM under a VM runtime's shim, and nothing else of the pod on the host), or runtime-record (that, and Kata's own record of the sandbox agreed: hypervisor, pid, the guest agent's address).",
     },
     record: { type: 'string', maxLength: 256, description: "What the VM runtime's record said, when it agreed." },
+    container: {
+      type: 'string',
+      maxLength: 253,
+      description:
+        "Where the runtime gave the sandbox no process of its own (CRI-O runs no infra container for most pods): the pod's container whose process was judged instead, its first running one.",
+    },
   },
 } as const;
 

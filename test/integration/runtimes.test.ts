@@ -36,12 +36,16 @@ const reported = (node: TestbedNode, namespace: string, pod: string): Promise<Re
  * What the host shows of a sandbox that really runs `handler`: gVisor's own
  * kernel, or the host's. CRI-O gives no sandbox pid where it dropped the
  * pod's infra container (every pod here but those of a handler named like
- * kata), so there the evidence is unknown.
+ * kata): the pod's first running container stands in, and a sandbox with no
+ * container (one run straight through CRI) has no evidence yet.
  */
-function isolationOn(node: TestbedNode, requested: string, resolved: string): string {
-  if (node.runtime === 'cri-o' && !requested.includes('kata')) return 'unknown';
+function isolationOn(node: TestbedNode, requested: string, resolved: string, pod: { containers: boolean }): string | undefined {
+  if (standsIn(node, requested) && !pod.containers) return undefined;
   return resolved === 'gvisor' ? 'gvisor' : 'host-kernel';
 }
+
+/** Whether a container's process stands in for the sandbox's: CRI-O, a handler not named like kata. */
+const standsIn = (node: TestbedNode, requested: string): boolean => node.runtime === 'cri-o' && !requested.includes('kata');
 
 /** What the runtime says a sandbox of `handler` runs with: containerd names its shim; CRI-O says "oci" for every OCI runtime. */
 function runtimeTypeOn(node: TestbedNode, handler: string): string {
@@ -116,8 +120,16 @@ for (const node of testbed.nodes) {
             resolved: sandbox.resolvedHandler,
             type: sandbox.runtimeType,
             isolation: sandbox.evidence?.class,
+            judged: sandbox.evidence?.container ?? 'the sandbox',
           },
-          { pod: `${c.namespace}/${c.pod}`, requested, resolved, type: runtimeTypeOn(node, resolved), isolation: isolationOn(node, requested, resolved) },
+          {
+            pod: `${c.namespace}/${c.pod}`,
+            requested,
+            resolved,
+            type: runtimeTypeOn(node, resolved),
+            isolation: isolationOn(node, requested, resolved, { containers: true }),
+            judged: standsIn(node, requested) ? 'main' : 'the sandbox',
+          },
         );
       }
     });
@@ -137,7 +149,7 @@ for (const node of testbed.nodes) {
             const resolved = handler === '' ? 'runc' : handler;
             assert.deepEqual(
               { requested: sandbox.requestedHandler, resolved: sandbox.resolvedHandler, type: sandbox.runtimeType, isolation: sandbox.evidence?.class },
-              { requested: handler, resolved, type: runtimeTypeOn(node, resolved), isolation: isolationOn(node, handler, resolved) },
+              { requested: handler, resolved, type: runtimeTypeOn(node, resolved), isolation: isolationOn(node, handler, resolved, { containers: false }) },
             );
           }
         } finally {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { classifyIsolation, parseProcess, podOfCgroup, type ProcessFacts } from '../../../../agent/evidence/classify.ts';
-import { ProcEvidence } from '../../../../agent/evidence/proc.ts';
+import { ProcEvidence, type EvidenceSource } from '../../../../agent/evidence/proc.ts';
 import { SandboxScanner } from '../../../../agent/scanner.ts';
 
 const FIXTURES = new URL('../../../fixtures/proc/', import.meta.url).pathname;
@@ -80,7 +80,7 @@ describe('isolation evidence when the host does not cooperate', () => {
     const c = captured('containerd-2.4.2', 'kata');
     assert.deepEqual(await evidenceOf(c, { given: undefined }), {
       class: 'unknown',
-      reason: "the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod's infra container)",
+      reason: "the runtime gave no pid for the sandbox (CRI-O gives none where it dropped the pod's infra container), nor for any running container of it",
     });
     assert.equal((await evidenceOf(c, { given: 0 })).class, 'unknown');
   });
@@ -165,6 +165,93 @@ describe('evidence is gathered once per new sandbox', () => {
     await scanner.scan();
     assert.deepEqual(asked, [['a', 'b'], ['c']], 'one gathering per scan with new sandboxes, none otherwise');
     assert.deepEqual([...evidence.keys()].sort(), ['a', 'b', 'c']);
+  });
+});
+
+describe("a sandbox without a pid of its own (CRI-O's pods without an infra container): its first running container stands in", () => {
+  const sandbox = {
+    id: 'sb',
+    metadata: { name: 'p', uid: 'uid-p', namespace: 'ns', attempt: 0 },
+    state: 'SANDBOX_READY',
+    created_at: '1',
+    labels: {},
+    annotations: {},
+  };
+  const container = (id: string, state: string, createdAt: string): object => ({
+    id,
+    pod_sandbox_id: 'sb',
+    metadata: { name: `name-${id}`, attempt: 0 },
+    state,
+    created_at: createdAt,
+  });
+  /** A runtime that gives the sandbox no pid, with these containers; counts its calls. */
+  function crio(containers: () => object[]): { source: ConstructorParameters<typeof SandboxScanner>[0]; calls: string[] } {
+    const calls: string[] = [];
+    const source = {
+      listPodSandbox: () => Promise.resolve({ items: [sandbox] }),
+      podSandboxStatus: () => Promise.resolve({ status: null, info: { info: JSON.stringify({ runtimeSpec: {} }) } }),
+      listContainers: () => {
+        calls.push('ListContainers');
+        return Promise.resolve({ containers: containers() });
+      },
+      containerStatus: (id: string) => {
+        calls.push(`ContainerStatus ${id}`);
+        return Promise.resolve({ info: { info: JSON.stringify({ sandboxID: 'sb', pid: id === 'c-old' ? 7143 : 7178 }) } });
+      },
+    } as unknown as ConstructorParameters<typeof SandboxScanner>[0];
+    return { source, calls };
+  }
+  const asking = (asked: unknown[]): EvidenceSource => ({
+    gather: (requests) => {
+      asked.push(...requests);
+      return Promise.resolve(new Map(requests.map((r) => [r.sandboxId, { class: 'host-kernel' as const }])));
+    },
+  });
+
+  test("the pod's first running container (by creation) is judged, once: then a steady node makes no container call", async () => {
+    const { source, calls } = crio(() => [
+      container('c-new', 'CONTAINER_RUNNING', '20'),
+      container('c-old', 'CONTAINER_RUNNING', '10'),
+      container('c-init', 'CONTAINER_EXITED', '5'),
+    ]);
+    const asked: unknown[] = [];
+    const scanner = new SandboxScanner(source, { evidence: asking(asked) });
+    const first = await scanner.scan();
+    assert.deepEqual(asked, [{ sandboxId: 'sb', podUID: 'uid-p', pid: 7143, container: 'name-c-old' }]);
+    assert.deepEqual(calls, ['ListContainers', 'ContainerStatus c-old']);
+    assert.equal(first.rpcs, 4, 'ListPodSandbox, PodSandboxStatus, ListContainers, ContainerStatus');
+    const steady = await scanner.scan();
+    assert.equal(steady.rpcs, 1);
+    assert.equal(calls.length, 2, 'no container call once the evidence is had');
+  });
+
+  test('no container running yet (an image pulling, a crash loop): asked again after 1 s, 2 s, 4 s ... at most a minute apart, until one runs', async () => {
+    let running = false;
+    const { source, calls } = crio(() => [container('c-old', running ? 'CONTAINER_RUNNING' : 'CONTAINER_CREATED', '10')]);
+    let now = 0;
+    const asked: unknown[] = [];
+    const scanner = new SandboxScanner(source, { evidence: asking(asked), now: () => now });
+    const lists = (): number => calls.filter((c) => c === 'ListContainers').length;
+    const listedAt: number[] = [];
+    for (now = 0; now <= 200_000; now += 500) {
+      const before = lists();
+      await scanner.scan();
+      if (lists() > before) listedAt.push(now);
+    }
+    assert.deepEqual(listedAt, [0, 1000, 3000, 7000, 15_000, 31_000, 63_000, 123_000, 183_000]);
+    assert.deepEqual(asked, [], 'nothing judged while no container runs');
+    assert.equal((await scanner.scan()).evidence.has('sb'), false, 'no evidence yet: the audit says Unverified meanwhile');
+    running = true;
+    now = 243_000;
+    await scanner.scan();
+    assert.deepEqual(asked, [{ sandboxId: 'sb', podUID: 'uid-p', pid: 7143, container: 'name-c-old' }]);
+  });
+
+  test('a runtime client without the container calls: the sandbox is judged without a pid, unknown, and says why', async () => {
+    const { source } = crio(() => []);
+    const bare = { listPodSandbox: source.listPodSandbox.bind(source), podSandboxStatus: source.podSandboxStatus.bind(source) };
+    const { evidence } = await new SandboxScanner(bare, { evidence: new ProcEvidence(captured('containerd-2.4.2', 'kata').root) }).scan();
+    assert.match(evidence.get('sb')?.reason ?? '', /^the runtime gave no pid for the sandbox/);
   });
 });
 
