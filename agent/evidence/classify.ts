@@ -7,7 +7,8 @@
 //   runc and the like: the sandbox process (pause) is a host process under a
 //     runc-style shim (containerd-shim-runc-v2, or conmon under CRI-O).
 //   gVisor: the sandbox process is runsc's sandbox (`runsc-sandbox ... boot`),
-//     the pod's own kernel; no host process runs the pod's binaries.
+//     the pod's own kernel; no host process runs the pod's binaries (runsc's
+//     own run there, and under CRI-O its container monitor, conmon).
 //   Kata and other VMs: the sandbox process is the VMM (qemu,
 //     cloud-hypervisor, firecracker) under a VM runtime's shim
 //     (containerd-shim-kata-v2, which CRI-O runs too), or that shim itself
@@ -161,7 +162,8 @@ function judge(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podProce
   if (isVmm(sandbox) || isVmShim(sandbox)) return judgeVm(sandbox, parent, podProcesses, facts);
   if (isGvisor(sandbox)) {
     const runsc = runscFamily(podProcesses);
-    const others = podProcesses.filter((p) => !runsc.has(p.pid));
+    const monitors = runtimeMonitors(podProcesses);
+    const others = podProcesses.filter((p) => !runsc.has(p.pid) && !monitors.has(p.pid));
     return others.length === 0
       ? { class: 'gvisor', ...facts }
       : {
@@ -198,6 +200,17 @@ function judgeVm(sandbox: ProcessFacts, parent: ProcessFacts | undefined, podPro
     ...facts,
     reason: `a VM runtime's sandbox, but host processes other than the VMM, its shim and helpers run in the pod's cgroup: ${others.map(label).slice(0, 3).join(', ')}`,
   };
+}
+
+/**
+ * CRI-O's container monitors: conmon, which CRI-O starts (and which
+ * daemonizes) in the pod's cgroup to hold a container's pipes; the pod's
+ * code never runs as it. One whose parent is in the pod is no monitor but a
+ * pod's process named conmon.
+ */
+function runtimeMonitors(processes: readonly ProcessFacts[]): Set<number> {
+  const inPod = new Set(processes.map((p) => p.pid));
+  return new Set(processes.filter((p) => label(p) === 'conmon' && !inPod.has(p.ppid)).map((p) => p.pid));
 }
 
 /**

@@ -11,9 +11,12 @@
 #   cri-proxy: so a test can mend (or break) a node's kubelet path: start
 #            takes the namespaces whose handler it blanks as PATTERN (a
 #            regular expression; default: the node's own, as up.sh set it).
+# start runtime NODE gvisor: CRI-O with runsc as its `gvisor` handler too
+# (off by default: runsc needs an infra container, which CRI-O keeps only for
+# pods that share their process namespace).
 source "$(dirname "${BASH_SOURCE[0]}")/up.sh"
 action=${1:-} part=${2:-} target=${3:-} pattern=${4:-}
-usage="usage: $0 stop|start runtime|kubelet|cri-proxy NODE [PATTERN] (NODE one of ${NODES[*]})"
+usage="usage: $0 stop|start runtime|kubelet|cri-proxy NODE [PATTERN, or gvisor for a CRI-O runtime] (NODE one of ${NODES[*]})"
 index=
 for i in "${!NODES[@]}"; do [ "${NODES[$i]}" = "$target" ] && index=$i; done
 [ -n "$index" ] || die "$usage"
@@ -36,7 +39,10 @@ case "$action" in
     if [ "$part" = cri-proxy ]; then
       [ -z "$pattern" ] || BROKEN_NAMESPACES=$pattern
       start_cri_proxy
-    elif [ "$part" = runtime ]; then start_runtime; else
+    elif [ "$part" = runtime ]; then
+      [ "$pattern" != gvisor ] || export CRIO_GVISOR=1
+      start_runtime
+    else
       start_kubelet
       # The node may still show Ready from before the stop: wait for this kubelet's own health first.
       wait_for "the kubelet of $NODE_NAME to be healthy" 60 "kubelet@$NODE_NAME" curl -fsS "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"

@@ -126,9 +126,9 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs: number): Pr
   }
 }
 
-/** Stops or starts a node's container runtime (hack/testbed/node.sh). */
-export async function runtime(action: 'stop' | 'start', node: TestbedNode): Promise<void> {
-  await execFileAsync('bash', ['hack/testbed/node.sh', action, 'runtime', node.name], { cwd: REPO_ROOT });
+/** Stops or starts a node's container runtime (hack/testbed/node.sh); `gvisor` starts CRI-O with runsc as a handler too. */
+export async function runtime(action: 'stop' | 'start', node: TestbedNode, options: { gvisor?: boolean } = {}): Promise<void> {
+  await execFileAsync('bash', ['hack/testbed/node.sh', action, 'runtime', node.name, ...(options.gvisor === true ? ['gvisor'] : [])], { cwd: REPO_ROOT });
 }
 
 /** Stops or starts a node's kubelet (hack/testbed/node.sh); start waits until the node is Ready. */

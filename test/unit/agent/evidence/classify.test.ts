@@ -1,10 +1,12 @@
 // Isolation evidence from the host's /proc, read from what the testbed's
 // real hosts showed (test/fixtures/proc/<runtime>-<version>/<pod>/proc,
 // written by hack/capture-cri.sh): a gVisor sandbox, runc under the name
-// kata on containerd 2.x and CRI-O, and a gvisor pod whose handler was
-// dropped on the way. Then what goes wrong on a live host: a process that
-// vanishes mid-read, a pid reused by another pod's process, no pid at all,
-// a /proc that cannot be read.
+// kata on containerd 2.x and CRI-O, a gvisor pod whose handler was
+// dropped on the way, and gVisor under CRI-O (captured by hand from a pod
+// sharing its process namespace: the README's testbed section says how).
+// Then what goes wrong on a live host: a process that vanishes mid-read, a
+// pid reused by another pod's process, no pid at all, a /proc that cannot
+// be read.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,6 +69,11 @@ describe('isolation evidence from the captured /proc of real sandboxes', () => {
   test('"kata" that is runc on CRI-O 1.34.0, where the runtime type says only "oci": pause under conmon', async () => {
     const evidence = await evidenceOf(captured('cri-o-1.34.0', 'kata'));
     assert.deepEqual([evidence.class, evidence.process, evidence.parent], ['host-kernel', 'pause', 'conmon']);
+  });
+
+  test("gVisor on CRI-O 1.34.0 (a pod with an infra container: runsc needs one there): runsc's sandbox under conmon, CRI-O's monitor beside it in the pod's cgroup", async () => {
+    const evidence = await evidenceOf(captured('cri-o-1.34.0', 'gvisor-infra'));
+    assert.deepEqual([evidence.class, evidence.process, evidence.parent, evidence.reason], ['gvisor', 'runsc-sandbox', 'conmon', undefined]);
   });
 
   test('a gvisor pod whose handler was dropped (containerd 1.7.35, the kuscia node): runc after all', async () => {
@@ -335,6 +342,15 @@ describe('classifying facts', () => {
     });
     assert.equal(evidence.class, 'unknown');
     assert.match(evidence.reason ?? '', /host processes other than runsc .*: nginx/);
+  });
+
+  test("CRI-O's conmon beside runsc is its monitor; a pod's process named conmon (its parent in the pod) is not", () => {
+    const monitor = proc(8, 1, 'conmon');
+    const sandbox = proc(10, 8, 'runsc-sandbox');
+    const asMonitor = classifyIsolation({ ...base, sandbox, parent: monitor, podProcesses: [monitor, sandbox, proc(11, 8, 'runsc-gofer')] });
+    assert.equal(asMonitor.class, 'gvisor');
+    const impostor = classifyIsolation({ ...base, sandbox, parent: monitor, podProcesses: [monitor, sandbox, proc(12, 8, 'conmon')] });
+    assert.deepEqual([impostor.class, impostor.reason], ['unknown', "a runsc sandbox, but host processes other than runsc run in the pod's cgroup: conmon"]);
   });
 
   test("runsc's own children (systrap's stubs, whose command line may read empty) are runsc's, not host processes of the pod", () => {
