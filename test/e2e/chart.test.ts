@@ -217,7 +217,9 @@ describe('helm install, for real: chart, image, alerts', () => {
     const dryRun = (pod: string): Promise<string> => k(['create', '--dry-run=server', '-f', '-'], pod);
     await dryRun(asPod(deployment, `${id}-restricted`, 'operator'));
     await assert.rejects(dryRun(asPod(daemonSet, `${id}-baseline`, 'agent')), (err: Error) =>
-      /violates PodSecurity "baseline:latest": hostPath volumes \(volumes "cri-socket-dir", "host-proc", "kata-go-runtime-state", "kata-runtime-rs-state"\)\s*$/.test((err as { stderr?: string }).stderr ?? ''),
+      /violates PodSecurity "baseline:latest": hostPath volumes \(volumes "cri-socket-dir", "host-proc", "kata-go-runtime-state", "kata-runtime-rs-state"\)\s*$/.test(
+        (err as { stderr?: string }).stderr ?? '',
+      ),
     );
     await dryRun(asPod(daemonSet, `${id}-privileged`, 'agent'));
   });
