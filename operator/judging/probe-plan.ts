@@ -1,0 +1,200 @@
+// Proof before placement: which nodes get a probe pod of which RuntimeClass
+// now, what a finished probe proved, and which node labels follow. Pure: the
+// nodes, their records and the probes in flight in; decisions out. The
+// design, and what is still to be built around this (the probe reconciler
+// that does the I/O): docs/proposals/proof-before-placement.md.
+import type { Verdict } from './verdict.ts';
+
+/** The label a node proven for a RuntimeClass carries: runtimeclass.rcaudit.dev/<class>=proven. */
+export const PROOF_LABEL_PREFIX = 'runtimeclass.rcaudit.dev/';
+export const PROVEN = 'proven';
+
+/** The node label for a class, or undefined when its name cannot be a label's name (over 63 characters). */
+export function proofLabel(runtimeClass: string): string | undefined {
+  return runtimeClass.length <= 63 ? `${PROOF_LABEL_PREFIX}${runtimeClass}` : undefined;
+}
+
+export type ProbeOutcome = 'Proven' | 'Failed' | 'Error';
+
+/**
+ * Why a probe did not prove its class. Failed: the node ran the probe and it
+ * was not what the class promises. Error: the probe could not tell (it never
+ * ran, or ran out of time): never proof either way.
+ */
+export type ProbeReason =
+  | 'Proven'
+  | 'HandlerDropped'
+  | 'HandlerMismatch'
+  | 'RuntimeTypeMismatch'
+  | 'IsolationMismatch'
+  | 'IsolationUnknown'
+  | 'NoSuchHandler'
+  | 'ProbeDidNotRun'
+  | 'DeadlineExceeded'
+  | 'NodeGone';
+
+/** What a node keeps of its last probe of a class (in its report's status, so a new leader has it). */
+export interface ProbeRecord {
+  runtimeClass: string;
+  outcome: ProbeOutcome;
+  reason: ProbeReason;
+  message: string;
+  /** When it was judged, ms since the epoch. */
+  probedAt: number;
+  /** What the answer depended on when it was judged (probeFingerprint). */
+  fingerprint: string;
+}
+
+/** What a probe's answer depends on: the node's kubelet and runtime, the class (by uid: a re-created one is new), and the runtime's handlers. */
+export interface FingerprintParts {
+  kubeletVersion: string;
+  runtimeName: string;
+  runtimeVersion: string;
+  runtimeClassUID: string;
+  /** The runtime's configured handlers as the agent reports them ("name=runtimeType"), any order. */
+  handlers: readonly string[];
+}
+
+export function probeFingerprint(p: FingerprintParts): string {
+  return [p.kubeletVersion, p.runtimeName, p.runtimeVersion, p.runtimeClassUID, [...p.handlers].sort().join(',')].join('|');
+}
+
+/** A RuntimeClass an audit asks to prove. */
+export interface WantedClass {
+  name: string;
+  handler: string;
+  uid: string;
+  /** Whether the class's scheduling (node selector, tolerations) admits the node. */
+  admits(node: string): boolean;
+}
+
+/** A node as the planner sees it. */
+export interface ProbeNode {
+  name: string;
+  /** Its agent is Ready and its runtime answers: a probe can be judged. */
+  judgeable: boolean;
+  /** The fingerprint per class, from the node's current kubelet, runtime and handlers. */
+  fingerprint(runtimeClass: WantedClass): string;
+  records: ReadonlyMap<string, ProbeRecord>;
+  /** When a workload of the class was last seen Mismatched on this node (ms), if ever. */
+  mismatchedAt: ReadonlyMap<string, number>;
+}
+
+export interface InFlightProbe {
+  node: string;
+  runtimeClass: string;
+  pod: string;
+  /** When the probe pod was created, ms since the epoch. */
+  startedAt: number;
+}
+
+export interface ProbeLimits {
+  /** Probe pods in flight over the whole cluster. */
+  maxInFlight: number;
+  /** Probe pods started in any minute. */
+  perMinute: number;
+  /** How many were started in the last minute. */
+  startedLastMinute: number;
+  intervalMs: number;
+  deadlineMs: number;
+}
+
+export interface ProbeTarget {
+  node: string;
+  runtimeClass: string;
+  handler: string;
+  fingerprint: string;
+  /** Why now: never probed, changed, a workload mismatch, or the interval. */
+  why: 'new' | 'changed' | 'mismatch' | 'interval';
+}
+
+/** Why a node's class is due for a probe now, or undefined when its record still holds. */
+export function dueReason(node: ProbeNode, wanted: WantedClass, now: number, intervalMs: number): ProbeTarget['why'] | undefined {
+  const record = node.records.get(wanted.name);
+  if (record === undefined) return 'new';
+  if (record.fingerprint !== node.fingerprint(wanted)) return 'changed';
+  const mismatched = node.mismatchedAt.get(wanted.name);
+  if (mismatched !== undefined && mismatched > record.probedAt && record.outcome === 'Proven') return 'mismatch';
+  return now - record.probedAt >= intervalMs ? 'interval' : undefined;
+}
+
+const URGENCY: Readonly<Record<ProbeTarget['why'], number>> = { changed: 0, mismatch: 1, new: 2, interval: 3 };
+
+/**
+ * The probes to start now: each (node, class) that is due, whose node can
+ * judge it and whose class admits it, with none in flight; the most urgent
+ * first (a change or a mismatch before a new node before the interval),
+ * then by node and class, up to the limits.
+ */
+export function probesToStart(
+  nodes: readonly ProbeNode[],
+  wanted: readonly WantedClass[],
+  inFlight: readonly InFlightProbe[],
+  limits: ProbeLimits & { now: number },
+): ProbeTarget[] {
+  const { now } = limits;
+  const busy = new Set(inFlight.map((p) => `${p.node}\0${p.runtimeClass}`));
+  const due: ProbeTarget[] = [];
+  for (const node of nodes) {
+    if (!node.judgeable) continue;
+    for (const cls of wanted) {
+      if (!cls.admits(node.name) || busy.has(`${node.name}\0${cls.name}`)) continue;
+      const why = dueReason(node, cls, now, limits.intervalMs);
+      if (why !== undefined) due.push({ node: node.name, runtimeClass: cls.name, handler: cls.handler, fingerprint: node.fingerprint(cls), why });
+    }
+  }
+  due.sort((a, b) => URGENCY[a.why] - URGENCY[b.why] || a.node.localeCompare(b.node) || a.runtimeClass.localeCompare(b.runtimeClass));
+  const room = Math.max(0, Math.min(limits.maxInFlight - inFlight.length, limits.perMinute - limits.startedLastMinute));
+  return due.slice(0, room);
+}
+
+/** A probe in flight past its deadline: to be deleted, and recorded as an error. */
+export function pastDeadline(inFlight: readonly InFlightProbe[], deadlineMs: number, now: number): InFlightProbe[] {
+  return inFlight.filter((p) => now - p.startedAt >= deadlineMs);
+}
+
+/** What a probe's verdict (judged like any pod's, by the audit's policy) proves; undefined while it cannot tell yet. */
+export function probeOutcome(verdict: Verdict): { outcome: ProbeOutcome; reason: ProbeReason; message: string } | undefined {
+  const { message } = verdict;
+  switch (verdict.reason) {
+    case 'Matched':
+      return { outcome: 'Proven', reason: 'Proven', message };
+    case 'HandlerMismatch':
+      return { outcome: 'Failed', reason: verdict.actual?.requestedHandler === '' ? 'HandlerDropped' : 'HandlerMismatch', message };
+    case 'RuntimeTypeMismatch':
+    case 'IsolationMismatch':
+      return { outcome: 'Failed', reason: verdict.reason, message };
+    case 'EvidenceUnknown':
+    case 'EvidenceDisabled':
+      return { outcome: 'Failed', reason: 'IsolationUnknown', message };
+    default:
+      // No sandbox yet, the agent not ready, the runtime not answering: not yet; the deadline decides.
+      return undefined;
+  }
+}
+
+/**
+ * The proof labels a node should carry: a class's label exactly when its
+ * last probe proved it for the node's current fingerprint. A change of
+ * kubelet, runtime, handlers or class takes the label away until a new
+ * probe proves it again: placement pauses rather than trusting an answer
+ * the change could have made false.
+ */
+export function proofLabels(node: ProbeNode, wanted: readonly WantedClass[]): Map<string, string> {
+  const labels = new Map<string, string>();
+  for (const cls of wanted) {
+    const key = proofLabel(cls.name);
+    const record = node.records.get(cls.name);
+    if (key !== undefined && record?.outcome === 'Proven' && record.fingerprint === node.fingerprint(cls) && cls.admits(node.name)) labels.set(key, PROVEN);
+  }
+  return labels;
+}
+
+/** The label changes that bring a node's proof labels to `desired`: the operator's own prefix only. */
+export function labelChanges(current: Readonly<Record<string, string>>, desired: ReadonlyMap<string, string>): Record<string, string | null> {
+  const patch: Record<string, string | null> = {};
+  for (const [key, value] of Object.entries(current))
+    if (key.startsWith(PROOF_LABEL_PREFIX) && desired.get(key) !== value) patch[key] = desired.get(key) ?? null;
+  for (const [key, value] of desired) if (current[key] !== value) patch[key] = value;
+  return patch;
+}
