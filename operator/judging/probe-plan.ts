@@ -64,7 +64,7 @@ export interface WantedClass {
   name: string;
   handler: string;
   uid: string;
-  /** Whether the class's scheduling (node selector, tolerations) admits the node. */
+  /** Whether the class's scheduling (node selector, tolerations) admits the node, its own proof label left out: a gated class must still be probed where it is not proven yet. */
   admits(node: string): boolean;
 }
 
