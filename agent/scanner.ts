@@ -26,12 +26,15 @@ export interface SandboxSource {
 /** The first delay before a pid-less sandbox's containers are looked at again, and the longest. */
 const STAND_IN_RETRY_MS = { first: 1000, max: 60_000 };
 
+/** A creation time in nanoseconds (a decimal string); one that is not counts as the latest. */
+const createdAt = (c: Container): bigint => (/^\d{1,30}$/.test(c.created_at) ? BigInt(c.created_at) : 2n ** 128n);
+
 /** The pod's first running container (by creation), whose process stands in for a sandbox that has none. */
 function firstRunning(containers: readonly Container[], sandboxId: string): Container | undefined {
   let first: Container | undefined;
   for (const c of containers) {
     if (c.pod_sandbox_id !== sandboxId || c.state !== 'CONTAINER_RUNNING') continue;
-    if (first === undefined || BigInt(c.created_at || '0') < BigInt(first.created_at || '0')) first = c;
+    if (first === undefined || createdAt(c) < createdAt(first)) first = c;
   }
   return first;
 }

@@ -217,6 +217,7 @@ describe("a sandbox without a pid of its own (CRI-O's pods without an infra cont
 
   test("the pod's first running container (by creation) is judged, once: then a steady node makes no container call", async () => {
     const { source, calls } = crio(() => [
+      container('c-odd', 'CONTAINER_RUNNING', 'not a time'),
       container('c-new', 'CONTAINER_RUNNING', '20'),
       container('c-old', 'CONTAINER_RUNNING', '10'),
       container('c-init', 'CONTAINER_EXITED', '5'),
