@@ -63,6 +63,9 @@ export const COUNT_BOUNDS = {
   workers: [1, 64],
   // operator: real evictions a minute over the cluster, all audits together
   'max-evictions-per-minute': [1, 60],
+  // operator: probe pods in flight over the cluster, and started a minute
+  'probe-max-in-flight': [1, 1000],
+  'probe-per-minute': [1, 600],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** A commander parser for a whole number within `bounds`, written in digits. */

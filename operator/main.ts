@@ -34,6 +34,16 @@ interface Flags extends ListenFlags {
   watchSilence: number;
   eventSeriesInterval: number;
   ensureAudit?: string;
+  probeNamespace?: string;
+  probeImage: string;
+  probeMaxInFlight: number;
+  probePerMinute: number;
+}
+
+/** An image reference, as a probe pod names it: one word. */
+function imageReference(value: string): string {
+  if (!/^[^\s]{1,512}$/.test(value)) throw new InvalidArgumentError('an image reference without spaces, such as registry.k8s.io/pause:3.10');
+  return value;
 }
 
 function selector(value: string): Record<string, string> {
@@ -114,6 +124,19 @@ function parseFlags(argv: string[]): Flags {
       boundedCount('max-evictions-per-minute'),
       DEFAULT_MAX_EVICTIONS_PER_MINUTE,
     )
+    .option(
+      '--probe-namespace <ns>',
+      "prove the audits' spec.probes RuntimeClasses on each node with probe pods in this namespace, and label the nodes (needs the RBAC the chart's probes.enabled grants)",
+      namespaceName,
+    )
+    .option(
+      '--probe-image <ref>',
+      'the image of probe pods: only their sandbox matters (the pause image nodes already hold)',
+      imageReference,
+      'registry.k8s.io/pause:3.10',
+    )
+    .option('--probe-max-in-flight <n>', 'probe pods in flight over the cluster at once (1-1000)', boundedCount('probe-max-in-flight'), 10)
+    .option('--probe-per-minute <n>', 'probe pods started in any minute over the cluster (1-600)', boundedCount('probe-per-minute'), 30)
     .option('--ensure-audit <name>', 'create this RuntimeClassAudit (empty spec: every pod) when it does not exist; never changed after', objectName)
     .showHelpAfterError();
   withListenFlags(program).parse(argv);
@@ -153,6 +176,9 @@ async function main(): Promise<void> {
       remediation: flags.remediation,
       maxEvictionsPerMinute: flags.maxEvictionsPerMinute,
       ...(flags.agentNamespace === undefined ? {} : { agents: { namespace: flags.agentNamespace, matchLabels: flags.agentSelector } }),
+      ...(flags.probeNamespace === undefined
+        ? {}
+        : { probes: { namespace: flags.probeNamespace, image: flags.probeImage, maxInFlight: flags.probeMaxInFlight, perMinute: flags.probePerMinute } }),
     },
     { rest, log, metrics, isLeader },
   );
@@ -164,6 +190,7 @@ async function main(): Promise<void> {
       agentNamespace: flags.agentNamespace ?? null,
       remediation: flags.remediation,
       maxEvictionsPerMinute: flags.remediation ? flags.maxEvictionsPerMinute : null,
+      probeNamespace: flags.probeNamespace ?? null,
       address: server.address(),
     },
     'operator starting',

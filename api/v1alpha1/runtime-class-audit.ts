@@ -167,6 +167,39 @@ export const auditSpecSchema = {
         },
       },
     },
+    probes: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['runtimeClasses'],
+      description:
+        "Proof before placement: the operator runs a small probe pod of each of these RuntimeClasses on every node its scheduling admits, judges its sandbox by this audit's expectations, and labels each node that honours the class runtimeclass.rcaudit.dev/<class>=proven. A RuntimeClass whose scheduling.nodeSelector asks for that label places its pods only on proven nodes. Needs the chart value probes.enabled.",
+      properties: {
+        runtimeClasses: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 16,
+          // A label's name part: at most 63 characters.
+          items: { ...runtimeClassName, maxLength: 63 },
+          'x-kubernetes-list-type': 'set',
+          description: 'The RuntimeClasses to prove, by name (at most 63 characters: the name is part of the label).',
+        },
+        intervalSeconds: {
+          type: 'integer',
+          minimum: 3600,
+          maximum: 2_592_000,
+          default: 86_400,
+          description:
+            'Each node is probed again at least this often, besides whenever its answer could change (its kubelet, runtime or handlers change, the class is re-created, a workload of the class is Mismatched there).',
+        },
+        deadlineSeconds: {
+          type: 'integer',
+          minimum: 30,
+          maximum: 3600,
+          default: 180,
+          description: 'A probe not judged within this time (its image did not pull, its sandbox never started) is a probe error, never proof.',
+        },
+      },
+    },
     flagging: {
       type: 'object',
       additionalProperties: false,

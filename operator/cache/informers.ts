@@ -11,6 +11,8 @@ import { trimAudit, trimNamespace, trimNode, trimPod, trimReport, trimRuntimeCla
 
 export interface InformerOptions {
   agents?: AgentPodSelector;
+  /** The probe pods' namespace, when probes are on: its pods are marked as probes. */
+  probeNamespace?: string;
   watchSilenceMs: number;
   pageSize?: number;
 }
@@ -27,7 +29,10 @@ const byUid = (o: KubeObject): string | undefined => o.metadata?.uid;
 const crPath = (plural: string): string => `/apis/${GROUP}/${VERSION}/${plural}`;
 
 /** Where each resource is listed, how it is keyed and trimmed. Smallest first, pods last: a pod's RuntimeClass and stored verdicts are known when it is first seen. */
-function sources(agents: AgentPodSelector | undefined): {
+function sources(
+  agents: AgentPodSelector | undefined,
+  probeNamespace: string | undefined,
+): {
   [R in Resource]: { path: string; keyOf: (o: KubeObject) => string | undefined; trim: (o: KubeObject) => CachedKinds[R] };
 } {
   return {
@@ -36,7 +41,7 @@ function sources(agents: AgentPodSelector | undefined): {
     nodes: { path: '/api/v1/nodes', keyOf: byName, trim: trimNode },
     audits: { path: crPath(RUNTIME_CLASS_AUDIT.plural), keyOf: byName, trim: trimAudit },
     reports: { path: crPath(NODE_SANDBOX_REPORT.plural), keyOf: byName, trim: trimReport },
-    pods: { path: '/api/v1/pods', keyOf: byUid, trim: (o) => trimPod(o, agents) },
+    pods: { path: '/api/v1/pods', keyOf: byUid, trim: (o) => trimPod(o, agents, probeNamespace) },
   };
 }
 
@@ -56,7 +61,7 @@ export class Informers {
   private readonly reflectors: { resource: Resource; reflector: Running }[];
 
   constructor(rest: KubeRest, cache: ClusterCache, options: InformerOptions, listener: InformerListener) {
-    const all = sources(options.agents);
+    const all = sources(options.agents, options.probeNamespace);
     const informer = <R extends Resource>(resource: R): Reflector<CachedKinds[R]> => {
       const name = RESOURCE_NAMES[resource];
       return new Reflector<CachedKinds[R]>(rest, {

@@ -20,6 +20,13 @@ export interface PodRecord {
   agentReady?: boolean;
   /** The operator's own pod condition, when set: so it is written only when it changes. */
   verified?: { status: string; reason: string };
+  /** Set only for the operator's probe pods (those in its probe namespace): never audited as workloads. */
+  probe?: ProbePodFacts;
+}
+
+/** What a probe pod shows besides its sandbox: why its container waits, if it does (an image that will not pull). */
+export interface ProbePodFacts {
+  waiting?: string;
 }
 
 export interface ReportRecord {
@@ -56,4 +63,6 @@ export interface NodeRecord {
   taints: Taint[];
   /** node.status.runtimeHandlers' names; absent where the kubelet does not fill it. */
   runtimeHandlers?: string[];
+  /** node.status.nodeInfo.kubeletVersion: a new kubelet may pass handlers differently, so a proof is redone. */
+  kubeletVersion?: string;
 }

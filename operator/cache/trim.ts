@@ -68,7 +68,26 @@ export interface AgentPodSelector {
   matchLabels: Readonly<Record<string, string>>;
 }
 
-export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined): PodRecord {
+const isAgentPod = (agents: AgentPodSelector | undefined, namespace: string, labels: Record<string, string>): boolean =>
+  agents !== undefined && namespace === agents.namespace && matchesSelector({ matchLabels: agents.matchLabels }, labels);
+
+function probeFacts(status: Fields): NonNullable<PodRecord['probe']> {
+  const waiting = waitingOf(status);
+  return waiting === undefined ? {} : { waiting };
+}
+
+/** Why a probe pod's container waits ("ErrImagePull: ..."), from its status. */
+function waitingOf(status: Fields): string | undefined {
+  const statuses = status['containerStatuses'];
+  const waiting = Array.isArray(statuses) ? fields(fields(fields(statuses[0])['state'])['waiting']) : {};
+  const reason = text(waiting['reason']);
+  if (reason === undefined) return undefined;
+  const message = text(waiting['message']);
+  return (message === undefined ? reason : `${reason}: ${message}`).slice(0, 256);
+}
+
+/** probeNamespace: the operator's probe pods' namespace, whose pods are marked as probes (never audited as workloads). */
+export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined, probeNamespace?: string): PodRecord {
   const metadata = fields(object.metadata);
   const spec = fields(object['spec']);
   const status = fields(object['status']);
@@ -87,8 +106,8 @@ export function trimPod(object: KubeObject, agents: AgentPodSelector | undefined
     mirrorOf: text(fields(metadata['annotations'])[MIRROR_ANNOTATION]),
     boundAt: boundAt(status, metadata),
     verified: verifiedCondition(status),
-    agentReady:
-      agents !== undefined && namespace === agents.namespace && matchesSelector({ matchLabels: agents.matchLabels }, labels) ? isReady(status) : undefined,
+    agentReady: isAgentPod(agents, namespace, labels) ? isReady(status) : undefined,
+    probe: probeNamespace !== undefined && namespace === probeNamespace ? probeFacts(status) : undefined,
   };
   for (const [key, value] of Object.entries(optional)) if (value !== undefined) Object.assign(record, { [key]: value });
   return record;
@@ -121,6 +140,8 @@ export function trimNode(object: KubeObject): NodeRecord {
     labels: internLabels(object.metadata?.['labels']),
     taints: taintsOf(fields(object['spec'])['taints']),
   };
+  const kubeletVersion = internText(fields(fields(object['status'])['nodeInfo'])['kubeletVersion']);
+  if (kubeletVersion !== undefined) record.kubeletVersion = kubeletVersion;
   const handlers = fields(object['status'])['runtimeHandlers'];
   // The default handler is listed as "": not a handler a RuntimeClass can name.
   if (Array.isArray(handlers)) record.runtimeHandlers = handlers.map((h) => internText(fields(h)['name'])).filter((h) => h !== undefined);
@@ -142,6 +163,8 @@ function tolerationsOf(value: unknown): Toleration[] | undefined {
 
 export function trimRuntimeClass(object: KubeObject): RuntimeClassRecord {
   const record: RuntimeClassRecord = { handler: typeof object['handler'] === 'string' ? object['handler'] : '' };
+  const uid = text(object.metadata?.uid);
+  if (uid !== undefined) record.uid = uid;
   const scheduling = fields(object['scheduling']);
   const nodeSelector = scheduling['nodeSelector'];
   if (nodeSelector !== undefined && nodeSelector !== null) record.nodeSelector = internLabels(nodeSelector);

@@ -21,6 +21,8 @@ export interface Toleration {
 
 export interface RuntimeClassRecord {
   handler: string;
+  /** A RuntimeClass deleted and created again under its name is another one. */
+  uid?: string;
   /** scheduling.nodeSelector: the labels a node must have. */
   nodeSelector?: Readonly<Record<string, string>>;
   /** scheduling.tolerations. */

@@ -8,6 +8,10 @@ import type { Verdict } from './verdict.ts';
 /** The label a node proven for a RuntimeClass carries: runtimeclass.rcaudit.dev/<class>=proven. */
 export const PROOF_LABEL_PREFIX = 'runtimeclass.rcaudit.dev/';
 export const PROVEN = 'proven';
+/** The label that keeps a node's last probe of a class (reason, fingerprint, time), so a new leader has it. */
+export const RECORD_LABEL_PREFIX = 'probe.runtimeclass.rcaudit.dev/';
+/** An error (the probe could not tell) is tried again after this, not after the interval. */
+export const ERROR_RETRY_MS = 10 * 60_000;
 
 /** The node label for a class, or undefined when its name cannot be a label's name (over 63 characters). */
 export function proofLabel(runtimeClass: string): string | undefined {
@@ -55,8 +59,54 @@ export interface FingerprintParts {
   handlers: readonly string[];
 }
 
-export function probeFingerprint(p: FingerprintParts): string {
+/** What the answer depended on, as one text; the view keeps a short hash of it (16 hex digits: it goes in a label value). */
+export function fingerprintText(p: FingerprintParts): string {
   return [p.kubeletVersion, p.runtimeName, p.runtimeVersion, p.runtimeClassUID, [...p.handlers].sort().join(',')].join('|');
+}
+
+const OUTCOME_OF: Readonly<Record<ProbeReason, ProbeOutcome>> = {
+  Proven: 'Proven',
+  HandlerDropped: 'Failed',
+  HandlerMismatch: 'Failed',
+  RuntimeTypeMismatch: 'Failed',
+  IsolationMismatch: 'Failed',
+  IsolationUnknown: 'Failed',
+  NoSuchHandler: 'Failed',
+  ProbeDidNotRun: 'Error',
+  DeadlineExceeded: 'Error',
+  NodeGone: 'Error',
+};
+
+/** A record as its label keeps it: <reason>.<fingerprint>.<unix seconds> (its message is not kept). */
+export function encodeRecord(record: ProbeRecord): string {
+  return `${record.reason}.${record.fingerprint}.${String(Math.floor(record.probedAt / 1000))}`;
+}
+
+/** A record from its label; undefined for a value this operator did not write. */
+export function decodeRecord(runtimeClass: string, value: string): ProbeRecord | undefined {
+  const match = /^([A-Za-z]+)\.([0-9a-f]{16})\.(\d{1,12})$/.exec(value);
+  if (match?.[1] === undefined || match[2] === undefined || match[3] === undefined || !Object.hasOwn(OUTCOME_OF, match[1])) return undefined;
+  const reason = match[1] as ProbeReason;
+  return {
+    runtimeClass,
+    outcome: OUTCOME_OF[reason],
+    reason,
+    message: 'kept on the node; the message was not',
+    probedAt: Number(match[3]) * 1000,
+    fingerprint: match[2],
+  };
+}
+
+/** The records a node's labels keep, by class. */
+export function recordsFromLabels(labels: Readonly<Record<string, string>>): Map<string, ProbeRecord> {
+  const records = new Map<string, ProbeRecord>();
+  for (const [key, value] of Object.entries(labels)) {
+    if (!key.startsWith(RECORD_LABEL_PREFIX)) continue;
+    const runtimeClass = key.slice(RECORD_LABEL_PREFIX.length);
+    const record = decodeRecord(runtimeClass, value);
+    if (record !== undefined) records.set(runtimeClass, record);
+  }
+  return records;
 }
 
 /** A RuntimeClass an audit asks to prove. */
@@ -66,6 +116,10 @@ export interface WantedClass {
   uid: string;
   /** Whether the class's scheduling (node selector, tolerations) admits the node, its own proof label left out: a gated class must still be probed where it is not proven yet. */
   admits(node: string): boolean;
+  /** Probed again at least this often (the shortest interval of the audits that ask). */
+  intervalMs: number;
+  /** A probe of it not judged within this is an error (the shortest deadline of the audits that ask). */
+  deadlineMs: number;
 }
 
 /** A node as the planner sees it. */
@@ -95,8 +149,6 @@ export interface ProbeLimits {
   perMinute: number;
   /** How many were started in the last minute. */
   startedLastMinute: number;
-  intervalMs: number;
-  deadlineMs: number;
 }
 
 export interface ProbeTarget {
@@ -104,21 +156,22 @@ export interface ProbeTarget {
   runtimeClass: string;
   handler: string;
   fingerprint: string;
-  /** Why now: never probed, changed, a workload mismatch, or the interval. */
-  why: 'new' | 'changed' | 'mismatch' | 'interval';
+  /** Why now: never probed, changed, a workload mismatch, an earlier probe that could not tell, or the interval. */
+  why: 'new' | 'changed' | 'mismatch' | 'retry' | 'interval';
 }
 
 /** Why a node's class is due for a probe now, or undefined when its record still holds. */
-export function dueReason(node: ProbeNode, wanted: WantedClass, now: number, intervalMs: number): ProbeTarget['why'] | undefined {
+export function dueReason(node: ProbeNode, wanted: WantedClass, now: number): ProbeTarget['why'] | undefined {
   const record = node.records.get(wanted.name);
   if (record === undefined) return 'new';
   if (record.fingerprint !== node.fingerprint(wanted)) return 'changed';
   const mismatched = node.mismatchedAt.get(wanted.name);
   if (mismatched !== undefined && mismatched > record.probedAt && record.outcome === 'Proven') return 'mismatch';
-  return now - record.probedAt >= intervalMs ? 'interval' : undefined;
+  if (record.outcome === 'Error' && now - record.probedAt >= ERROR_RETRY_MS) return 'retry';
+  return now - record.probedAt >= wanted.intervalMs ? 'interval' : undefined;
 }
 
-const URGENCY: Readonly<Record<ProbeTarget['why'], number>> = { changed: 0, mismatch: 1, new: 2, interval: 3 };
+const URGENCY: Readonly<Record<ProbeTarget['why'], number>> = { changed: 0, mismatch: 1, new: 2, retry: 3, interval: 4 };
 
 /**
  * The probes to start now: each (node, class) that is due, whose node can
@@ -139,7 +192,7 @@ export function probesToStart(
     if (!node.judgeable) continue;
     for (const cls of wanted) {
       if (!cls.admits(node.name) || busy.has(`${node.name}\0${cls.name}`)) continue;
-      const why = dueReason(node, cls, now, limits.intervalMs);
+      const why = dueReason(node, cls, now);
       if (why !== undefined) due.push({ node: node.name, runtimeClass: cls.name, handler: cls.handler, fingerprint: node.fingerprint(cls), why });
     }
   }
@@ -148,9 +201,10 @@ export function probesToStart(
   return due.slice(0, room);
 }
 
-/** A probe in flight past its deadline: to be deleted, and recorded as an error. */
-export function pastDeadline(inFlight: readonly InFlightProbe[], deadlineMs: number, now: number): InFlightProbe[] {
-  return inFlight.filter((p) => now - p.startedAt >= deadlineMs);
+/** When a node's record of a class is next due (for the reconciler's timer), if it has one. */
+export function nextDue(record: ProbeRecord | undefined, wanted: WantedClass): number | undefined {
+  if (record === undefined) return undefined;
+  return record.probedAt + (record.outcome === 'Error' ? ERROR_RETRY_MS : wanted.intervalMs);
 }
 
 /** What a probe's verdict (judged like any pod's, by the audit's policy) proves; undefined while it cannot tell yet. */
@@ -174,27 +228,30 @@ export function probeOutcome(verdict: Verdict): { outcome: ProbeOutcome; reason:
 }
 
 /**
- * The proof labels a node should carry: a class's label exactly when its
- * last probe proved it for the node's current fingerprint. A change of
- * kubelet, runtime, handlers or class takes the label away until a new
- * probe proves it again: placement pauses rather than trusting an answer
- * the change could have made false.
+ * The labels a node should carry for the wanted classes: a class's proof
+ * label exactly when its last probe proved it for the node's current
+ * fingerprint (a change of kubelet, runtime, handlers or class takes it away
+ * until a new probe proves it again: placement pauses rather than trusting
+ * an answer the change could have made false), and each record's own label.
  */
-export function proofLabels(node: ProbeNode, wanted: readonly WantedClass[]): Map<string, string> {
+export function desiredLabels(node: ProbeNode, wanted: readonly WantedClass[]): Map<string, string> {
   const labels = new Map<string, string>();
   for (const cls of wanted) {
     const key = proofLabel(cls.name);
     const record = node.records.get(cls.name);
-    if (key !== undefined && record?.outcome === 'Proven' && record.fingerprint === node.fingerprint(cls) && cls.admits(node.name)) labels.set(key, PROVEN);
+    if (key === undefined || record === undefined) continue;
+    labels.set(`${RECORD_LABEL_PREFIX}${cls.name}`, encodeRecord(record));
+    if (record.outcome === 'Proven' && record.fingerprint === node.fingerprint(cls) && cls.admits(node.name)) labels.set(key, PROVEN);
   }
   return labels;
 }
 
-/** The label changes that bring a node's proof labels to `desired`: the operator's own prefix only. */
+const ours = (key: string): boolean => key.startsWith(PROOF_LABEL_PREFIX) || key.startsWith(RECORD_LABEL_PREFIX);
+
+/** The label changes that bring a node's probe labels to `desired`: the operator's own two prefixes only. */
 export function labelChanges(current: Readonly<Record<string, string>>, desired: ReadonlyMap<string, string>): Record<string, string | null> {
   const patch: Record<string, string | null> = {};
-  for (const [key, value] of Object.entries(current))
-    if (key.startsWith(PROOF_LABEL_PREFIX) && desired.get(key) !== value) patch[key] = desired.get(key) ?? null;
+  for (const [key, value] of Object.entries(current)) if (ours(key) && desired.get(key) !== value) patch[key] = desired.get(key) ?? null;
   for (const [key, value] of desired) if (current[key] !== value) patch[key] = value;
   return patch;
 }

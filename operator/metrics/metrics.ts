@@ -149,7 +149,7 @@ export class OperatorMetrics {
   });
   readonly reconcileDuration = new Histogram({
     name: 'rcaudit_reconcile_duration_seconds',
-    help: 'Duration of reconciles, by kind (node, audit).',
+    help: 'Duration of reconciles, by kind (node, audit, probe).',
     labelNames: ['kind'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],

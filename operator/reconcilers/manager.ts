@@ -14,6 +14,7 @@ import { EventRecorder } from '../acting/event-recorder.ts';
 import { Informers, type InformerOptions } from '../cache/informers.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { NodeReconciler } from './node-reconciler.ts';
+import { PROBE_KEY, ProbeReconciler, type ProbeSettings } from './probe-reconciler.ts';
 import { runWorker, type ReconcileResult } from '../machinery/reconcile.ts';
 import { Remediator } from '../acting/remediator.ts';
 import { NotLeader } from '../machinery/leader-election.ts';
@@ -48,7 +49,12 @@ export interface ManagerOptions extends InformerOptions {
   remediation?: boolean;
   /** Real evictions a minute over the cluster, all audits together (--max-evictions-per-minute). */
   maxEvictionsPerMinute?: number;
+  /** Proof before placement (--probe-namespace ...): the audits' spec.probes are acted on only with these. */
+  probes?: ProbeSettings;
 }
+
+/** Many changes at once (a cold start, a burst of reports) make one probe pass. */
+const PROBE_DEBOUNCE_MS = 250;
 
 export interface ManagerDeps {
   rest: KubeRest;
@@ -59,13 +65,13 @@ export interface ManagerDeps {
   now?: () => number;
 }
 
-type Kind = 'node' | 'audit';
+type Kind = 'node' | 'audit' | 'probe';
 
 export class Manager {
   readonly cache: ClusterCache;
   private readonly informers: Informers;
   private readonly expectations = new Expectations();
-  private readonly queues: Record<Kind, WorkQueue> = { node: new WorkQueue(), audit: new WorkQueue() };
+  private readonly queues: Record<Kind, WorkQueue> = { node: new WorkQueue(), audit: new WorkQueue(), probe: new WorkQueue() };
   private readonly reconcilers: Record<Kind, { reconcile: (name: string) => Promise<ReconcileResult> }>;
   private readonly deps: ManagerDeps;
   private readonly options: ManagerOptions;
@@ -82,6 +88,7 @@ export class Manager {
     this.deps = deps;
     const now = deps.now ?? Date.now;
     this.cache = new ClusterCache({ agentsWatched: options.agents !== undefined });
+    const probes = options.probes;
     const writer = { api: deps.rest, isLeader: deps.isLeader, now };
     const recorder = new EventRecorder(deps.rest, {
       instance: options.instance,
@@ -124,28 +131,37 @@ export class Manager {
         ...(options.agents === undefined ? {} : { agents: options.agents }),
         ...(remediator === undefined ? {} : { haltOf: (audit: AuditRecord) => remediator.haltOf(audit) }),
       }),
+      probe:
+        probes === undefined
+          ? { reconcile: () => Promise.resolve({ kind: 'done' }) }
+          : new ProbeReconciler({ api: deps.rest, cache: this.cache, isLeader: deps.isLeader, now, log: deps.log, settings: probes }),
     };
     const outages = new ApiOutageLog(deps.log);
-    this.informers = new Informers(deps.rest, this.cache, options, {
-      changed: (change) => {
-        this.changed(change);
+    this.informers = new Informers(
+      deps.rest,
+      this.cache,
+      { ...options, ...(probes === undefined ? {} : { probeNamespace: probes.namespace }) },
+      {
+        changed: (change) => {
+          this.changed(change);
+        },
+        watchRestarted: (resource, reason, error) => {
+          deps.metrics.watchRestarted(resource, reason);
+          // Routine: a server-side timeout, and the watchdog re-watching a quiet resource (the API server sent
+          // no bookmark on a quiet watch within 200 s here). Errors are said once per outage (apiHealth); the metric counts every one.
+          deps.log[reason === 'gone' ? 'info' : 'debug']({ resource, reason, err: error instanceof Error ? error.message : undefined }, 'watch restarted');
+        },
+        apiHealth: (resource, healthy, error) => {
+          if (healthy) outages.recovered(resource);
+          else outages.failed(resource, error, 'list and watch back off from 0.8 s, doubling, jittered, up to 30 s');
+        },
       },
-      watchRestarted: (resource, reason, error) => {
-        deps.metrics.watchRestarted(resource, reason);
-        // Routine: a server-side timeout, and the watchdog re-watching a quiet resource (the API server sent
-        // no bookmark on a quiet watch within 200 s here). Errors are said once per outage (apiHealth); the metric counts every one.
-        deps.log[reason === 'gone' ? 'info' : 'debug']({ resource, reason, err: error instanceof Error ? error.message : undefined }, 'watch restarted');
-      },
-      apiHealth: (resource, healthy, error) => {
-        if (healthy) outages.recovered(resource);
-        else outages.failed(resource, error, 'list and watch back off from 0.8 s, doubling, jittered, up to 30 s');
-      },
-    });
+    );
     deps.metrics.collectFrom({
       // Only the leader speaks for the verdicts: two replicas must not double every sum.
       verdicts: () => (deps.isLeader() && this.informers.synced ? verdictFigures(this.cache, this.expectations, now()) : undefined),
       ignoredReports: () => ignoredReportCounts(this.cache),
-      queueDepth: () => this.queues.node.length + this.queues.audit.length,
+      queueDepth: () => this.queues.node.length + this.queues.audit.length + this.queues.probe.length,
     });
   }
 
@@ -168,6 +184,7 @@ export class Manager {
     }, this.options.resyncMs);
     for (let i = 0; i < this.options.workers; i++) this.workers.push(this.runWorker('node'));
     this.workers.push(this.runWorker('audit'));
+    if (this.options.probes !== undefined) this.workers.push(this.runWorker('probe'));
     this.sayWhenFirstPassEnds();
   }
 
@@ -200,6 +217,7 @@ export class Manager {
   private enqueueAll(): void {
     for (const name of this.cache.nodeNames()) this.queues.node.add(name);
     for (const name of this.cache.audits.keys()) this.queues.audit.add(name);
+    if (this.options.probes !== undefined) this.queues.probe.add(PROBE_KEY);
   }
 
   private changed(change: CacheChange): void {
@@ -212,6 +230,7 @@ export class Manager {
     for (const name of t.allNodes ? this.cache.nodeNames() : t.nodes) this.queues.node.add(name);
     if (t.audit !== undefined) this.queues.audit.add(t.audit);
     if (t.allAudits) for (const name of this.cache.audits.keys()) this.queues.audit.addAfter(name, AUDIT_DEBOUNCE_MS);
+    if (this.options.probes !== undefined && probeRelevant(change)) this.queues.probe.addAfter(PROBE_KEY, PROBE_DEBOUNCE_MS);
   }
 
   private podChanged(uid: string, old: PodRecord | undefined, now: PodRecord | undefined): void {
@@ -277,6 +296,9 @@ export class Manager {
     });
   }
 }
+
+/** Whether a change can move a probe: anything but a pod, and a pod only when it is a probe. */
+const probeRelevant = (change: CacheChange): boolean => change.resource !== 'pods' || change.old?.probe !== undefined || change.now?.probe !== undefined;
 
 /** Whether audit `name` waits for the node queue (`nodesQueued` keys) a little longer: when to look again, or undefined to sum it now. */
 export function auditWait(nodesQueued: number, waiting: Map<string, number>, name: string, now: number): ReconcileResult | undefined {

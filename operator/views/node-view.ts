@@ -54,9 +54,12 @@ function auditedPod(pod: PodRecord, expectedHandler: string | null | undefined):
   return audited;
 }
 
-/** The running pods bound to `node`, as the verdict engine takes them. */
+/** The running pods bound to `node`, as the verdict engine takes them; never the operator's probe pods, which prove nodes, not workloads. */
 export function auditedPodsOn(cache: ClusterCache, expectations: Expectations, node: string): AuditedPod[] {
-  return cache.podsOn(node).map((p) => auditedPod(p, expectations.handlerFor(cache, p)));
+  return cache
+    .podsOn(node)
+    .filter((p) => p.probe === undefined)
+    .map((p) => auditedPod(p, expectations.handlerFor(cache, p)));
 }
 
 export interface JudgedNode {

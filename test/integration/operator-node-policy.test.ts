@@ -1,6 +1,9 @@
-// The chart's policy on the operator's node patches (remediation.enabled),
-// on the real API server: the operator's account may change rcaudit.dev/
-// labels on a Node and nothing else of it; everyone else is untouched.
+// The chart's policies on the operator's writes (remediation.enabled,
+// probes.enabled), on the real API server: the operator's account may
+// change its own labels on a Node (rcaudit.dev/, and the probes'
+// runtimeclass.rcaudit.dev/ and probe.runtimeclass.rcaudit.dev/) and nothing
+// else of it, and create or delete only its probes' shadow RuntimeClasses,
+// with a handler and nothing else; everyone else is untouched.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { render } from '../support/chart.ts';
@@ -13,17 +16,19 @@ const id = uniqueName('opnode');
 const scope = { release: id, namespace: `${id}-system` };
 const account = `${id}-runtimeclass-audit-operator`;
 const policy = `${id}-runtimeclass-audit-operator-own-labels`;
+const classPolicy = `${id}-runtimeclass-audit-operator-probe-classes`;
+const chartValues = { 'remediation.enabled': true, 'probes.enabled': true };
 const node = `${id}-node`;
 
 before(async () => {
   await createNamespace(testbed, scope.namespace);
-  const { clusterRole } = await applyChartRoles(testbed, 'operator', scope, { 'remediation.enabled': true });
+  const { clusterRole } = await applyChartRoles(testbed, 'operator', scope, chartValues);
   await kubectl(testbed, ['create', 'serviceaccount', account, '-n', scope.namespace]);
   await kubectl(testbed, ['create', 'clusterrolebinding', id, `--clusterrole=${clusterRole}`, `--serviceaccount=${scope.namespace}:${account}`]);
-  const rendered = await render({ 'remediation.enabled': true }, scope);
+  const rendered = await render(chartValues, scope);
   await applyObjects(
     testbed,
-    rendered.filter((o) => o.metadata.name === policy),
+    rendered.filter((o) => o.metadata.name === policy || o.metadata.name === classPolicy),
   );
   const labelled = fakeNode(node) as { metadata: { labels: Record<string, string>; annotations?: Record<string, string> } };
   labelled.metadata.labels['team'] = 'a';
@@ -32,7 +37,8 @@ before(async () => {
 });
 
 after(async () => {
-  await kubectl(testbed, ['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', policy, '--ignore-not-found']);
+  await kubectl(testbed, ['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', policy, classPolicy, '--ignore-not-found']);
+  await kubectl(testbed, ['delete', 'runtimeclass', `rcaudit-probe.${id}`, `${id}-other`, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'clusterrolebinding', id, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'clusterrole', `${id}-runtimeclass-audit-operator`, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'node', node, '--ignore-not-found']);
@@ -49,8 +55,8 @@ async function asOperator(patch: object): Promise<string | undefined> {
   }
 }
 
-test("the operator's account changes rcaudit.dev/ labels on a Node, and nothing else of it", async () => {
-  const labelsOnly = /the runtimeclass-audit operator may change only rcaudit\.dev\/ labels on a Node/;
+test("the operator's account changes its own labels on a Node, and nothing else of it", async () => {
+  const labelsOnly = /the runtimeclass-audit operator may change only its own labels on a Node/;
   // A policy takes a moment to be enforced once created: wait with a change that is a change every time (a
   // patch that went through before would make the same patch again no change at all, rightly let through).
   let attempt = 0;
@@ -62,6 +68,14 @@ test("the operator's account changes rcaudit.dev/ labels on a Node, and nothing 
   assert.match((await asOperator({ metadata: { labels: { team: 'b' } } })) ?? 'accepted', labelsOnly);
   assert.equal(await asOperator({ metadata: { labels: { 'rcaudit.dev/handlers-dropped': 'true' } } }), undefined);
   assert.match((await asOperator({ metadata: { labels: { other: 'x' } } })) ?? 'accepted', labelsOnly);
+  // The probes' two prefixes, and nothing that only ends like them.
+  const proof = { 'runtimeclass.rcaudit.dev/gvisor': 'proven', 'probe.runtimeclass.rcaudit.dev/gvisor': 'Proven.0123456789abcdef.1' };
+  assert.equal(await asOperator({ metadata: { labels: proof } }), undefined);
+  assert.match((await asOperator({ metadata: { labels: { 'evil.runtimeclass.rcaudit.dev/x': 'y' } } })) ?? 'accepted', labelsOnly);
+  assert.equal(
+    await asOperator({ metadata: { labels: { 'runtimeclass.rcaudit.dev/gvisor': null, 'probe.runtimeclass.rcaudit.dev/gvisor': null } } }),
+    undefined,
+  );
   assert.match((await asOperator({ metadata: { labels: { team: null } } })) ?? 'accepted', labelsOnly);
   const specAndNotes = /may not change a Node's annotations or spec/;
   assert.match((await asOperator({ metadata: { annotations: { note: 'changed' } } })) ?? 'accepted', specAndNotes);
@@ -77,4 +91,39 @@ test("the operator's account changes rcaudit.dev/ labels on a Node, and nothing 
   assert.equal(stored.metadata.labels['team'], 'c');
   assert.equal('rcaudit.dev/handlers-dropped' in stored.metadata.labels, false);
   assert.equal(stored.spec['unschedulable'], undefined);
+});
+
+/** Creates a RuntimeClass (an object) or deletes one (a name) as the operator's account; the error text when refused. */
+async function classAsOperator(runtimeClass: object | string): Promise<string | undefined> {
+  const as = `--as=system:serviceaccount:${scope.namespace}:${account}`;
+  try {
+    if (typeof runtimeClass === 'string') await kubectl(testbed, ['delete', 'runtimeclass', runtimeClass, as]);
+    else await kubectl(testbed, ['create', '-f', '-', as], JSON.stringify(runtimeClass));
+    return undefined;
+  } catch (err) {
+    return (err as { stderr?: string }).stderr ?? String(err);
+  }
+}
+
+test("the operator's account creates and deletes only its probes' shadow RuntimeClasses, with a handler and nothing else", async () => {
+  const rc = (name: string, extra: object = {}): object => ({
+    apiVersion: 'node.k8s.io/v1',
+    kind: 'RuntimeClass',
+    metadata: { name },
+    handler: 'runc',
+    ...extra,
+  });
+  const onlyShadows = /may create and delete only its probes' RuntimeClasses/;
+  await eventually(async () => {
+    assert.match((await classAsOperator(rc(`${id}-other`))) ?? 'accepted', onlyShadows);
+  }, 30_000);
+  assert.match(
+    (await classAsOperator(rc(`rcaudit-probe.${id}`, { scheduling: { nodeSelector: { a: 'b' } } }))) ?? 'accepted',
+    /have a handler and nothing else/,
+  );
+  assert.equal(await classAsOperator(rc(`rcaudit-probe.${id}`)), undefined);
+  assert.equal(await classAsOperator(`rcaudit-probe.${id}`), undefined);
+  // Someone else's class: not the operator's to delete, whatever RBAC says.
+  await kubectl(testbed, ['create', '-f', '-'], JSON.stringify(rc(`${id}-other`)));
+  assert.match((await classAsOperator(`${id}-other`)) ?? 'accepted', onlyShadows);
 });

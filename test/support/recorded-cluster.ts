@@ -16,11 +16,14 @@ import { ClusterCache, type CacheChange, type CachedKinds, type Resource } from 
 import { Expectations } from '../../operator/cache/expectations.ts';
 import { EventRecorder } from '../../operator/acting/event-recorder.ts';
 import { NodeReconciler } from '../../operator/reconcilers/node-reconciler.ts';
+import { ProbeReconciler } from '../../operator/reconcilers/probe-reconciler.ts';
 import { Remediator } from '../../operator/acting/remediator.ts';
 import { trimAudit, trimNamespace, trimNode, trimPod, trimReport, trimRuntimeClass } from '../../operator/cache/trim.ts';
 import type { AuditRecord } from '../../operator/cache/records.ts';
 
 export const T0 = Date.parse('2026-11-23T10:00:00Z');
+/** The probe settings of the recorded operator: its pods in this namespace are its probes. */
+export const PROBES = { namespace: 'rcaudit-probes', image: 'localhost/rcaudit/pause:testbed', maxInFlight: 10, perMinute: 30 };
 export const AGENTS = { namespace: 'rcaudit', matchLabels: { 'app.kubernetes.io/name': 'runtimeclass-audit', 'app.kubernetes.io/component': 'agent' } };
 
 export interface ApiCall {
@@ -82,7 +85,7 @@ const TRIM: { [R in Resource]: (o: KubeObject) => CachedKinds[R] } = {
   nodes: trimNode,
   audits: trimAudit,
   reports: trimReport,
-  pods: (o) => trimPod(o, AGENTS),
+  pods: (o) => trimPod(o, AGENTS, PROBES.namespace),
 };
 
 const RESOURCE_OF_KIND: Record<string, Resource> = {
@@ -112,6 +115,7 @@ export class RecordedCluster {
   leader = true;
   readonly nodes: NodeReconciler;
   readonly audits: AuditReconciler;
+  readonly probes: ProbeReconciler;
 
   /** Remediations counted, as "audit action outcome". */
   readonly remediations: string[] = [];
@@ -140,6 +144,7 @@ export class RecordedCluster {
       countEvent: () => undefined,
       ...(options.remediation === true ? { remediator } : {}),
     });
+    this.probes = new ProbeReconciler({ ...writer, cache: this.cache, log, settings: PROBES });
     this.audits = new AuditReconciler({
       ...writer,
       cache: this.cache,

@@ -200,6 +200,10 @@ nodes. The main group with no other groups adds nothing.
 The agent's namespace: agent.namespace.name, or "<release namespace>-agent"
 (the release namespace cut to fit the 63 characters of a name).
 */}}
+{{- define "rcaudit.probeNamespace" -}}
+{{- printf "%s-probes" (trunc 56 .Release.Namespace | trimSuffix "-") }}
+{{- end }}
+
 {{- define "rcaudit.agentNamespace" -}}
 {{- default (printf "%s-agent" (trunc 57 .Release.Namespace | trimSuffix "-")) .Values.agent.namespace.name }}
 {{- end }}

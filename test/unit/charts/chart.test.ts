@@ -315,6 +315,27 @@ describe('what the chart renders', () => {
     assert.equal((await render({ 'crds.install': false })).filter((o) => o.kind === 'CustomResourceDefinition').length, 0);
   });
 
+  test('probes.enabled: a restricted namespace of their own, pods there only, the shadow RuntimeClasses and node labels each held by a policy, and the operator told', async () => {
+    assert.equal((await render({})).some((o) => o.metadata.name === 'rcaudit-probes' || o.metadata.name.endsWith('-probe-classes')), false, 'nothing unless asked');
+    const objects = await render({ 'probes.enabled': true, 'probes.image': 'example.com/pause:1', 'probes.maxInFlight': 4 });
+    const ns = findObject(objects, 'Namespace', 'rcaudit-probes');
+    assert.equal(ns.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+    const role = findObject(objects, 'Role', 'rcaudit-runtimeclass-audit-operator-probes');
+    assert.equal(role.metadata.namespace, 'rcaudit-probes');
+    assert.deepEqual(role['rules'], [{ apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete'] }]);
+    const cluster = findObject(objects, 'ClusterRole', 'rcaudit-runtimeclass-audit-operator');
+    const rules = (cluster['rules'] as { resources: string[]; verbs: string[] }[]).flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${v} ${res}`)));
+    for (const rule of ['patch nodes', 'create runtimeclasses', 'delete runtimeclasses']) assert.ok(rules.includes(rule), rule);
+    assert.ok(!rules.includes('create pods') && !rules.includes('delete pods'), 'pods only in the probe namespace');
+    findObject(objects, 'ValidatingAdmissionPolicy', 'rcaudit-runtimeclass-audit-operator-own-labels');
+    const classes = findObject(objects, 'ValidatingAdmissionPolicy', 'rcaudit-runtimeclass-audit-operator-probe-classes');
+    assert.match(JSON.stringify(classes), /request\.name\.startsWith\('rcaudit-probe\.'\)/);
+    findObject(objects, 'ValidatingAdmissionPolicyBinding', 'rcaudit-runtimeclass-audit-operator-probe-classes');
+    const args = container(findObject(objects, 'Deployment')).args;
+    for (const arg of ['--probe-namespace=rcaudit-probes', '--probe-image=example.com/pause:1', '--probe-max-in-flight=4', '--probe-per-minute=30']) assert.ok(args.includes(arg), arg);
+    await assert.rejects(render({ 'probes.maxInFlight': 0 }), /maxInFlight.*(minimum|greater than or equal)/);
+  });
+
   test('RBAC widens only with the features that need it', async () => {
     const rules = async (values: Record<string, unknown>): Promise<string[]> => {
       const role = findObject(await render(values), 'ClusterRole', 'rcaudit-runtimeclass-audit-operator');

@@ -1,14 +1,18 @@
 // Proof before placement, the pure part: when a node's class is probed,
 // what a probe's verdict proves, and which labels follow.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import {
   labelChanges,
-  pastDeadline,
-  probeFingerprint,
+  nextDue,
+  fingerprintText,
   probeOutcome,
   proofLabel,
-  proofLabels,
+  desiredLabels,
+  decodeRecord,
+  encodeRecord,
+  recordsFromLabels,
   probesToStart,
   type ProbeNode,
   type ProbeRecord,
@@ -17,17 +21,19 @@ import {
 import type { Verdict } from '../../../../operator/judging/verdict.ts';
 
 const HOUR = 3_600_000;
+/** As the view keeps a fingerprint: 16 hex digits of its hash. */
+const hashed = (parts: Parameters<typeof fingerprintText>[0]): string => createHash('sha256').update(fingerprintText(parts)).digest('hex').slice(0, 16);
 const DAY = 24 * HOUR;
-const gvisor: WantedClass = { name: 'gvisor', handler: 'gvisor', uid: 'uid-g', admits: () => true };
-const kata: WantedClass = { name: 'kata', handler: 'kata', uid: 'uid-k', admits: (n) => n !== 'tainted' };
-const limits = { maxInFlight: 10, perMinute: 30, startedLastMinute: 0, intervalMs: DAY, deadlineMs: 180_000 };
+const gvisor: WantedClass = { name: 'gvisor', handler: 'gvisor', uid: 'uid-g', admits: () => true, intervalMs: DAY, deadlineMs: 180_000 };
+const kata: WantedClass = { name: 'kata', handler: 'kata', uid: 'uid-k', admits: (n) => n !== 'tainted', intervalMs: DAY, deadlineMs: 180_000 };
+const limits = { maxInFlight: 10, perMinute: 30, startedLastMinute: 0 };
 
 function node(name: string, records: ProbeRecord[] = [], extra: Partial<ProbeNode> = {}): ProbeNode {
   return {
     name,
     judgeable: true,
     fingerprint: (c) =>
-      probeFingerprint({
+      hashed({
         kubeletVersion: 'v1.37.2',
         runtimeName: 'containerd',
         runtimeVersion: '2.4.2',
@@ -61,14 +67,13 @@ describe('which probes start', () => {
     );
   });
 
-  test('probed again when the answer could change: kubelet or runtime version, handlers, a re-created class, a workload mismatch after the proof, or the interval', () => {
+  test('probed again when the answer could change: kubelet or runtime version, handlers, a re-created class, a workload mismatch after the proof, an error ten minutes on, or the interval', () => {
     const now = 10 * DAY;
     const base = node('a');
     const fresh = proven(base, gvisor, now - HOUR);
     assert.deepEqual(probesToStart([node('a', [fresh])], [gvisor], [], { ...limits, now }), [], 'a fresh proof holds');
     const upgraded = node('a', [fresh], {
-      fingerprint: (c) =>
-        probeFingerprint({ kubeletVersion: 'v1.37.3', runtimeName: 'containerd', runtimeVersion: '2.4.2', runtimeClassUID: c.uid, handlers: [] }),
+      fingerprint: (c) => hashed({ kubeletVersion: 'v1.37.3', runtimeName: 'containerd', runtimeVersion: '2.4.2', runtimeClassUID: c.uid, handlers: [] }),
     });
     assert.equal(probesToStart([upgraded], [gvisor], [], { ...limits, now })[0]?.why, 'changed');
     const recreated = { ...gvisor, uid: 'uid-g2' };
@@ -79,6 +84,9 @@ describe('which probes start', () => {
     assert.equal(probesToStart([old], [gvisor], [], { ...limits, now })[0]?.why, 'interval');
     const mismatchBefore = node('a', [fresh], { mismatchedAt: new Map([['gvisor', now - 2 * HOUR]]) });
     assert.deepEqual(probesToStart([mismatchBefore], [gvisor], [], { ...limits, now }), [], 'a mismatch the proof came after is already answered');
+    const error = { ...fresh, outcome: 'Error' as const, reason: 'DeadlineExceeded' as const };
+    assert.deepEqual(probesToStart([node('a', [{ ...error, probedAt: now - 60_000 }])], [gvisor], [], { ...limits, now }), [], 'not at once');
+    assert.equal(probesToStart([node('a', [{ ...error, probedAt: now - 600_000 }])], [gvisor], [], { ...limits, now })[0]?.why, 'retry');
   });
 
   test('bounded: at most maxInFlight in flight and perMinute a minute, the most urgent first', () => {
@@ -96,15 +104,11 @@ describe('which probes start', () => {
     assert.equal(probesToStart(nodes, [gvisor], [], { ...limits, maxInFlight: 0, now }).length, 0);
   });
 
-  test('past the deadline: the probes to delete and record as errors', () => {
-    const inFlight = [
-      { node: 'a', runtimeClass: 'gvisor', pod: 'p1', startedAt: 0 },
-      { node: 'b', runtimeClass: 'gvisor', pod: 'p2', startedAt: 100_000 },
-    ];
-    assert.deepEqual(
-      pastDeadline(inFlight, 180_000, 200_000).map((p) => p.pod),
-      ['p1'],
-    );
+  test('when a record is next due: the interval after a proof or a failure, ten minutes after an error', () => {
+    const base = node('a');
+    assert.equal(nextDue(proven(base, gvisor, 1000), gvisor), 1000 + DAY);
+    assert.equal(nextDue({ ...proven(base, gvisor, 1000), outcome: 'Error', reason: 'DeadlineExceeded' }, gvisor), 1000 + 600_000);
+    assert.equal(nextDue(undefined, gvisor), undefined);
   });
 });
 
@@ -126,14 +130,29 @@ describe('what a probe proves', () => {
 });
 
 describe('which labels follow', () => {
-  test("a class's label exactly while its last probe proved it for the node's current kubelet, runtime, handlers and class", () => {
+  const PROOF = 'runtimeclass.rcaudit.dev/';
+  const RECORD = 'probe.runtimeclass.rcaudit.dev/';
+  test("a class's proof label exactly while its last probe proved it for the node's current kubelet, runtime, handlers and class; each record's own label beside", () => {
     const base = node('a');
     const now = DAY;
     const ok = node('a', [proven(base, gvisor, now), { ...proven(base, kata, now), outcome: 'Failed', reason: 'IsolationMismatch' }]);
-    assert.deepEqual([...proofLabels(ok, [gvisor, kata])], [['runtimeclass.rcaudit.dev/gvisor', 'proven']]);
-    const changed = node('a', [{ ...proven(base, gvisor, now), fingerprint: 'before the upgrade' }]);
-    assert.deepEqual([...proofLabels(changed, [gvisor])], [], 'a change takes the label until proven again');
-    assert.deepEqual([...proofLabels(ok, [kata])], [], 'a class no audit asks to prove any more has no label');
+    const labels = desiredLabels(ok, [gvisor, kata]);
+    assert.equal(labels.get(`${PROOF}gvisor`), 'proven');
+    assert.equal(labels.has(`${PROOF}kata`), false);
+    assert.match(labels.get(`${RECORD}kata`) ?? '', /^IsolationMismatch\.[0-9a-f]{16}\.86400$/);
+    const changed = node('a', [{ ...proven(base, gvisor, now), fingerprint: '0123456789abcdef' }]);
+    assert.equal(desiredLabels(changed, [gvisor]).has(`${PROOF}gvisor`), false, 'a change takes the label until proven again');
+    assert.deepEqual([...desiredLabels(ok, [])], [], 'a class no audit asks to prove any more has no label');
+  });
+
+  test('a record survives in its label (but its message), and a label this operator did not write is no record', () => {
+    const base = node('a');
+    const record = { ...proven(base, gvisor, 1_700_000_000_000), outcome: 'Failed' as const, reason: 'HandlerDropped' as const };
+    const kept = decodeRecord('gvisor', encodeRecord(record));
+    assert.deepEqual({ ...kept, message: '' }, { ...record, message: '' });
+    for (const value of ['proven', 'Nonsense.0123456789abcdef.1', 'Proven.xyz.1', 'Proven.0123456789abcdef.'])
+      assert.equal(decodeRecord('gvisor', value), undefined, value);
+    assert.deepEqual([...recordsFromLabels({ [`${RECORD}gvisor`]: encodeRecord(record), 'other/x': 'y', [`${RECORD}kata`]: 'typo' }).keys()], ['gvisor']);
   });
 
   test('a class name too long for a label name is never a label', () => {
@@ -141,21 +160,23 @@ describe('which labels follow', () => {
     assert.equal(proofLabel('gvisor'), 'runtimeclass.rcaudit.dev/gvisor');
   });
 
-  test("label changes touch only the operator's own prefix: adds, removals, nothing else", () => {
+  test("label changes touch only the operator's own prefixes: adds, removals, nothing else", () => {
     const current = {
       'kubernetes.io/hostname': 'a',
-      'runtimeclass.rcaudit.dev/kata': 'proven',
-      'runtimeclass.rcaudit.dev/gvisor': 'proven',
+      [`${PROOF}kata`]: 'proven',
+      [`${PROOF}gvisor`]: 'proven',
+      [`${RECORD}kata`]: 'x',
       'rcaudit.dev/handlers-dropped': 'true',
     };
-    assert.deepEqual(labelChanges(current, new Map([['runtimeclass.rcaudit.dev/gvisor', 'proven']])), { 'runtimeclass.rcaudit.dev/kata': null });
-    assert.deepEqual(labelChanges({}, new Map([['runtimeclass.rcaudit.dev/gvisor', 'proven']])), { 'runtimeclass.rcaudit.dev/gvisor': 'proven' });
+    assert.deepEqual(labelChanges(current, new Map([[`${PROOF}gvisor`, 'proven']])), { [`${PROOF}kata`]: null, [`${RECORD}kata`]: null });
+    assert.deepEqual(labelChanges({}, new Map([[`${PROOF}gvisor`, 'proven']])), { [`${PROOF}gvisor`]: 'proven' });
     assert.deepEqual(
       labelChanges(
         current,
         new Map([
-          ['runtimeclass.rcaudit.dev/gvisor', 'proven'],
-          ['runtimeclass.rcaudit.dev/kata', 'proven'],
+          [`${PROOF}gvisor`, 'proven'],
+          [`${PROOF}kata`, 'proven'],
+          [`${RECORD}kata`, 'x'],
         ]),
       ),
       {},

@@ -1,0 +1,139 @@
+// Proof before placement, with the chart's own pods on the real testbed: an
+// audit asks to prove gvisor and kata; the operator probes every node
+// through its real kubelet and labels the nodes that honour each class. On
+// this testbed gvisor is honoured only by rcaudit-node (the kuscia node's
+// kubelet path drops the handler; the CRI-O node has no runsc handler), and
+// kata nowhere (its handler is runc: no VM). A RuntimeClass gated on its
+// proof label places a Deployment's pods only on the proven node, and one
+// proven nowhere leaves its pods Pending, saying why.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { helm, installFromTree, installNames, testbedValues } from '../support/chart.ts';
+import { createNamespace, eventually, kubectl, loadTestbed, testbedNode } from '../../hack/testbed/testbed.ts';
+
+const testbed = loadTestbed();
+const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
+const { id, system, agentNs } = installNames('probes');
+const release = 'rcaudit-probes';
+const workloads = `${id}-work`;
+const audit = `${id}-audit`;
+// Classes of this test's own, so the testbed's gvisor and kata stay as they are: each gated on its own proof label.
+const gvisorGated = `${id}-gvisor`;
+const kataGated = `${id}-kata`;
+const PROOF = 'runtimeclass.rcaudit.dev/';
+const RECORD = 'probe.runtimeclass.rcaudit.dev/';
+const values = {
+  ...testbedValues(testbed),
+  'agent.namespace': { name: agentNs, create: true },
+  'agent.interval': '1s',
+  'defaultAudit.enabled': false,
+  'probes.enabled': true,
+  'probes.image': testbed.pauseImage,
+};
+
+const k = (args: string[], input?: string): Promise<string> => kubectl(testbed, args, input);
+const apply = (o: object): Promise<string> => k(['apply', '-f', '-'], JSON.stringify(o));
+const gated = (name: string, handler: string): object => ({
+  apiVersion: 'node.k8s.io/v1',
+  kind: 'RuntimeClass',
+  metadata: { name },
+  handler,
+  scheduling: { nodeSelector: { [`${PROOF}${name}`]: 'proven' } },
+});
+
+/** Each node's probe labels for `cls`: [node, proof label, the record's reason]. */
+async function probeLabels(cls: string): Promise<[string, string | undefined, string | undefined][]> {
+  const nodes = JSON.parse(await k(['get', 'nodes', '-o', 'json'])) as { items: { metadata: { name: string; labels: Record<string, string> } }[] };
+  return nodes.items
+    .map((n): [string, string | undefined, string | undefined] => [
+      n.metadata.name,
+      n.metadata.labels[`${PROOF}${cls}`],
+      n.metadata.labels[`${RECORD}${cls}`]?.split('.')[0],
+    ])
+    .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+describe('proof before placement with the chart on the testbed', { timeout: 900_000 }, () => {
+  before(async () => {
+    await apply(gated(gvisorGated, 'gvisor'));
+    await apply(gated(kataGated, 'kata'));
+    await createNamespace(testbed, workloads);
+    await installFromTree(testbed, release, system, values);
+    await apply({
+      apiVersion: 'rcaudit.dev/v1alpha1',
+      kind: 'RuntimeClassAudit',
+      metadata: { name: audit },
+      spec: {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': workloads } },
+        expectedIsolation: { gvisor: 'gvisor', kata: 'vm' },
+        probes: { runtimeClasses: [gvisorGated, kataGated], deadlineSeconds: 60 },
+      },
+    });
+  });
+
+  after(async () => {
+    await k(['delete', 'runtimeclassaudit', audit, '--ignore-not-found']).catch(() => undefined);
+    await helm(['uninstall', release, '-n', system, '--wait', '--timeout', '120s'], { KUBECONFIG: testbed.kubeconfig }).catch(() => undefined);
+    await k(['delete', 'namespace', workloads, system, agentNs, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+    await k(['delete', 'runtimeclass', gvisorGated, kataGated, `rcaudit-probe.${gvisorGated}`, `rcaudit-probe.${kataGated}`, '--ignore-not-found']).catch(
+      () => undefined,
+    );
+    const unlabel = [gvisorGated, kataGated].flatMap((c) => [`${PROOF}${c}-`, `${RECORD}${c}-`]);
+    await k(['label', 'nodes', '--all', ...unlabel]).catch(() => undefined);
+  });
+
+  test('every node probed through its kubelet: gvisor proven only where the handler reaches runsc, kata nowhere, each node saying why', async () => {
+    await eventually(async () => {
+      assert.deepEqual(await probeLabels(gvisorGated), [
+        [honestNode.name, 'proven', 'Proven'],
+        [kusciaNode.name, undefined, 'HandlerDropped'],
+        [crioNode.name, undefined, 'NoSuchHandler'],
+      ]);
+      assert.deepEqual(await probeLabels(kataGated), [
+        [honestNode.name, undefined, 'IsolationMismatch'],
+        [kusciaNode.name, undefined, 'HandlerDropped'],
+        [crioNode.name, undefined, 'IsolationMismatch'],
+      ]);
+    }, 180_000);
+    // Judged probes leave nothing behind.
+    await eventually(async () => {
+      assert.equal((await k(['get', 'pods', '-n', `${system}-probes`, '-o', 'name'])).trim(), '');
+    }, 60_000);
+  });
+
+  test('a Deployment of the gated gVisor class lands only on the proven node; one of the gated kata class stays Pending, saying why', async () => {
+    const deployment = (name: string, cls: string, replicas: number): object => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace: workloads },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            runtimeClassName: cls,
+            terminationGracePeriodSeconds: 1,
+            automountServiceAccountToken: false,
+            tolerations: [{ operator: 'Exists' }],
+            containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
+          },
+        },
+      },
+    });
+    await apply(deployment('sandboxed', gvisorGated, 6));
+    await apply(deployment('vm', kataGated, 1));
+    await k(['rollout', 'status', '-n', workloads, 'deployment/sandboxed', '--timeout=180s']);
+    const pods = JSON.parse(await k(['get', 'pods', '-n', workloads, '-l', 'app=sandboxed', '-o', 'json'])) as { items: { spec: { nodeName: string } }[] };
+    assert.deepEqual(
+      pods.items.map((p) => p.spec.nodeName),
+      Array<string>(6).fill(honestNode.name),
+    );
+    await eventually(async () => {
+      const events = await k(['get', 'events', '-n', workloads, '--field-selector', 'reason=FailedScheduling', '-o', 'jsonpath={.items[*].message}']);
+      assert.match(events, /didn't match Pod's node affinity\/selector/);
+      const phases = await k(['get', 'pods', '-n', workloads, '-l', 'app=vm', '-o', 'jsonpath={.items[*].status.phase}']);
+      assert.equal(phases.trim(), 'Pending');
+    }, 60_000);
+  });
+});
