@@ -191,6 +191,14 @@ export const auditSpecSchema = {
           description:
             'Each node is probed again at least this often, besides whenever its answer could change (its kubelet, runtime or handlers change, the class is re-created, a workload of the class is Mismatched there).',
         },
+        retrySeconds: {
+          type: 'integer',
+          minimum: 30,
+          maximum: 86_400,
+          default: 600,
+          description:
+            'A node that failed a class, or whose probe could not tell, is probed again this long after: a node mended (its kubelet path fixed, its handler installed) is proven again without waiting for the interval.',
+        },
         deadlineSeconds: {
           type: 'integer',
           minimum: 30,
@@ -285,6 +293,43 @@ export const auditStatusSchema = {
                 runtime: { type: 'string', maxLength: 600, description: 'e.g. containerd io.containerd.kata.v2, cri-o vm, or isolation host-kernel.' },
                 nodes: count,
                 sampleNodes: { type: 'array', maxItems: 5, items: { type: 'string', maxLength: 253 } },
+              },
+            },
+          },
+        },
+      },
+    },
+    probes: {
+      type: 'array',
+      maxItems: 16,
+      description:
+        'Proof before placement, per RuntimeClass in spec.probes: the nodes its scheduling admits, by the outcome of their probes, and a sample of those that did not prove it.',
+      items: {
+        type: 'object',
+        required: ['runtimeClass', 'exists', 'nodes', 'proven', 'failed', 'errors', 'notProbed'],
+        additionalProperties: false,
+        properties: {
+          runtimeClass: { type: 'string', maxLength: 63 },
+          exists: { type: 'boolean', description: 'False while no RuntimeClass of that name exists: nothing is probed.' },
+          label: { type: 'string', maxLength: 128, description: 'The label a proven node carries, with the value proven.' },
+          nodes: { ...count, description: 'Nodes its scheduling admits (its own proof label left out).' },
+          proven: { ...count, description: 'Of those, nodes whose last probe proved it: they carry the label.' },
+          failed: { ...count, description: 'Nodes that ran the probe, and it was not what the class promises.' },
+          errors: { ...count, description: 'Nodes whose probe could not tell (it never ran, or ran out of time).' },
+          notProbed: { ...count, description: 'Nodes not probed yet, or not since their kubelet, runtime, handlers or the class changed.' },
+          failures: {
+            type: 'array',
+            maxItems: 20,
+            description: 'A sample of the nodes that failed or could not tell, and why.',
+            items: {
+              type: 'object',
+              required: ['node', 'outcome', 'reason'],
+              additionalProperties: false,
+              properties: {
+                node: { type: 'string', maxLength: 253 },
+                outcome: { type: 'string', enum: ['Failed', 'Error'] },
+                reason: { type: 'string', maxLength: 64 },
+                message: { type: 'string', maxLength: 512 },
               },
             },
           },

@@ -12,7 +12,7 @@ import { trimAudit, trimNamespace, trimNode, trimPod, trimReport, trimRuntimeCla
 export interface InformerOptions {
   agents?: AgentPodSelector;
   /** The probe pods' namespace, when probes are on: its pods are marked as probes. */
-  probeNamespace?: string;
+  probeNamespace?: string | undefined;
   watchSilenceMs: number;
   pageSize?: number;
 }

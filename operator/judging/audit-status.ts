@@ -4,6 +4,7 @@
 import type { NodeAuditEntry, PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts';
 import type { RuntimeClassAuditStatus } from '../../api/v1alpha1/runtime-class-audit.ts';
 import type { NodeState } from './node-trust.ts';
+import type { ProbeSummary } from './probe-plan.ts';
 import type { NodeCounts } from './report-status.ts';
 import type { policyStatus } from './policy.ts';
 
@@ -153,6 +154,8 @@ export interface ClusterFacts {
   policy?: ReturnType<typeof policyStatus>;
   /** Absent when agents are not looked for (reports are taken as current). */
   agents?: AgentSearch;
+  /** The classes the audit asks to prove (spec.probes), when probes are on. */
+  probes?: ProbeSummary[];
 }
 
 /** The audit's status from every node's summary. */
@@ -169,5 +172,6 @@ export function auditStatus(
     condition({ ...c, observedGeneration: audit.generation }, previous, now),
   );
   const status = { observedGeneration: audit.generation, conditions, counts, mismatches: mismatchSample(summaries) };
-  return policy === undefined ? status : { ...status, runtimeClasses: policy.runtimeClasses };
+  const probes = cluster.probes === undefined ? {} : { probes: cluster.probes };
+  return policy === undefined ? { ...status, ...probes } : { ...status, runtimeClasses: policy.runtimeClasses, ...probes };
 }

@@ -10,8 +10,6 @@ export const PROOF_LABEL_PREFIX = 'runtimeclass.rcaudit.dev/';
 export const PROVEN = 'proven';
 /** The label that keeps a node's last probe of a class (reason, fingerprint, time), so a new leader has it. */
 export const RECORD_LABEL_PREFIX = 'probe.runtimeclass.rcaudit.dev/';
-/** An error (the probe could not tell) is tried again after this, not after the interval. */
-export const ERROR_RETRY_MS = 10 * 60_000;
 
 /** The node label for a class, or undefined when its name cannot be a label's name (over 63 characters). */
 export function proofLabel(runtimeClass: string): string | undefined {
@@ -118,6 +116,8 @@ export interface WantedClass {
   admits(node: string): boolean;
   /** Probed again at least this often (the shortest interval of the audits that ask). */
   intervalMs: number;
+  /** A failed or undecided probe of it is tried again after this (the shortest of the audits that ask). */
+  retryMs: number;
   /** A probe of it not judged within this is an error (the shortest deadline of the audits that ask). */
   deadlineMs: number;
 }
@@ -156,7 +156,7 @@ export interface ProbeTarget {
   runtimeClass: string;
   handler: string;
   fingerprint: string;
-  /** Why now: never probed, changed, a workload mismatch, an earlier probe that could not tell, or the interval. */
+  /** Why now: never probed, changed, a workload mismatch, an earlier probe that failed or could not tell, or the interval. */
   why: 'new' | 'changed' | 'mismatch' | 'retry' | 'interval';
 }
 
@@ -167,7 +167,7 @@ export function dueReason(node: ProbeNode, wanted: WantedClass, now: number): Pr
   if (record.fingerprint !== node.fingerprint(wanted)) return 'changed';
   const mismatched = node.mismatchedAt.get(wanted.name);
   if (mismatched !== undefined && mismatched > record.probedAt && record.outcome === 'Proven') return 'mismatch';
-  if (record.outcome === 'Error' && now - record.probedAt >= ERROR_RETRY_MS) return 'retry';
+  if (record.outcome !== 'Proven' && now - record.probedAt >= wanted.retryMs) return 'retry';
   return now - record.probedAt >= wanted.intervalMs ? 'interval' : undefined;
 }
 
@@ -204,7 +204,7 @@ export function probesToStart(
 /** When a node's record of a class is next due (for the reconciler's timer), if it has one. */
 export function nextDue(record: ProbeRecord | undefined, wanted: WantedClass): number | undefined {
   if (record === undefined) return undefined;
-  return record.probedAt + (record.outcome === 'Error' ? ERROR_RETRY_MS : wanted.intervalMs);
+  return record.probedAt + (record.outcome === 'Proven' ? wanted.intervalMs : wanted.retryMs);
 }
 
 /** What a probe's verdict (judged like any pod's, by the audit's policy) proves; undefined while it cannot tell yet. */
@@ -254,4 +254,58 @@ export function labelChanges(current: Readonly<Record<string, string>>, desired:
   for (const [key, value] of Object.entries(current)) if (ours(key) && desired.get(key) !== value) patch[key] = desired.get(key) ?? null;
   for (const [key, value] of desired) if (current[key] !== value) patch[key] = value;
   return patch;
+}
+
+/** One admitted (node, class): its last outcome, or not probed yet (the views make them; the metrics and the audits' status read them). */
+export interface ProbeFigure {
+  runtimeClass: string;
+  node: string;
+  outcome: ProbeOutcome | 'NotProbed';
+  reason: string;
+  /** The record's message, where the replica that judged it still leads. */
+  message?: string;
+}
+
+export interface ProbeSummary {
+  runtimeClass: string;
+  exists: boolean;
+  label?: string;
+  nodes: number;
+  proven: number;
+  failed: number;
+  errors: number;
+  notProbed: number;
+  failures?: { node: string; outcome: 'Failed' | 'Error'; reason: string; message?: string }[];
+}
+
+const MAX_FAILURE_SAMPLE = 20;
+
+/** What an audit's status says of the classes it asks to prove: per class, the admitted nodes by outcome, and a sample of the failures. */
+export function probeSummaries(asked: readonly string[], existing: ReadonlySet<string>, figures: readonly ProbeFigure[]): ProbeSummary[] {
+  return asked.map((runtimeClass) => {
+    const mine = figures.filter((f) => f.runtimeClass === runtimeClass);
+    const count = (outcome: ProbeFigure['outcome']): number => mine.filter((f) => f.outcome === outcome).length;
+    const failures = mine
+      .filter((f) => f.outcome === 'Failed' || f.outcome === 'Error')
+      .sort((a, b) => a.node.localeCompare(b.node))
+      .slice(0, MAX_FAILURE_SAMPLE)
+      .map((f) => ({
+        node: f.node,
+        outcome: f.outcome as 'Failed' | 'Error',
+        reason: f.reason,
+        ...(f.message === undefined ? {} : { message: f.message.slice(0, 512) }),
+      }));
+    const label = proofLabel(runtimeClass);
+    return {
+      runtimeClass,
+      exists: existing.has(runtimeClass),
+      ...(label === undefined ? {} : { label }),
+      nodes: mine.length,
+      proven: count('Proven'),
+      failed: count('Failed'),
+      errors: count('Error'),
+      notProbed: count('NotProbed'),
+      ...(failures.length === 0 ? {} : { failures }),
+    };
+  });
 }

@@ -8,6 +8,7 @@ import type { PodVerdictEntry } from '../../api/v1alpha1/node-sandbox-report.ts'
 import type { CountedVerb } from '../../kube/rest.ts';
 import type { RestartReason } from '../../kube/reflector.ts';
 import type { VerdictFigures } from './collector.ts';
+import type { ProbeFigure } from '../views/probe-view.ts';
 import { heldMismatch } from '../judging/finding.ts';
 import { IGNORED_REPORT_REASONS, type IgnoredReportReason } from '../judging/node-trust.ts';
 
@@ -55,7 +56,11 @@ export interface MetricsSource {
   verdicts: () => VerdictFigures | undefined;
   ignoredReports: () => ReadonlyMap<IgnoredReportReason, number>;
   queueDepth: () => number;
+  /** Each wanted class on each node it admits; undefined while this replica does not lead, or probes are off. */
+  probes?: () => readonly ProbeFigure[] | undefined;
 }
+
+const PROBE_OUTCOMES = ['Proven', 'Failed', 'Error', 'NotProbed'] as const;
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -145,6 +150,33 @@ export class OperatorMetrics {
       for (const c of this.figures()?.coverage ?? []) {
         if (c.covered > 0) this.runtimeClassRuntimes.set({ runtime_class: c.name, handler: c.handler }, Math.max(1, c.drift.length));
       }
+    },
+  });
+  readonly probeNodes = new Gauge({
+    name: 'rcaudit_probe_nodes',
+    help: "Nodes each probed RuntimeClass's scheduling admits, by its probes' outcome there: Proven (labelled runtimeclass.rcaudit.dev/<class>=proven), Failed, Error (the probe could not tell), NotProbed (yet, or since a change).",
+    labelNames: ['runtime_class', 'outcome'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.probeNodes.reset();
+      const figures = this.source?.probes?.();
+      if (figures === undefined) return;
+      const counts = new Map<string, number>();
+      for (const f of figures) counts.set(`${f.runtimeClass}\0${f.outcome}`, (counts.get(`${f.runtimeClass}\0${f.outcome}`) ?? 0) + 1);
+      for (const runtimeClass of new Set(figures.map((f) => f.runtimeClass)))
+        for (const outcome of PROBE_OUTCOMES) this.probeNodes.set({ runtime_class: runtimeClass, outcome }, counts.get(`${runtimeClass}\0${outcome}`) ?? 0);
+    },
+  });
+  readonly probeFailed = new Gauge({
+    name: 'rcaudit_probe_failed_info',
+    help: 'One series (value 1) per node whose last probe of a RuntimeClass did not prove it: outcome Failed (the node ran it and it was not what the class promises) or Error (the probe could not run or tell), with the reason.',
+    labelNames: ['runtime_class', 'node', 'outcome', 'reason'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.probeFailed.reset();
+      for (const f of this.source?.probes?.() ?? [])
+        if (f.outcome === 'Failed' || f.outcome === 'Error')
+          this.probeFailed.set({ runtime_class: f.runtimeClass, node: f.node, outcome: f.outcome, reason: f.reason }, 1);
     },
   });
   readonly reconcileDuration = new Histogram({

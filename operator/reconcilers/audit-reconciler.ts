@@ -12,6 +12,7 @@ import type { AgentPodSelector } from '../cache/trim.ts';
 import { writeStatus, type WriterDeps } from '../acting/status-writer.ts';
 import type { AuditRecord } from '../cache/records.ts';
 import type { Halt } from '../judging/remediation-plan.ts';
+import { probeSummaries, type ProbeFigure } from '../judging/probe-plan.ts';
 
 export interface AuditReconcilerDeps extends WriterDeps {
   cache: ClusterCache;
@@ -22,6 +23,8 @@ export interface AuditReconcilerDeps extends WriterDeps {
   agents?: AgentPodSelector;
   /** Why the audit's evictions are halted by its circuit breaker, if they are (the remediator's haltOf). */
   haltOf?: (audit: AuditRecord) => Halt | undefined;
+  /** Every probed class on every node it admits; undefined while probes are off (or the cache is not filled yet). */
+  probeFigures?: () => readonly ProbeFigure[] | undefined;
 }
 
 export class AuditReconciler {
@@ -45,16 +48,28 @@ export class AuditReconciler {
     const halt = this.deps.haltOf?.({ ...audit, ...(stored === undefined ? {} : { status: stored }) });
     const policy =
       audit.invalid === undefined ? policyStatus(audit.spec, auditCoverage(cache, audit, coverageNodes(cache)), this.deps.remediation, halt) : undefined;
-    const { agents } = this.deps;
     const cluster: ClusterFacts = {
       nodes: new Set(cache.nodes.keys()),
+      ...this.probesOf(audit),
       ...(policy === undefined ? {} : { policy }),
-      ...(agents === undefined
-        ? {}
-        : { agents: { namespace: agents.namespace, selector: formatEqualitySelector(agents.matchLabels), found: cache.agentPodCount() } }),
+      ...this.agentSearch(),
     };
     const status = auditStatus({ ...audit, ...(stored === undefined ? {} : { status: stored }) }, summaries, cluster, now);
     await writeStatus(this.deps, { kind: RUNTIME_CLASS_AUDIT, name, pending: expectations.auditWrites }, status, audit.status);
     return done;
+  }
+
+  /** What the audit's status says of the classes it asks to prove; nothing when it asks none, or probes are off. */
+  private probesOf(audit: AuditRecord): Pick<ClusterFacts, 'probes'> {
+    const asked = audit.invalid === undefined ? audit.spec.probes?.runtimeClasses : undefined;
+    const figures = asked === undefined ? undefined : this.deps.probeFigures?.();
+    if (asked === undefined || figures === undefined) return {};
+    return { probes: probeSummaries(asked, new Set(this.deps.cache.runtimeClasses.keys()), figures) };
+  }
+
+  private agentSearch(): Pick<ClusterFacts, 'agents'> {
+    const { agents, cache } = this.deps;
+    if (agents === undefined) return {};
+    return { agents: { namespace: agents.namespace, selector: formatEqualitySelector(agents.matchLabels), found: cache.agentPodCount() } };
   }
 }

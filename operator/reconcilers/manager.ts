@@ -14,7 +14,8 @@ import { EventRecorder } from '../acting/event-recorder.ts';
 import { Informers, type InformerOptions } from '../cache/informers.ts';
 import type { OperatorMetrics } from '../metrics/metrics.ts';
 import { NodeReconciler } from './node-reconciler.ts';
-import { PROBE_KEY, ProbeReconciler, type ProbeSettings } from './probe-reconciler.ts';
+import { PROBE_KEY, ProbeReconciler, type ProbeReconcilerDeps, type ProbeSettings } from './probe-reconciler.ts';
+import { probeFigures, type ProbeFigure } from '../views/probe-view.ts';
 import { runWorker, type ReconcileResult } from '../machinery/reconcile.ts';
 import { Remediator } from '../acting/remediator.ts';
 import { NotLeader } from '../machinery/leader-election.ts';
@@ -53,6 +54,14 @@ export interface ManagerOptions extends InformerOptions {
   probes?: ProbeSettings;
 }
 
+/** The probe reconciler, when probes are on. */
+function probeReconcilerFor(settings: ProbeSettings | undefined, deps: Omit<ProbeReconcilerDeps, 'settings'>): ProbeReconciler | undefined {
+  return settings === undefined ? undefined : new ProbeReconciler({ ...deps, settings });
+}
+
+/** Probes off: the probe queue is never fed, and this never asked. */
+const NO_PROBES = { reconcile: (): Promise<ReconcileResult> => Promise.resolve({ kind: 'done' }) };
+
 /** Many changes at once (a cold start, a burst of reports) make one probe pass. */
 const PROBE_DEBOUNCE_MS = 250;
 
@@ -80,6 +89,7 @@ export class Manager {
   private initialAuditTimer: NodeJS.Timeout | undefined;
   /** Since when each audit has waited for the node queue. */
   private readonly auditWaiting = new Map<string, number>();
+  private readonly probeReconciler: ProbeReconciler | undefined;
   /** Whether any agent pod was found where the operator looks, as last said; undefined before the first look. */
   private agentsFound: boolean | undefined;
 
@@ -89,6 +99,7 @@ export class Manager {
     const now = deps.now ?? Date.now;
     this.cache = new ClusterCache({ agentsWatched: options.agents !== undefined });
     const probes = options.probes;
+    this.probeReconciler = probeReconcilerFor(probes, { api: deps.rest, cache: this.cache, isLeader: deps.isLeader, now, log: deps.log });
     const writer = { api: deps.rest, isLeader: deps.isLeader, now };
     const recorder = new EventRecorder(deps.rest, {
       instance: options.instance,
@@ -130,17 +141,15 @@ export class Manager {
         remediation: options.remediation === true,
         ...(options.agents === undefined ? {} : { agents: options.agents }),
         ...(remediator === undefined ? {} : { haltOf: (audit: AuditRecord) => remediator.haltOf(audit) }),
+        probeFigures: () => this.probeFiguresNow(),
       }),
-      probe:
-        probes === undefined
-          ? { reconcile: () => Promise.resolve({ kind: 'done' }) }
-          : new ProbeReconciler({ api: deps.rest, cache: this.cache, isLeader: deps.isLeader, now, log: deps.log, settings: probes }),
+      probe: this.probeReconciler ?? NO_PROBES,
     };
     const outages = new ApiOutageLog(deps.log);
     this.informers = new Informers(
       deps.rest,
       this.cache,
-      { ...options, ...(probes === undefined ? {} : { probeNamespace: probes.namespace }) },
+      { ...options, probeNamespace: probes?.namespace },
       {
         changed: (change) => {
           this.changed(change);
@@ -162,7 +171,14 @@ export class Manager {
       verdicts: () => (deps.isLeader() && this.informers.synced ? verdictFigures(this.cache, this.expectations, now()) : undefined),
       ignoredReports: () => ignoredReportCounts(this.cache),
       queueDepth: () => this.queues.node.length + this.queues.audit.length + this.queues.probe.length,
+      probes: () => this.probeFiguresNow(),
     });
+  }
+
+  /** The probes' figures, for the metrics: only the leader speaks for them, once its cache is filled. */
+  private probeFiguresNow(): ProbeFigure[] | undefined {
+    if (this.probeReconciler === undefined || !this.deps.isLeader() || !this.informers.synced) return undefined;
+    return probeFigures(this.cache, this.probeReconciler.records);
   }
 
   /** Fills the cache; resolves once every resource is listed. */

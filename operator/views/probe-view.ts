@@ -10,12 +10,15 @@ import {
   fingerprintText,
   recordsFromLabels,
   type InFlightProbe,
+  type ProbeFigure,
   type ProbeNode,
   type ProbeRecord,
   type WantedClass,
 } from '../judging/probe-plan.ts';
 import type { AuditPolicy } from '../judging/verdict.ts';
 import { nodeReport, validAudits } from './node-view.ts';
+
+export type { ProbeFigure };
 
 /** The RuntimeClass a class's probe pods name: same handler, no scheduling (a gated class's own would keep its probes off unproven nodes). */
 export const SHADOW_PREFIX = 'rcaudit-probe.';
@@ -48,6 +51,7 @@ export function probedClasses(cache: ClusterCache): { classes: ProbedClass[]; mi
     if (probes === undefined) continue;
     // The schema's defaults are filled in (trim.ts).
     const intervalMs = probes.intervalSeconds * 1000;
+    const retryMs = probes.retrySeconds * 1000;
     const deadlineMs = probes.deadlineSeconds * 1000;
     for (const name of probes.runtimeClasses) {
       const record = cache.runtimeClass(name);
@@ -60,6 +64,7 @@ export function probedClasses(cache: ClusterCache): { classes: ProbedClass[]; mi
       if (known !== undefined) {
         known.policies.push(policy);
         known.intervalMs = Math.min(known.intervalMs, intervalMs);
+        known.retryMs = Math.min(known.retryMs, retryMs);
         known.deadlineMs = Math.min(known.deadlineMs, deadlineMs);
         continue;
       }
@@ -74,6 +79,7 @@ export function probedClasses(cache: ClusterCache): { classes: ProbedClass[]; mi
         uid: record.uid ?? '',
         record,
         intervalMs,
+        retryMs,
         deadlineMs,
         policies: [policy],
         admits: (node) => {
@@ -157,4 +163,21 @@ export function probesInFlight(cache: ClusterCache, now: number): (InFlightProbe
     });
   }
   return probes;
+}
+
+/** A node's figure for one class: its last outcome, or not probed (yet, or since a change: a proof for another fingerprint is no proof now). */
+function figureOf(node: ProbeNode, cls: ProbedClass, judged: ReadonlyMap<string, ReadonlyMap<string, ProbeRecord>>): ProbeFigure {
+  const record = node.records.get(cls.name);
+  const current = record !== undefined && (record.outcome !== 'Proven' || record.fingerprint === node.fingerprint(cls));
+  if (!current) return { runtimeClass: cls.name, node: node.name, outcome: 'NotProbed', reason: 'NotProbed' };
+  const message = judged.get(node.name)?.get(cls.name) === record ? { message: record.message } : {};
+  return { runtimeClass: cls.name, node: node.name, outcome: record.outcome, reason: record.reason, ...message };
+}
+
+/** Every wanted class on every node its scheduling admits: its last outcome, or not probed yet. */
+export function probeFigures(cache: ClusterCache, judged: ReadonlyMap<string, ReadonlyMap<string, ProbeRecord>>): ProbeFigure[] {
+  const { classes } = probedClasses(cache);
+  const figures: ProbeFigure[] = [];
+  for (const node of probeNodes(cache, judged)) for (const cls of classes) if (cls.admits(node.name)) figures.push(figureOf(node, cls, judged));
+  return figures;
 }

@@ -95,6 +95,24 @@ describe('proof before placement with the chart on the testbed', { timeout: 900_
         [crioNode.name, undefined, 'IsolationMismatch'],
       ]);
     }, 180_000);
+    // The audit says it per class, with why each node failed.
+    await eventually(async () => {
+      const status = JSON.parse(await k(['get', 'runtimeclassaudit', audit, '-o', 'json'])) as {
+        status?: { probes?: { runtimeClass: string; nodes: number; proven: number; failed: number; failures?: { node: string; reason: string }[] }[] };
+      };
+      const said = (status.status?.probes ?? []).map((p) => [
+        p.runtimeClass,
+        p.nodes,
+        p.proven,
+        p.failed,
+        (p.failures ?? []).map((f) => `${f.node}: ${f.reason}`),
+      ]);
+      assert.deepEqual(said, [
+        // By node: rcaudit-node, rcaudit-node-2 (kuscia), rcaudit-node-3 (CRI-O).
+        [gvisorGated, 3, 1, 2, [`${kusciaNode.name}: HandlerDropped`, `${crioNode.name}: NoSuchHandler`]],
+        [kataGated, 3, 0, 3, [`${honestNode.name}: IsolationMismatch`, `${kusciaNode.name}: HandlerDropped`, `${crioNode.name}: IsolationMismatch`]],
+      ]);
+    }, 60_000);
     // Judged probes leave nothing behind.
     await eventually(async () => {
       assert.equal((await k(['get', 'pods', '-n', `${system}-probes`, '-o', 'name'])).trim(), '');

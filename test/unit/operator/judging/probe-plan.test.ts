@@ -13,6 +13,7 @@ import {
   decodeRecord,
   encodeRecord,
   recordsFromLabels,
+  probeSummaries,
   probesToStart,
   type ProbeNode,
   type ProbeRecord,
@@ -24,8 +25,16 @@ const HOUR = 3_600_000;
 /** As the view keeps a fingerprint: 16 hex digits of its hash. */
 const hashed = (parts: Parameters<typeof fingerprintText>[0]): string => createHash('sha256').update(fingerprintText(parts)).digest('hex').slice(0, 16);
 const DAY = 24 * HOUR;
-const gvisor: WantedClass = { name: 'gvisor', handler: 'gvisor', uid: 'uid-g', admits: () => true, intervalMs: DAY, deadlineMs: 180_000 };
-const kata: WantedClass = { name: 'kata', handler: 'kata', uid: 'uid-k', admits: (n) => n !== 'tainted', intervalMs: DAY, deadlineMs: 180_000 };
+const gvisor: WantedClass = { name: 'gvisor', handler: 'gvisor', uid: 'uid-g', admits: () => true, intervalMs: DAY, retryMs: 600_000, deadlineMs: 180_000 };
+const kata: WantedClass = {
+  name: 'kata',
+  handler: 'kata',
+  uid: 'uid-k',
+  admits: (n) => n !== 'tainted',
+  intervalMs: DAY,
+  retryMs: 600_000,
+  deadlineMs: 180_000,
+};
 const limits = { maxInFlight: 10, perMinute: 30, startedLastMinute: 0 };
 
 function node(name: string, records: ProbeRecord[] = [], extra: Partial<ProbeNode> = {}): ProbeNode {
@@ -67,7 +76,7 @@ describe('which probes start', () => {
     );
   });
 
-  test('probed again when the answer could change: kubelet or runtime version, handlers, a re-created class, a workload mismatch after the proof, an error ten minutes on, or the interval', () => {
+  test('probed again when the answer could change: kubelet or runtime version, handlers, a re-created class, a workload mismatch after the proof, a failure or error after the retry, or the interval', () => {
     const now = 10 * DAY;
     const base = node('a');
     const fresh = proven(base, gvisor, now - HOUR);
@@ -87,6 +96,12 @@ describe('which probes start', () => {
     const error = { ...fresh, outcome: 'Error' as const, reason: 'DeadlineExceeded' as const };
     assert.deepEqual(probesToStart([node('a', [{ ...error, probedAt: now - 60_000 }])], [gvisor], [], { ...limits, now }), [], 'not at once');
     assert.equal(probesToStart([node('a', [{ ...error, probedAt: now - 600_000 }])], [gvisor], [], { ...limits, now })[0]?.why, 'retry');
+    const failed = { ...fresh, outcome: 'Failed' as const, reason: 'HandlerDropped' as const, probedAt: now - 600_000 };
+    assert.equal(
+      probesToStart([node('a', [failed])], [gvisor], [], { ...limits, now })[0]?.why,
+      'retry',
+      'a node mended is proven again without waiting a day',
+    );
   });
 
   test('bounded: at most maxInFlight in flight and perMinute a minute, the most urgent first', () => {
@@ -104,10 +119,11 @@ describe('which probes start', () => {
     assert.equal(probesToStart(nodes, [gvisor], [], { ...limits, maxInFlight: 0, now }).length, 0);
   });
 
-  test('when a record is next due: the interval after a proof or a failure, ten minutes after an error', () => {
+  test('when a record is next due: the interval after a proof, the retry after a failure or an error', () => {
     const base = node('a');
     assert.equal(nextDue(proven(base, gvisor, 1000), gvisor), 1000 + DAY);
     assert.equal(nextDue({ ...proven(base, gvisor, 1000), outcome: 'Error', reason: 'DeadlineExceeded' }, gvisor), 1000 + 600_000);
+    assert.equal(nextDue({ ...proven(base, gvisor, 1000), outcome: 'Failed', reason: 'IsolationMismatch' }, gvisor), 1000 + 600_000);
     assert.equal(nextDue(undefined, gvisor), undefined);
   });
 });
@@ -181,5 +197,34 @@ describe('which labels follow', () => {
       ),
       {},
     );
+  });
+});
+
+describe("what an audit's status says", () => {
+  test('per class asked: the admitted nodes by outcome, a sample of the failures (by node), and a class that does not exist said so', () => {
+    const figures = [
+      { runtimeClass: 'gvisor', node: 'b', outcome: 'Failed' as const, reason: 'HandlerDropped', message: 'dropped' },
+      { runtimeClass: 'gvisor', node: 'a', outcome: 'Proven' as const, reason: 'Proven' },
+      { runtimeClass: 'gvisor', node: 'c', outcome: 'Error' as const, reason: 'ProbeDidNotRun' },
+      { runtimeClass: 'gvisor', node: 'd', outcome: 'NotProbed' as const, reason: 'NotProbed' },
+      { runtimeClass: 'kata', node: 'a', outcome: 'Failed' as const, reason: 'IsolationMismatch' },
+    ];
+    assert.deepEqual(probeSummaries(['gvisor', 'missing'], new Set(['gvisor', 'kata']), figures), [
+      {
+        runtimeClass: 'gvisor',
+        exists: true,
+        label: 'runtimeclass.rcaudit.dev/gvisor',
+        nodes: 4,
+        proven: 1,
+        failed: 1,
+        errors: 1,
+        notProbed: 1,
+        failures: [
+          { node: 'b', outcome: 'Failed', reason: 'HandlerDropped', message: 'dropped' },
+          { node: 'c', outcome: 'Error', reason: 'ProbeDidNotRun' },
+        ],
+      },
+      { runtimeClass: 'missing', exists: false, label: 'runtimeclass.rcaudit.dev/missing', nodes: 0, proven: 0, failed: 0, errors: 0, notProbed: 0 },
+    ]);
   });
 });

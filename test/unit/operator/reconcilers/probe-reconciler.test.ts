@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ReportedSandbox } from '../../../../api/v1alpha1/node-sandbox-report.ts';
 import { createLogger } from '../../../../observability/logger.ts';
+import { OperatorMetrics } from '../../../../operator/metrics/metrics.ts';
 import { ProbeReconciler } from '../../../../operator/reconcilers/probe-reconciler.ts';
+import { probeFigures } from '../../../../operator/views/probe-view.ts';
 import { fakeNode, pod, report, sandbox } from '../../../support/operator.ts';
 import { AGENTS, PROBES, RecordedCluster, uidOf } from '../../../support/recorded-cluster.ts';
 
@@ -183,4 +185,26 @@ test('a replica that does not lead writes nothing', async () => {
   c.leader = false;
   await c.probes.reconcile();
   assert.deepEqual(c.api.writes(), []);
+});
+
+test("the metrics: nodes per class by outcome, and one series per node that did not prove it (the alert's)", async () => {
+  const c = staged();
+  const metrics = new OperatorMetrics();
+  metrics.collectFrom({
+    verdicts: () => undefined,
+    ignoredReports: () => new Map(),
+    queueDepth: () => 0,
+    probes: () => probeFigures(c.cache, c.probes.records),
+  });
+  await c.probes.reconcile();
+  const text = async (name: string): Promise<string[]> => (await metrics.registry.getSingleMetricAsString(name)).split('\n').filter((l) => !l.startsWith('#'));
+  assert.deepEqual(await text('rcaudit_probe_nodes'), [
+    'rcaudit_probe_nodes{runtime_class="gvisor",outcome="Proven"} 0',
+    'rcaudit_probe_nodes{runtime_class="gvisor",outcome="Failed"} 1',
+    'rcaudit_probe_nodes{runtime_class="gvisor",outcome="Error"} 0',
+    'rcaudit_probe_nodes{runtime_class="gvisor",outcome="NotProbed"} 2',
+  ]);
+  assert.deepEqual(await text('rcaudit_probe_failed_info'), [
+    'rcaudit_probe_failed_info{runtime_class="gvisor",node="crio",outcome="Failed",reason="NoSuchHandler"} 1',
+  ]);
 });
