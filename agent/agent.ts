@@ -154,7 +154,9 @@ export class NodeAgent {
       if (this.runtime.unreachable !== undefined) {
         this.deps.log.info({ endpoint: this.runtime.endpoint }, 'CRI runtime reachable again');
         delete this.runtime.unreachable;
+        this.runtime.reachableSince = new Date(this.now());
       }
+      this.runtime.reachableSince ??= new Date(this.now());
       this.deps.metrics.runtimeReachable.set(1);
       this.deps.metrics.lastScan.set(this.now() / 1000);
     } catch (err) {

@@ -20,6 +20,8 @@ export interface RuntimeState {
   handlers?: RuntimeHandlers;
   /** Set while the runtime does not answer. */
   unreachable?: { since: Date; error: string };
+  /** Since when it has answered without a break the agent saw: its first answer, then the first after each outage (a restart). */
+  reachableSince?: Date;
 }
 
 /** Nanoseconds since the epoch (a decimal string, as CRI sends it) to RFC 3339 with milliseconds. */
@@ -111,11 +113,13 @@ function describeRuntime(state: RuntimeState): RuntimeDescription {
     description.apiVersion = version.runtime_api_version;
   }
   if (handlers?.defaultHandler !== undefined) description.defaultHandler = handlers.defaultHandler;
-  if (unreachable !== undefined) {
-    description.unreachableSince = unreachable.since.toISOString();
-    description.lastError = unreachable.error.slice(0, 1024);
-  }
-  return description;
+  return { ...description, ...reachability(state) };
+}
+
+/** Since when the runtime answers, or since when it has not and why. */
+function reachability({ unreachable, reachableSince }: RuntimeState): Pick<RuntimeDescription, 'reachableSince' | 'unreachableSince' | 'lastError'> {
+  if (unreachable !== undefined) return { unreachableSince: unreachable.since.toISOString(), lastError: unreachable.error.slice(0, 1024) };
+  return reachableSince === undefined ? {} : { reachableSince: reachableSince.toISOString() };
 }
 
 export interface ReportInput {

@@ -23,6 +23,11 @@ const runtimeSchema = {
     apiVersion: { type: 'string', maxLength: 32, description: 'The CRI API version the runtime speaks, e.g. v1.' },
     reachable: { type: 'boolean', description: 'False while the agent cannot reach the runtime: sandboxes then show the last known state.' },
     unreachableSince: { ...dateTime, description: 'When the runtime stopped answering (only while unreachable).' },
+    reachableSince: {
+      ...dateTime,
+      description:
+        'Since when the runtime has answered without a break the agent saw: its first answer to this agent, then the first after each outage, such as a restart (only while reachable). A restarted runtime may have re-read its config: probes of it are redone.',
+    },
     lastError: { type: 'string', maxLength: 1024, description: 'The last CRI error, while unreachable or degraded.' },
     infoFormat: {
       type: 'string',

@@ -132,6 +132,8 @@ export interface ProbeNode {
   records: ReadonlyMap<string, ProbeRecord>;
   /** When a workload of the class was last seen Mismatched on this node (ms), if ever. */
   mismatchedAt: ReadonlyMap<string, number>;
+  /** Since when its runtime has answered without a break (ms): after a restart, it may have re-read its config. */
+  runtimeSince?: number;
 }
 
 export interface InFlightProbe {
@@ -156,22 +158,31 @@ export interface ProbeTarget {
   runtimeClass: string;
   handler: string;
   fingerprint: string;
-  /** Why now: never probed, changed, a workload mismatch, an earlier probe that failed or could not tell, or the interval. */
-  why: 'new' | 'changed' | 'mismatch' | 'retry' | 'interval';
+  /** Why now: never probed, changed, a workload mismatch, its runtime restarted, an earlier probe that failed or could not tell, or the interval. */
+  why: 'new' | 'changed' | 'mismatch' | 'restarted' | 'retry' | 'interval';
 }
 
 /** Why a node's class is due for a probe now, or undefined when its record still holds. */
 export function dueReason(node: ProbeNode, wanted: WantedClass, now: number): ProbeTarget['why'] | undefined {
   const record = node.records.get(wanted.name);
   if (record === undefined) return 'new';
-  if (record.fingerprint !== node.fingerprint(wanted)) return 'changed';
-  const mismatched = node.mismatchedAt.get(wanted.name);
-  if (mismatched !== undefined && mismatched > record.probedAt && record.outcome === 'Proven') return 'mismatch';
+  const since = changedSince(node, wanted, record);
+  if (since !== undefined) return since;
   if (record.outcome !== 'Proven' && now - record.probedAt >= wanted.retryMs) return 'retry';
   return now - record.probedAt >= wanted.intervalMs ? 'interval' : undefined;
 }
 
-const URGENCY: Readonly<Record<ProbeTarget['why'], number>> = { changed: 0, mismatch: 1, new: 2, retry: 3, interval: 4 };
+/** What happened on the node since its record, that could change the answer. */
+function changedSince(node: ProbeNode, wanted: WantedClass, record: ProbeRecord): 'changed' | 'mismatch' | 'restarted' | undefined {
+  if (record.fingerprint !== node.fingerprint(wanted)) return 'changed';
+  const mismatched = node.mismatchedAt.get(wanted.name);
+  if (mismatched !== undefined && mismatched > record.probedAt && record.outcome === 'Proven') return 'mismatch';
+  // Its label stays meanwhile: a restart with the same version and handlers most likely changed nothing.
+  if (node.runtimeSince !== undefined && node.runtimeSince > record.probedAt) return 'restarted';
+  return undefined;
+}
+
+const URGENCY: Readonly<Record<ProbeTarget['why'], number>> = { changed: 0, mismatch: 1, restarted: 2, new: 3, retry: 4, interval: 5 };
 
 /**
  * The probes to start now: each (node, class) that is due, whose node can

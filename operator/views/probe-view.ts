@@ -135,17 +135,23 @@ export function probeNodes(cache: ClusterCache, judged: ReadonlyMap<string, Read
   const nodes: ProbeNode[] = [];
   for (const [name, node] of cache.nodes) {
     const { report, state } = nodeReport(cache, name);
-    const records = recordsFromLabels(node.labels);
-    for (const [cls, record] of judged.get(name) ?? []) if ((records.get(cls)?.probedAt ?? -1) <= record.probedAt) records.set(cls, record);
+    const since = Date.parse(report?.spec?.runtime.reachableSince ?? '');
     nodes.push({
       name,
       judgeable: report !== undefined && state === 'Reporting',
       fingerprint: (cls) => nodeFingerprint(cache, name, cls),
-      records,
+      records: newest(recordsFromLabels(node.labels), judged.get(name)),
       mismatchedAt: mismatchedAt(cache, name),
+      ...(Number.isNaN(since) ? {} : { runtimeSince: since }),
     });
   }
   return nodes.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** A node's records from its labels, overlaid with the newer ones this replica judged since. */
+function newest(fromLabels: Map<string, ProbeRecord>, judged: ReadonlyMap<string, ProbeRecord> | undefined): Map<string, ProbeRecord> {
+  for (const [cls, record] of judged ?? []) if ((fromLabels.get(cls)?.probedAt ?? -1) <= record.probedAt) fromLabels.set(cls, record);
+  return fromLabels;
 }
 
 /** The probe pods in the cache: each one's class (from its shadow RuntimeClass), node and start. */

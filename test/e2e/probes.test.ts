@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { helm, installFromTree, installNames, testbedValues } from '../support/chart.ts';
-import { createNamespace, eventually, kubectl, loadTestbed, testbedNode } from '../../hack/testbed/testbed.ts';
+import { criProxy, createNamespace, eventually, kubectl, kubelet, loadTestbed, runtime, testbedNode } from '../../hack/testbed/testbed.ts';
+import { scrapeMetrics, scraperToken } from '../support/scrape.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
@@ -41,6 +42,23 @@ const gated = (name: string, handler: string): object => ({
   scheduling: { nodeSelector: { [`${PROOF}${name}`]: 'proven' } },
 });
 
+/** The value of a node's label, or undefined. */
+async function labelOf(node: string, key: string): Promise<string | undefined> {
+  const labels = (JSON.parse(await k(['get', 'node', node, '-o', 'json'])) as { metadata: { labels: Record<string, string> } }).metadata.labels;
+  return labels[key];
+}
+
+/** When a node's last probe of `cls` was judged (the record label's unix seconds). */
+async function probedAt(node: string, cls: string): Promise<number> {
+  return Number((await labelOf(node, `${RECORD}${cls}`))?.split('.')[2] ?? 0);
+}
+
+/** The leading operator's /metrics, scraped as Prometheus would. */
+async function operatorMetrics(): Promise<string> {
+  const ip = (await k(['get', 'pods', '-n', system, '-l', 'app.kubernetes.io/component=operator', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
+  return scrapeMetrics(`https://${ip}:8080/metrics`, await scraperToken(testbed, `${release}-runtimeclass-audit-metrics-reader`));
+}
+
 /** Each node's probe labels for `cls`: [node, proof label, the record's reason]. */
 async function probeLabels(cls: string): Promise<[string, string | undefined, string | undefined][]> {
   const nodes = JSON.parse(await k(['get', 'nodes', '-o', 'json'])) as { items: { metadata: { name: string; labels: Record<string, string> } }[] };
@@ -66,12 +84,15 @@ describe('proof before placement with the chart on the testbed', { timeout: 900_
       spec: {
         namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': workloads } },
         expectedIsolation: { gvisor: 'gvisor', kata: 'vm' },
-        probes: { runtimeClasses: [gvisorGated, kataGated], deadlineSeconds: 60 },
+        probes: { runtimeClasses: [gvisorGated, kataGated], deadlineSeconds: 60, retrySeconds: 30 },
       },
     });
   });
 
   after(async () => {
+    // Whatever happened, the kuscia node drops every handler again.
+    await criProxy('stop', kusciaNode).catch(() => undefined);
+    await criProxy('start', kusciaNode).catch(() => undefined);
     await k(['delete', 'runtimeclassaudit', audit, '--ignore-not-found']).catch(() => undefined);
     await helm(['uninstall', release, '-n', system, '--wait', '--timeout', '120s'], { KUBECONFIG: testbed.kubeconfig }).catch(() => undefined);
     await k(['delete', 'namespace', workloads, system, agentNs, '--ignore-not-found', '--wait=false']).catch(() => undefined);
@@ -153,5 +174,95 @@ describe('proof before placement with the chart on the testbed', { timeout: 900_
       const phases = await k(['get', 'pods', '-n', workloads, '-l', 'app=vm', '-o', 'jsonpath={.items[*].status.phase}']);
       assert.equal(phases.trim(), 'Pending');
     }, 60_000);
+  });
+
+  test("the kuscia node mended: probed again within retrySeconds and proven; broken again: the first pod that lands is flagged, the node probed at once, its label gone, the alert's series set", async () => {
+    // Mended: the proxy passes every handler (it blanks only a namespace that matches nothing).
+    await criProxy('stop', kusciaNode);
+    await criProxy('start', kusciaNode, '^$');
+    await eventually(async () => {
+      assert.equal(await labelOf(kusciaNode.name, `${PROOF}${gvisorGated}`), 'proven');
+    }, 120_000);
+    // Broken again: nothing the node shows changes (same kubelet, runtime, handlers), so the label holds until a pod says so.
+    await criProxy('stop', kusciaNode);
+    await criProxy('start', kusciaNode);
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'lands-on-kuscia', namespace: workloads },
+      spec: {
+        runtimeClassName: gvisorGated,
+        nodeSelector: { 'kubernetes.io/hostname': kusciaNode.name },
+        terminationGracePeriodSeconds: 1,
+        automountServiceAccountToken: false,
+        containers: [{ name: 'main', image: testbed.pauseImage, imagePullPolicy: 'Never' }],
+      },
+    });
+    await eventually(async () => {
+      assert.equal(await labelOf(kusciaNode.name, `${PROOF}${gvisorGated}`), undefined, 'the label goes');
+      assert.match(String(await labelOf(kusciaNode.name, `${RECORD}${gvisorGated}`)), /^HandlerDropped\./);
+    }, 120_000);
+    await eventually(async () => {
+      const text = await operatorMetrics();
+      assert.match(
+        text,
+        new RegExp(`rcaudit_probe_failed_info\\{runtime_class="${gvisorGated}",node="${kusciaNode.name}",outcome="Failed",reason="HandlerDropped"\\} 1`),
+      );
+    }, 60_000);
+  });
+
+  test('a runtime restarted: its node is probed again, and keeps its label meanwhile', async () => {
+    const before = await probedAt(honestNode.name, gvisorGated);
+    assert.ok(before > 0);
+    await runtime('stop', honestNode);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await runtime('start', honestNode);
+    await eventually(async () => {
+      assert.ok((await probedAt(honestNode.name, gvisorGated)) > before, 'probed again');
+      assert.equal(await labelOf(honestNode.name, `${PROOF}${gvisorGated}`), 'proven');
+    }, 120_000);
+  });
+
+  test('the operator killed in the middle of a probe: no probe pod is left behind, no label from the half-done probe, the next one finishes the job', async () => {
+    const before = await probedAt(honestNode.name, gvisorGated);
+    // This node's gvisor probes (the other nodes' failed classes are retried meanwhile, every 30 s).
+    const probes = async (): Promise<string[]> =>
+      (
+        await k([
+          'get',
+          'pods',
+          '-n',
+          `${system}-probes`,
+          '-l',
+          `rcaudit.dev/probe-of=${gvisorGated}`,
+          '--field-selector',
+          `spec.nodeName=${honestNode.name}`,
+          '-o',
+          'jsonpath={.items[*].metadata.name}',
+        ])
+      )
+        .split(/\s+/)
+        .filter((n) => n !== '');
+    // With the node's kubelet stopped, a probe pod bound there gets no sandbox: it stays in flight, unjudged.
+    await kubelet('stop', honestNode);
+    try {
+      await runtime('stop', honestNode);
+      await runtime('start', honestNode);
+      const inFlight = await eventually(async () => {
+        const names = await probes();
+        assert.ok(names.length > 0, 'a probe pod in flight');
+        return names;
+      }, 60_000);
+      await k(['delete', 'pods', '-n', system, '-l', 'app.kubernetes.io/component=operator', '--grace-period=0', '--force', '--wait=false']);
+      await k(['wait', '-n', system, '--for=condition=Ready', 'pod', '-l', 'app.kubernetes.io/component=operator', '--timeout=120s']);
+      assert.deepEqual(await probes(), inFlight, 'the half-done probe is still there, unjudged: the operator that started it is gone');
+    } finally {
+      await kubelet('start', honestNode);
+    }
+    await eventually(async () => {
+      assert.ok((await probedAt(honestNode.name, gvisorGated)) > before, 'finished by the next operator');
+      assert.equal(await labelOf(honestNode.name, `${PROOF}${gvisorGated}`), 'proven');
+      assert.deepEqual(await probes(), [], 'no probe pod left');
+    }, 180_000);
   });
 });

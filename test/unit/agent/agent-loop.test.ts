@@ -157,6 +157,10 @@ describe('agent loop', () => {
     await agent.tick();
     assert.deepEqual(cri.calls.slice(0, 2), ['Version', 'Status'], 'the runtime config is read again after an outage');
     assert.equal(writes.at(-1)?.runtime.reachable, true);
+    // Reachable since the first pass, and since the end of the outage after it: a restart, which the operator's probes redo.
+    assert.equal(writes[0]?.runtime.reachableSince, new Date(1_000_000).toISOString());
+    assert.equal(outage.runtime.reachableSince, undefined);
+    assert.equal(writes.at(-1)?.runtime.reachableSince, new Date(1_004_000).toISOString());
     assert.ok(agent.ready());
   });
 

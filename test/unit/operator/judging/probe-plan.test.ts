@@ -76,7 +76,7 @@ describe('which probes start', () => {
     );
   });
 
-  test('probed again when the answer could change: kubelet or runtime version, handlers, a re-created class, a workload mismatch after the proof, a failure or error after the retry, or the interval', () => {
+  test('probed again when the answer could change: kubelet or runtime version, handlers, a re-created class, a workload mismatch after the proof, a runtime restart, a failure or error after the retry, or the interval', () => {
     const now = 10 * DAY;
     const base = node('a');
     const fresh = proven(base, gvisor, now - HOUR);
@@ -91,6 +91,10 @@ describe('which probes start', () => {
     assert.equal(probesToStart([mismatch], [gvisor], [], { ...limits, now })[0]?.why, 'mismatch');
     const old = node('a', [proven(base, gvisor, now - DAY)]);
     assert.equal(probesToStart([old], [gvisor], [], { ...limits, now })[0]?.why, 'interval');
+    const restarted = node('a', [fresh], { runtimeSince: now - 60_000 });
+    assert.equal(probesToStart([restarted], [gvisor], [], { ...limits, now })[0]?.why, 'restarted');
+    assert.equal(desiredLabels(restarted, [gvisor]).get('runtimeclass.rcaudit.dev/gvisor'), 'proven', 'its label stays until the new probe answers');
+    assert.deepEqual(probesToStart([node('a', [fresh], { runtimeSince: now - 2 * HOUR })], [gvisor], [], { ...limits, now }), [], 'a restart before the proof');
     const mismatchBefore = node('a', [fresh], { mismatchedAt: new Map([['gvisor', now - 2 * HOUR]]) });
     assert.deepEqual(probesToStart([mismatchBefore], [gvisor], [], { ...limits, now }), [], 'a mismatch the proof came after is already answered');
     const error = { ...fresh, outcome: 'Error' as const, reason: 'DeadlineExceeded' as const };
