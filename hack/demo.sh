@@ -4,7 +4,9 @@
 # under runc, one whose handler was dropped on the way, with nothing in the
 # API to tell them apart. Then publish the image and the chart to the
 # testbed's registry (hack/release.sh), `helm install` the chart from there as
-# a user would, and show `kubectl get audits` catching the two.
+# a user would, and show `kubectl get audits` catching the two. Last, proof
+# before placement: a RuntimeClass gated on its proof label, probed on every
+# node, and a Deployment of it landing only where gVisor was proven.
 source "$(dirname "${BASH_SOURCE[0]}")/testbed/common.sh"
 cd "$RCA_ROOT"
 bash hack/testbed/up.sh
@@ -86,6 +88,8 @@ reportPolicy: { enabled: true }
 # Who may read /metrics (HTTPS, checked with TokenReview and SubjectAccessReview).
 metrics:
   readers: [{ kind: ServiceAccount, name: metrics-scraper, namespace: $RELEASE_NS }]
+# Proof before placement: probe pods (the testbed's pause image, on every node already).
+probes: { enabled: true, image: $PAUSE_IMAGE }
 YAML
 echo "  helm upgrade --install $RELEASE oci://$REGISTRY/charts/runtimeclass-audit --version $VERSION --plain-http -f $TB/demo-values.yaml"
 h upgrade --install $RELEASE "oci://$REGISTRY/charts/runtimeclass-audit" --version "$VERSION" --plain-http -n $RELEASE_NS --create-namespace \
@@ -118,6 +122,49 @@ curl -sk -H "Authorization: Bearer $(k -n $RELEASE_NS create token metrics-scrap
   | grep '^rcaudit_pod_mismatch_info' | grep 'namespace="payments"' | sed 's/^/  /' || echo "  (no rcaudit_pod_mismatch_info series from $operator_ip)"
 echo "  without a token: HTTP $(curl -sk -o /dev/null -w '%{http_code}' "https://$operator_ip:8080/metrics")"
 echo
+echo "== Proof before placement: a RuntimeClass gated on its proof label, probed on every node"
+k apply -f - >/dev/null <<YAML
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: { name: gvisor-proven }
+handler: gvisor
+scheduling: { nodeSelector: { runtimeclass.rcaudit.dev/gvisor-proven: proven } }
+---
+apiVersion: rcaudit.dev/v1alpha1
+kind: RuntimeClassAudit
+metadata: { name: placement }
+spec:
+  namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: sandboxed } }
+  expectedIsolation: { gvisor: gvisor }
+  probes: { runtimeClasses: [gvisor-proven] }
+YAML
+for _ in $(seq 1 120); do
+  [ "$(k get audit placement -o jsonpath='{.status.probes[0].notProbed}' 2>/dev/null)" = 0 ] && break
+  sleep 0.5
+done
+k get nodes -L runtimeclass.rcaudit.dev/gvisor-proven
+k get audit placement -o json | jq -r '.status.probes[] | "  \(.runtimeClass): \(.proven) of \(.nodes) nodes proven; " + ([.failures[]? | "\(.node) \(.reason)"] | join(", "))'
+k create namespace sandboxed --dry-run=client -o yaml | k apply -f - >/dev/null
+k apply -f - >/dev/null <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: sandboxed, namespace: sandboxed }
+spec:
+  replicas: 3
+  selector: { matchLabels: { app: sandboxed } }
+  template:
+    metadata: { labels: { app: sandboxed } }
+    spec:
+      runtimeClassName: gvisor-proven
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 1
+      containers: [{ name: main, image: $PAUSE_IMAGE, imagePullPolicy: Never }]
+YAML
+k -n sandboxed rollout status deployment/sandboxed --timeout=120s >/dev/null || true
+echo "  a Deployment of gvisor-proven lands only where gVisor was proven (never on the kuscia node, whose kubelet drops the handler):"
+k -n sandboxed get pods -o wide | sed 's/^/  /'
+
+echo
 echo "== The flagged pods' events"
 k get events -A --field-selector reason=RuntimeHandlerMismatch \
   -o custom-columns='NAMESPACE:.involvedObject.namespace,POD:.involvedObject.name,TYPE:.type,REASON:.reason,MESSAGE:.message' \
@@ -129,6 +176,7 @@ Look further:
   kubectl get audit cluster -o yaml          # counts, conditions, the mismatched pods
   kubectl get nsr -o wide                    # one report per node (the agents' word, with the verdicts counted)
   kubectl get nsr $NODE_NAME -o yaml         # its sandboxes, and the operator's verdicts in status
+  kubectl get nodes -L runtimeclass.rcaudit.dev/gvisor-proven   # the nodes proven for gvisor-proven (audit placement)
   kubectl -n $RELEASE_NS logs deploy/$RELEASE-runtimeclass-audit-operator
   curl -sk -H "Authorization: Bearer \$(kubectl -n $RELEASE_NS create token metrics-scraper)" \\
     "https://\$(kubectl -n $RELEASE_NS get pod -l app.kubernetes.io/component=operator -o jsonpath='{.items[0].status.podIP}'):8080/metrics" | grep rcaudit_pod_mismatch_info

@@ -70,6 +70,13 @@ quiesce_testbed() {
     log "deleting the audits left on the testbed ($(echo "$audits" | wc -l)): the tests make their own"
     "$kubectl" --kubeconfig "$TESTBED_DIR/kubeconfig" delete runtimeclassaudits --all --wait >/dev/null
   fi
+  # The demo's gated RuntimeClass and the probes' node labels: coverage counts every RuntimeClass.
+  "$kubectl" --kubeconfig "$TESTBED_DIR/kubeconfig" delete runtimeclass gvisor-proven rcaudit-probe.gvisor-proven --ignore-not-found >/dev/null
+  "$kubectl" --kubeconfig "$TESTBED_DIR/kubeconfig" delete namespace sandboxed --ignore-not-found --wait=false >/dev/null
+  local probe_labels
+  probe_labels=$("$kubectl" --kubeconfig "$TESTBED_DIR/kubeconfig" get nodes -o json |
+    jq -r '[.items[].metadata.labels | keys[] | select(startswith("runtimeclass.rcaudit.dev/") or startswith("probe.runtimeclass.rcaudit.dev/")) | "\(.)-"] | unique | join(" ")')
+  [ -z "$probe_labels" ] || "$kubectl" --kubeconfig "$TESTBED_DIR/kubeconfig" label nodes --all $probe_labels >/dev/null
 }
 
 setup_node

@@ -1,8 +1,7 @@
 // Proof before placement: which nodes get a probe pod of which RuntimeClass
 // now, what a finished probe proved, and which node labels follow. Pure: the
 // nodes, their records and the probes in flight in; decisions out. The
-// design, and what is still to be built around this (the probe reconciler
-// that does the I/O): docs/proposals/proof-before-placement.md.
+// probe reconciler does the I/O (docs/design.md, "Proof before placement").
 import type { Verdict } from './verdict.ts';
 
 /** The label a node proven for a RuntimeClass carries: runtimeclass.rcaudit.dev/<class>=proven. */
