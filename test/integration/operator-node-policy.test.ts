@@ -22,6 +22,8 @@ const node = `${id}-node`;
 
 before(async () => {
   await createNamespace(testbed, scope.namespace);
+  // The probes' Role lives in the probe namespace, which the chart would create.
+  await createNamespace(testbed, `${scope.namespace}-probes`);
   const { clusterRole } = await applyChartRoles(testbed, 'operator', scope, chartValues);
   await kubectl(testbed, ['create', 'serviceaccount', account, '-n', scope.namespace]);
   await kubectl(testbed, ['create', 'clusterrolebinding', id, `--clusterrole=${clusterRole}`, `--serviceaccount=${scope.namespace}:${account}`]);
@@ -42,7 +44,7 @@ after(async () => {
   await kubectl(testbed, ['delete', 'clusterrolebinding', id, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'clusterrole', `${id}-runtimeclass-audit-operator`, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'node', node, '--ignore-not-found']);
-  await kubectl(testbed, ['delete', 'namespace', scope.namespace, '--wait=false']);
+  await kubectl(testbed, ['delete', 'namespace', scope.namespace, `${scope.namespace}-probes`, '--wait=false']);
 });
 
 /** A merge patch of the node as the operator's account; the error text when refused. */
