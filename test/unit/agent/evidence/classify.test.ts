@@ -32,6 +32,18 @@ function captured(runtime: string, pod: string): Captured {
   const { podUID, pid } = JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as { podUID: string; pid: number };
   return { root: join(dir, 'proc'), podUID, pid };
 }
+/** A ready sandbox as ListPodSandbox gives it, of pod `uid`. */
+function readySandbox(id: string, uid: string): object {
+  return {
+    id,
+    metadata: { name: id, uid, namespace: 'ns', attempt: 0 },
+    state: 'SANDBOX_READY',
+    created_at: '1',
+    labels: {},
+    annotations: {},
+    runtime_handler: '',
+  };
+}
 /** A writable copy of a capture, to break. */
 function copyOf(c: Captured): Captured {
   const root = mkdtempSync(join(work, 'proc-'));
@@ -110,15 +122,7 @@ describe('isolation evidence when the host does not cooperate', () => {
   });
 
   test('a /proc that cannot be read at all: the scanner reports every new sandbox unknown, with the reason', async () => {
-    const sandbox = {
-      id: 'a',
-      metadata: { name: 'p', uid: 'u-1', namespace: 'ns', attempt: 0 },
-      state: 'SANDBOX_READY',
-      created_at: '1',
-      labels: {},
-      annotations: {},
-      runtime_handler: '',
-    };
+    const sandbox = readySandbox('a', 'u-1');
     const scanner = new SandboxScanner(
       {
         listPodSandbox: () => Promise.resolve({ items: [sandbox] }),
@@ -140,15 +144,7 @@ describe('isolation evidence when the host does not cooperate', () => {
 
 describe('evidence is gathered once per new sandbox', () => {
   test('a steady node walks /proc no more: the scanner asks for evidence only for sandboxes it has not seen', async () => {
-    const sandbox = (id: string): object => ({
-      id,
-      metadata: { name: id, uid: `uid-${id}`, namespace: 'ns', attempt: 0 },
-      state: 'SANDBOX_READY',
-      created_at: '1',
-      labels: {},
-      annotations: {},
-      runtime_handler: '',
-    });
+    const sandbox = (id: string): object => readySandbox(id, `uid-${id}`);
     let items = [sandbox('a'), sandbox('b')];
     const asked: string[][] = [];
     const scanner = new SandboxScanner(
@@ -176,14 +172,7 @@ describe('evidence is gathered once per new sandbox', () => {
 });
 
 describe("a sandbox without a pid of its own (CRI-O's pods without an infra container): its first running container stands in", () => {
-  const sandbox = {
-    id: 'sb',
-    metadata: { name: 'p', uid: 'uid-p', namespace: 'ns', attempt: 0 },
-    state: 'SANDBOX_READY',
-    created_at: '1',
-    labels: {},
-    annotations: {},
-  };
+  const sandbox = readySandbox('sb', 'uid-p');
   const container = (id: string, state: string, createdAt: string): object => ({
     id,
     pod_sandbox_id: 'sb',
