@@ -15,6 +15,7 @@ import {
   nextDue,
   probeOutcome,
   probesToStart,
+  type InFlightProbe,
   type ProbeNode,
   type ProbeReason,
   type ProbeRecord,
@@ -49,6 +50,8 @@ export interface ProbeReconcilerDeps {
 /** Look again at least this often while anything is in flight or waits for room. */
 const BUSY_REQUEUE_MS = 5000;
 const IDLE_REQUEUE_MS = 5 * 60_000;
+/** A probe pod created this long ago and still not in the cache is taken as gone. */
+const CREATED_UNSEEN_MS = 30_000;
 
 type Judged = { outcome: ProbeRecord['outcome']; reason: ProbeReason; message: string };
 
@@ -59,6 +62,8 @@ export class ProbeReconciler {
   private readonly judged = new Map<string, Map<string, ProbeRecord>>();
   /** When each of the last minute's probes started, for the per-minute limit. */
   private started: number[] = [];
+  /** Probes created and not yet seen in the cache ("node\0class" to when): in flight all the same, so the watch's lag makes no second one. */
+  private readonly created = new Map<string, number>();
 
   constructor(deps: ProbeReconcilerDeps) {
     this.deps = deps;
@@ -158,7 +163,13 @@ export class ProbeReconciler {
   private async start(nodes: readonly ProbeNode[], classes: readonly ProbedClass[], now: number): Promise<boolean> {
     const { settings, cache } = this.deps;
     this.started = this.started.filter((t) => now - t < 60_000);
-    const inFlight = probesInFlight(cache, now);
+    const inFlight: InFlightProbe[] = probesInFlight(cache, now);
+    const seen = new Set(inFlight.map((p) => `${p.node}\0${p.runtimeClass}`));
+    for (const [key, at] of this.created) {
+      // Seen by the watch, or long enough ago that it must have been (else it is gone).
+      if (seen.has(key) || now - at > CREATED_UNSEEN_MS) this.created.delete(key);
+      else inFlight.push({ node: key.split('\0')[0] ?? '', runtimeClass: key.split('\0')[1] ?? '', pod: '', startedAt: at });
+    }
     const targets = probesToStart(nodes, classes, inFlight, {
       maxInFlight: settings.maxInFlight,
       perMinute: settings.perMinute,
@@ -179,6 +190,7 @@ export class ProbeReconciler {
         continue;
       }
       this.started.push(now);
+      this.created.set(`${target.node}\0${cls.name}`, now);
       const pod = await this.actions.createPod({
         namespace: settings.namespace,
         node: target.node,

@@ -180,6 +180,18 @@ test('a probe that gets no sandbox by its deadline is an error, never proof, and
   assert.equal(labelPatches(c)[honest]?.[PROOF], undefined);
 });
 
+test('a probe created but not yet brought back by the watch is in flight all the same: the next pass makes no second one', async () => {
+  const c = staged();
+  await c.probes.reconcile();
+  const from = c.api.calls.length;
+  c.now += 1000;
+  await c.probes.reconcile();
+  assert.deepEqual(
+    c.api.writes(from).filter((w) => w.startsWith('POST') && w.endsWith('/pods')),
+    [],
+  );
+});
+
 test('a replica that does not lead writes nothing', async () => {
   const c = staged();
   c.leader = false;
