@@ -64,6 +64,8 @@ export class ProbeReconciler {
   private started: number[] = [];
   /** Probes created and not yet seen in the cache ("node\0class" to when): in flight all the same, so the watch's lag makes no second one. */
   private readonly created = new Map<string, number>();
+  /** Probe pods judged and deleted, by uid, until the watch takes them out of the cache: judged once. */
+  private readonly deleted = new Set<string>();
 
   constructor(deps: ProbeReconcilerDeps) {
     this.deps = deps;
@@ -103,7 +105,11 @@ export class ProbeReconciler {
   private async judgeInFlight(classes: readonly ProbedClass[], now: number): Promise<boolean> {
     const byName = new Map(classes.map((c) => [c.name, c]));
     let pending = false;
-    for (const probe of probesInFlight(this.deps.cache, now)) {
+    const probes = probesInFlight(this.deps.cache, now);
+    const present = new Set(probes.map((p) => p.record.uid));
+    for (const uid of this.deleted) if (!present.has(uid)) this.deleted.delete(uid);
+    for (const probe of probes) {
+      if (this.deleted.has(probe.record.uid)) continue;
       const cls = byName.get(probe.runtimeClass);
       const answer = cls === undefined ? undefined : this.answer(probe, cls, now);
       if (cls !== undefined && answer === undefined) {
@@ -112,6 +118,7 @@ export class ProbeReconciler {
       }
       if (cls !== undefined && answer !== undefined) this.remember(probe.node, cls, { ...answer, probedAt: now });
       await this.actions.deletePod(probe.record.namespace, probe.pod);
+      this.deleted.add(probe.record.uid);
     }
     return pending;
   }

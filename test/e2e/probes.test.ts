@@ -265,4 +265,12 @@ describe('proof before placement with the chart on the testbed', { timeout: 900_
       assert.deepEqual(await probes(), [], 'no probe pod left');
     }, 180_000);
   });
+
+  test('helm uninstall: the probe namespace goes, with any probe pod in it; the node labels stay, as the README says', async () => {
+    await helm(['uninstall', release, '-n', system, '--wait', '--timeout', '120s'], { KUBECONFIG: testbed.kubeconfig });
+    await eventually(async () => {
+      assert.equal((await k(['get', 'namespace', `${system}-probes`, '--ignore-not-found', '-o', 'name'])).trim(), '');
+    }, 120_000);
+    assert.equal(await labelOf(honestNode.name, `${PROOF}${gvisorGated}`), 'proven');
+  });
 });

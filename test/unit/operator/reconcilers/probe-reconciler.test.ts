@@ -131,6 +131,14 @@ test('a judged probe: Proven labels its node and the pod goes; a dropped handler
       .sort(),
     [`DELETE /api/v1/namespaces/${PROBES.namespace}/pods/gvisor-a`, `DELETE /api/v1/namespaces/${PROBES.namespace}/pods/gvisor-b`],
   );
+  // The deletions not yet back through the watch: the next pass judges nothing twice.
+  const judgedOnce = c.api.calls.length;
+  c.now += 500;
+  await c.probes.reconcile();
+  assert.deepEqual(
+    c.api.writes(judgedOnce).filter((w) => w.startsWith('DELETE')),
+    [],
+  );
   const patches = labelPatches(c);
   const [onHonest, onKuscia] = [patches[honest] ?? {}, patches[kuscia] ?? {}];
   assert.equal(onHonest[PROOF], 'proven');
