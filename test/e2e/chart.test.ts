@@ -506,18 +506,27 @@ describe('helm install, for real: chart, image, alerts', () => {
       );
     }, 60_000);
     // The evidence each sandbox got: under runc, QEMU really runs on the host beside pause in the pod's
-    // cgroup (and, on CRI-O, a conmon for each); under gVisor, QEMU runs on gVisor's kernel and the host
-    // shows only runsc.
-    const hostProcesses = { containerd: 2, 'cri-o': 4 } as const;
+    // cgroup (and, on CRI-O, a conmon for each, and whatever the runtime runs there while the container
+    // starts, when the evidence is read); under gVisor, QEMU runs on gVisor's kernel and the host shows
+    // only runsc.
+    const atLeast = { containerd: 2, 'cri-o': 4 } as const;
     const evidence = await evidenceOf(gvisorNs, cases);
     assert.deepEqual(
-      evidence,
+      evidence.map(([pod, cls, process, processes, confirmation]) => [
+        pod,
+        cls,
+        process,
+        typeof processes === 'number' ? 'host processes' : processes,
+        confirmation,
+      ]),
       cases.map((c) =>
-        c.want[2] === 'gvisor'
-          ? [c.pod, 'gvisor', 'runsc-sandbox', 'runsc only', undefined]
-          : [c.pod, 'host-kernel', 'pause', hostProcesses[c.node.runtime], undefined],
+        c.want[2] === 'gvisor' ? [c.pod, 'gvisor', 'runsc-sandbox', 'runsc only', undefined] : [c.pod, 'host-kernel', 'pause', 'host processes', undefined],
       ),
     );
+    for (const [i, c] of cases.entries()) {
+      const processes = evidence[i]?.[3];
+      if (typeof processes === 'number') assert.ok(processes >= atLeast[c.node.runtime], `${c.pod}: ${String(processes)} host processes`);
+    }
   });
 
   test('a real Prometheus scrapes what the ServiceMonitors select, and the mismatch alert fires for the pod', async () => {
@@ -623,8 +632,14 @@ describe('helm install, for real: chart, image, alerts', () => {
     // Every query is valid PromQL (Prometheus answers each without error), and every panel shows
     // something once its rates have two samples, but for those whose series only exist after
     // a failure: no pod here is unverified and no CRI call fails. No audit here requires RuntimeClasses
-    // (policy.test.ts reads those pods' series from the operator).
-    const mayBeEmpty = new Set(['Unverified pods by reason', 'CRI errors', 'Pods outside required RuntimeClasses']);
+    // (policy.test.ts reads those pods' series from the operator), and none probes (probes.test.ts reads those).
+    const mayBeEmpty = new Set([
+      'Unverified pods by reason',
+      'CRI errors',
+      'Pods outside required RuntimeClasses',
+      'Proof before placement: nodes by outcome',
+      'Nodes that failed a probe',
+    ]);
     await eventually(async () => {
       const shown = new Map<string, boolean>();
       for (const { panel, expr } of queries) shown.set(panel, (shown.get(panel) ?? false) || (await p.query(expr)).length > 0);
