@@ -38,3 +38,29 @@ export class CriAdminClient extends CriRuntimeClient {
     await this.call('RemovePodSandbox', { pod_sandbox_id: podSandboxId });
   }
 }
+
+/**
+ * Stops and removes every sandbox on a CRI endpoint, or only a namespace's.
+ * A sandbox the runtime refuses to remove (its handler since dropped from the
+ * runtime's configuration, say) does not stop the others: the refusals are
+ * returned, one line each.
+ */
+export async function removeSandboxes(endpoint: string, namespace?: string): Promise<{ removed: number; refused: string[] }> {
+  const client = new CriAdminClient(endpoint, { deadlineMs: 30_000 });
+  try {
+    const { items } = await client.listPodSandbox();
+    const chosen = items.filter((s) => namespace === undefined || s.metadata?.namespace === namespace);
+    const refused: string[] = [];
+    for (const sandbox of chosen) {
+      try {
+        await client.stopPodSandbox(sandbox.id);
+        await client.removePodSandbox(sandbox.id);
+      } catch (err) {
+        refused.push(`${sandbox.id.slice(0, 13)} (${sandbox.metadata?.namespace ?? '?'}/${sandbox.metadata?.name ?? '?'}): ${(err as Error).message}`);
+      }
+    }
+    return { removed: chosen.length - refused.length, refused };
+  } finally {
+    client.close();
+  }
+}

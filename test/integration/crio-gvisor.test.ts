@@ -8,6 +8,7 @@
 // hangs in CRI-O until it restarts: after() says why.)
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { removeSandboxes } from '../../hack/testbed/cri-admin.ts';
 import { startAgent, type Started } from '../support/processes.ts';
 import { readySandbox } from '../support/reports.ts';
 import { createNamespace, eventually, kubectl, loadTestbed, runtime, uniqueName } from '../../hack/testbed/testbed.ts';
@@ -46,12 +47,16 @@ describe('gVisor under CRI-O: runsc as an OCI runtime, judged by the host', { sk
     if (node === undefined) return;
     // CRI-O's StopContainer of a runsc container hangs after its SIGKILL (the container's conmon is
     // long gone, so no exit is ever seen) until CRI-O restarts and asks runsc for the state: so the
-    // pods are deleted, CRI-O restarted with gvisor to finish them, and then without it.
+    // pods are deleted, CRI-O restarted with gvisor to finish them, and then without it. The kubelet
+    // removes a dead sandbox only later, in its garbage collection: one left for then could never be
+    // removed by a CRI-O that no longer knows the gvisor handler, so they are removed here, while it does.
     await kubectl(testbed, ['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
     await kubectl(testbed, ['wait', '-n', ns, '--for=delete', 'pod', '--all', '--timeout=10s']).catch(() => undefined);
     await runtime('stop', node);
     await runtime('start', node, { gvisor: true });
     await kubectl(testbed, ['wait', '--for=delete', `namespace/${ns}`, '--timeout=120s']).catch(() => undefined);
+    const { refused } = await removeSandboxes(node.criEndpoint, ns);
+    assert.deepEqual(refused, [], 'every sandbox of the test removed while CRI-O still knows the gvisor handler');
     await runtime('stop', node);
     await runtime('start', node);
     // The node's report still lists gvisor among the handlers: the next test's agent starts from a clean one.
