@@ -10,7 +10,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/testbed/common.sh"
 cd "$RCA_ROOT"
 bash hack/testbed/up.sh
-KUBE_BIN=$(hack/tools.sh kubernetes)
+KUBE_BIN=$(KUBE_VERSION=$KUBE_VERSION hack/tools.sh kubernetes)
 HELM_BIN=$(hack/tools.sh helm)
 k() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 h() { KUBECONFIG="$KUBECONFIG_ADMIN" "$HELM_BIN/helm" "$@"; }
@@ -75,6 +75,9 @@ done
 sockets=()
 for i in "${!NODES[@]}"; do [ "$i" = 0 ] || { node_vars "$i"; sockets+=("$NODE_NAME: $RUNTIME_SOCK"); }; done
 node_vars 0
+# The own-report policy needs Kubernetes 1.32 (KUBE_VERSION=1.30.14 npm run demo: without it).
+report_policy=true
+[ "$(echo "$KUBE_VERSION" | cut -d. -f2)" -ge 32 ] || report_policy=false
 cat > "$TB/demo-values.yaml" <<YAML
 image: { registry: $REGISTRY }
 agent:
@@ -84,7 +87,7 @@ agent:
     key: kubernetes.io/hostname
     sockets: { $(IFS=,; echo "${sockets[*]}") }
   interval: 1s
-reportPolicy: { enabled: true }
+reportPolicy: { enabled: $report_policy }
 # Who may read /metrics (HTTPS, checked with TokenReview and SubjectAccessReview).
 metrics:
   readers: [{ kind: ServiceAccount, name: metrics-scraper, namespace: $RELEASE_NS }]

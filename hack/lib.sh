@@ -2,6 +2,9 @@
 set -euo pipefail
 
 RCA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The Kubernetes version the caller asked for, if any, before versions.env
+# fills in the pinned one: the testbed's scripts tell the two apart.
+KUBE_VERSION_ASKED="${KUBE_VERSION_ASKED-${KUBE_VERSION:-}}"
 # shellcheck source=versions.env
 source "$RCA_ROOT/hack/versions.env"
 RCA_CACHE="${RCA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runtimeclass-audit}"

@@ -4,8 +4,11 @@
 #                template, promtool; no cluster)
 #   integration: against the testbed's real containerd and API server
 #   e2e:         against the testbed's real kubelet and pods
-# Tiers that need the testbed bring it up when it is not running, and take
-# it down again afterwards if (and only if) they brought it up.
+#   oldest:      the chart's end-to-end tests (OLDEST_E2E) again, on a testbed of the oldest Kubernetes
+#                the chart claims (KUBE_OLDEST_VERSION)
+#   all:         every tier, in that order
+# Tiers that need the testbed bring it up at the version they need, and leave
+# it afterwards as they found it (down, or up at the version it had).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RCA_ROOT"
 tier=${1:-all}
@@ -19,15 +22,37 @@ setup_node() {
   log "node $(node --version)"
 }
 
-# run_tests TIER: node's test runner, spec output to the terminal and TAP
-# to a file so the summary below can add the tiers up.
+# The end-to-end tests that run on the oldest Kubernetes too: the chart as users
+# install it (from the registry, the demo's findings, the alerts), the upgrade
+# from the previous release, and the operations faults (runtime restart, agent
+# roll, API server restart). The rest runs on the newest only.
+OLDEST_E2E=(test/e2e/release.test.ts test/e2e/chart.test.ts test/e2e/operations.test.ts)
+
+# run_tests NAME [FILE...]: node's test runner over test/NAME's tests (or the
+# FILEs), spec output to the terminal and TAP to NAME.tap so the summary below
+# can add the tiers up.
 run_tests() {
-  local name=$1 glob="test/$1/**/*.test.ts"
-  if [ -z "$(find "test/$name" -name '*.test.ts' 2>/dev/null)" ]; then log "no $name tests yet ($glob)"; return 0; fi
+  local name=$1; shift
+  local files=("$@")
+  if [ ${#files[@]} -eq 0 ]; then
+    if [ -z "$(find "test/$name" -name '*.test.ts' 2>/dev/null)" ]; then log "no $name tests yet"; return 0; fi
+    files=("test/$name/**/*.test.ts")
+  fi
   log "running $name tests"
   node --test --test-concurrency=1 --test-timeout=600000 \
     --test-reporter=spec --test-reporter-destination=stdout \
-    --test-reporter=tap --test-reporter-destination="$results/$name.tap" "$glob"
+    --test-reporter=tap --test-reporter-destination="$results/$name.tap" "${files[@]}"
+}
+
+# The oldest tier: skipped (saying so) when the oldest is the newest.
+oldest() {
+  if [ "$KUBE_OLDEST_VERSION" = "$KUBE_VERSION" ]; then
+    log "KUBE_OLDEST_VERSION is KUBE_VERSION ($KUBE_VERSION): the end-to-end tests ran on it already"; return 0
+  fi
+  # (Called as `oldest || rc=$?`, where set -e does not stop at a failure.)
+  ensure_testbed "$KUBE_OLDEST_VERSION" || return 1
+  quiesce_testbed || return 1
+  run_tests "e2e-kubernetes-$KUBE_OLDEST_VERSION" "${OLDEST_E2E[@]}"
 }
 
 # One closing line over every tier that ran, in the "N passed, N failed" form.
@@ -64,7 +89,7 @@ quiesce_testbed() {
   # test's pods: the demo's "cluster" audit expects a VM for kata, so a test's kata pod that its own audit
   # finds Matched would stay Mismatched by that one. The tests make the audits they need.
   local kubectl audits
-  kubectl="$("$RCA_ROOT/hack/tools.sh" kubernetes)/kubectl"
+  kubectl="$(KUBE_VERSION=$(cat "$TESTBED_DIR/kube-version") "$RCA_ROOT/hack/tools.sh" kubernetes)/kubectl"
   audits=$("$kubectl" --kubeconfig "$TESTBED_DIR/kubeconfig" get runtimeclassaudits -o name 2>/dev/null || true)
   if [ -n "$audits" ]; then
     log "deleting the audits left on the testbed ($(echo "$audits" | wc -l)): the tests make their own"
@@ -85,14 +110,16 @@ case "$tier" in
   unit) unit || rc=$? ;;
   integration) ensure_testbed; quiesce_testbed; run_tests integration || rc=$? ;;
   e2e) ensure_testbed; quiesce_testbed; run_tests e2e || rc=$? ;;
+  oldest) oldest || rc=$? ;;
   all)
     unit || rc=$?
     ensure_testbed
     quiesce_testbed
     run_tests integration || rc=$?
     run_tests e2e || rc=$?
+    oldest || rc=$?
     ;;
-  *) die "usage: $0 unit|integration|e2e|all" ;;
+  *) die "usage: $0 unit|integration|e2e|oldest|all" ;;
 esac
 summary
 exit $rc

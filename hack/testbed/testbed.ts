@@ -38,6 +38,13 @@ export interface Testbed {
   nodes: TestbedNode[];
 }
 
+/** The testbed's Kubernetes minor (37 for v1.37.2): what a test on an older one checks differently. */
+export function kubernetesMinor(testbed: Testbed): number {
+  const minor = /^v1\.(\d+)\./.exec(testbed.kubernetesVersion)?.[1];
+  if (minor === undefined) throw new Error(`the testbed's Kubernetes version ${testbed.kubernetesVersion} is not v1.<minor>.<patch>`);
+  return Number(minor);
+}
+
 export function loadTestbed(): Testbed {
   const file = join(REPO_ROOT, '.testbed', 'testbed.json');
   if (!existsSync(file)) throw new Error(`${file} not found: run npm run testbed:up first`);

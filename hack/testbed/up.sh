@@ -14,6 +14,10 @@ preflight() {
   require_root "npm run testbed:up"
   [ -d /sys/fs/cgroup/memory ] || die "no cgroup v1 memory controller under /sys/fs/cgroup (the testbed is written for these hybrid-cgroup machines)"
   grep -qw overlay /proc/filesystems || die "the kernel has no overlay filesystem (containerd's snapshotter needs it)"
+  # One testbed, one Kubernetes: its etcd holds objects as that version wrote them.
+  if [ -n "$KUBE_VERSION_ASKED" ] && [ "$KUBE_VERSION_ASKED" != "$KUBE_VERSION" ]; then
+    die "the testbed runs Kubernetes v$KUBE_VERSION, not v$KUBE_VERSION_ASKED: npm run testbed:down first"
+  fi
   [ -e /proc/sys/net/ipv4/ip_forward ] || die "no IPv4 networking in this kernel"
   # A port taken by something that is not ours would make a component die later with a vaguer error.
   local name port i
@@ -36,7 +40,8 @@ install_packages() {
 }
 
 build_tools() {
-  KUBE_BIN=$("$RCA_ROOT/hack/tools.sh" kubernetes)
+  # The running testbed's version (common.sh), which versions.env in tools.sh would not know.
+  KUBE_BIN=$(KUBE_VERSION=$KUBE_VERSION "$RCA_ROOT/hack/tools.sh" kubernetes)
   HELM_BIN=$("$RCA_ROOT/hack/tools.sh" helm)
   REGISTRY_BIN=$("$RCA_ROOT/hack/tools.sh" registry)
   local i
@@ -494,13 +499,16 @@ clientConnection: { kubeconfig: $TB/kubeconfigs/system-kube-proxy.kubeconfig }
 hostnameOverride: $NODE_NAME
 clusterCIDR: $CLUSTER_CIDR
 bindAddress: $NODE_IP
-nodePortAddresses: [primary]
+# The node's own address ("primary" says the same from 1.31 on; 1.30 refuses it).
+nodePortAddresses: [$NODE_IP/32]
 metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
 healthzBindAddress: 127.0.0.1:$PROXY_HEALTHZ_PORT
 # Leave the machine's conntrack sysctls alone.
 conntrack: { maxPerCore: 0 }
 YAML
   start kube-proxy "--config=$TB/kube-proxy.yaml" kube-proxy --config="$TB/kube-proxy.yaml"
+  # A configuration it refuses makes it exit at once: say so here, not as a Service that never answers.
+  wait_for "kube-proxy to be healthy" 60 kube-proxy curl -fsS "http://127.0.0.1:$PROXY_HEALTHZ_PORT/healthz"
 }
 
 node_ready() {
@@ -546,6 +554,7 @@ print_summary() {
 main() {
   preflight
   mkdir -p "$TB"
+  echo "$KUBE_VERSION" > "$KUBE_VERSION_FILE"
   install_packages
   build_tools
   make_pki

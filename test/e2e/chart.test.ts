@@ -22,7 +22,9 @@ import {
   type Manifest,
   type Published,
   publishToTestbed,
+  RECURSIVE_READ_ONLY_MINOR,
   render,
+  REPORT_POLICY_MINOR,
   testbedValues,
   toolDir,
   valueArgs,
@@ -37,6 +39,7 @@ import {
   createNamespace,
   eventually,
   kubectl,
+  kubernetesMinor,
   loadTestbed,
   staticPodDir,
   testbedNode,
@@ -45,6 +48,7 @@ import {
 } from '../../hack/testbed/testbed.ts';
 
 const testbed = loadTestbed();
+const minor = kubernetesMinor(testbed);
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
 const { id, system, agentNs, honestNs, brokenNs, audit } = installNames('chart');
 const release = 'rcaudit';
@@ -262,6 +266,28 @@ describe('helm install, for real: chart, image, alerts', () => {
   });
 
   test("the agent's host mounts are recursively read-only wherever the node's kubelet and runtime can, and plainly read-only elsewhere", async () => {
+    if (minor < RECURSIVE_READ_ONLY_MINOR) {
+      // Before 1.31 the field is alpha, off unless the cluster turns its gate on: the API server drops it
+      // from the agent's spec, the kubelet lists no runtime handler's features, and the mounts are plainly
+      // read-only, as the chart's README says.
+      const agents = (
+        JSON.parse(await k(['get', 'pods', '-n', agentNs, '-l', 'app.kubernetes.io/component=agent', '-o', 'json'])) as {
+          items: { spec: { containers: { volumeMounts: { name: string; readOnly?: boolean; recursiveReadOnly?: string }[] }[] } }[];
+        }
+      ).items;
+      assert.equal(agents.length, testbed.nodes.length);
+      for (const agent of agents) {
+        const mounts = (agent.spec.containers[0]?.volumeMounts ?? []).filter((m) => m.name === 'cri-socket-dir' || m.name === 'host-proc');
+        assert.deepEqual(
+          mounts.map((m) => [m.name, m.readOnly, m.recursiveReadOnly]),
+          [
+            ['cri-socket-dir', true, undefined],
+            ['host-proc', true, undefined],
+          ],
+        );
+      }
+      return;
+    }
     interface NodeJson {
       metadata: { name: string };
       status: { runtimeHandlers?: { name: string; features?: { recursiveReadOnlyMounts?: boolean } }[] };
@@ -659,26 +685,43 @@ describe('helm install, for real: chart, image, alerts', () => {
     }, 60_000);
   });
 
-  test("reportPolicy, on by default: an agent's pod-bound token writes its own node's report, never another node's", async () => {
-    const agents = await pods(agentNs, 'agent');
-    const onHonest = agents.find((a) => a.spec.nodeName === honestNode.name);
-    assert.ok(onHonest);
-    const sa = `${fullname}-agent`;
-    const token = (
-      await k(['create', 'token', sa, '-n', agentNs, '--bound-object-kind', 'Pod', '--bound-object-name', onHonest.metadata.name, '--duration=10m'])
-    ).trim();
-    // Written as the agent writes it: a merge patch of the spec.
-    const replaceAs = async (tokenOf: string, node: string): Promise<string> =>
-      k(['patch', 'nodesandboxreport', node, `--token=${tokenOf}`, '--type=merge', '-p', JSON.stringify({ spec: { agentVersion: 'by-hand' } })]);
-    assert.match(await replaceAs(token, honestNode.name), /patched/);
-    await assert.rejects(replaceAs(token, kusciaNode.name), (err: Error) =>
-      new RegExp(`an agent on node ${honestNode.name} may write only its own NodeSandboxReport, not ${kusciaNode.name}`).test(
-        String((err as { stderr?: string }).stderr),
-      ),
-    );
-    const unbound = (await k(['create', 'token', sa, '-n', agentNs, '--duration=10m'])).trim();
-    await assert.rejects(replaceAs(unbound, honestNode.name), (err: Error) => /not bound to a node/.test(String((err as { stderr?: string }).stderr)));
-  });
+  test(
+    `reportPolicy, on by default, before Kubernetes 1.${String(REPORT_POLICY_MINOR)}: the install refuses, saying why and the way past it`,
+    { skip: minor >= REPORT_POLICY_MINOR && `the testbed runs ${testbed.kubernetesVersion}` },
+    async () => {
+      // installValues turn it off, as a user here would; the chart's defaults, on this cluster, for real.
+      const defaults = Object.fromEntries(Object.entries(installValues).filter(([key]) => key !== 'reportPolicy.enabled'));
+      await assert.rejects(
+        helmK(['install', 'refused', ...fromRegistry(), '-n', system, '--dry-run=server', ...valueArgs(defaults)]),
+        /reportPolicy\.enabled \(the default\) needs Kubernetes >= 1\.32.*this cluster is v1\.\d+\.\d+.*Set reportPolicy\.enabled=false/s,
+      );
+    },
+  );
+
+  test(
+    "reportPolicy, on by default: an agent's pod-bound token writes its own node's report, never another node's",
+    { skip: minor < REPORT_POLICY_MINOR && `it needs 1.${String(REPORT_POLICY_MINOR)}; the testbed runs ${testbed.kubernetesVersion}` },
+    async () => {
+      const agents = await pods(agentNs, 'agent');
+      const onHonest = agents.find((a) => a.spec.nodeName === honestNode.name);
+      assert.ok(onHonest);
+      const sa = `${fullname}-agent`;
+      const token = (
+        await k(['create', 'token', sa, '-n', agentNs, '--bound-object-kind', 'Pod', '--bound-object-name', onHonest.metadata.name, '--duration=10m'])
+      ).trim();
+      // Written as the agent writes it: a merge patch of the spec.
+      const replaceAs = async (tokenOf: string, node: string): Promise<string> =>
+        k(['patch', 'nodesandboxreport', node, `--token=${tokenOf}`, '--type=merge', '-p', JSON.stringify({ spec: { agentVersion: 'by-hand' } })]);
+      assert.match(await replaceAs(token, honestNode.name), /patched/);
+      await assert.rejects(replaceAs(token, kusciaNode.name), (err: Error) =>
+        new RegExp(`an agent on node ${honestNode.name} may write only its own NodeSandboxReport, not ${kusciaNode.name}`).test(
+          String((err as { stderr?: string }).stderr),
+        ),
+      );
+      const unbound = (await k(['create', 'token', sa, '-n', agentNs, '--duration=10m'])).trim();
+      await assert.rejects(replaceAs(unbound, honestNode.name), (err: Error) => /not bound to a node/.test(String((err as { stderr?: string }).stderr)));
+    },
+  );
 
   test('helm upgrade with changed values keeps working and keeps the results; with isolation evidence turned off, what asked for it is Unverified', async () => {
     const since = (await auditStatus(testbed, audit))?.mismatches?.[0]?.since;
@@ -814,7 +857,12 @@ describe('helm install, for real: chart, image, alerts', () => {
     ] as const;
     // Each query finds the release's objects before, so "none after" means they went.
     for (const [kind, namespace] of kinds) assert.notDeepEqual(await ofRelease(kind, namespace), [], `${kind} in ${namespace} before`);
-    assert.equal((await clusterScoped()).length, 7, "the agent's, the operator's and the metrics reader's ClusterRoles and bindings, the policy");
+    const reportPolicy = minor >= REPORT_POLICY_MINOR ? 1 : 0;
+    assert.equal(
+      (await clusterScoped()).length,
+      6 + reportPolicy,
+      "the agent's, the operator's and the metrics reader's ClusterRoles and bindings, the policies",
+    );
     await helmK(['uninstall', release, '-n', system, '--wait', '--timeout', '120s']);
     for (const [kind, namespace] of kinds) assert.deepEqual(await ofRelease(kind, namespace), [], `${kind} in ${namespace}`);
     assert.deepEqual(await clusterScoped(), []);

@@ -275,6 +275,8 @@ describe('findings stay one finding through real operations (the chart on the te
     } finally {
       await apiserver('start');
     }
+    const { serverVersion } = JSON.parse(await k(['version', '-o', 'json'])) as { serverVersion: { gitVersion: string } };
+    assert.equal(serverVersion.gitVersion, testbed.kubernetesVersion, "restarted as the testbed's own version, not the newest pinned");
     await sameAsBaseline(baseline, 'API server restarted');
     await eventually(async () => {
       assert.equal((await scrape(metricsUrl, unseen)).status, 200, 'checked once the API server is back');

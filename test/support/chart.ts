@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { podOfCgroup } from '../../agent/evidence/classify.ts';
-import { kubectl, uniqueName, type Testbed, type TestbedNode } from '../../hack/testbed/testbed.ts';
+import { kubectl, kubernetesMinor, uniqueName, type Testbed, type TestbedNode } from '../../hack/testbed/testbed.ts';
 import { pinnedVersion, REPO_ROOT } from '../../hack/versions.ts';
 
 const execFileAsync = promisify(execFile);
@@ -94,7 +94,19 @@ export function installNames(prefix: string): { id: string; system: string; agen
   return { id, system: `${id}-system`, agentNs: `${id}-agent`, honestNs: `${id}-honest`, brokenNs: `broken-${id}`, audit: `${id}-audit` };
 }
 
-/** The values that fit the testbed's nodes: each node's runtime socket. The image comes from testbedImage() or a release. */
+/**
+ * The first Kubernetes minor whose service account tokens name the pod's node,
+ * which reportPolicy (on by default) needs; the chart refuses it before.
+ */
+export const REPORT_POLICY_MINOR = 32;
+/** The first minor whose recursively read-only mounts are on by default (beta; alpha, gated, in 1.30). */
+export const RECURSIVE_READ_ONLY_MINOR = 31;
+
+/**
+ * The values that fit the testbed's nodes: each node's runtime socket, and on
+ * a Kubernetes older than reportPolicy needs, that policy off, as the chart's
+ * refusal tells a user there. The image comes from testbedImage() or a release.
+ */
 export function testbedValues(testbed: Testbed): Record<string, unknown> {
   const socket = (node: TestbedNode): string => node.criEndpoint.replace(/^unix:\/\//, '');
   const [first, ...others] = testbed.nodes;
@@ -103,6 +115,7 @@ export function testbedValues(testbed: Testbed): Record<string, unknown> {
   return {
     'agent.criSocket': socket(first),
     'agent.criSocketByNodeLabel': { key: 'kubernetes.io/hostname', sockets: Object.fromEntries(others.map((n) => [n.name, socket(n)])) },
+    ...(kubernetesMinor(testbed) < REPORT_POLICY_MINOR ? { 'reportPolicy.enabled': false } : {}),
   };
 }
 
