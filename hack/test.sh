@@ -13,7 +13,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RCA_ROOT"
 tier=${1:-all}
 source "$RCA_ROOT/hack/testbed/ensure.sh"
-# The test runner's TAP files, for the closing count (down.sh clears them).
+# The test runner's TAP files, for the closing count: cleared here, at the
+# start, and kept by down.sh, which the switch to the oldest Kubernetes runs
+# between tiers.
 results="$TESTBED_DIR/test-results"
 rm -rf "$results" && mkdir -p "$results"
 

@@ -85,5 +85,7 @@ stray=$(pids_whose_cmdline_has "$TB/")
 [ -z "$stray" ] || die "processes of the testbed are still running: $(for p in $stray; do printf '%s(%s) ' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)"; done)"
 left=$(find /sys/fs/cgroup/*/rcaudit -maxdepth 0 2>/dev/null || true)
 [ -z "$left" ] || die "cgroups of the testbed are left: $(echo $left)"
-find "$TB" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+# The logs, and the test runner's results (npm test takes the testbed down
+# and up again between tiers, and counts every tier's at the end).
+find "$TB" -mindepth 1 -maxdepth 1 ! -name logs ! -name test-results -exec rm -rf {} +
 log "testbed down; logs kept in $LOGS"
