@@ -90,7 +90,7 @@ build_kubernetes() {
   ensure_go
   local work="$RCA_CACHE/build/kubernetes-$v"
   mkdir -p "$work" "$out/bin"
-  log "building Kubernetes v$v (${missing[*]}) from the Go module proxy; first time only, ~15 min on 2 cores"
+  log "building Kubernetes v$v (${missing[*]}) from the Go module proxy; first time only, ~6 min on 2 cores"
   (
     cd "$work"
     # A module that requires k8s.io/kubernetes and maps each staging module
