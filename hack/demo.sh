@@ -10,7 +10,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/testbed/common.sh"
 cd "$RCA_ROOT"
 bash hack/testbed/up.sh
-KUBE_BIN=$(KUBE_VERSION=$KUBE_VERSION hack/tools.sh kubernetes)
+KUBE_BIN=$(hack/tools.sh kubernetes)
 HELM_BIN=$(hack/tools.sh helm)
 k() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 h() { KUBECONFIG="$KUBECONFIG_ADMIN" "$HELM_BIN/helm" "$@"; }

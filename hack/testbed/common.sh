@@ -9,8 +9,11 @@ KUBECONFIG_ADMIN="$TB/kubeconfig"
 # The Kubernetes version a running testbed was brought up with (up.sh writes
 # it first; down.sh removes it with the rest): node.sh, apiserver.sh and a
 # second up restart that version's components, whatever versions.env pins.
+# Exported: tools.sh, and every script these start, read versions.env afresh
+# and would otherwise build or start the pinned one.
 KUBE_VERSION_FILE="$TB/kube-version"
 if [ -s "$KUBE_VERSION_FILE" ]; then KUBE_VERSION=$(cat "$KUBE_VERSION_FILE"); fi
+export KUBE_VERSION
 SERVICE_CIDR=10.96.0.0/16
 CLUSTER_CIDR=10.244.0.0/16
 APISERVER_PORT=6443

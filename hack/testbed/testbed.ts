@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CriAdminClient } from './cri-admin.ts';
-import { REPO_ROOT } from '../versions.ts';
+import { minorOf, REPO_ROOT } from '../versions.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -40,9 +40,7 @@ export interface Testbed {
 
 /** The testbed's Kubernetes minor (37 for v1.37.2): what a test on an older one checks differently. */
 export function kubernetesMinor(testbed: Testbed): number {
-  const minor = /^v1\.(\d+)\./.exec(testbed.kubernetesVersion)?.[1];
-  if (minor === undefined) throw new Error(`the testbed's Kubernetes version ${testbed.kubernetesVersion} is not v1.<minor>.<patch>`);
-  return Number(minor);
+  return minorOf(testbed.kubernetesVersion);
 }
 
 export function loadTestbed(): Testbed {

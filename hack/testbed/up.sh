@@ -40,8 +40,7 @@ install_packages() {
 }
 
 build_tools() {
-  # The running testbed's version (common.sh), which versions.env in tools.sh would not know.
-  KUBE_BIN=$(KUBE_VERSION=$KUBE_VERSION "$RCA_ROOT/hack/tools.sh" kubernetes)
+  KUBE_BIN=$("$RCA_ROOT/hack/tools.sh" kubernetes)
   HELM_BIN=$("$RCA_ROOT/hack/tools.sh" helm)
   REGISTRY_BIN=$("$RCA_ROOT/hack/tools.sh" registry)
   local i

@@ -15,7 +15,7 @@ import { AgentMetrics } from '../../../agent/metrics.ts';
 import { DURATION_BOUNDS, duration } from '../../../cli/flags.ts';
 import { OperatorMetrics } from '../../../operator/metrics/metrics.ts';
 import { CHART, SOME_REGISTRY, findObject, helm, KUBE_VERSION, render, toolDir, valueArgs, type Manifest } from '../../support/chart.ts';
-import { pinnedVersion, REPO_ROOT } from '../../../hack/versions.ts';
+import { minorOf, pinnedVersion, REPO_ROOT } from '../../../hack/versions.ts';
 
 const execFileAsync = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'rca-chart-'));
@@ -140,11 +140,11 @@ describe('helm lint and the values schema', () => {
 describe('the Kubernetes versions the chart claims', () => {
   test("exactly the minors the end-to-end tests run on: from the oldest (KUBE_OLDEST_VERSION) to the newest (KUBE_VERSION)", async () => {
     const claim = (parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { kubeVersion: string }).kubeVersion;
-    const minor = (version: string): number => Number(version.split('.')[1]);
-    const [oldest, newest] = [minor(pinnedVersion('KUBE_OLDEST_VERSION')), minor(KUBE_VERSION)];
+    const [oldest, newest] = [minorOf(pinnedVersion('KUBE_OLDEST_VERSION')), minorOf(KUBE_VERSION)];
     assert.equal(claim, `>=1.${String(oldest)}.0-0 <1.${String(newest + 1)}.0-0`);
-    // Helm holds a cluster to it: the newest installs, the one after and the one before the oldest do not.
+    // Helm holds a cluster to it: the newest and the oldest install, the one after and the one before do not.
     await render({}, { kubeVersion: `1.${String(newest)}.0` });
+    await render({ 'reportPolicy.enabled': false }, { kubeVersion: `1.${String(oldest)}.0` });
     for (const outside of [`1.${String(newest + 1)}.0`, `1.${String(oldest - 1)}.9`])
       await assert.rejects(render({ 'reportPolicy.enabled': false }, { kubeVersion: outside }), /chart requires kubeVersion: >=1\.\d+\.0-0 <1\.\d+\.0-0 which is incompatible with Kubernetes v/);
   });
