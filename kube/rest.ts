@@ -156,7 +156,15 @@ export class KubeRest implements KubeRequester {
     const target = await this.connection.target(url);
     const headers: Record<string, string> = { ...target.headers, accept: 'application/json' };
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+    if (body !== undefined) {
+      headers['content-type'] = options.contentType ?? 'application/json';
+      // Node frames a body it is not told the length of as chunks, but not on
+      // a DELETE: there it sends the bytes unframed, the API server ignores
+      // them (a DeleteOptions' grace period or preconditions with them) and
+      // reads them as the next request on the connection, which then gets a
+      // 400 in place of its own answer.
+      headers['content-length'] = String(Buffer.byteLength(body));
+    }
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
     return new Promise((resolve, reject) => {
       const req = send(url, { method: verb, headers, agent: target.agent, signal: options.signal }, resolve);
