@@ -46,8 +46,15 @@ export interface ProbeRecord {
   fingerprint: string;
 }
 
-/** What a probe's answer depends on: the node's kubelet and runtime, the class (by uid: a re-created one is new), and the runtime's handlers. */
+/**
+ * What a probe's answer depends on: the Node (by uid: one deleted and made
+ * again under its name may be another machine, and its labels and the
+ * records this replica holds would otherwise carry the last one's proof to
+ * it), its kubelet and runtime, the class (by uid: a re-created one is new),
+ * and the runtime's handlers.
+ */
 export interface FingerprintParts {
+  nodeUID: string;
   kubeletVersion: string;
   runtimeName: string;
   runtimeVersion: string;
@@ -58,7 +65,7 @@ export interface FingerprintParts {
 
 /** What the answer depended on, as one text; the view keeps a short hash of it (16 hex digits: it goes in a label value). */
 export function fingerprintText(p: FingerprintParts): string {
-  return [p.kubeletVersion, p.runtimeName, p.runtimeVersion, p.runtimeClassUID, [...p.handlers].sort().join(',')].join('|');
+  return [p.nodeUID, p.kubeletVersion, p.runtimeName, p.runtimeVersion, p.runtimeClassUID, [...p.handlers].sort().join(',')].join('|');
 }
 
 const OUTCOME_OF: Readonly<Record<ProbeReason, ProbeOutcome>> = {

@@ -113,15 +113,19 @@ function mismatchedAt(cache: ClusterCache, node: string): Map<string, number> {
   return seen;
 }
 
-/** What a probe of `cls` on the node would depend on now: its kubelet, its runtime and handlers, the class. */
+const NO_RUNTIME = { name: '', version: '', handlers: [] };
+
+/** What a probe of `cls` on the node would depend on now: the Node itself, its kubelet, its runtime and handlers, the class. */
 export function nodeFingerprint(cache: ClusterCache, node: string, cls: Pick<WantedClass, 'uid'>): string {
-  const runtime = handlersOf(cache, node);
+  const runtime = handlersOf(cache, node) ?? NO_RUNTIME;
+  const record = cache.nodes.get(node);
   const text = fingerprintText({
-    kubeletVersion: cache.nodes.get(node)?.kubeletVersion ?? '',
-    runtimeName: runtime?.name ?? '',
-    runtimeVersion: runtime?.version ?? '',
+    nodeUID: record?.uid ?? '',
+    kubeletVersion: record?.kubeletVersion ?? '',
+    runtimeName: runtime.name,
+    runtimeVersion: runtime.version,
     runtimeClassUID: cls.uid,
-    handlers: runtime?.handlers ?? [],
+    handlers: runtime.handlers,
   });
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }

@@ -43,6 +43,7 @@ function node(name: string, records: ProbeRecord[] = [], extra: Partial<ProbeNod
     judgeable: true,
     fingerprint: (c) =>
       hashed({
+        nodeUID: `uid-${name}`,
         kubeletVersion: 'v1.37.2',
         runtimeName: 'containerd',
         runtimeVersion: '2.4.2',
@@ -76,15 +77,30 @@ describe('which probes start', () => {
     );
   });
 
-  test('probed again when the answer could change: kubelet or runtime version, handlers, a re-created class, a workload mismatch after the proof, a runtime restart, a failure or error after the retry, or the interval', () => {
+  test('probed again when the answer could change: the Node re-created, kubelet or runtime version, handlers, a re-created class, a workload mismatch after the proof, a runtime restart, a failure or error after the retry, or the interval', () => {
     const now = 10 * DAY;
     const base = node('a');
     const fresh = proven(base, gvisor, now - HOUR);
     assert.deepEqual(probesToStart([node('a', [fresh])], [gvisor], [], { ...limits, now }), [], 'a fresh proof holds');
     const upgraded = node('a', [fresh], {
-      fingerprint: (c) => hashed({ kubeletVersion: 'v1.37.3', runtimeName: 'containerd', runtimeVersion: '2.4.2', runtimeClassUID: c.uid, handlers: [] }),
+      fingerprint: (c) =>
+        hashed({ nodeUID: 'uid-a', kubeletVersion: 'v1.37.3', runtimeName: 'containerd', runtimeVersion: '2.4.2', runtimeClassUID: c.uid, handlers: [] }),
     });
     assert.equal(probesToStart([upgraded], [gvisor], [], { ...limits, now })[0]?.why, 'changed');
+    // The Node deleted and made again under its name: maybe another machine, whatever the records it was given say.
+    const rejoined = node('a', [fresh], {
+      fingerprint: (c) =>
+        hashed({
+          nodeUID: 'uid-a2',
+          kubeletVersion: 'v1.37.2',
+          runtimeName: 'containerd',
+          runtimeVersion: '2.4.2',
+          runtimeClassUID: c.uid,
+          handlers: ['gvisor=io.containerd.runsc.v1', 'runc=io.containerd.runc.v2'],
+        }),
+    });
+    assert.equal(probesToStart([rejoined], [gvisor], [], { ...limits, now })[0]?.why, 'changed');
+    assert.equal(desiredLabels(rejoined, [gvisor]).get('runtimeclass.rcaudit.dev/gvisor'), undefined, 'no label from the last Node of its name');
     const recreated = { ...gvisor, uid: 'uid-g2' };
     assert.equal(probesToStart([node('a', [fresh])], [recreated], [], { ...limits, now })[0]?.why, 'changed');
     const mismatch = node('a', [fresh], { mismatchedAt: new Map([['gvisor', now - 60_000]]) });
@@ -110,11 +126,10 @@ describe('which probes start', () => {
 
   test('bounded: at most maxInFlight in flight and perMinute a minute, the most urgent first', () => {
     const now = 10 * DAY;
-    const base = node('z');
     const nodes = [
       node('a'), // new
-      node('b', [proven(base, gvisor, now - 2 * DAY)]), // interval
-      node('c', [{ ...proven(base, gvisor, now - HOUR), fingerprint: 'old' }]), // changed
+      node('b', [proven(node('b'), gvisor, now - 2 * DAY)]), // interval
+      node('c', [{ ...proven(node('c'), gvisor, now - HOUR), fingerprint: 'old' }]), // changed
     ];
     const order = probesToStart(nodes, [gvisor], [], { ...limits, now }).map((t) => `${t.node}:${t.why}`);
     assert.deepEqual(order, ['c:changed', 'a:new', 'b:interval']);

@@ -94,6 +94,19 @@ test('first pass: the shadow RuntimeClass, a probe pod on each node that has the
   assert.match(String(crioLabels?.[RECORD]), /^NoSuchHandler\.[0-9a-f]{16}\.\d+$/);
 });
 
+/** One pass of `replica` over the honest Node re-created with uid `uid` and `labels`: its proof label goes, and a probe pod starts there. */
+async function unlabelsAndProbes(c: RecordedCluster, replica: ProbeReconciler, labels: Record<string, string>, uid: string): Promise<void> {
+  c.add({ apiVersion: 'v1', kind: 'Node', metadata: { name: honest, uid, labels: { 'rcaudit.dev/fake-node': 'true', ...labels } } });
+  const from = c.api.calls.length;
+  c.now += 60_000;
+  await replica.reconcile();
+  const writes = c.api.calls.slice(from).filter((call) => call.verb !== 'GET');
+  const unlabel = writes.find((call) => call.verb === 'PATCH' && call.path === `/api/v1/nodes/${honest}`);
+  assert.deepEqual((unlabel?.body as { metadata: { labels: object } } | undefined)?.metadata.labels, { [PROOF]: null }, 'the proof label goes');
+  const probe = writes.find((call) => call.verb === 'POST' && call.path === `/api/v1/namespaces/${PROBES.namespace}/pods`);
+  assert.equal((probe?.body as { spec: { nodeName: string } } | undefined)?.spec.nodeName, honest, 'probed again');
+}
+
 test('a judged probe: Proven labels its node and the pod goes; a dropped handler is HandlerDropped, no label; a new leader reads the records from the labels', async () => {
   const c = staged();
   await c.probes.reconcile();
@@ -167,6 +180,17 @@ test('a judged probe: Proven labels its node and the pod goes; a dropped handler
   c.now += 60_000;
   await next.reconcile();
   assert.deepEqual(c.api.writes(fromNow), [], 'the records hold: nothing to write');
+
+  // The Node deleted and made again under its name (another machine, maybe), with the last one's labels as a
+  // copied template would give them, and its new agent's report: neither those labels nor the records either
+  // replica judged are proof for it. Its proof label goes, and it is probed again.
+  const again = `${uidOf('Node', honest)}-again`;
+  const honestLabels = Object.fromEntries(Object.entries(patches[honest] ?? {}).filter((e): e is [string, string] => e[1] !== null));
+  c.add({
+    ...(report(honest, [], { handlers: gvisorHandlers }) as { metadata: object }),
+    metadata: { name: honest, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: honest, uid: again }] },
+  });
+  for (const replica of [c.probes, next]) await unlabelsAndProbes(c, replica, honestLabels, again);
 });
 
 test('a probe that gets no sandbox by its deadline is an error, never proof, and is deleted', async () => {
