@@ -27,10 +27,15 @@ apt_install() {
   # kill the writer with SIGPIPE and turn a match into a failure.
   for p in "$@"; do [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *"ok installed"* ]] || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
+  # One apt at a time: the builds npm test starts ahead of time may ask beside the tests' own.
+  mkdir -p "$RCA_CACHE/locks"
+  exec 7>"$RCA_CACHE/locks/apt.lock"
+  flock 7
   log "installing Debian packages: ${missing[*]}"
   if [ -z "${RCA_APT_UPDATED:-}" ]; then apt-get update -qq || die "apt-get update failed"; export RCA_APT_UPDATED=1; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
+  flock -u 7
 }
 
 # ensure_node: the project's npm packages installed, and Node.js 24 first on

@@ -57,6 +57,37 @@ oldest() {
   run_tests "e2e-kubernetes-$KUBE_OLDEST_VERSION" "${OLDEST_E2E[@]}"
 }
 
+# prebuild VERSION: builds, in the background and at the lowest CPU and I/O
+# priority, the tools a testbed of Kubernetes VERSION needs, so that `all`
+# compiles them in the time its tests leave the CPU idle rather than after
+# them (from cold, the oldest Kubernetes alone is 5 minutes). hack/tools.sh
+# holds a lock per build: a tier that needs a tool before its build is done
+# waits for it, and finds it built. A build that fails here fails again, in
+# the open, when the tier asks for it; its output is in the logs.
+PREBUILDS=()
+prebuild() {
+  local version=$1 logs="$TESTBED_DIR/logs"
+  mkdir -p "$logs"
+  log "building the tools of a Kubernetes v$version testbed in the background (log: $logs/prebuild-$version.log)"
+  local idle=(); command -v ionice >/dev/null && idle=(ionice -c 3)
+  # In the order up.sh asks for them; last, on the newest, the relinked
+  # kubelet that the probes' end-to-end tests restart a node with.
+  setsid nice -n 19 "${idle[@]}" env KUBE_VERSION="$version" bash -c '
+    t=$1/hack/tools.sh
+    "$t" kubernetes; "$t" helm; "$t" registry
+    "$t" containerd; "$t" containerd-1.7; "$t" cri-o; "$t" gvisor
+    [ "$KUBE_VERSION" != "$2" ] || "$t" kubelet-as "v$KUBE_VERSION-relinked"
+  ' prebuild "$RCA_ROOT" "$KUBE_VERSION" >"$logs/prebuild-$version.log" 2>&1 </dev/null &
+  PREBUILDS+=($!)
+}
+
+# Builds still running when the run ends (a tier failed before it needed
+# them) are stopped with it.
+stop_prebuilds() {
+  local pid
+  for pid in "${PREBUILDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+}
+
 # One closing line over every tier that ran, in the "N passed, N failed" form.
 summary() {
   cat "$results"/*.tap 2>/dev/null | awk '
@@ -114,8 +145,12 @@ case "$tier" in
   e2e) ensure_testbed; quiesce_testbed; run_tests e2e || rc=$? ;;
   oldest) oldest || rc=$? ;;
   all)
+    # The newest testbed's tools build while the unit tests run, and the
+    # oldest Kubernetes while the newest's tests run.
+    prebuild "$KUBE_VERSION"
     unit || rc=$?
     ensure_testbed
+    [ "$KUBE_OLDEST_VERSION" = "$KUBE_VERSION" ] || prebuild "$KUBE_OLDEST_VERSION"
     quiesce_testbed
     run_tests integration || rc=$?
     run_tests e2e || rc=$?
@@ -123,5 +158,6 @@ case "$tier" in
     ;;
   *) die "usage: $0 unit|integration|e2e|oldest|all" ;;
 esac
+stop_prebuilds
 summary
 exit $rc

@@ -44,6 +44,11 @@ fetch_go() {
   local arch; arch=$(dpkg --print-architecture)
   local out="$RCA_CACHE/tools/go-$GO_VERSION-$arch"
   if [ -x "$out/bin/go" ]; then echo "$out"; return; fi
+  # One fetch at a time (every build may ask at once): the others wait, then find it.
+  mkdir -p "$RCA_CACHE/locks"
+  exec 8>"$RCA_CACHE/locks/go-$GO_VERSION.lock"
+  flock 8
+  if [ -x "$out/bin/go" ]; then echo "$out"; return; fi
   local want_var="GO_TOOLCHAIN_SUM_$arch"
   local want="${!want_var:-}"
   [ -n "$want" ] || die "no checksum pinned for Go $GO_VERSION on $arch (set $want_var in hack/versions.env)"
@@ -82,38 +87,72 @@ staging_replaces() {
     while read -r m; do echo "replace $m => $m v0.${minor_patch}"; done
 }
 
+# kube_module VERSION: the Go module that builds Kubernetes VERSION's commands
+# (its directory, set up once): it requires k8s.io/kubernetes and maps each
+# staging module (./staging/... in its own go.mod) to its published v0.x release.
+kube_module() {
+  local v=$1 work="$RCA_CACHE/build/kubernetes-$1" c
+  # Set up once: a kubelet-as build may ask beside the commands' own.
+  mkdir -p "$RCA_CACHE/locks"
+  exec 6>"$RCA_CACHE/locks/kube-module-$v.lock"
+  flock 6
+  if [ ! -f "$work/.ready" ]; then
+    mkdir -p "$work"
+    (
+      cd "$work"
+      printf 'module rcaudit.dev/testbed/kubernetes\n\ngo 1.26.0\n' > go.mod
+      rm -f go.sum
+      go mod download -json "k8s.io/kubernetes@v$v" > dl.json || die "cannot download k8s.io/kubernetes@v$v"
+      staging_replaces "$v" "$(jq -r .GoMod dl.json)" >> go.mod
+      local pkgs=(); for c in "${KUBE_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@v$v"); done
+      go get "${pkgs[@]}" >get.log 2>&1 || { cat get.log >&2; die "go get of Kubernetes v$v failed"; }
+      touch .ready
+    ) >&2 || exit 1
+  fi
+  echo "$work"
+}
+
+# kube_build VERSION GIT_VERSION COMMAND OUT: builds COMMAND of Kubernetes
+# VERSION to OUT, saying it is GIT_VERSION (what `--version` and a node's
+# status say), through a temporary name: an interrupted build never leaves a
+# binary that looks finished.
+kube_build() {
+  local v=$1 git_version=$2 c=$3 out=$4 work vpkg=k8s.io/component-base/version ldflags
+  work=$(kube_module "$v") || exit 1
+  ldflags="-s -w -X $vpkg.gitVersion=$git_version -X $vpkg.gitMajor=${v%%.*} -X $vpkg.gitMinor=$(echo "$v" | cut -d. -f2)"
+  ldflags+=" -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$git_version"
+  log "  go build $c ($git_version)"
+  (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$(dirname "$out")/.$c.tmp" "k8s.io/kubernetes/cmd/$c") >&2 \
+    || die "building $c v$v failed (see above)"
+  mv "$(dirname "$out")/.$c.tmp" "$out"
+}
+
 build_kubernetes() {
   local v="$KUBE_VERSION" out="$RCA_CACHE/tools/kubernetes-$KUBE_VERSION"
   local missing=() c
   for c in "${KUBE_CMDS[@]}"; do [ -x "$out/bin/$c" ] || missing+=("$c"); done
   if [ ${#missing[@]} -eq 0 ]; then echo "$out/bin"; return; fi
   ensure_go
-  local work="$RCA_CACHE/build/kubernetes-$v"
-  mkdir -p "$work" "$out/bin"
+  mkdir -p "$out/bin"
   log "building Kubernetes v$v (${missing[*]}) from the Go module proxy; first time only, ~6 min on 2 cores"
-  (
-    cd "$work"
-    # A module that requires k8s.io/kubernetes and maps each staging module
-    # (./staging/... in its own go.mod) to its published v0.x release.
-    printf 'module rcaudit.dev/testbed/kubernetes\n\ngo 1.26.0\n' > go.mod
-    rm -f go.sum
-    go mod download -json "k8s.io/kubernetes@v$v" > dl.json || die "cannot download k8s.io/kubernetes@v$v"
-    staging_replaces "$v" "$(jq -r .GoMod dl.json)" >> go.mod
-    local pkgs=(); for c in "${KUBE_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@v$v"); done
-    go get "${pkgs[@]}" >get.log 2>&1 || { cat get.log >&2; die "go get of Kubernetes v$v failed"; }
-    local vpkg=k8s.io/component-base/version ldflags
-    ldflags="-s -w -X $vpkg.gitVersion=v$v -X $vpkg.gitMajor=${v%%.*} -X $vpkg.gitMinor=$(echo "$v" | cut -d. -f2)"
-    ldflags+=" -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
-    ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=v$v"
-    for c in "${missing[@]}"; do
-      log "  go build $c"
-      # Build to a temporary name: an interrupted build never leaves a binary that looks finished.
-      CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/bin/.$c.tmp" "k8s.io/kubernetes/cmd/$c" \
-        || die "building $c v$v failed (see above)"
-      mv "$out/bin/.$c.tmp" "$out/bin/$c"
-    done
-  ) >&2
+  for c in "${missing[@]}"; do kube_build "$v" "v$v" "$c" "$out/bin/$c"; done
   echo "$out/bin"
+}
+
+# build_kubelet_as GIT_VERSION: Kubernetes KUBE_VERSION's kubelet, saying it is
+# GIT_VERSION, so a test can restart a node's kubelet as another release
+# would come back (a relink of the cached build: under a minute).
+build_kubelet_as() {
+  local git_version=$1 out
+  out="$RCA_CACHE/tools/kubernetes-$KUBE_VERSION/kubelet-as/$git_version"
+  if [ ! -x "$out/kubelet" ]; then
+    ensure_go
+    mkdir -p "$out"
+    log "building a kubelet of Kubernetes v$KUBE_VERSION that says it is $git_version"
+    kube_build "$KUBE_VERSION" "$git_version" kubelet "$out/kubelet"
+  fi
+  echo "$out/kubelet"
 }
 
 build_helm() {
@@ -302,10 +341,32 @@ fetch_monitoring_crds() {
   echo "$out"
 }
 
+# lock_build KEY: holds KEY's lock until this script exits, so two builds of
+# one thing (npm test's builds ahead of time, beside a testbed that needs the
+# tool now) never share a work directory: the second waits, then finds it built.
+lock_build() {
+  mkdir -p "$RCA_CACHE/locks"
+  exec 9>"$RCA_CACHE/locks/$1.lock"
+  flock 9
+}
+
+case "${1:-all}" in
+  go|module-hash) ;;
+  kubernetes) lock_build "kubernetes-$KUBE_VERSION" ;;
+  kubelet-as)
+    # Checked before it names a lock file or a directory.
+    [[ "${2:-}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] || die "${2:-(none)} is not a Kubernetes version (v1.2.3 or v1.2.3-suffix)"
+    lock_build "kubelet-as-$KUBE_VERSION-$2" ;;
+  containerd) lock_build "containerd-${2:-$CONTAINERD_VERSION}" ;;
+  containerd-1.7) lock_build "containerd-$CONTAINERD_17_VERSION" ;;
+  *) lock_build "${1:-all}" ;;
+esac
+
 case "${1:-all}" in
   go) ensure_go; dirname "$(command -v go)" ;;
   module-hash) module_hash "$2" ;;
   kubernetes) build_kubernetes ;;
+  kubelet-as) build_kubelet_as "${2:?usage: $0 kubelet-as GIT_VERSION}" ;;
   helm) build_helm ;;
   helm-docs) build_helm_docs ;;
   registry) build_registry ;;
@@ -319,5 +380,5 @@ case "${1:-all}" in
   monitoring-crds) fetch_monitoring_crds ;;
   runtimes) build_containerd "$CONTAINERD_VERSION"; build_containerd "$CONTAINERD_17_VERSION"; build_gvisor; build_crio ;;
   all) build_kubernetes; build_helm; build_registry; build_crane; build_oras; fetch_prometheus; fetch_monitoring_crds ;;
-  *) die "usage: $0 go|kubernetes|helm|helm-docs|registry|crane|oras|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
+  *) die "usage: $0 go|kubernetes|kubelet-as GIT_VERSION|helm|helm-docs|registry|crane|oras|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
 esac

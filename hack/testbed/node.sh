@@ -7,7 +7,9 @@
 #   kubelet: so a test can run sandboxes straight through CRI on the kuscia
 #            node, whose kubelet path drops every handler, without that
 #            kubelet killing them as pods it does not know. start waits until
-#            the node is Ready again.
+#            the node is Ready again; start kubelet NODE GIT_VERSION starts
+#            the same kubelet built to say it is GIT_VERSION (v1.37.2-patched,
+#            say), as an upgraded kubelet would come back.
 #   cri-proxy: so a test can mend (or break) a node's kubelet path: start
 #            takes the namespaces whose handler it blanks as PATTERN (a
 #            regular expression; default: the node's own, as up.sh set it).
@@ -16,7 +18,7 @@
 # pods that share their process namespace).
 source "$(dirname "${BASH_SOURCE[0]}")/up.sh"
 action=${1:-} part=${2:-} target=${3:-} pattern=${4:-}
-usage="usage: $0 stop|start runtime|kubelet|cri-proxy NODE [PATTERN, or gvisor for a CRI-O runtime] (NODE one of ${NODES[*]})"
+usage="usage: $0 stop|start runtime|kubelet|cri-proxy NODE [PATTERN, gvisor for a CRI-O runtime, or a kubelet's version] (NODE one of ${NODES[*]})"
 index=
 for i in "${!NODES[@]}"; do [ "${NODES[$i]}" = "$target" ] && index=$i; done
 [ -n "$index" ] || die "$usage"
@@ -43,6 +45,7 @@ case "$action" in
       [ "$pattern" != gvisor ] || export CRIO_GVISOR=1
       start_runtime
     else
+      [ -z "$pattern" ] || KUBELET_BIN=$("$RCA_ROOT/hack/tools.sh" kubelet-as "$pattern") || exit 1
       start_kubelet
       # The node may still show Ready from before the stop: wait for this kubelet's own health first.
       wait_for "the kubelet of $NODE_NAME to be healthy" 60 "kubelet@$NODE_NAME" curl -fsS "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"

@@ -136,9 +136,15 @@ export async function runtime(action: 'stop' | 'start', node: TestbedNode, optio
   await execFileAsync('bash', ['hack/testbed/node.sh', action, 'runtime', node.name, ...(options.gvisor === true ? ['gvisor'] : [])], { cwd: REPO_ROOT });
 }
 
-/** Stops or starts a node's kubelet (hack/testbed/node.sh); start waits until the node is Ready. */
-export async function kubelet(action: 'stop' | 'start', node: TestbedNode): Promise<void> {
-  await execFileAsync('bash', ['hack/testbed/node.sh', action, 'kubelet', node.name], { cwd: REPO_ROOT });
+/**
+ * Stops or starts a node's kubelet (hack/testbed/node.sh); start waits until
+ * the node is Ready. Started with `version`, it is the same kubelet built to
+ * say it is that version (in the node's status too), as an upgraded one would.
+ */
+export async function kubelet(action: 'stop' | 'start', node: TestbedNode, options: { version?: string } = {}): Promise<void> {
+  await execFileAsync('bash', ['hack/testbed/node.sh', action, 'kubelet', node.name, ...(options.version === undefined ? [] : [options.version])], {
+    cwd: REPO_ROOT,
+  });
 }
 
 /**

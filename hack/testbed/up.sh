@@ -481,7 +481,8 @@ imageGCLowThresholdPercent: 99
 # Room for the agent's 250-sandbox tests and benchmarks (host-network pods need no pod IP).
 maxPods: 300
 YAML
-  start "kubelet@$NODE_NAME" "--root-dir=$dir/root" kubelet --config="$dir/config.yaml" \
+  # KUBELET_BIN: node.sh's kubelet of another version string, else the testbed's own.
+  start "kubelet@$NODE_NAME" "--root-dir=$dir/root" "${KUBELET_BIN:-kubelet}" --config="$dir/config.yaml" \
     --kubeconfig="$TB/kubeconfigs/system-node-$NODE_NAME.kubeconfig" --root-dir="$dir/root" \
     --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --cert-dir="$dir/pki"
 }
