@@ -82,12 +82,24 @@ export class ProbeReconciler {
     const { cache } = this.deps;
     const now = this.deps.now();
     const { classes } = probedClasses(cache);
+    this.forgetGone(classes);
     await this.keepShadows(classes);
     const busy = await this.judgeInFlight(classes, now);
     const nodes = probeNodes(cache, this.judged);
     const started = await this.start(nodes, classes, now);
     await this.label(probeNodes(cache, this.judged), classes);
     return { kind: 'requeueAfter', ms: busy || started ? BUSY_REQUEUE_MS : this.idleWait(nodes, classes, now) };
+  }
+
+  /**
+   * Drops the records of nodes gone from the cluster and of classes no audit
+   * probes any more: with nodes autoscaled in and out, the leader would
+   * otherwise keep every name it ever probed.
+   */
+  private forgetGone(classes: readonly ProbedClass[]): void {
+    const wanted = new Set(classes.map((c) => c.name));
+    for (const node of this.judged.keys()) if (!this.deps.cache.nodes.has(node)) this.judged.delete(node);
+    for (const records of this.judged.values()) for (const cls of records.keys()) if (!wanted.has(cls)) records.delete(cls);
   }
 
   /** Each wanted class's shadow RuntimeClass exists with its handler; no other shadow does. */

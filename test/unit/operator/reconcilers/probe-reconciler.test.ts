@@ -191,6 +191,16 @@ test('a judged probe: Proven labels its node and the pod goes; a dropped handler
     metadata: { name: honest, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: honest, uid: again }] },
   });
   for (const replica of [c.probes, next]) await unlabelsAndProbes(c, replica, honestLabels, again);
+
+  // Nodes gone from the cluster, and classes no audit probes any more: their records go from memory too.
+  assert.deepEqual([...c.probes.records.keys()].sort(), [crio, honest, kuscia]);
+  c.remove('nodes', kuscia);
+  c.now += 60_000;
+  await c.probes.reconcile();
+  assert.deepEqual([...c.probes.records.keys()].sort(), [crio, honest], 'a node gone');
+  c.remove('audits', 'prove');
+  await c.probes.reconcile();
+  assert.deepEqual([...(c.probes.records.get(honest)?.keys() ?? [])], [], 'a class no longer probed');
 });
 
 test('a probe that gets no sandbox by its deadline is an error, never proof, and is deleted', async () => {
