@@ -20,6 +20,16 @@ require_root() {
   [ "$(id -u)" = 0 ] || die "$1 must run as root (it starts containerd and a kubelet). Try: sudo $0"
 }
 
+# take_lock NAME: waits for the lock NAME under the cache, then holds it
+# until this shell exits (or `flock -u "$LOCK_FD"`): one build, fetch or
+# install of a thing at a time, whoever asks (npm test builds ahead of time,
+# beside tests that may need the same tool now).
+take_lock() {
+  mkdir -p "$RCA_CACHE/locks"
+  exec {LOCK_FD}>"$RCA_CACHE/locks/$1.lock"
+  flock "$LOCK_FD"
+}
+
 # apt_install PKG...: installs the Debian packages that are missing, once.
 apt_install() {
   local missing=()
@@ -28,14 +38,12 @@ apt_install() {
   for p in "$@"; do [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == *"ok installed"* ]] || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   # One apt at a time: the builds npm test starts ahead of time may ask beside the tests' own.
-  mkdir -p "$RCA_CACHE/locks"
-  exec 7>"$RCA_CACHE/locks/apt.lock"
-  flock 7
+  take_lock apt
   log "installing Debian packages: ${missing[*]}"
   if [ -z "${RCA_APT_UPDATED:-}" ]; then apt-get update -qq || die "apt-get update failed"; export RCA_APT_UPDATED=1; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
-  flock -u 7
+  flock -u "$LOCK_FD"
 }
 
 # ensure_node: the project's npm packages installed, and Node.js 24 first on

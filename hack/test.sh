@@ -70,14 +70,13 @@ prebuild() {
   mkdir -p "$logs"
   log "building the tools of a Kubernetes v$version testbed in the background (log: $logs/prebuild-$version.log)"
   local idle=(); command -v ionice >/dev/null && idle=(ionice -c 3)
-  # In the order up.sh asks for them; last, on the newest, the relinked
-  # kubelet that the probes' end-to-end tests restart a node with.
-  setsid nice -n 19 "${idle[@]}" env KUBE_VERSION="$version" bash -c '
-    t=$1/hack/tools.sh
-    "$t" kubernetes; "$t" helm; "$t" registry
-    "$t" containerd; "$t" containerd-1.7; "$t" cri-o; "$t" gvisor
-    [ "$KUBE_VERSION" != "$2" ] || "$t" kubelet-as "v$KUBE_VERSION-relinked"
-  ' prebuild "$RCA_ROOT" "$KUBE_VERSION" >"$logs/prebuild-$version.log" 2>&1 </dev/null &
+  # up.sh's own list; then, on the newest, the relinked kubelet that the
+  # probes' end-to-end tests restart a node with.
+  setsid nice -n 19 "${idle[@]}" bash -c '
+    source "$1/hack/testbed/up.sh"
+    build_tools "$2"
+    [ "$2" != "$3" ] || KUBE_VERSION=$2 "$1/hack/tools.sh" kubelet-as "v$2-relinked" >/dev/null
+  ' prebuild "$RCA_ROOT" "$version" "$KUBE_VERSION" >"$logs/prebuild-$version.log" 2>&1 </dev/null &
   PREBUILDS+=($!)
 }
 

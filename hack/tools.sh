@@ -45,9 +45,7 @@ fetch_go() {
   local out="$RCA_CACHE/tools/go-$GO_VERSION-$arch"
   if [ -x "$out/bin/go" ]; then echo "$out"; return; fi
   # One fetch at a time (every build may ask at once): the others wait, then find it.
-  mkdir -p "$RCA_CACHE/locks"
-  exec 8>"$RCA_CACHE/locks/go-$GO_VERSION.lock"
-  flock 8
+  take_lock "go-$GO_VERSION"
   if [ -x "$out/bin/go" ]; then echo "$out"; return; fi
   local want_var="GO_TOOLCHAIN_SUM_$arch"
   local want="${!want_var:-}"
@@ -93,9 +91,7 @@ staging_replaces() {
 kube_module() {
   local v=$1 work="$RCA_CACHE/build/kubernetes-$1" c
   # Set up once: a kubelet-as build may ask beside the commands' own.
-  mkdir -p "$RCA_CACHE/locks"
-  exec 6>"$RCA_CACHE/locks/kube-module-$v.lock"
-  flock 6
+  take_lock "kube-module-$v"
   if [ ! -f "$work/.ready" ]; then
     mkdir -p "$work"
     (
@@ -341,26 +337,22 @@ fetch_monitoring_crds() {
   echo "$out"
 }
 
-# lock_build KEY: holds KEY's lock until this script exits, so two builds of
-# one thing (npm test's builds ahead of time, beside a testbed that needs the
-# tool now) never share a work directory: the second waits, then finds it built.
-lock_build() {
-  mkdir -p "$RCA_CACHE/locks"
-  exec 9>"$RCA_CACHE/locks/$1.lock"
-  flock 9
-}
-
+# Each build holds its tool's lock (take_lock, keyed by what it builds) until
+# this script exits, so two builds of one thing never share a work directory:
+# the second waits, then finds it built. Targets of several tools run each
+# through this script again, under each one's lock.
 case "${1:-all}" in
-  go|module-hash) ;;
-  kubernetes) lock_build "kubernetes-$KUBE_VERSION" ;;
+  go|module-hash|runtimes|all) ;;
+  kubernetes) take_lock "kubernetes-$KUBE_VERSION" ;;
   kubelet-as)
     # Checked before it names a lock file or a directory.
     [[ "${2:-}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] || die "${2:-(none)} is not a Kubernetes version (v1.2.3 or v1.2.3-suffix)"
-    lock_build "kubelet-as-$KUBE_VERSION-$2" ;;
-  containerd) lock_build "containerd-${2:-$CONTAINERD_VERSION}" ;;
-  containerd-1.7) lock_build "containerd-$CONTAINERD_17_VERSION" ;;
-  *) lock_build "${1:-all}" ;;
+    take_lock "kubelet-as-$KUBE_VERSION-$2" ;;
+  containerd) take_lock "containerd-${2:-$CONTAINERD_VERSION}" ;;
+  containerd-1.7) take_lock "containerd-$CONTAINERD_17_VERSION" ;;
+  helm|helm-docs|registry|crane|oras|gvisor|cri-o|prometheus|monitoring-crds) take_lock "$1" ;;
 esac
+self=${BASH_SOURCE[0]}
 
 case "${1:-all}" in
   go) ensure_go; dirname "$(command -v go)" ;;
@@ -378,7 +370,7 @@ case "${1:-all}" in
   cri-o) build_crio ;;
   prometheus) fetch_prometheus ;;
   monitoring-crds) fetch_monitoring_crds ;;
-  runtimes) build_containerd "$CONTAINERD_VERSION"; build_containerd "$CONTAINERD_17_VERSION"; build_gvisor; build_crio ;;
-  all) build_kubernetes; build_helm; build_registry; build_crane; build_oras; fetch_prometheus; fetch_monitoring_crds ;;
+  runtimes) for t in containerd containerd-1.7 gvisor cri-o; do bash "$self" "$t"; done ;;
+  all) for t in kubernetes helm registry crane oras prometheus monitoring-crds; do bash "$self" "$t"; done ;;
   *) die "usage: $0 go|kubernetes|kubelet-as GIT_VERSION|helm|helm-docs|registry|crane|oras|containerd [VERSION]|containerd-1.7|gvisor|cri-o|runtimes|prometheus|monitoring-crds|all (or module-hash DIR)" ;;
 esac

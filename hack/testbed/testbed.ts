@@ -78,8 +78,13 @@ export async function vmmImage(): Promise<string> {
   return stdout.trim();
 }
 
+/** What kubectl (and helm) need in their environment to reach the testbed with its own binaries. */
+export function kubectlEnv(testbed: Testbed): { KUBECONFIG: string; PATH: string } {
+  return { KUBECONFIG: testbed.kubeconfig, PATH: [...testbed.binDirs, process.env['PATH']].join(':') };
+}
+
 export async function kubectl(testbed: Testbed, args: string[], input?: string): Promise<string> {
-  const env = { ...process.env, KUBECONFIG: testbed.kubeconfig, PATH: [...testbed.binDirs, process.env['PATH']].join(':') };
+  const env = { ...process.env, ...kubectlEnv(testbed) };
   const child = execFileAsync('kubectl', args, { env, maxBuffer: 64 * 1024 * 1024 });
   if (input !== undefined) {
     child.child.stdin?.end(input);

@@ -39,8 +39,10 @@ install_packages() {
   ensure_node
 }
 
+# build_tools [VERSION]: every tool a testbed needs, Kubernetes at VERSION
+# (default: the testbed's); npm test builds the oldest's ahead of time with it.
 build_tools() {
-  KUBE_BIN=$("$RCA_ROOT/hack/tools.sh" kubernetes)
+  KUBE_BIN=$(KUBE_VERSION=${1:-$KUBE_VERSION} "$RCA_ROOT/hack/tools.sh" kubernetes)
   HELM_BIN=$("$RCA_ROOT/hack/tools.sh" helm)
   REGISTRY_BIN=$("$RCA_ROOT/hack/tools.sh" registry)
   local i

@@ -7,12 +7,13 @@
 // proof label places a Deployment's pods only on the proven node, and one
 // proven nowhere leaves its pods Pending, saying why.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { helm, installFromTree, installNames, testbedValues } from '../support/chart.ts';
-import { criProxy, createNamespace, eventually, kubectl, kubelet, loadTestbed, runtime, testbedNode } from '../../hack/testbed/testbed.ts';
+import { criProxy, createNamespace, eventually, kubectl, kubectlEnv, kubelet, loadTestbed, runtime, testbedNode } from '../../hack/testbed/testbed.ts';
 import { scrapeMetrics, scraperToken } from '../support/scrape.ts';
+import { metricSum } from '../support/operator.ts';
+import { startProcess } from '../support/processes.ts';
 
 const testbed = loadTestbed();
 const [honestNode, kusciaNode, crioNode] = [testbedNode(testbed, 0), testbedNode(testbed, 1), testbedNode(testbed, 2)];
@@ -70,18 +71,22 @@ interface NodeState {
 }
 
 /** Every state of a node a watch sees from now on (its kubelet's version and its labels), until stopped. */
-function watchNode(node: string): { seen: NodeState[]; stop(): void } {
+function watchNode(node: string): { seen: NodeState[]; stop(): Promise<void> } {
   // A space between the two, not a tab: kubectl's watch output pads tabs into columns.
-  const watch = spawn('kubectl', ['get', 'node', node, '--watch', '-o', 'jsonpath={.status.nodeInfo.kubeletVersion}{" "}{.metadata.labels}{"\\n"}'], {
-    env: { ...process.env, KUBECONFIG: testbed.kubeconfig, PATH: [...testbed.binDirs, process.env['PATH']].join(':') },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const watch = startProcess(
+    'kubectl',
+    ['get', 'node', node, '--watch', '-o', 'jsonpath={.status.nodeInfo.kubeletVersion}{" "}{.metadata.labels}{"\\n"}'],
+    kubectlEnv(testbed),
+  );
   const seen: NodeState[] = [];
-  createInterface({ input: watch.stdout }).on('line', (line) => {
+  const { stdout } = watch.child;
+  assert.ok(stdout !== null, 'kubectl started with its output piped');
+  createInterface({ input: stdout }).on('line', (line) => {
     const space = line.indexOf(' ');
-    if (space > 0) seen.push({ at: Date.now(), kubeletVersion: line.slice(0, space), labels: JSON.parse(line.slice(space + 1)) as Record<string, string> });
+    if (/^v\S* \{/.test(line))
+      seen.push({ at: Date.now(), kubeletVersion: line.slice(0, space), labels: JSON.parse(line.slice(space + 1)) as Record<string, string> });
   });
-  return { seen, stop: () => watch.kill() };
+  return { seen, stop: () => watch.stop() };
 }
 
 /** When a condition of an object last changed, in unix seconds. */
@@ -176,6 +181,12 @@ describe('proof before placement with the chart on the testbed', { timeout: 900_
     await eventually(async () => {
       assert.equal((await k(['get', 'pods', '-n', `${system}-probes`, '-o', 'name'])).trim(), '');
     }, 60_000);
+    // Each probe pod deleted, then its node labelled, on one connection: no label patch answered 400 (a DELETE's
+    // body sent unframed was read as the next request).
+    const text = await operatorMetrics();
+    assert.ok(metricSum(text, 'rcaudit_api_requests_total', { verb: 'DELETE', resource: 'pods', code: '200' }) > 0);
+    assert.ok(metricSum(text, 'rcaudit_api_requests_total', { verb: 'PATCH', resource: 'nodes', code: '200' }) > 0);
+    assert.equal(metricSum(text, 'rcaudit_api_requests_total', { code: '400' }), 0);
   });
 
   test('a Deployment of the gated gVisor class lands only on the proven node; one of the gated kata class stays Pending, saying why', async () => {
@@ -330,7 +341,7 @@ describe('proof before placement with the chart on the testbed', { timeout: 900_
       const window = (watch.seen[gone]?.at ?? 0) - (watch.seen[shown]?.at ?? 0);
       console.log(`the old kubelet's proof label beside the new kubelet: ${String(window)} ms, ${String(gone - shown)} states of the node as a watch saw them`);
     } finally {
-      watch.stop();
+      await watch.stop();
       await kubelet('stop', honestNode).catch(() => undefined);
       await kubelet('start', honestNode);
     }
