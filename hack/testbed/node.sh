@@ -49,7 +49,10 @@ case "$action" in
       start_kubelet
       # The node may still show Ready from before the stop: wait for this kubelet's own health first.
       wait_for "the kubelet of $NODE_NAME to be healthy" 60 "kubelet@$NODE_NAME" curl -fsS "http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz"
-      wait_for "node $NODE_NAME to be Ready" 120 "kubelet@$NODE_NAME" node_ready "$NODE_NAME"
+      # Ready alone may still be the stopped kubelet's status: wait until the node reports this kubelet's version
+      # (a test that asks for another version reads it next).
+      wait_for "node $NODE_NAME to be Ready under kubelet ${pattern:-v$KUBE_VERSION}" 120 "kubelet@$NODE_NAME" \
+        node_runs_kubelet "$NODE_NAME" "${pattern:-v$KUBE_VERSION}"
     fi
     ;;
   *) die "$usage" ;;

@@ -518,6 +518,12 @@ node_ready() {
     -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
 }
 
+# node_runs_kubelet NODE GIT_VERSION: the node is Ready and its status was written by a kubelet saying GIT_VERSION.
+node_runs_kubelet() {
+  [ "$(kubectl --kubeconfig "$KUBECONFIG_ADMIN" get node "$1" \
+    -o jsonpath='{.status.nodeInfo.kubeletVersion}/{.status.conditions[?(@.type=="Ready")].status}')" = "$2/True" ]
+}
+
 apply_cluster_objects() {
   kubectl --kubeconfig "$KUBECONFIG_ADMIN" apply -f "$RCA_ROOT/hack/testbed/manifests/" >/dev/null
 }
