@@ -14,7 +14,7 @@ const REPO_FOLDERS = [...PRODUCT_LAYERS, 'agent', 'operator', 'test', 'hack'];
  * (and itself). machinery/ and judging/ are both at the bottom and never
  * import each other: machinery is generic, judging is the pure rules.
  */
-const OPERATOR_LAYERS = [['machinery', 'judging'], ['cache'], ['views'], ['acting'], ['metrics'], ['reconcilers'], ['main.ts']];
+const OPERATOR_LAYERS = [['machinery', 'judging'], ['cache'], ['views'], ['acting'], ['metrics'], ['reconcilers'], ['main.ts', 'withdraw.ts']];
 
 const folders = (names: readonly string[]): string => `^(${names.join('|')})(/|$)`;
 const operatorPaths = (names: readonly string[]): string => `^operator/(${names.map((n) => n.replace('.', '[.]')).join('|')})($|/)`;

@@ -3,6 +3,17 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { isDnsLabel, isDnsSubdomain } from '../api/names.ts';
 
+/** A commander parser from a parser that throws an Error: its message becomes the flag's refusal. */
+export function refusing<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+    }
+  };
+}
+
 /** "500ms", "2s", "5m", "1h" -> milliseconds. (The chart's values.schema.json takes the same form.) */
 export function duration(value: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value);
@@ -23,10 +34,10 @@ export function formatDuration(ms: number): string {
 }
 
 /**
- * The sane range of every duration flag of both processes. Nothing may be
- * 0 (a scan or an event write on every turn of the loop), and nothing may
- * reach Node's timer limit (2^31-1 ms, about 24.8 days), past which a timer
- * fires after 1 ms. The chart checks its values against the same ranges
+ * The sane range of every duration flag of the agent, the operator and its
+ * uninstall step. Nothing may be 0 (a scan or an event write on every turn
+ * of the loop), and nothing may reach Node's timer limit (2^31-1 ms, about
+ * 24.8 days), past which a timer fires after 1 ms. The chart checks its values against the same ranges
  * (templates/_helpers.tpl, rcaudit.duration; a unit test compares them).
  */
 export const DURATION_BOUNDS = {
@@ -43,6 +54,8 @@ export const DURATION_BOUNDS = {
   'lease-duration': ['1s', '5m'],
   'renew-deadline': ['1s', '5m'],
   'retry-period': ['100ms', '1m'],
+  // the uninstall's withdrawal of the probes' labels (operator/withdraw.ts)
+  'operator-gone': ['1s', '10m'],
 } as const satisfies Record<string, readonly [string, string]>;
 
 /** A commander parser for a duration within `bounds`; the error names the value and the range (commander adds the flag). */

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { boundedCount, boundedDuration, formatDuration, namespaceName, objectName, withListenFlags, type ListenFlags } from '../cli/flags.ts';
+import { boundedCount, boundedDuration, formatDuration, namespaceName, objectName, refusing, withListenFlags, type ListenFlags } from '../cli/flags.ts';
 import { serveMetrics } from '../cli/serve.ts';
 import { connect } from '../kube/connection.ts';
 import { KubeRest } from '../kube/rest.ts';
@@ -44,14 +44,6 @@ interface Flags extends ListenFlags {
 function imageReference(value: string): string {
   if (!/^[^\s]{1,512}$/.test(value)) throw new InvalidArgumentError('an image reference without spaces, such as registry.k8s.io/pause:3.10');
   return value;
-}
-
-function selector(value: string): Record<string, string> {
-  try {
-    return parseEqualitySelector(value);
-  } catch (err) {
-    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
-  }
 }
 
 /** A Lease holder's identity: one word, so that no replica can pass for another or for nobody. */
@@ -98,7 +90,7 @@ function parseFlags(argv: string[]): Flags {
       namespaceName,
       process.env['AGENT_NAMESPACE'],
     )
-    .option('--agent-selector <k=v,...>', 'labels of the agent pods', selector, {
+    .option('--agent-selector <k=v,...>', 'labels of the agent pods', refusing(parseEqualitySelector), {
       'app.kubernetes.io/name': 'runtimeclass-audit',
       'app.kubernetes.io/component': 'agent',
     })

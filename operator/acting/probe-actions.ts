@@ -5,7 +5,8 @@ import { KubeApiError } from '../../kube/errors.ts';
 import { MERGE_PATCH, type KubeRequester } from '../../kube/rest.ts';
 import type { Toleration } from '../judging/coverage.ts';
 
-const MANAGED = { 'app.kubernetes.io/managed-by': 'runtimeclass-audit', 'app.kubernetes.io/component': 'probe' } as const;
+/** The labels of every object the probes make (pods, shadow RuntimeClasses): what the uninstall's withdrawal finds them by. */
+export const PROBE_OBJECT_LABELS = { 'app.kubernetes.io/managed-by': 'runtimeclass-audit', 'app.kubernetes.io/component': 'probe' } as const;
 
 export interface ProbePodSpec {
   namespace: string;
@@ -32,7 +33,7 @@ export function probePod(spec: ProbePodSpec): object {
     metadata: {
       generateName: `${spec.runtimeClass.slice(0, 40)}-`,
       namespace: spec.namespace,
-      labels: { ...MANAGED, 'rcaudit.dev/probe-of': spec.runtimeClass },
+      labels: { ...PROBE_OBJECT_LABELS, 'rcaudit.dev/probe-of': spec.runtimeClass },
     },
     spec: {
       nodeName: spec.node,
@@ -59,7 +60,7 @@ export function probePod(spec: ProbePodSpec): object {
 
 /** The shadow RuntimeClass of a class: its handler, nothing else. */
 export function shadowClass(name: string, handler: string): object {
-  return { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name, labels: MANAGED }, handler };
+  return { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name, labels: PROBE_OBJECT_LABELS }, handler };
 }
 
 const gone = (err: unknown): boolean => err instanceof KubeApiError && err.reason === 'NotFound';

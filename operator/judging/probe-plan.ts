@@ -326,3 +326,20 @@ export function probeSummaries(asked: readonly string[], existing: ReadonlySet<s
     };
   });
 }
+
+/** An operator pod as the uninstall's withdrawal sees it: its phase and its containers' arguments. */
+export interface OperatorPod {
+  name: string;
+  phase?: string | undefined;
+  args: readonly (readonly string[])[];
+}
+
+/**
+ * The operator pods that may still write probe labels: running (or about
+ * to) with a probe namespace. After an upgrade that turns probes off, the
+ * new operator runs without one and is no reason to wait; the old one is.
+ */
+export function stillProbing(pods: readonly OperatorPod[]): string[] {
+  const probes = (args: readonly string[]): boolean => args.some((a) => a === '--probe-namespace' || a.startsWith('--probe-namespace='));
+  return pods.filter((p) => p.phase !== 'Succeeded' && p.phase !== 'Failed' && p.args.some(probes)).map((p) => p.name);
+}

@@ -51,7 +51,7 @@ export function parseEqualitySelector(text: string): Record<string, string> {
       throw new Error(`"${value}" is not a label value (at most 63 letters, digits, -, _ or ., beginning and ending with a letter or digit)`);
     labels[key] = value;
   }
-  if (Object.keys(labels).length === 0) throw new Error('at least one key=value: an empty selector takes every pod in the namespace for an agent');
+  if (Object.keys(labels).length === 0) throw new Error('at least one key=value: an empty selector takes every pod in the namespace');
   return labels;
 }
 

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { helm, installFromTree, installNames, testbedValues } from '../support/chart.ts';
+import { CHART, helm, installFromTree, installNames, testbedValues } from '../support/chart.ts';
 import { criProxy, createNamespace, eventually, kubectl, kubectlEnv, kubelet, loadTestbed, runtime, testbedNode } from '../../hack/testbed/testbed.ts';
 import { scrapeMetrics, scraperToken } from '../support/scrape.ts';
 import { metricSum } from '../support/operator.ts';
@@ -112,6 +112,21 @@ async function probeLabels(cls: string): Promise<[string, string | undefined, st
       n.metadata.labels[`${RECORD}${cls}`]?.split('.')[0],
     ])
     .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+/** Every probe label on any node, as "<node> <key>". */
+async function ourLabels(): Promise<string[]> {
+  const nodes = JSON.parse(await k(['get', 'nodes', '-o', 'json'])) as { items: { metadata: { name: string; labels: Record<string, string> } }[] };
+  return nodes.items.flatMap((n) =>
+    Object.keys(n.metadata.labels)
+      .filter((key) => key.startsWith(PROOF) || key.startsWith(RECORD))
+      .map((key) => `${n.metadata.name} ${key}`),
+  );
+}
+
+/** The operator's shadow RuntimeClasses. */
+async function shadowClasses(): Promise<string> {
+  return (await k(['get', 'runtimeclasses', '-l', 'app.kubernetes.io/managed-by=runtimeclass-audit', '-o', 'name'])).trim();
 }
 
 describe('proof before placement with the chart on the testbed', { timeout: 900_000 }, () => {
@@ -392,11 +407,47 @@ describe('proof before placement with the chart on the testbed', { timeout: 900_
     );
   });
 
-  test('helm uninstall: the probe namespace goes, with any probe pod in it; the node labels stay, as the README says', async () => {
-    await helm(['uninstall', release, '-n', system, '--wait', '--timeout', '120s'], { KUBECONFIG: testbed.kubeconfig });
+  test('probes turned off with an upgrade: the proofs are withdrawn as the upgrade ends; on again, the node is proven again', async () => {
+    assert.equal(await labelOf(honestNode.name, `${PROOF}${gvisorGated}`), 'proven');
+    const upgrade = (probes: boolean): Promise<string> =>
+      helm(['upgrade', release, CHART, '-n', system, '--reuse-values', '--set', `probes.enabled=${String(probes)}`, '--wait', '--timeout', '240s'], {
+        KUBECONFIG: testbed.kubeconfig,
+      });
+    const started = Date.now();
+    await upgrade(false);
+    console.log(`helm upgrade turning probes off, its withdrawal included: ${String(Date.now() - started)} ms`);
+    // helm returns once its post-upgrade hook finished.
+    assert.deepEqual(await ourLabels(), [], 'no proof or record label left');
+    assert.equal(await shadowClasses(), '');
+    await upgrade(true);
+    await eventually(async () => {
+      assert.equal(await labelOf(honestNode.name, `${PROOF}${gvisorGated}`), 'proven');
+    }, 120_000);
+  });
+
+  test('helm uninstall withdraws every proof: the probe namespace, the node labels and the shadow classes go; a gated pod then waits for a proven node', async () => {
+    assert.equal(await labelOf(honestNode.name, `${PROOF}${gvisorGated}`), 'proven');
+    await helm(['uninstall', release, '-n', system, '--wait', '--timeout', '180s'], { KUBECONFIG: testbed.kubeconfig });
+    // helm returns once its post-delete hook finished: nothing of ours is left on a node, nor a shadow class.
+    assert.deepEqual(await ourLabels(), [], 'no proof or record label left');
+    assert.equal(await shadowClasses(), '');
+    // The hook's own account and grants went with it.
+    const hook = ['-l', 'app.kubernetes.io/component=withdraw-proofs', '-o', 'name'];
+    assert.equal((await k(['get', 'serviceaccounts,roles,rolebindings,jobs', '-n', system, ...hook])).trim(), '');
+    assert.equal((await k(['get', 'clusterroles,clusterrolebindings', ...hook])).trim(), '');
     await eventually(async () => {
       assert.equal((await k(['get', 'namespace', `${system}-probes`, '--ignore-not-found', '-o', 'name'])).trim(), '');
     }, 120_000);
-    assert.equal(await labelOf(honestNode.name, `${PROOF}${gvisorGated}`), 'proven');
+    // The pods placed while the proof held stay; a new one of the gated class waits, as on a cluster with no proven node.
+    const running = (await k(['get', 'pods', '-n', workloads, '-l', 'app=sandboxed', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
+    await k(['delete', 'pod', '-n', workloads, running, '--wait=false']);
+    await eventually(async () => {
+      const pods = JSON.parse(await k(['get', 'pods', '-n', workloads, '-l', 'app=sandboxed', '-o', 'json'])) as {
+        items: { metadata: { name: string }; status: { phase: string; conditions?: { type: string; reason?: string }[] } }[];
+      };
+      const waiting = pods.items.filter((p) => p.metadata.name !== running && p.status.phase === 'Pending');
+      assert.equal(waiting.length, 1, 'the replacement Pending');
+      assert.equal(waiting[0]?.status.conditions?.find((c) => c.type === 'PodScheduled')?.reason, 'Unschedulable');
+    }, 60_000);
   });
 });

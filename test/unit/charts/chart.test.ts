@@ -349,6 +349,45 @@ describe('what the chart renders', () => {
     await assert.rejects(render({ 'probes.maxInFlight': 0 }), /maxInFlight.*(minimum|greater than or equal)/);
   });
 
+  test('probes.enabled: helm uninstall ends with a Job that withdraws the proofs, whose account and RBAC exist only while it runs', async () => {
+    assert.equal((await render({})).some((o) => o.metadata.name.endsWith('-withdraw-proofs')), false, 'nothing unless asked');
+    const objects = (await render({ 'probes.enabled': true, 'operator.nodeSelector': { pool: 'system' } })).filter((o) =>
+      o.metadata.name.endsWith('-withdraw-proofs'),
+    );
+    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'Job', 'Role', 'RoleBinding', 'ServiceAccount']);
+    for (const o of objects) {
+      assert.equal(o.metadata.annotations?.['helm.sh/hook'], 'post-delete', `${o.kind} is a post-delete hook, never installed`);
+      const policy = (o.metadata.annotations['helm.sh/hook-delete-policy'] ?? '').split(',');
+      // The Job stays when it fails, for its log; what grants anything goes either way.
+      const expected = o.kind === 'Job' ? ['before-hook-creation', 'hook-succeeded'] : ['before-hook-creation', 'hook-succeeded', 'hook-failed'];
+      assert.deepEqual(policy, expected, o.kind);
+      if (o.kind !== 'Job') assert.ok(Number(o.metadata.annotations['helm.sh/hook-weight'] ?? 0) < 0, `${o.kind} before the Job`);
+    }
+    const grants = (kind: string): string[] =>
+      (findObject(objects, kind)['rules'] as { resources: string[]; verbs: string[] }[]).flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${v} ${res}`)));
+    assert.deepEqual(grants('ClusterRole'), ['list nodes', 'patch nodes', 'list runtimeclasses', 'delete runtimeclasses']);
+    assert.deepEqual(grants('Role'), ['list pods']);
+    const job = findObject(objects, 'Job') as Workload;
+    const pod = job.spec.template.spec as PodSpec & { serviceAccountName: string; nodeSelector?: Record<string, string> };
+    assert.equal(pod.serviceAccountName, 'rcaudit-runtimeclass-audit-withdraw-proofs');
+    assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux', pool: 'system' }, 'where the operator may run');
+    assert.equal(pod.securityContext['runAsNonRoot'], true);
+    assert.deepEqual(container(job).args, [
+      'operator/withdraw.js',
+      '--operator-namespace=rcaudit',
+      '--operator-selector=app.kubernetes.io/name=runtimeclass-audit,app.kubernetes.io/instance=rcaudit,app.kubernetes.io/component=operator',
+      '--operator-gone=2m',
+    ]);
+    // The selector is the operator Deployment's own: the Job waits for exactly its pods.
+    const deployment = findObject(await render({ 'probes.enabled': true }), 'Deployment') as Workload & { spec: { selector: { matchLabels: Record<string, string> } } };
+    assert.equal(
+      Object.entries(deployment.spec.selector.matchLabels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+      container(job).args[2]?.split('=').slice(1).join('='),
+    );
+  });
+
   test('RBAC widens only with the features that need it', async () => {
     const rules = async (values: Record<string, unknown>): Promise<string[]> => {
       const role = findObject(await render(values), 'ClusterRole', 'rcaudit-runtimeclass-audit-operator');

@@ -1,4 +1,4 @@
-// Every duration flag of both processes has a sane range, and a value out of
+// Every duration flag of the agent, the operator and its uninstall step has a sane range, and a value out of
 // it is refused at start with a message naming the flag, the value and the range.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -111,7 +111,7 @@ describe('flags that would start a bad operator or agent are refused at start', 
     await refused(
       'operator/main.ts',
       ['--agent-selector', ''],
-      /argument '' is invalid\. at least one key=value: an empty selector takes every pod in the namespace for an agent/,
+      /argument '' is invalid\. at least one key=value: an empty selector takes every pod in the namespace/,
     );
   });
 
@@ -125,5 +125,21 @@ describe('flags that would start a bad operator or agent are refused at start', 
     await refused('operator/main.ts', ['--lease-name', 'a/b'], /option '--lease-name <name>' argument 'a\/b' is invalid\. an object name \(RFC 1123 subdomain/);
     await refused('operator/main.ts', ['--ensure-audit', 'Cluster'], /option '--ensure-audit <name>' argument 'Cluster' is invalid\. an object name/);
     await refused('agent/main.ts', ['--node-name', 'n1/../x'], /option '--node-name <name>' argument 'n1\/..\/x' is invalid\. an object name/);
+  });
+
+  test("the uninstall's withdrawal: whose pods to wait for, said in full, before it touches a node", async () => {
+    const selector = '--operator-selector=app.kubernetes.io/component=operator';
+    await refused('operator/withdraw.ts', [selector], /required option '--operator-namespace <ns>' not specified/);
+    await refused('operator/withdraw.ts', ['--operator-namespace', 'rcaudit'], /required option '--operator-selector <k=v,...>' not specified/);
+    await refused(
+      'operator/withdraw.ts',
+      ['--operator-namespace', 'rcaudit', '--operator-selector', ''],
+      /argument '' is invalid\. at least one key=value: an empty selector takes every pod in the namespace/,
+    );
+    await refused(
+      'operator/withdraw.ts',
+      ['--operator-namespace', 'rcaudit', selector, '--operator-gone', '1d'],
+      /option '--operator-gone <duration>' argument '1d' is invalid\. a duration like/,
+    );
   });
 });

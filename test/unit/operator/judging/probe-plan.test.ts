@@ -14,6 +14,8 @@ import {
   encodeRecord,
   recordsFromLabels,
   probeSummaries,
+  stillProbing,
+  type OperatorPod,
   probesToStart,
   type ProbeNode,
   type ProbeRecord,
@@ -245,5 +247,23 @@ describe("what an audit's status says", () => {
       },
       { runtimeClass: 'missing', exists: false, label: 'runtimeclass.rcaudit.dev/missing', nodes: 0, proven: 0, failed: 0, errors: 0, notProbed: 0 },
     ]);
+  });
+});
+
+describe("whom the uninstall's withdrawal waits for", () => {
+  test('an operator pod running with a probe namespace, in either form; not one without, nor one that ended', () => {
+    const pod = (name: string, args: string[], phase = 'Running'): OperatorPod => ({ name, phase, args: [args] });
+    assert.deepEqual(
+      stillProbing([
+        pod('old', ['operator/main.js', '--probe-namespace=rcaudit-probes']),
+        pod('spaced', ['operator/main.js', '--probe-namespace', 'rcaudit-probes']),
+        pod('starting', ['operator/main.js', '--probe-namespace=rcaudit-probes'], 'Pending'),
+        pod('new', ['operator/main.js', '--probe-image=x', '--remediation']),
+        pod('ended', ['operator/main.js', '--probe-namespace=rcaudit-probes'], 'Failed'),
+        pod('done', ['operator/main.js', '--probe-namespace=rcaudit-probes'], 'Succeeded'),
+      ]),
+      ['old', 'spaced', 'starting'],
+    );
+    assert.deepEqual(stillProbing([{ name: 'unknown-phase', args: [[], ['--probe-namespace=p']] }]), ['unknown-phase'], 'any container');
   });
 });
