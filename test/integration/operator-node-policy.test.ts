@@ -3,7 +3,9 @@
 // change its own labels on a Node (rcaudit.dev/, and the probes'
 // runtimeclass.rcaudit.dev/ and probe.runtimeclass.rcaudit.dev/) and nothing
 // else of it, and create or delete only its probes' shadow RuntimeClasses,
-// with a handler and nothing else; everyone else is untouched.
+// with a handler and nothing else; everyone else is untouched. The same for
+// the account of the Job that withdraws the proofs (a Helm hook, with
+// policies of its own, since the operator's are gone when it runs).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { render } from '../support/chart.ts';
@@ -19,6 +21,7 @@ const policy = `${id}-runtimeclass-audit-operator-own-labels`;
 const classPolicy = `${id}-runtimeclass-audit-operator-probe-classes`;
 const chartValues = { 'remediation.enabled': true, 'probes.enabled': true };
 const node = `${id}-node`;
+const withdrawal = `${id}-runtimeclass-audit-withdraw-proofs`;
 
 before(async () => {
   await createNamespace(testbed, scope.namespace);
@@ -32,6 +35,11 @@ before(async () => {
     testbed,
     rendered.filter((o) => o.metadata.name === policy || o.metadata.name === classPolicy),
   );
+  // The withdrawal hook's account, grants and policies, as Helm makes them before its Job.
+  await applyObjects(
+    testbed,
+    rendered.filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'withdraw-proofs' && o.kind !== 'Job'),
+  );
   const labelled = fakeNode(node) as { metadata: { labels: Record<string, string>; annotations?: Record<string, string> } };
   labelled.metadata.labels['team'] = 'a';
   labelled.metadata.annotations = { note: 'kept' };
@@ -40,17 +48,25 @@ before(async () => {
 
 after(async () => {
   await kubectl(testbed, ['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', policy, classPolicy, '--ignore-not-found']);
-  await kubectl(testbed, ['delete', 'runtimeclass', `rcaudit-probe.${id}`, `${id}-other`, '--ignore-not-found']);
+  await kubectl(testbed, [
+    'delete',
+    'validatingadmissionpolicybinding,validatingadmissionpolicy',
+    `${withdrawal}-nodes`,
+    `${withdrawal}-classes`,
+    '--ignore-not-found',
+  ]);
+  await kubectl(testbed, ['delete', 'clusterrolebinding,clusterrole', withdrawal, '--ignore-not-found']);
+  await kubectl(testbed, ['delete', 'runtimeclass', `rcaudit-probe.${id}`, `rcaudit-probe.${id}-w`, `${id}-other`, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'clusterrolebinding', id, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'clusterrole', `${id}-runtimeclass-audit-operator`, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'node', node, '--ignore-not-found']);
   await kubectl(testbed, ['delete', 'namespace', scope.namespace, `${scope.namespace}-probes`, '--wait=false']);
 });
 
-/** A merge patch of the node as the operator's account; the error text when refused. */
-async function asOperator(patch: object): Promise<string | undefined> {
+/** A merge patch of the node as the operator's account (or another of the release's); the error text when refused. */
+async function asOperator(patch: object, as = account): Promise<string | undefined> {
   try {
-    await kubectl(testbed, ['patch', 'node', node, '--type=merge', '-p', JSON.stringify(patch), `--as=system:serviceaccount:${scope.namespace}:${account}`]);
+    await kubectl(testbed, ['patch', 'node', node, '--type=merge', '-p', JSON.stringify(patch), `--as=system:serviceaccount:${scope.namespace}:${as}`]);
     return undefined;
   } catch (err) {
     return (err as { stderr?: string }).stderr ?? String(err);
@@ -95,11 +111,12 @@ test("the operator's account changes its own labels on a Node, and nothing else 
   assert.equal(stored.spec['unschedulable'], undefined);
 });
 
-/** Creates a RuntimeClass (an object) or deletes one (a name) as the operator's account; the error text when refused. */
-async function classAsOperator(runtimeClass: object | string): Promise<string | undefined> {
-  const as = `--as=system:serviceaccount:${scope.namespace}:${account}`;
+/** Creates a RuntimeClass (an object) or deletes one (a name) as the operator's account (or another); the error text when refused. */
+async function classAsOperator(runtimeClass: object | string, who = account): Promise<string | undefined> {
+  const as = `--as=system:serviceaccount:${scope.namespace}:${who}`;
   try {
-    if (typeof runtimeClass === 'string') await kubectl(testbed, ['delete', 'runtimeclass', runtimeClass, as]);
+    // No --wait: the withdrawal's account may not watch.
+    if (typeof runtimeClass === 'string') await kubectl(testbed, ['delete', 'runtimeclass', runtimeClass, as, '--wait=false']);
     else await kubectl(testbed, ['create', '-f', '-', as], JSON.stringify(runtimeClass));
     return undefined;
   } catch (err) {
@@ -128,4 +145,33 @@ test("the operator's account creates and deletes only its probes' shadow Runtime
   // Someone else's class: not the operator's to delete, whatever RBAC says.
   await kubectl(testbed, ['create', '-f', '-'], JSON.stringify(rc(`${id}-other`)));
   assert.match((await classAsOperator(`${id}-other`)) ?? 'accepted', onlyShadows);
+});
+
+test("the withdrawal's account removes the product's labels from a Node and nothing else of it, and deletes only the shadow RuntimeClasses", async () => {
+  const labelsOnly = /the runtimeclass-audit withdrawal may change only the product's own labels on a Node/;
+  let attempt = 0;
+  await eventually(async () => {
+    attempt++;
+    assert.match((await asOperator({ metadata: { labels: { probe: String(attempt) } } }, withdrawal)) ?? 'accepted', labelsOnly);
+  }, 30_000);
+  await kubectl(testbed, ['label', 'node', node, 'probe-', 'runtimeclass.rcaudit.dev/gvisor=proven', 'team=d', '--overwrite']);
+  assert.equal(await asOperator({ metadata: { labels: { 'runtimeclass.rcaudit.dev/gvisor': null } } }, withdrawal), undefined);
+  assert.match((await asOperator({ metadata: { labels: { team: null } } }, withdrawal)) ?? 'accepted', labelsOnly);
+  assert.match(
+    (await asOperator({ spec: { taints: [{ key: 'evil', effect: 'NoSchedule' }] } }, withdrawal)) ?? 'accepted',
+    /the runtimeclass-audit withdrawal may not change a Node's annotations or spec/,
+  );
+  const rc = (name: string): string => JSON.stringify({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name }, handler: 'runc' });
+  await kubectl(testbed, ['apply', '-f', '-'], rc(`${id}-other`));
+  await kubectl(testbed, ['apply', '-f', '-'], rc(`rcaudit-probe.${id}-w`));
+  await eventually(async () => {
+    assert.match(
+      (await classAsOperator(`${id}-other`, withdrawal)) ?? 'accepted',
+      /the runtimeclass-audit withdrawal may delete only the probes' RuntimeClasses/,
+    );
+  }, 30_000);
+  assert.equal(await classAsOperator(`rcaudit-probe.${id}-w`, withdrawal), undefined);
+  const stored = JSON.parse(await kubectl(testbed, ['get', 'node', node, '-o', 'json'])) as { metadata: { labels: Record<string, string> } };
+  assert.equal(stored.metadata.labels['team'], 'd');
+  assert.equal('runtimeclass.rcaudit.dev/gvisor' in stored.metadata.labels, false);
 });

@@ -233,3 +233,27 @@ compares them). Renders the value:
 {{- $unit := regexReplaceAll $form . "${2}" }}
 {{- mulf $number (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit) }}
 {{- end }}
+
+{{/*
+The CEL of the policies that hold an account of the product to its own
+labels on a Node (operator-node-policy.yaml, and the proofs' withdrawal in
+probes-withdraw.yaml): the variables they need, and each rule.
+*/}}
+{{- define "rcaudit.nodeLabelVariables" -}}
+- name: oldLabels
+  expression: "oldObject.metadata.?labels.orValue({})"
+- name: newLabels
+  expression: "object.metadata.?labels.orValue({})"
+- name: ours
+  expression: "['rcaudit.dev/', 'runtimeclass.rcaudit.dev/', 'probe.runtimeclass.rcaudit.dev/']"
+{{- end }}
+
+{{- define "rcaudit.nodeOwnLabelsOnly" -}}
+variables.newLabels.all(k, variables.ours.exists(p, k.startsWith(p)) || (k in variables.oldLabels && variables.oldLabels[k] == variables.newLabels[k]))
+&& variables.oldLabels.all(k, variables.ours.exists(p, k.startsWith(p)) || k in variables.newLabels)
+{{- end }}
+
+{{- define "rcaudit.nodeNothingElse" -}}
+object.metadata.?annotations.orValue({}) == oldObject.metadata.?annotations.orValue({})
+&& has(object.spec) == has(oldObject.spec) && (!has(object.spec) || object.spec == oldObject.spec)
+{{- end }}

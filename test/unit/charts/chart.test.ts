@@ -350,11 +350,22 @@ describe('what the chart renders', () => {
   });
 
   test('probes.enabled: helm uninstall ends with a Job that withdraws the proofs, whose account and RBAC exist only while it runs', async () => {
-    assert.equal((await render({})).some((o) => o.metadata.name.endsWith('-withdraw-proofs')), false, 'nothing unless asked');
-    const objects = (await render({ 'probes.enabled': true, 'operator.nodeSelector': { pool: 'system' } })).filter((o) =>
-      o.metadata.name.endsWith('-withdraw-proofs'),
+    assert.equal((await render({})).some((o) => o.metadata.name.includes('-withdraw-proofs')), false, 'nothing unless asked');
+    const objects = (await render({ 'probes.enabled': true, 'operator.nodeSelector': { pool: 'system' } })).filter(
+      (o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'withdraw-proofs',
     );
-    assert.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'Job', 'Role', 'RoleBinding', 'ServiceAccount']);
+    assert.deepEqual(objects.map((o) => o.kind).sort(), [
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Job',
+      'Role',
+      'RoleBinding',
+      'ServiceAccount',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ].sort());
     for (const o of objects) {
       assert.equal(o.metadata.annotations?.['helm.sh/hook'], 'post-delete', `${o.kind} is a post-delete hook, never installed`);
       const policy = (o.metadata.annotations['helm.sh/hook-delete-policy'] ?? '').split(',');
@@ -363,9 +374,17 @@ describe('what the chart renders', () => {
       assert.deepEqual(policy, expected, o.kind);
       if (o.kind !== 'Job') assert.ok(Number(o.metadata.annotations['helm.sh/hook-weight'] ?? 0) < 0, `${o.kind} before the Job`);
     }
+    // RBAC cannot say which labels or classes: the account is held by policies of its own, made before it.
+    const weight = (o: Manifest): number => Number(o.metadata.annotations?.['helm.sh/hook-weight'] ?? 0);
+    const account = findObject(objects, 'ServiceAccount');
+    for (const policy of objects.filter((o) => o.kind === 'ValidatingAdmissionPolicy')) {
+      assert.match(JSON.stringify(policy), /request\.userInfo\.username == \\"system:serviceaccount:rcaudit:rcaudit-runtimeclass-audit-withdraw-proofs\\"/);
+      assert.ok(weight(policy) < weight(account), `${policy.metadata.name} before the account`);
+      assert.equal(weight(findObject(objects, 'ValidatingAdmissionPolicyBinding', policy.metadata.name)), weight(policy));
+    }
     const grants = (kind: string): string[] =>
       (findObject(objects, kind)['rules'] as { resources: string[]; verbs: string[] }[]).flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${v} ${res}`)));
-    assert.deepEqual(grants('ClusterRole'), ['list nodes', 'patch nodes', 'list runtimeclasses', 'delete runtimeclasses']);
+    assert.deepEqual(grants('ClusterRole'), ['get nodes', 'list nodes', 'patch nodes', 'get runtimeclasses', 'list runtimeclasses', 'delete runtimeclasses']);
     assert.deepEqual(grants('Role'), ['list pods']);
     const job = findObject(objects, 'Job') as Workload;
     const pod = job.spec.template.spec as PodSpec & { serviceAccountName: string; nodeSelector?: Record<string, string> };
