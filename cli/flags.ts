@@ -35,10 +35,11 @@ export function formatDuration(ms: number): string {
 
 /**
  * The sane range of every duration flag of the agent, the operator and its
- * uninstall step. Nothing may be 0 (a scan or an event write on every turn
- * of the loop), and nothing may reach Node's timer limit (2^31-1 ms, about
- * 24.8 days), past which a timer fires after 1 ms. The chart checks its values against the same ranges
- * (templates/_helpers.tpl, rcaudit.duration; a unit test compares them).
+ * withdrawal of the proofs. Nothing may be 0 (a scan or an event write on
+ * every turn of the loop), and nothing may reach Node's timer limit (2^31-1
+ * ms, about 24.8 days), past which a timer fires after 1 ms. The chart
+ * checks its values against the same ranges (templates/_helpers.tpl,
+ * rcaudit.duration; a unit test compares them).
  */
 export const DURATION_BOUNDS = {
   // agent
@@ -54,7 +55,7 @@ export const DURATION_BOUNDS = {
   'lease-duration': ['1s', '5m'],
   'renew-deadline': ['1s', '5m'],
   'retry-period': ['100ms', '1m'],
-  // the uninstall's withdrawal of the probes' labels (operator/withdraw.ts)
+  // the withdrawal of the probes' labels (operator/withdraw.ts)
   'operator-gone': ['1s', '10m'],
 } as const satisfies Record<string, readonly [string, string]>;
 

@@ -5,7 +5,7 @@ import { KubeApiError } from '../../kube/errors.ts';
 import { MERGE_PATCH, type KubeRequester } from '../../kube/rest.ts';
 import type { Toleration } from '../judging/coverage.ts';
 
-/** The labels of every object the probes make (pods, shadow RuntimeClasses): what the uninstall's withdrawal finds them by. */
+/** The labels of every object the probes make (pods, shadow RuntimeClasses): what the withdrawal of the proofs finds them by. */
 export const PROBE_OBJECT_LABELS = { 'app.kubernetes.io/managed-by': 'runtimeclass-audit', 'app.kubernetes.io/component': 'probe' } as const;
 
 export interface ProbePodSpec {

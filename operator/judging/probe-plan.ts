@@ -327,7 +327,7 @@ export function probeSummaries(asked: readonly string[], existing: ReadonlySet<s
   });
 }
 
-/** An operator pod as the uninstall's withdrawal sees it: its phase and its containers' arguments. */
+/** An operator pod as the withdrawal of the proofs sees it: its phase and its containers' arguments. */
 export interface OperatorPod {
   name: string;
   phase?: string | undefined;

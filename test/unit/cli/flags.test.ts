@@ -127,7 +127,7 @@ describe('flags that would start a bad operator or agent are refused at start', 
     await refused('agent/main.ts', ['--node-name', 'n1/../x'], /option '--node-name <name>' argument 'n1\/..\/x' is invalid\. an object name/);
   });
 
-  test("the uninstall's withdrawal: whose pods to wait for, said in full, before it touches a node", async () => {
+  test('the withdrawal of the proofs: whose pods to wait for, said in full, before it touches a node', async () => {
     const selector = '--operator-selector=app.kubernetes.io/component=operator';
     await refused('operator/withdraw.ts', [selector], /required option '--operator-namespace <ns>' not specified/);
     await refused('operator/withdraw.ts', ['--operator-namespace', 'rcaudit'], /required option '--operator-selector <k=v,...>' not specified/);

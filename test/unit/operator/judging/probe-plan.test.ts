@@ -250,7 +250,7 @@ describe("what an audit's status says", () => {
   });
 });
 
-describe("whom the uninstall's withdrawal waits for", () => {
+describe('whom the withdrawal of the proofs waits for', () => {
   test('an operator pod running with a probe namespace, in either form; not one without, nor one that ended', () => {
     const pod = (name: string, args: string[], phase = 'Running'): OperatorPod => ({ name, phase, args: [args] });
     assert.deepEqual(
